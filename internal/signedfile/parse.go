@@ -1,0 +1,218 @@
+package signedfile
+
+import (
+	"time"
+
+	"github.com/ucsec/ucsec/internal/tlv"
+	"golang.org/x/crypto/cryptobyte"
+)
+
+// minHeader is the size of the version and header-length elements.
+const minHeader = 10
+
+// parser walks a header. Offsets are from the start of the file.
+type parser struct {
+	data     []byte
+	h        *Header
+	seen     [256]bool
+	elements int
+	sigStart int
+	sigEnd   int
+}
+
+func (p *parser) errAt(off int, tag uint8, msg string) error {
+	return &ParseError{Offset: off, Tag: tag, Msg: msg}
+}
+
+// Parse reads the header at the start of data. The payload (records,
+// original file or ciphertext) is data[h.Length:]. Parse checks the layout
+// only; it verifies nothing.
+//
+// Raw, SerialNumber and Signature alias data; TBS is a fresh copy of the
+// header without its signature element.
+func Parse(data []byte) (*Header, error) {
+	h := &Header{}
+	p := &parser{data: data, h: h, sigStart: -1}
+
+	s := cryptobyte.String(data)
+	var tag uint8
+	var v cryptobyte.String
+	if !tlv.ReadElement(&s, &tag, &v) {
+		return nil, p.errAt(0, 0, "file too short for a header")
+	}
+	if tag != TagVersion || len(v) != 2 {
+		return nil, p.errAt(0, tag, "file does not start with a 2-byte version element")
+	}
+	copy(h.Version[:], v)
+	if !tlv.ReadElement(&s, &tag, &v) {
+		return nil, p.errAt(5, 0, "file too short for a header length")
+	}
+	n, ok := tlv.ParseUint16(v)
+	if tag != TagHeaderLength || !ok {
+		return nil, p.errAt(5, tag, "second element is not a 2-byte header length")
+	}
+	length := int(n)
+	switch {
+	case length > len(data):
+		return nil, p.errAt(5, TagHeaderLength, "header length past end of file")
+	case length < minHeader:
+		return nil, p.errAt(5, TagHeaderLength, "header length shorter than the elements before it")
+	case length%4 != 0:
+		return nil, p.errAt(5, TagHeaderLength, "header length is not a multiple of 4")
+	}
+	h.Length = length
+	p.seen[TagVersion], p.seen[TagHeaderLength] = true, true
+	h.Layout = []Element{{Tag: TagVersion}, {Tag: TagHeaderLength}}
+
+	rest, err := p.walk(minHeader, data[minHeader:length], 0)
+	if err != nil {
+		return nil, err
+	}
+	h.Layout = append(h.Layout, rest...)
+
+	for _, req := range []struct {
+		tag  uint8
+		name string
+	}{
+		{TagSignerName, "signer name"}, {TagSerialNumber, "serial number"}, {TagIssuerName, "issuer name"},
+		{TagHashAlgorithm, "hash algorithm"}, {TagSignatureAlgorithm, "signature algorithm"},
+		{TagSignatureModulus, "signature modulus"}, {TagSignature, "signature"},
+	} {
+		if !p.seen[req.tag] {
+			return nil, p.errAt(length, req.tag, "header has no "+req.name+" element")
+		}
+	}
+	if len(h.Signature) != sigSizes[h.ModulusCode] {
+		return nil, p.errAt(p.sigStart, TagSignature, "signature size does not match the modulus code")
+	}
+
+	h.Raw = data[:length:length]
+	h.SigOffset = p.sigStart
+	h.TBS = make([]byte, 0, length-(p.sigEnd-p.sigStart))
+	h.TBS = append(h.TBS, data[:p.sigStart]...)
+	h.TBS = append(h.TBS, data[p.sigEnd:length]...)
+	return h, nil
+}
+
+// walk parses the elements in b, which starts at file offset base.
+func (p *parser) walk(base int, b []byte, depth int) ([]Element, error) {
+	var out []Element
+	s := cryptobyte.String(b)
+	inPadding := false
+	for !s.Empty() {
+		off := base + len(b) - len(s)
+		var tag uint8
+		var v cryptobyte.String
+		if !tlv.ReadElement(&s, &tag, &v) {
+			if depth == 0 {
+				return nil, p.errAt(off, b[off-base], "element runs past the header length")
+			}
+			return nil, p.errAt(off, b[off-base], "element runs past the end of its container")
+		}
+		if tag == tlv.TagPadding {
+			if depth > 0 {
+				return nil, p.errAt(off, tag, "padding inside a container")
+			}
+			inPadding = true
+			p.h.Padding++
+			continue
+		}
+		if inPadding {
+			return nil, p.errAt(off, tag, "element after the header padding")
+		}
+		if p.elements++; p.elements > maxElements {
+			return nil, p.errAt(off, tag, "too many header elements")
+		}
+		if !known(tag) {
+			out = append(out, Element{Tag: tag, Value: v})
+			continue
+		}
+		if p.seen[tag] {
+			return nil, p.errAt(off, tag, "duplicate element")
+		}
+		p.seen[tag] = true
+		if isContainer(tag) {
+			if depth+1 >= maxDepth {
+				return nil, p.errAt(off, tag, "containers nested too deeply")
+			}
+			children, err := p.walk(off+3, v, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Element{Tag: tag, Children: children})
+			continue
+		}
+		if err := p.field(off, tag, v, depth); err != nil {
+			return nil, err
+		}
+		out = append(out, Element{Tag: tag})
+	}
+	return out, nil
+}
+
+// field decodes the value of a known primitive element into the header.
+func (p *parser) field(off int, tag uint8, v []byte, depth int) error {
+	h := p.h
+	bad := func(msg string) error { return p.errAt(off, tag, msg) }
+	var ok bool
+	switch tag {
+	case TagSignerName:
+		if h.SignerName, ok = tlv.ParseString(v); !ok {
+			return bad("signer name is not a NUL-terminated string")
+		}
+	case TagIssuerName:
+		if h.IssuerName, ok = tlv.ParseString(v); !ok {
+			return bad("issuer name is not a NUL-terminated string")
+		}
+	case TagFilename:
+		if h.Filename, ok = tlv.ParseString(v); !ok {
+			return bad("file name is not a NUL-terminated string")
+		}
+	case TagSerialNumber:
+		if len(v) == 0 {
+			return bad("empty serial number")
+		}
+		h.SerialNumber = v[:len(v):len(v)]
+	case TagHashAlgorithm:
+		if h.HashCode, ok = tlv.ParseUint8(v); !ok {
+			return bad("hash algorithm is not 1 byte")
+		}
+		if HashFromCode(h.HashCode) == 0 {
+			return bad("unknown hash algorithm code")
+		}
+	case TagSignatureAlgorithm:
+		if h.SignatureAlgorithm, ok = tlv.ParseUint8(v); !ok {
+			return bad("signature algorithm is not 1 byte")
+		}
+		if h.SignatureAlgorithm != SignatureRSA {
+			return bad("unknown signature algorithm code")
+		}
+	case TagSignatureModulus:
+		if h.ModulusCode, ok = tlv.ParseUint8(v); !ok {
+			return bad("signature modulus is not 1 byte")
+		}
+		if int(h.ModulusCode) >= len(sigSizes) {
+			return bad("unknown signature modulus code")
+		}
+	case TagSignature:
+		if depth != 0 {
+			return bad("signature inside a container")
+		}
+		h.Signature = v[:len(v):len(v)]
+		p.sigStart, p.sigEnd = off, off+3+len(v)
+	case TagTimestamp:
+		u, ok := tlv.ParseUint32(v)
+		if !ok {
+			return bad("timestamp is not 4 bytes")
+		}
+		h.Timestamp = time.Unix(int64(u), 0).UTC()
+	case TagSignerVersion:
+		if len(v) != 2 {
+			return bad("signer version is not 2 bytes")
+		}
+		h.SignerVersion = &[2]uint8{v[0], v[1]}
+	case TagVersion, TagHeaderLength:
+		return bad("duplicate element")
+	}
+	return nil
+}

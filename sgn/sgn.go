@@ -1,0 +1,266 @@
+package sgn
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/ucsec/ucsec/internal/signedfile"
+)
+
+var (
+	// ErrMalformed is wrapped by every error about the layout of a file.
+	// Use errors.As with a *ParseError for the offset and tag.
+	ErrMalformed = errors.New("sgn: malformed signed file")
+
+	// ErrVerification means the signature does not verify. It is
+	// deliberately vague.
+	ErrVerification = errors.New("sgn: signature verification failed")
+
+	// ErrWrongSigner means the certificate given to CheckSignatureFrom is not
+	// the signer the header names.
+	ErrWrongSigner = errors.New("sgn: certificate is not the signer named in the file")
+
+	// ErrUnsupportedAlgorithm means a key or hash that signed files cannot
+	// use (a non-RSA key, an RSA size without a header code, a hash other
+	// than SHA-1, SHA-256 or SHA-512).
+	ErrUnsupportedAlgorithm = errors.New("sgn: unsupported algorithm")
+)
+
+// ParseError locates a malformed file. It unwraps to [ErrMalformed].
+type ParseError struct {
+	Offset int    // byte offset of the element at fault
+	Tag    uint8  // its tag, or 0 when no tag could be read
+	Msg    string // what is wrong
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("sgn: malformed signed file at offset %d (tag 0x%02X): %s", e.Offset, e.Tag, e.Msg)
+}
+
+// Unwrap returns ErrMalformed.
+func (e *ParseError) Unwrap() error { return ErrMalformed }
+
+// mapErr turns an error from internal/signedfile into this package's errors.
+func mapErr(err error) error {
+	var pe *signedfile.ParseError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pe):
+		return &ParseError{Offset: pe.Offset, Tag: pe.Tag, Msg: pe.Msg}
+	case errors.Is(err, signedfile.ErrVerification):
+		return ErrVerification
+	case errors.Is(err, signedfile.ErrSigner):
+		return fmt.Errorf("%w (%s)", ErrWrongSigner, strings.TrimPrefix(err.Error(), signedfile.ErrSigner.Error()+": "))
+	case errors.Is(err, signedfile.ErrUnsupported):
+		return fmt.Errorf("%w: %s", ErrUnsupportedAlgorithm, strings.TrimPrefix(err.Error(), signedfile.ErrUnsupported.Error()+": "))
+	}
+	return fmt.Errorf("sgn: %s", strings.TrimPrefix(err.Error(), "signedfile: "))
+}
+
+// A File is a parsed signed file.
+type File struct {
+	Version      [2]uint8      // header version, major and minor: 1.0 (certutils), 1.1 (firmware)
+	HeaderLength int           // offset of the payload
+	SignerName   string        // subject of the signer, as the header spells it
+	IssuerName   string        // issuer of the signer, as the header spells it
+	SerialNumber *big.Int      // serial number of the signer
+	Hash         crypto.Hash   // crypto.SHA1, crypto.SHA256 or crypto.SHA512
+	Signature    []byte        // RSA PKCS#1 v1.5 signature
+	Filename     string        // the name the file was signed for, "" if absent
+	Timestamp    time.Time     // signing time, zero if absent
+	Padding      int           // number of 0x0D padding bytes at the end of the header
+	Extra        []Element     // header elements this package does not interpret, in order
+	Raw          []byte        // the complete file
+	RawTBS       []byte        // the signed part of the header; see SignedBytes
+	Payload      []byte        // the original file: Raw[HeaderLength:]
+	header       *signedfile.Header
+}
+
+// Element is a header element that this package does not interpret.
+type Element struct {
+	Tag   uint8
+	Value []byte
+}
+
+// Parse parses a signed file. It checks the layout and verifies nothing;
+// see [File.CheckSignatureFrom]. The returned File's byte slices alias data,
+// except RawTBS, which is a copy of the header without the signature.
+//
+// Errors wrap [ErrMalformed]; errors.As with a *[ParseError] gives the
+// offset and tag.
+func Parse(data []byte) (*File, error) {
+	h, err := signedfile.Parse(data)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	f := &File{
+		Version:      h.Version,
+		HeaderLength: h.Length,
+		SignerName:   h.SignerName,
+		IssuerName:   h.IssuerName,
+		SerialNumber: new(big.Int).SetBytes(h.SerialNumber),
+		Hash:         h.Hash(),
+		Signature:    h.Signature,
+		Filename:     h.Filename,
+		Timestamp:    h.Timestamp,
+		Padding:      h.Padding,
+		Raw:          data,
+		RawTBS:       h.TBS,
+		Payload:      data[h.Length:],
+		header:       h,
+	}
+	for _, e := range h.Extras() {
+		f.Extra = append(f.Extra, Element{Tag: e.Tag, Value: e.Value})
+	}
+	return f, nil
+}
+
+// SignedBytes returns the bytes the signature covers: RawTBS followed by
+// Payload, in a new slice. Verification does not need it (it hashes the two
+// parts in place); it is for callers that hand the bytes to other tools.
+func (f *File) SignedBytes() []byte {
+	out := make([]byte, 0, len(f.RawTBS)+len(f.Payload))
+	return append(append(out, f.RawTBS...), f.Payload...)
+}
+
+// CheckSignature verifies the file's signature with pub, which must be an
+// *rsa.PublicKey. It does not check who the signer is; prefer
+// [File.CheckSignatureFrom].
+func (f *File) CheckSignature(pub crypto.PublicKey) error {
+	if f.header == nil {
+		return errors.New("sgn: File was not returned by Parse")
+	}
+	return mapErr(f.header.Verify(f.Payload, pub))
+}
+
+// CheckSignatureFrom checks that cert is the signer the header names (same
+// serial number, subject and issuer) and that cert's key made the signature.
+// It returns an error wrapping [ErrWrongSigner] or [ErrVerification] (or
+// [ErrUnsupportedAlgorithm] for a non-RSA certificate). It does not check
+// cert's validity period or chain: the caller decides whom to trust, usually
+// from a trust list.
+func (f *File) CheckSignatureFrom(cert *x509.Certificate) error {
+	if f.header == nil {
+		return errors.New("sgn: File was not returned by Parse")
+	}
+	if err := f.header.CheckSigner(cert); err != nil {
+		return mapErr(err)
+	}
+	return f.CheckSignature(cert.PublicKey)
+}
+
+// SignOptions are the inputs of [Sign].
+type SignOptions struct {
+	// Filename is the name the phone asks for, relative to the TFTP root
+	// and including the .sgn suffix (for example "SEP001122334455.cnf.xml.sgn"
+	// or "Desktops/320x196x4/List.xml.sgn"). Required.
+	Filename string
+
+	// Hash is crypto.SHA1 (CUCM's default), crypto.SHA512 (CUCM's SHA-512
+	// mode) or crypto.SHA256 (defined by the format, accepted by no known
+	// phone). Required: there is no default.
+	Hash crypto.Hash
+
+	// Version is the header version; zero means 1.0.
+	Version [2]uint8
+
+	// Time returns the signing time for the timestamp element. If nil,
+	// time.Now is used.
+	Time func() time.Time
+
+	// OmitTimestamp leaves the timestamp element out, as Cisco firmware
+	// files do.
+	OmitTimestamp bool
+}
+
+// Sign signs payload and returns the signed file. The header names signer
+// (which must hold the public key of priv) and is signed by priv with RSA
+// PKCS#1 v1.5 and opts.Hash. rand is passed to priv.Sign; PKCS#1 v1.5
+// signatures are deterministic, so the same inputs give the same bytes.
+//
+// If priv implements [crypto.MessageSigner] (some KMS keys), it is given the
+// signed bytes rather than their digest.
+func Sign(rand io.Reader, payload []byte, signer *x509.Certificate, priv crypto.Signer, opts SignOptions) ([]byte, error) {
+	if opts.Filename == "" {
+		return nil, errors.New("sgn: SignOptions.Filename is required")
+	}
+	code, ok := signedfile.HashCode(opts.Hash)
+	if !ok {
+		return nil, fmt.Errorf("%w: hash %v (use SHA-1, SHA-256 or SHA-512)", ErrUnsupportedAlgorithm, opts.Hash)
+	}
+	if priv == nil || signer == nil {
+		return nil, errors.New("sgn: signer certificate and key are required")
+	}
+	certPub, ok := signer.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("%w: signer certificate key must be RSA, got %T", ErrUnsupportedAlgorithm, signer.PublicKey)
+	}
+	if !certPub.Equal(priv.Public()) {
+		return nil, errors.New("sgn: private key does not match the signer certificate")
+	}
+	h := &signedfile.Header{Version: opts.Version, HashCode: code, Filename: opts.Filename}
+	if h.Version == [2]uint8{} {
+		h.Version = [2]uint8{1, 0}
+	}
+	if !opts.OmitTimestamp {
+		now := time.Now
+		if opts.Time != nil {
+			now = opts.Time
+		}
+		h.Timestamp = now()
+	}
+	if err := h.SetSigner(signer); err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := signedfile.Sign(rand, h, payload, priv)
+	return out, mapErr(err)
+}
+
+// Strip returns the original file inside a signed file, after checking that
+// the header is well formed. It verifies nothing. The result aliases data.
+func Strip(data []byte) ([]byte, error) {
+	f, err := Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	return f.Payload, nil
+}
+
+// StrippedName returns the conventional name of a stripped file: name
+// without its last suffix if that is .sgn or .sha512 (as certutils' stripsgn
+// does), otherwise name with ".stripped" appended.
+func StrippedName(name string) string {
+	for _, suffix := range []string{".sgn", ".sha512"} {
+		if s, ok := strings.CutSuffix(name, suffix); ok && s != "" {
+			return s
+		}
+	}
+	return name + ".stripped"
+}
+
+// marshal re-encodes a parsed file from its fields. It is how the tests
+// check that Parse loses nothing.
+func (f *File) marshal() ([]byte, error) {
+	h := *f.header
+	h.Version = f.Version
+	h.SignerName, h.IssuerName, h.Filename = f.SignerName, f.IssuerName, f.Filename
+	h.Signature, h.Timestamp, h.Padding = f.Signature, f.Timestamp, f.Padding
+	if new(big.Int).SetBytes(h.SerialNumber).Cmp(f.SerialNumber) != 0 {
+		h.SerialNumber = f.SerialNumber.Bytes()
+	}
+	code, _ := signedfile.HashCode(f.Hash)
+	h.HashCode = code
+	raw, _, err := h.Marshal()
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return append(raw, f.Payload...), nil
+}
