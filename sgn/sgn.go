@@ -67,20 +67,20 @@ func mapErr(err error) error {
 
 // A File is a parsed signed file.
 type File struct {
-	Version      [2]uint8      // header version, major and minor: 1.0 (certutils), 1.1 (firmware)
-	HeaderLength int           // offset of the payload
-	SignerName   string        // subject of the signer, as the header spells it
-	IssuerName   string        // issuer of the signer, as the header spells it
-	SerialNumber *big.Int      // serial number of the signer
-	Hash         crypto.Hash   // crypto.SHA1, crypto.SHA256 or crypto.SHA512
-	Signature    []byte        // RSA PKCS#1 v1.5 signature
-	Filename     string        // the name the file was signed for, "" if absent
-	Timestamp    time.Time     // signing time, zero if absent
-	Padding      int           // number of 0x0D padding bytes at the end of the header
-	Extra        []Element     // header elements this package does not interpret, in order
-	Raw          []byte        // the complete file
-	RawTBS       []byte        // the signed part of the header; see SignedBytes
-	Payload      []byte        // the original file: Raw[HeaderLength:]
+	Version      [2]uint8    // header version, major and minor: 1.0 (certutils), 1.1 (firmware)
+	HeaderLength int         // offset of the payload
+	SignerName   string      // subject of the signer, as the header spells it
+	IssuerName   string      // issuer of the signer, as the header spells it
+	SerialNumber *big.Int    // serial number of the signer
+	Hash         crypto.Hash // crypto.SHA1, crypto.SHA256 or crypto.SHA512
+	Signature    []byte      // RSA PKCS#1 v1.5 signature
+	Filename     string      // the name the file was signed for, "" if absent
+	Timestamp    time.Time   // signing time, zero if absent
+	Padding      int         // number of 0x0D padding bytes at the end of the header
+	Extra        []Element   // header elements this package does not interpret, in order
+	Raw          []byte      // the complete file
+	RawTBS       []byte      // the signed part of the header; see SignedBytes
+	Payload      []byte      // the original file: Raw[HeaderLength:]
 	header       *signedfile.Header
 }
 

@@ -37,19 +37,25 @@ func Parse(data []byte) (*Header, error) {
 	s := cryptobyte.String(data)
 	var tag uint8
 	var v cryptobyte.String
+	if len(data) > 0 && data[0] != TagVersion {
+		return nil, p.errAt(0, data[0], "file does not start with a version element")
+	}
 	if !tlv.ReadElement(&s, &tag, &v) {
 		return nil, p.errAt(0, 0, "file too short for a header")
 	}
-	if tag != TagVersion || len(v) != 2 {
-		return nil, p.errAt(0, tag, "file does not start with a 2-byte version element")
+	if len(v) != 2 {
+		return nil, p.errAt(0, tag, "version element is not 2 bytes")
 	}
 	copy(h.Version[:], v)
+	if len(data) > 5 && data[5] != TagHeaderLength {
+		return nil, p.errAt(5, data[5], "second element is not a header length")
+	}
 	if !tlv.ReadElement(&s, &tag, &v) {
 		return nil, p.errAt(5, 0, "file too short for a header length")
 	}
 	n, ok := tlv.ParseUint16(v)
-	if tag != TagHeaderLength || !ok {
-		return nil, p.errAt(5, tag, "second element is not a 2-byte header length")
+	if !ok {
+		return nil, p.errAt(5, tag, "header length is not 2 bytes")
 	}
 	length := int(n)
 	switch {
@@ -101,6 +107,9 @@ func (p *parser) walk(base int, b []byte, depth int) ([]Element, error) {
 	inPadding := false
 	for !s.Empty() {
 		off := base + len(b) - len(s)
+		if inPadding && s[0] != tlv.TagPadding {
+			return nil, p.errAt(off, s[0], "element after the header padding")
+		}
 		var tag uint8
 		var v cryptobyte.String
 		if !tlv.ReadElement(&s, &tag, &v) {
@@ -116,9 +125,6 @@ func (p *parser) walk(base int, b []byte, depth int) ([]Element, error) {
 			inPadding = true
 			p.h.Padding++
 			continue
-		}
-		if inPadding {
-			return nil, p.errAt(off, tag, "element after the header padding")
 		}
 		if p.elements++; p.elements > maxElements {
 			return nil, p.errAt(off, tag, "too many header elements")
@@ -211,8 +217,6 @@ func (p *parser) field(off int, tag uint8, v []byte, depth int) error {
 			return bad("signer version is not 2 bytes")
 		}
 		h.SignerVersion = &[2]uint8{v[0], v[1]}
-	case TagVersion, TagHeaderLength:
-		return bad("duplicate element")
 	}
 	return nil
 }

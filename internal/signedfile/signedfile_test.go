@@ -1,0 +1,369 @@
+package signedfile
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rsa"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ucsec/ucsec/internal/testkeys"
+)
+
+func vector(t testing.TB) []byte { return testkeys.Read(t, "sgn-sha1/SEP001122334455.cnf.xml.sgn") }
+
+func TestParseVectors(t *testing.T) {
+	cert, _ := testkeys.Load(t, "tftp")
+	for _, name := range []string{
+		"sgn-sha1/SEP001122334455.cnf.xml.sgn", "sgn-sha512/SEP001122334455.cnf.xml.sgn",
+		"enc/SEP001122334455.cnf.xml.sgn", "enc/SEP001122334455.cnf.xml.enc.sgn",
+		"ITLFile.tlv", "CTLFile-sha512-v1.1.tlv",
+	} {
+		t.Run(name, func(t *testing.T) {
+			data := testkeys.Read(t, name)
+			h, err := Parse(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Length%4 != 0 || len(h.Raw) != h.Length {
+				t.Errorf("length %d, raw %d", h.Length, len(h.Raw))
+			}
+			raw, _, err := h.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(raw, h.Raw) {
+				t.Fatalf("re-encoded header differs:\n got %x\nwant %x", raw, h.Raw)
+			}
+			if strings.HasSuffix(name, ".sgn") {
+				if err := h.CheckSigner(cert); err != nil {
+					t.Error(err)
+				}
+				if err := h.Verify(data[h.Length:], cert.PublicKey); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+func TestParseFields(t *testing.T) {
+	h, err := Parse(vector(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Header{
+		Version:      [2]uint8{1, 0},
+		SignerName:   "CN=Asterisk,O=Asterisk,OU=Asterisk",
+		IssuerName:   "CN=Asterisk,O=Asterisk,OU=Asterisk",
+		HashCode:     HashSHA1,
+		ModulusCode:  2,
+		Filename:     "SEP001122334455.cnf.xml.sgn",
+		Timestamp:    time.Date(2026, 11, 25, 18, 52, 34, 0, time.UTC),
+		Padding:      1,
+		Length:       424,
+		SigOffset:    126,
+		SerialNumber: []byte{0x6c, 0x58, 0x09, 0x72, 0xfe, 0x7b, 0x09, 0x60, 0x13, 0xae, 0xc8, 0x7f, 0x33, 0x3a, 0xa6, 0x47},
+	}
+	got := *h
+	if got.Version != want.Version || got.SignerName != want.SignerName || got.IssuerName != want.IssuerName ||
+		got.HashCode != want.HashCode || got.ModulusCode != want.ModulusCode || got.Filename != want.Filename ||
+		!got.Timestamp.Equal(want.Timestamp) || got.Padding != want.Padding || got.Length != want.Length ||
+		got.SigOffset != want.SigOffset || !bytes.Equal(got.SerialNumber, want.SerialNumber) ||
+		len(got.Signature) != 256 || got.SignerVersion != nil || got.Hash() != crypto.SHA1 {
+		t.Fatalf("got %+v", got)
+	}
+	if len(h.TBS) != h.Length-259 || !bytes.Equal(h.TBS[:126], h.Raw[:126]) || !bytes.Equal(h.TBS[126:], h.Raw[126+259:]) {
+		t.Error("TBS is not the header without the signature element")
+	}
+}
+
+// mutate returns a copy of the vector with f applied.
+func mutate(t *testing.T, f func(b []byte) []byte) []byte {
+	b := bytes.Clone(vector(t))
+	return f(b)
+}
+
+// build encodes a header with a custom layout, padded to a multiple of 4,
+// followed by a short payload.
+func build(t *testing.T, h *Header) []byte {
+	t.Helper()
+	h.Padding = 0
+	raw, _, err := h.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Padding = (4 - len(raw)%4) % 4
+	raw, _, err = h.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(raw, "payload"...)
+}
+
+func validHeader() *Header {
+	return &Header{
+		Version: [2]uint8{1, 0}, SignerName: "CN=a", IssuerName: "CN=a", SerialNumber: []byte{1},
+		HashCode: HashSHA1, ModulusCode: 0, Signature: make([]byte, 64), Filename: "f.sgn",
+	}
+}
+
+func TestParseMalformed(t *testing.T) {
+	withLayout := func(mod func(h *Header)) func(t *testing.T) []byte {
+		return func(t *testing.T) []byte {
+			h := validHeader()
+			h.Layout = h.DefaultLayout()
+			mod(h)
+			return build(t, h)
+		}
+	}
+	tests := []struct {
+		name   string
+		data   func(t *testing.T) []byte
+		offset int
+		tag    uint8
+		msg    string
+	}{
+		{"empty", func(*testing.T) []byte { return nil }, 0, 0, "too short"},
+		{"only version", func(t *testing.T) []byte { return vector(t)[:5] }, 5, 0, "too short"},
+		{"cut length", func(t *testing.T) []byte { return vector(t)[:8] }, 5, 0, "too short"},
+		{"truncated header", func(t *testing.T) []byte { return vector(t)[:300] }, 5, TagHeaderLength, "past end of file"},
+		{"not version first", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[0] = 2; return b }) }, 0, 2, "version"},
+		{"version wrong size", func(*testing.T) []byte { return []byte{1, 0, 1, 1, 2, 0, 2, 0, 12, 0, 0, 0} }, 0, 1, "version element is not 2 bytes"},
+		{"no header length", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[5] = 3; return b }) }, 5, 3, "header length"},
+		{"length not multiple of 4", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[9] = 0xAA; return b }) }, 5, TagHeaderLength, "multiple of 4"},
+		{"length too small", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[8], b[9] = 0, 8; return b }) }, 5, TagHeaderLength, "shorter"},
+		{"length inside element", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[9] = 0xA4; return b }) }, 416, TagTimestamp, "past the header length"},
+		{"garbage after padding", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[9] = 0xAC; return b }) }, 424, '<', "after the header padding"},
+		{"container too short", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[110] = 14; return b }) }, 115, TagSignatureAlgorithmInfo, "end of its container"},
+		{"string without NUL", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[50] = 'x'; return b }) }, 13, TagSignerName, "NUL-terminated"},
+		{"unknown hash", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[114] = 9; return b }) }, 111, TagHashAlgorithm, "unknown hash"},
+		{"unknown signature algorithm", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[121] = 1; return b }) }, 118, TagSignatureAlgorithm, "unknown signature algorithm"},
+		{"unknown modulus code", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[125] = 4; return b }) }, 122, TagSignatureModulus, "modulus code"},
+		{"signature wrong size", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[125] = 1; return b }) }, 126, TagSignature, "signature size"},
+		{"duplicate element", withLayout(func(h *Header) { h.Layout = append(h.Layout, Element{Tag: TagFilename}) }), 0, TagFilename, "duplicate"},
+		{"no signature", withLayout(func(h *Header) { h.Layout = h.Layout[:4] }), 0, TagSignature, "no signature"},
+		{"padding in the middle", withLayout(func(h *Header) {
+			h.Layout = append(h.Layout, Element{Tag: 0x42, Value: []byte{1}})
+			h.Layout = append(h.Layout[:6:6], append([]Element{{Tag: 0x0D}}, h.Layout[6:]...)...)
+		}), 0, 0, ""},
+		{"unknown element is kept", withLayout(func(h *Header) { h.Layout = append(h.Layout, Element{Tag: 0x99, Value: []byte{1}}) }), 0, 0, "ok"},
+		{"timestamp wrong size", func(t *testing.T) []byte {
+			data := withLayout(func(h *Header) { h.Layout = append(h.Layout, Element{Tag: 0x99, Value: []byte{1, 2, 3}}) })(t)
+			data[bytes.Index(data, []byte{0x99, 0, 3})] = TagTimestamp
+			return data
+		}, 0, TagTimestamp, "timestamp is not 4 bytes"},
+		{"too deep", withLayout(func(h *Header) {
+			h.Layout[2].Children = append(h.Layout[2].Children, Element{Tag: TagSignatureInfo, Children: []Element{{Tag: TagSignatureAlgorithmInfo}}})
+			h.Layout = slices.Delete(h.Layout, 3, 4)
+		}), 0, TagSignatureAlgorithmInfo, "nested too deeply"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := tt.data(t)
+			h, err := Parse(data)
+			if tt.msg == "ok" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if tt.msg == "" {
+				// Built layouts whose length is not a multiple of 4 fail
+				// there first; any ParseError is right.
+				if err == nil {
+					t.Fatalf("parsed %+v", h)
+				}
+			}
+			if h != nil || !errors.Is(err, ErrMalformed) {
+				t.Fatalf("got %v, %v; want ErrMalformed", h, err)
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("%v is not a *ParseError", err)
+			}
+			if tt.msg == "" {
+				return
+			}
+			if !strings.Contains(pe.Msg, tt.msg) || (tt.offset != 0 && pe.Offset != tt.offset) || pe.Tag != tt.tag {
+				t.Errorf("got offset %d tag %#x %q; want offset %d tag %#x %q", pe.Offset, pe.Tag, pe.Msg, tt.offset, tt.tag, tt.msg)
+			}
+		})
+	}
+}
+
+// TestParseLayouts checks headers written in other legal shapes: Cisco
+// firmware (no timestamp, 1.1), unknown elements, a signer version.
+func TestParseLayouts(t *testing.T) {
+	_, key := testkeys.Load(t, "tftp")
+	sv := [2]uint8{1, 1}
+	for name, h := range map[string]*Header{
+		"firmware": {Version: [2]uint8{1, 1}, Filename: "dsp.sbn"},
+		"trust list": {Version: [2]uint8{1, 2}, Filename: "ITLFile.tlv", SignerVersion: &sv,
+			Timestamp: time.Unix(0x6B072E71, 0)},
+		"extras": {Version: [2]uint8{2, 0}, Filename: "SEP.cnf.xml.enc.sgn", Timestamp: time.Unix(1, 0),
+			Extra: []Element{{Tag: 0x10, Value: []byte{0x11, 0, 0}}, {Tag: 0x1A, Value: []byte{1}}, {Tag: 0x1B, Value: make([]byte, 20)}}},
+		"empty strings": {Version: [2]uint8{1, 0}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h.SignerName, h.IssuerName, h.SerialNumber, h.HashCode = "CN=x;OU=y", "CN=ca", []byte{0, 0x81}, HashSHA512
+			file, err := Sign(nil, h, []byte("payload"), key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := Parse(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Length%4 != 0 || p.Padding > 3 || string(file[p.Length:]) != "payload" {
+				t.Errorf("length %d padding %d", p.Length, p.Padding)
+			}
+			if err := p.Verify(file[p.Length:], key.Public()); err != nil {
+				t.Error(err)
+			}
+			if len(p.Extras()) != len(h.Extra) || !bytes.Equal(p.SerialNumber, h.SerialNumber) ||
+				(p.SignerVersion == nil) != (h.SignerVersion == nil) {
+				t.Errorf("got %+v", p)
+			}
+			raw, _, err := p.Marshal()
+			if err != nil || !bytes.Equal(raw, p.Raw) {
+				t.Errorf("round trip: %v", err)
+			}
+		})
+	}
+}
+
+func TestSignInvariants(t *testing.T) {
+	cert, key := testkeys.Load(t, "tftp")
+	for n := range 8 {
+		h := &Header{Version: [2]uint8{1, 0}, HashCode: HashSHA1, Filename: strings.Repeat("f", n+1)}
+		if err := h.SetSigner(cert); err != nil {
+			t.Fatal(err)
+		}
+		file, err := Sign(nil, h, nil, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Parse(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Length != len(file) || p.Length%4 != 0 {
+			t.Errorf("filename %d: header length %d, file %d", n+1, p.Length, len(file))
+		}
+		if err := p.CheckSigner(cert); err != nil {
+			t.Error(err)
+		}
+		// 0x07 is always 15 bytes long, 0x09 always 8.
+		i := bytes.Index(file, []byte{TagSignatureInfo, 0, 15, TagHashAlgorithm, 0, 1, HashSHA1, TagSignatureAlgorithmInfo, 0, 8})
+		if i < 0 {
+			t.Error("signature info container not as expected")
+		}
+	}
+}
+
+func TestSignErrors(t *testing.T) {
+	_, ec := testkeys.Load(t, "tftp-ec-p384")
+	_, key := testkeys.Load(t, "tftp")
+	odd, err := rsa.GenerateKey(nil, 1536)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		h    *Header
+		priv crypto.Signer
+	}{
+		"ec key":       {validHeader(), ec},
+		"odd rsa size": {validHeader(), odd},
+		"no hash":      {&Header{}, key},
+		"NUL in name":  {&Header{HashCode: HashSHA1, Filename: "a\x00b"}, key},
+		"timestamp":    {&Header{HashCode: HashSHA1, Timestamp: time.Unix(1<<33, 0)}, key},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if out, err := Sign(nil, tc.h, nil, tc.priv); err == nil {
+				t.Fatalf("signed %d bytes", len(out))
+			}
+		})
+	}
+}
+
+func TestVerifyFailures(t *testing.T) {
+	cert, _ := testkeys.Load(t, "tftp")
+	other, _ := testkeys.Load(t, "sast")
+	ec, _ := testkeys.Load(t, "tftp-ec-p384")
+	data := vector(t)
+	h, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Verify(data[h.Length:], other.PublicKey); !errors.Is(err, ErrVerification) {
+		t.Errorf("wrong key: %v", err)
+	}
+	if err := h.Verify(data[h.Length:], ec.PublicKey); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("ec key: %v", err)
+	}
+	if err := h.CheckSigner(other); !errors.Is(err, ErrSigner) {
+		t.Errorf("wrong signer: %v", err)
+	}
+	if err := h.Verify(append(bytes.Clone(data[h.Length:]), 0), cert.PublicKey); !errors.Is(err, ErrVerification) {
+		t.Errorf("longer payload: %v", err)
+	}
+}
+
+func TestNames(t *testing.T) {
+	cert, _ := testkeys.Load(t, "tftp")
+	got, err := FormatName(cert.RawSubject)
+	if err != nil || got != "CN=Asterisk;O=Asterisk;OU=Asterisk" {
+		t.Fatalf("FormatName = %q, %v", got, err)
+	}
+	for _, s := range []string{
+		"CN=Asterisk;O=Asterisk;OU=Asterisk",
+		"CN=Asterisk,O=Asterisk,OU=Asterisk",
+		"CN=Asterisk; O=Asterisk; OU=Asterisk",
+		"cn=\"Asterisk\";o=Asterisk;ou=Asterisk",
+		"OU=Asterisk,O=Asterisk,CN=Asterisk",
+		"commonName=Asterisk,O=Asterisk,OU=Asterisk",
+	} {
+		if !NamesEqual(s, cert.RawSubject) {
+			t.Errorf("NamesEqual(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"CN=Asterisk", "CN=Asterisk;O=Asterisk;OU=Other", "O=Asterisk,CN=Asterisk,OU=Asterisk", ""} {
+		if NamesEqual(s, cert.RawSubject) {
+			t.Errorf("NamesEqual(%q) = true", s)
+		}
+	}
+	if NamesEqual("CN=x", []byte{0x30}) {
+		t.Error("bad DER accepted")
+	}
+}
+
+// FuzzParse checks that Parse never panics, that every error is a
+// *ParseError wrapping ErrMalformed, and that re-encoding a parsed header
+// gives back its bytes.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"sgn-sha1/SEP001122334455.cnf.xml.sgn", "enc/SEP001122334455.cnf.xml.enc.sgn", "CTLFile-sha512-v1.1.tlv"} {
+		f.Add(testkeys.Read(f, name))
+	}
+	f.Add([]byte{1, 0, 2, 1, 0, 2, 0, 12, 0x0D, 0x0D})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, err := Parse(data)
+		if err != nil {
+			var pe *ParseError
+			if h != nil || !errors.Is(err, ErrMalformed) || !errors.As(err, &pe) {
+				t.Fatalf("bad error %v (header %v)", err, h)
+			}
+			return
+		}
+		raw, sigOff, err := h.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(raw, data[:h.Length]) || sigOff != h.SigOffset {
+			t.Fatalf("round trip:\n got %x\nwant %x", raw, data[:h.Length])
+		}
+	})
+}

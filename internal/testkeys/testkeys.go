@@ -1,0 +1,80 @@
+// Package testkeys loads the throw-away certificates and private keys that
+// the module's tests use, from testdata/certutils/keys at the module root.
+//
+// These keys are public test material. Under no circumstance should they be
+// used or trusted outside tests.
+package testkeys
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// Dir returns the directory of the certutils vectors (testdata/certutils).
+func Dir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "certutils")
+}
+
+// Read returns the contents of a file under Dir, failing the test if it
+// cannot be read.
+func Read(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(Dir(), filepath.FromSlash(name)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// Load returns the certificate and private key in keys/<name>.pem: "tftp"
+// (RSA-2048, CN=Asterisk), "sast" (RSA-2048, CN=SAST), "device"
+// (RSA-2048, CN=Device) or "tftp-ec-p384" (EC P-384, CN=ApacheEC).
+func Load(tb testing.TB, name string) (*x509.Certificate, crypto.Signer) {
+	tb.Helper()
+	rest := Read(tb, "keys/"+name+".pem")
+	var cert *x509.Certificate
+	var key crypto.Signer
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		switch block.Type {
+		case "CERTIFICATE":
+			c, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			cert = c
+		case "PRIVATE KEY":
+			k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			key = k.(crypto.Signer)
+		case "RSA PRIVATE KEY":
+			k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			key = k
+		case "EC PRIVATE KEY":
+			k, err := x509.ParseECPrivateKey(block.Bytes)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			key = k
+		}
+	}
+	if cert == nil || key == nil {
+		tb.Fatalf("testkeys: %s.pem lacks a certificate or a key", name)
+	}
+	return cert, key
+}
