@@ -79,7 +79,7 @@ func ExampleParse() {
 	fmt.Println("timestamp:", f.Timestamp.IsZero())
 	fmt.Printf("payload: %s\n", f.Payload)
 	// Output:
-	// version: [1 0]
+	// version: 1.0
 	// signer: O=Example;CN=tftp.example.com
 	// serial: 1234
 	// hash: SHA-1

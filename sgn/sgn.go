@@ -67,7 +67,7 @@ func mapErr(err error) error {
 
 // A File is a parsed signed file.
 type File struct {
-	Version      [2]uint8    // header version, major and minor: 1.0 (certutils), 1.1 (firmware)
+	Version      Version     // header version: 1.0 (certutils), 1.1 (Cisco firmware), 1.2 (trust lists)
 	HeaderLength int         // offset of the payload
 	SignerName   string      // subject of the signer, as the header spells it
 	IssuerName   string      // issuer of the signer, as the header spells it
@@ -83,6 +83,12 @@ type File struct {
 	Payload      []byte      // the original file: Raw[HeaderLength:]
 	header       *signedfile.Header
 }
+
+// Version is a header version, major then minor.
+type Version [2]uint8
+
+// String returns the version as "major.minor".
+func (v Version) String() string { return fmt.Sprintf("%d.%d", v[0], v[1]) }
 
 // Element is a header element that this package does not interpret.
 type Element struct {
@@ -102,7 +108,7 @@ func Parse(data []byte) (*File, error) {
 		return nil, mapErr(err)
 	}
 	f := &File{
-		Version:      h.Version,
+		Version:      Version(h.Version),
 		HeaderLength: h.Length,
 		SignerName:   h.SignerName,
 		IssuerName:   h.IssuerName,
@@ -170,7 +176,7 @@ type SignOptions struct {
 	Hash crypto.Hash
 
 	// Version is the header version; zero means 1.0.
-	Version [2]uint8
+	Version Version
 
 	// Time returns the signing time for the timestamp element. If nil,
 	// time.Now is used.
@@ -207,7 +213,7 @@ func Sign(rand io.Reader, payload []byte, signer *x509.Certificate, priv crypto.
 		return nil, errors.New("sgn: private key does not match the signer certificate")
 	}
 	h := &signedfile.Header{Version: opts.Version, HashCode: code, Filename: opts.Filename}
-	if h.Version == [2]uint8{} {
+	if opts.Version == (Version{}) {
 		h.Version = [2]uint8{1, 0}
 	}
 	if !opts.OmitTimestamp {

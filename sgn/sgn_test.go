@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucsec/ucsec/internal/signedfile"
 	"github.com/ucsec/ucsec/internal/testkeys"
 )
 
@@ -43,7 +44,7 @@ func TestVectors(t *testing.T) {
 			f, err := Parse(data)
 			require.NoError(t, err)
 
-			assert.Equal(t, want["Version"], fmt.Sprintf("%d.%d", f.Version[0], f.Version[1]))
+			assert.Equal(t, want["Version"], f.Version.String())
 			assert.Equal(t, want["Header Length"], fmt.Sprintf("%d bytes", f.HeaderLength))
 			assert.Equal(t, want["Signer Name"], f.SignerName)
 			assert.Equal(t, want["Issuer Name"], f.IssuerName)
@@ -146,7 +147,7 @@ func TestSignRoundTrip(t *testing.T) {
 				require.NoError(t, err)
 				require.NoError(t, f.CheckSignatureFrom(cert))
 				assert.Equal(t, hash, f.Hash)
-				assert.Equal(t, [2]uint8{1, 0}, f.Version)
+				assert.Equal(t, Version{1, 0}, f.Version)
 				assert.Equal(t, "CN=Asterisk;O=Asterisk;OU=Asterisk", f.SignerName)
 				assert.Equal(t, cert.SerialNumber, f.SerialNumber)
 				assert.Equal(t, opts.Filename, f.Filename)
@@ -165,13 +166,13 @@ func TestSignRoundTrip(t *testing.T) {
 func TestSignMessageSigner(t *testing.T) {
 	cert, key := testkeys.Load(t, "tftp")
 	ms := &messageSigner{Signer: key}
-	out, err := Sign(nil, []byte("hello"), cert, ms, SignOptions{Filename: "a.sgn", Hash: crypto.SHA512, Version: [2]uint8{1, 1}})
+	out, err := Sign(nil, []byte("hello"), cert, ms, SignOptions{Filename: "a.sgn", Hash: crypto.SHA512, Version: Version{1, 1}})
 	require.NoError(t, err)
 	f, err := Parse(out)
 	require.NoError(t, err)
 	require.NoError(t, f.CheckSignatureFrom(cert))
 	assert.Equal(t, f.SignedBytes(), ms.got)
-	assert.Equal(t, [2]uint8{1, 1}, f.Version)
+	assert.Equal(t, Version{1, 1}, f.Version)
 }
 
 func TestSignErrors(t *testing.T) {
@@ -240,5 +241,46 @@ func TestStrippedName(t *testing.T) {
 		"dir/a.xml.sgn":               "dir/a.xml",
 	} {
 		assert.Equal(t, want, StrippedName(in), in)
+	}
+}
+
+// TestFirmwareLayouts parses headers shaped like Cisco's firmware files
+// (.sbn, .loads: version 1.1, placeholder signer, signer info in Cisco's
+// order, no timestamp) and trust-list style ones (1.2 with a signer
+// version), with every padding length, and verifies them with the key.
+func TestFirmwareLayouts(t *testing.T) {
+	_, key := testkeys.Load(t, "tftp")
+	sv := [2]uint8{1, 0}
+	for _, tc := range []struct {
+		name string
+		h    signedfile.Header
+	}{
+		{"sbn", signedfile.Header{Version: [2]uint8{1, 1}, Filename: "dsp11.9-4-2ES9.sbn"}},
+		{"loads", signedfile.Header{Version: [2]uint8{1, 1}, Filename: "SIP11.9-4-2SR1-1S.loads"}},
+		{"loads, 1 pad", signedfile.Header{Version: [2]uint8{1, 1}, Filename: "SIP11.9-4-2SR1-1S.loads1"}},
+		{"loads, 2 pads", signedfile.Header{Version: [2]uint8{1, 1}, Filename: "SIP11.9-4-2SR1-1S.loads12"}},
+		{"loads, 3 pads", signedfile.Header{Version: [2]uint8{1, 1}, Filename: "SIP11.9-4-2SR1-1S.loads123"}},
+		{"1.2 with signer version", signedfile.Header{Version: [2]uint8{1, 2}, Filename: "x.sgn", SignerVersion: &sv, Timestamp: time.Unix(1e9, 0)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := tc.h
+			h.SignerName, h.IssuerName = "CN=someSigner;OU=someOrgUnit;O=someOrg", "CN=someCA;OU=someOrgUnit;O=someOrg"
+			h.SerialNumber, _ = hex.DecodeString("1234567890abcdef")
+			h.HashCode = signedfile.HashSHA1
+			data, err := signedfile.Sign(nil, &h, []byte("CNU_File_Archive_3.0"), key)
+			require.NoError(t, err)
+
+			f, err := Parse(data)
+			require.NoError(t, err)
+			assert.Equal(t, h.Filename, f.Filename)
+			assert.Equal(t, Version(h.Version), f.Version)
+			assert.Equal(t, "1234567890abcdef", f.SerialNumber.Text(16))
+			assert.Equal(t, []byte("CNU_File_Archive_3.0"), f.Payload)
+			assert.Equal(t, h.Padding, f.Padding)
+			require.NoError(t, f.CheckSignature(key.Public()))
+			again, err := f.marshal()
+			require.NoError(t, err)
+			assert.Equal(t, data, again)
+		})
 	}
 }
