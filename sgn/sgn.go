@@ -62,8 +62,19 @@ func mapErr(err error) error {
 	case errors.Is(err, signedfile.ErrUnsupported):
 		return fmt.Errorf("%w: %s", ErrUnsupportedAlgorithm, strings.TrimPrefix(err.Error(), signedfile.ErrUnsupported.Error()+": "))
 	}
-	return fmt.Errorf("sgn: %s", strings.TrimPrefix(err.Error(), "signedfile: "))
+	return &renamedError{msg: "sgn: " + strings.TrimPrefix(err.Error(), "signedfile: "), err: err}
 }
+
+// renamedError gives an internal error this package's prefix and keeps its
+// chain, so that a signer's own error (from a token, say) stays reachable
+// with errors.Is and errors.As.
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (e *renamedError) Error() string { return e.msg }
+func (e *renamedError) Unwrap() error { return e.err }
 
 // A File is a parsed signed file.
 type File struct {

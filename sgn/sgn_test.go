@@ -284,3 +284,17 @@ func TestFirmwareLayouts(t *testing.T) {
 		})
 	}
 }
+
+// failingSigner is a token that refuses to sign.
+type failingSigner struct{ crypto.Signer }
+
+var errToken = errors.New("token: PIN locked")
+
+func (failingSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) { return nil, errToken }
+
+func TestSignerErrorKept(t *testing.T) {
+	cert, key := testkeys.Load(t, "tftp")
+	_, err := Sign(nil, []byte("x"), cert, failingSigner{key}, SignOptions{Filename: "a.sgn", Hash: crypto.SHA1})
+	require.ErrorIs(t, err, errToken)
+	assert.True(t, strings.HasPrefix(err.Error(), "sgn: signing failed: "), err.Error())
+}
