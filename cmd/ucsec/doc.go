@@ -1,0 +1,40 @@
+// Command ucsec signs, verifies and inspects the files that Cisco IP phones
+// and Unified Communications Manager exchange, and makes the certificates to
+// test them with.
+//
+// Usage:
+//
+//	ucsec <group> <command> [flags] [args]
+//
+// The groups follow the library's packages:
+//
+//	sgn    sign, verify, parse and strip signed files (.sgn)
+//	       commands: sign, verify, parse, strip
+//	cert   make lab certificates and compute the certificate hashes
+//	       phones use
+//	       commands: new, hash
+//
+// Run "ucsec -h", "ucsec <group> -h" or "ucsec <group> <command> -h" for
+// help; "ucsec help <group> <command>" is the same.
+//
+// # Conventions
+//
+// Flags may come before or after the arguments, with one or two dashes;
+// "--" ends the flags. --cert and --key name a certificate and its private
+// key, in PEM or DER (PKCS#8, PKCS#1 or SEC1 keys, unencrypted); one PEM
+// file holding both may be given to both flags. -o names the output file
+// ("-" is standard output) and defaults to the conventional name; the
+// output is never written over an input file, and is written to a
+// temporary file first and then renamed into place. An input argument of
+// "-" reads standard input. --json prints machine-readable output: one
+// JSON object per line, with byte strings in lowercase hex and times in
+// RFC 3339, UTC.
+//
+// # Exit status
+//
+//	0  success
+//	1  a signature did not verify, or was not made by the given certificate
+//	2  usage error, or an input that could not be read or is malformed
+//
+// Errors are printed on standard error as one line starting with "ucsec: ".
+package main

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+)
+
+// groups lists the command groups in the order help shows them. Adding a
+// group is adding its table here; each lives in a file of its own.
+var groups = []*group{sgnGroup, certGroup}
+
+// Exit statuses.
+const (
+	exitOK      = 0 // success
+	exitInvalid = 1 // a signature did not verify or has another signer
+	exitError   = 2 // usage error, unreadable or malformed input
+)
+
+// A group is a set of commands, usually those of one library package.
+type group struct {
+	name     string
+	summary  string // one line for the top-level help
+	commands []*command
+}
+
+// A command is one "ucsec <group> <command>".
+type command struct {
+	name     string
+	synopsis string   // what follows "ucsec <group> <command>" on the usage line
+	summary  string   // one line for the group's help
+	help     string   // paragraphs printed between the usage line and the flags
+	examples []string // full example invocations
+	args     argCount
+
+	// setup defines the command's flags on fs and returns the action that
+	// runs once they are parsed, with the positional arguments.
+	setup func(fs *flag.FlagSet) action
+}
+
+// An action runs a command. Its error decides the exit status; see
+// [env.exitStatus].
+type action func(e *env, args []string) error
+
+// argCount is how many positional arguments a command takes; max < 0 means
+// no limit.
+type argCount struct{ min, max int }
+
+var (
+	noArgs   = argCount{0, 0}
+	oneArg   = argCount{1, 1}
+	someArgs = argCount{1, -1}
+)
+
+// env is where a command reads and writes.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run runs the command line args (without the program name) and returns
+// the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) > 0 && args[0] == "help" {
+		// "ucsec help sgn sign" is "ucsec sgn sign -h".
+		args = append(args[1:len(args):len(args)], "-h")
+	}
+	switch {
+	case len(args) == 0:
+		printUsage(stderr)
+		return exitError
+	case isHelp(args[0]):
+		printUsage(stdout)
+		return exitOK
+	}
+	g := findGroup(args[0])
+	if g == nil {
+		fmt.Fprintf(stderr, "ucsec: unknown command group %q\n", args[0])
+		printUsage(stderr)
+		return exitError
+	}
+	switch {
+	case len(args) == 1:
+		g.printUsage(stderr)
+		return exitError
+	case isHelp(args[1]):
+		g.printUsage(stdout)
+		return exitOK
+	}
+	c := g.find(args[1])
+	if c == nil {
+		fmt.Fprintf(stderr, "ucsec: unknown command \"%s %s\"\n", g.name, args[1])
+		g.printUsage(stderr)
+		return exitError
+	}
+	return c.execute(e, g, args[2:])
+}
+
+// execute parses the command's flags and arguments and runs it.
+func (c *command) execute(e *env, g *group, args []string) int {
+	path := "ucsec " + g.name + " " + c.name
+	fs := flag.NewFlagSet(path, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported below, help by printHelp
+	act := c.setup(fs)
+	err := fs.Parse(permuteArgs(fs, args))
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		c.printHelp(e.stdout, path, fs)
+		return exitOK
+	case err != nil:
+		err = usageError(err.Error())
+	default:
+		err = c.args.check(fs.Args())
+	}
+	if err == nil {
+		err = act(e, fs.Args())
+	}
+	if ue, ok := errors.AsType[usageError](err); ok {
+		fmt.Fprintf(e.stderr, "ucsec: %s; see '%s -h'\n", ue, path)
+		return exitError
+	}
+	return e.exitStatus(err)
+}
+
+// check reports a usage error if args does not fit n.
+func (n argCount) check(args []string) error {
+	switch {
+	case len(args) < n.min:
+		return usageError("missing input file")
+	case n.max >= 0 && len(args) > n.max:
+		return usageError(fmt.Sprintf("unexpected argument %q", args[n.max]))
+	}
+	return nil
+}
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help"
+}
+
+func findGroup(name string) *group {
+	for _, g := range groups {
+		if g.name == name {
+			return g
+		}
+	}
+	return nil
+}
+
+func (g *group) find(name string) *command {
+	for _, c := range g.commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// printUsage prints the top-level help.
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, "Usage: ucsec <group> <command> [flags] [args]\n\n"+
+		"Cisco unified-communications security tool: signed files, certificates.\n\n"+
+		"Groups:\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	for _, g := range groups {
+		fmt.Fprintf(tw, "  %s\t%s\n", g.name, g.summary)
+	}
+	tw.Flush()
+	fmt.Fprint(w, "\nRun 'ucsec <group> -h' or 'ucsec <group> <command> -h' for help.\n"+
+		"Flags may come before or after the arguments; '-' is standard input or output.\n"+
+		"Exit status: 0 ok, 1 signature not valid, 2 usage or input error.\n\n"+
+		"Example:\n"+
+		"  ucsec sgn sign --cert tftp.pem --key tftp.pem --hash sha512 SEP001122334455.cnf.xml\n")
+}
+
+// printUsage prints the group's help.
+func (g *group) printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: ucsec %s <command> [flags] [args]\n\n%s.\n\nCommands:\n", g.name, upperFirst(g.summary))
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	for _, c := range g.commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nRun 'ucsec %s <command> -h' for a command's flags.\n", g.name)
+	if len(g.commands) > 0 && len(g.commands[0].examples) > 0 {
+		fmt.Fprintf(w, "\nExample:\n  %s\n", g.commands[0].examples[0])
+	}
+}
+
+// printHelp prints the command's help: usage line, description, flags and
+// examples.
+func (c *command) printHelp(w io.Writer, path string, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: %s %s\n\n%s\n", path, c.synopsis, strings.TrimSpace(c.help))
+	fmt.Fprint(w, "\nFlags:\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		name := "--" + f.Name
+		if len(f.Name) == 1 {
+			name = "-" + f.Name
+		}
+		if arg != "" {
+			name += " " + arg
+		}
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			usage += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", name, usage)
+	})
+	fmt.Fprintf(tw, "  -h, --help\tshow this help\n")
+	tw.Flush()
+	fmt.Fprint(w, "\nExamples:\n")
+	for _, ex := range c.examples {
+		fmt.Fprintf(w, "  %s\n", ex)
+	}
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
