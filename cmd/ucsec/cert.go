@@ -23,6 +23,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ucsec/ucsec/internal/pemutil"
 )
 
 var certGroup = &group{
@@ -359,7 +361,7 @@ func (c *certHashCmd) run(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		cert, err := parseCertificate(data)
+		cert, err := pemutil.ParseCertificate(data)
 		if err != nil {
 			return &fileError{name, err}
 		}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ucsec/ucsec/internal/pemutil"
 )
 
 func TestCertHash(t *testing.T) {
@@ -63,7 +65,7 @@ func TestCertHash(t *testing.T) {
 
 func mustParseCert(t *testing.T, data []byte) *x509.Certificate {
 	t.Helper()
-	cert, err := parseCertificate(data)
+	cert, err := pemutil.ParseCertificate(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func TestCertNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	cert := mustParseCert(t, mustRead(t, out))
-	key, err := parseSigner(mustRead(t, out))
+	key, err := pemutil.ParseSigner(mustRead(t, out))
 	if err != nil {
 		t.Fatal(err)
 	}

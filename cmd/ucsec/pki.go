@@ -3,11 +3,10 @@ package main
 import (
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
-	"strings"
+
+	"github.com/ucsec/ucsec/internal/pemutil"
 )
 
 // keyPairFlags are the flags that name a certificate and its private key:
@@ -63,7 +62,7 @@ func loadCertificate(path string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := parseCertificate(data)
+	cert, err := pemutil.ParseCertificate(data)
 	if err != nil {
 		return nil, &fileError{path, err}
 	}
@@ -79,29 +78,6 @@ func loadOptionalCertificate(path string) (*x509.Certificate, error) {
 	return loadCertificate(path)
 }
 
-// parseCertificate returns the first certificate ("CERTIFICATE" block) in
-// PEM data, or the certificate that DER data holds.
-func parseCertificate(data []byte) (*x509.Certificate, error) {
-	der := data
-	if isPEM(data) {
-		der = nil
-		for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
-			if block.Type == "CERTIFICATE" {
-				der = block.Bytes
-				break
-			}
-		}
-		if der == nil {
-			return nil, errors.New("no CERTIFICATE in PEM file")
-		}
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("not a valid certificate: %v", strings.TrimPrefix(err.Error(), "x509: "))
-	}
-	return cert, nil
-}
-
 // loadSigner returns the first private key in the file path: PKCS#8,
 // PKCS#1 (RSA) or SEC1 (EC), in PEM or DER. Encrypted keys are not
 // supported. Error messages never include key material.
@@ -110,50 +86,9 @@ func loadSigner(path string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := parseSigner(data)
+	key, err := pemutil.ParseSigner(data)
 	if err != nil {
 		return nil, &fileError{path, err}
 	}
 	return key, nil
-}
-
-func parseSigner(data []byte) (crypto.Signer, error) {
-	if !isPEM(data) {
-		return parsePrivateKey(data)
-	}
-	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
-		switch block.Type {
-		case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY":
-			if strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED") {
-				return nil, errors.New("encrypted private keys are not supported")
-			}
-			return parsePrivateKey(block.Bytes)
-		case "ENCRYPTED PRIVATE KEY":
-			return nil, errors.New("encrypted private keys are not supported")
-		}
-	}
-	return nil, errors.New("no private key in PEM file")
-}
-
-// parsePrivateKey parses a DER private key in any of the supported forms.
-func parsePrivateKey(der []byte) (crypto.Signer, error) {
-	if key, err := x509.ParsePKCS8PrivateKey(der); err == nil {
-		if s, ok := key.(crypto.Signer); ok {
-			return s, nil
-		}
-		return nil, fmt.Errorf("a %T private key cannot sign", key)
-	}
-	if key, err := x509.ParsePKCS1PrivateKey(der); err == nil {
-		return key, nil
-	}
-	if key, err := x509.ParseECPrivateKey(der); err == nil {
-		return key, nil
-	}
-	return nil, errors.New("no PKCS#8, PKCS#1 or SEC1 private key")
-}
-
-// isPEM reports whether data holds a PEM block.
-func isPEM(data []byte) bool {
-	block, _ := pem.Decode(data)
-	return block != nil
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ucsec/ucsec/internal/pemutil"
 )
 
 // TestKeyFormats checks that keys and certificates load in every supported
@@ -17,12 +19,12 @@ func TestKeyFormats(t *testing.T) {
 	dir := t.TempDir()
 	pemData := mustRead(t, tftpPEM)
 	cert := mustParseCert(t, pemData)
-	key, err := parseSigner(pemData)
+	key, err := pemutil.ParseSigner(pemData)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rsaKey := key.(*rsa.PrivateKey)
-	ecKey, err := parseSigner(mustRead(t, ecPEM)) // SEC1 "EC PRIVATE KEY"
+	ecKey, err := pemutil.ParseSigner(mustRead(t, ecPEM)) // SEC1 "EC PRIVATE KEY"
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,12 @@ package testkeys
 import (
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/ucsec/ucsec/internal/pemutil"
 )
 
 // Dir returns the directory of the certutils vectors (testdata/certutils).
@@ -37,44 +38,14 @@ func Read(tb testing.TB, name string) []byte {
 // (RSA-2048, CN=Device) or "tftp-ec-p384" (EC P-384, CN=ApacheEC).
 func Load(tb testing.TB, name string) (*x509.Certificate, crypto.Signer) {
 	tb.Helper()
-	rest := Read(tb, "keys/"+name+".pem")
-	var cert *x509.Certificate
-	var key crypto.Signer
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		switch block.Type {
-		case "CERTIFICATE":
-			c, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			cert = c
-		case "PRIVATE KEY":
-			k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			key = k.(crypto.Signer)
-		case "RSA PRIVATE KEY":
-			k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			key = k
-		case "EC PRIVATE KEY":
-			k, err := x509.ParseECPrivateKey(block.Bytes)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			key = k
-		}
+	data := Read(tb, "keys/"+name+".pem")
+	cert, err := pemutil.ParseCertificate(data)
+	if err != nil {
+		tb.Fatalf("testkeys: %s.pem: %v", name, err)
 	}
-	if cert == nil || key == nil {
-		tb.Fatalf("testkeys: %s.pem lacks a certificate or a key", name)
+	key, err := pemutil.ParseSigner(data)
+	if err != nil {
+		tb.Fatalf("testkeys: %s.pem: %v", name, err)
 	}
 	return cert, key
 }
