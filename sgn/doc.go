@@ -1,7 +1,7 @@
 // Package sgn signs, parses, verifies and strips Cisco signed files: the
-// .sgn files a TFTP server hands to IP phones (SEP<MAC>.cnf.xml.sgn, ringer
-// and dial-plan files, ITLs' companions), and the same envelope on firmware
-// .sbn files and signed .loads files.
+// .sgn files a TFTP server hands to IP phones (SEP<MAC>.cnf.xml.sgn, ring
+// lists, dial plans, locale files), and the same envelope on firmware .sbn
+// files and signed .loads files.
 //
 // A signed file is a header (version, signer, hash and signature, file name,
 // optional timestamp) followed by the original file, byte for byte. Start
