@@ -80,7 +80,7 @@ type ParseError struct {
 }
 
 func (e *ParseError) Error() string {
-	return fmt.Sprintf("signedfile: malformed header at offset %d (tag 0x%02X): %s", e.Offset, e.Tag, e.Msg)
+	return fmt.Sprintf("signedfile: malformed file at offset %d (tag 0x%02X): %s", e.Offset, e.Tag, e.Msg)
 }
 
 // Unwrap returns ErrMalformed.

@@ -142,3 +142,9 @@ func NamesEqual(s string, der []byte) bool {
 	slices.Reverse(want)
 	return slices.Equal(got, want)
 }
+
+// NameStringsEqual reports whether two DN strings name the same name, in
+// the same order, whatever their separators, quoting and type spellings.
+func NameStringsEqual(a, b string) bool {
+	return slices.Equal(canonName(a), canonName(b))
+}

@@ -1,0 +1,388 @@
+package ctl
+
+import (
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ucsec/ucsec/internal/signedfile"
+	"github.com/ucsec/ucsec/internal/trustlist"
+)
+
+var (
+	// ErrMalformed is wrapped by every error about the layout of a file.
+	// Use errors.As with a *ParseError for the offset and tag.
+	ErrMalformed = errors.New("ctl: malformed trust list")
+
+	// ErrPolicy is wrapped by every violation of a trust-list policy (who
+	// signs, how many SAST records, size). Use errors.As with a
+	// *PolicyError for details.
+	ErrPolicy = errors.New("ctl: trust list policy violated")
+
+	// ErrVerification means a signature does not verify. It is
+	// deliberately vague.
+	ErrVerification = errors.New("ctl: signature verification failed")
+
+	// ErrUntrusted means a trust list or signed file was not accepted: its
+	// signer is not trusted.
+	ErrUntrusted = errors.New("ctl: signer is not trusted")
+
+	// ErrUnsupportedAlgorithm means a key or hash that trust lists cannot
+	// use.
+	ErrUnsupportedAlgorithm = errors.New("ctl: unsupported algorithm")
+)
+
+// ParseError locates a malformed file. It unwraps to [ErrMalformed].
+type ParseError struct {
+	Offset int    // byte offset of the element at fault
+	Tag    uint8  // its tag, or 0 when no tag could be read
+	Msg    string // what is wrong
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("ctl: malformed trust list at offset %d (tag 0x%02X): %s", e.Offset, e.Tag, e.Msg)
+}
+
+// Unwrap returns ErrMalformed.
+func (e *ParseError) Unwrap() error { return ErrMalformed }
+
+// PolicyError says which policy rule a trust list breaks. It unwraps to
+// [ErrPolicy].
+type PolicyError struct {
+	Policy string // "CTL" or "ITL"
+	Record int    // 1-based index of the record at fault, or 0
+	Offset int    // byte offset of that record, or 0
+	Msg    string
+}
+
+func (e *PolicyError) Error() string {
+	if e.Record > 0 {
+		return fmt.Sprintf("%s: record %d at offset %d: %s", strings.ToLower(e.Policy), e.Record, e.Offset, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", strings.ToLower(e.Policy), e.Msg)
+}
+
+// Unwrap returns ErrPolicy.
+func (e *PolicyError) Unwrap() error { return ErrPolicy }
+
+// mapErr turns errors from the internal packages into this package's.
+func mapErr(err error) error {
+	var pe *signedfile.ParseError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pe):
+		return &ParseError{Offset: pe.Offset, Tag: pe.Tag, Msg: pe.Msg}
+	case errors.Is(err, signedfile.ErrVerification):
+		return ErrVerification
+	case errors.Is(err, signedfile.ErrUnsupported):
+		return fmt.Errorf("%w: %s", ErrUnsupportedAlgorithm, strings.TrimPrefix(err.Error(), signedfile.ErrUnsupported.Error()+": "))
+	}
+	return &renamedError{msg: "ctl: " + trimInternal(err.Error()), err: err}
+}
+
+func trimInternal(s string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(s, "signedfile: "), "trustlist: ")
+}
+
+// renamedError gives an internal error this package's prefix and keeps its
+// chain (a signer's own error stays reachable with errors.Is).
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (e *renamedError) Error() string { return e.msg }
+func (e *renamedError) Unwrap() error { return e.err }
+
+// Role is what a record's certificate is trusted for.
+type Role uint16
+
+// Roles (the "function" of a record).
+const (
+	RoleSAST      Role = 0  // System Administrator Security Token: signs CTL and ITL files
+	RoleCCM       Role = 1  // CallManager: SIP-TLS and SCCP-TLS server
+	RoleCCMTFTP   Role = 2  // CallManager and TFTP
+	RoleTFTP      Role = 3  // TFTP: signs configuration files
+	RoleCAPF      Role = 4  // Certificate Authority Proxy Function
+	RoleAppServer Role = 7  // HTTPS application server (called HTTPS before certutils 4.0)
+	RoleTVS       Role = 21 // Trust Verification Service
+)
+
+var roleNames = []struct {
+	role  Role
+	name  string // as CUCM's show ctl prints it
+	short string // as flags and certutils spell it
+}{
+	{RoleSAST, "System Administrator Security Token", "SAST"},
+	{RoleCCM, "CCM", "CCM"},
+	{RoleCCMTFTP, "CCM+TFTP", "CCM+TFTP"},
+	{RoleTFTP, "TFTP", "TFTP"},
+	{RoleCAPF, "CAPF", "CAPF"},
+	{RoleAppServer, "APP-SERVER", "APP-SERVER"},
+	{RoleTVS, "TVS", "TVS"},
+}
+
+// String returns the role as CUCM's "show ctl" prints it ("System
+// Administrator Security Token", "CCM+TFTP", …), or the number for a role
+// this package does not know.
+func (r Role) String() string {
+	for _, n := range roleNames {
+		if n.role == r {
+			return n.name
+		}
+	}
+	return strconv.Itoa(int(r))
+}
+
+// ShortName returns the role's short name ("SAST", "CCM+TFTP", …), or the
+// number for a role this package does not know.
+func (r Role) ShortName() string {
+	for _, n := range roleNames {
+		if n.role == r {
+			return n.short
+		}
+	}
+	return strconv.Itoa(int(r))
+}
+
+// ParseRole parses a role name, in any case: a short name (sast, ccm,
+// ccm+tftp or tftp+ccm, tftp, capf, app-server or https, tvs), the name
+// String returns, or a number.
+func ParseRole(s string) (Role, error) {
+	u := strings.ToUpper(strings.TrimSpace(s))
+	switch u {
+	case "TFTP+CCM":
+		return RoleCCMTFTP, nil
+	case "HTTPS":
+		return RoleAppServer, nil
+	}
+	for _, n := range roleNames {
+		if u == n.short || u == strings.ToUpper(n.name) {
+			return n.role, nil
+		}
+	}
+	if v, err := strconv.ParseUint(u, 10, 16); err == nil {
+		return Role(v), nil
+	}
+	return 0, fmt.Errorf("ctl: unknown role %q", s)
+}
+
+// canSignFiles reports whether a record with role r may sign configuration
+// files (.sgn, .enc.sgn).
+func (r Role) canSignFiles() bool { return r == RoleTFTP || r == RoleCCMTFTP }
+
+// Version is a header version, major then minor.
+type Version [2]uint8
+
+// String returns the version as "major.minor".
+func (v Version) String() string { return fmt.Sprintf("%d.%d", v[0], v[1]) }
+
+// Element is a record or header element that this package does not
+// interpret, kept as it was.
+type Element struct {
+	Tag   uint8
+	Value []byte
+}
+
+// A Record is one certificate entry of a trust list. Every field is
+// optional, as CUCM writes them: records without a certificate exist.
+type Record struct {
+	Role            Role
+	DNSName         string     // host name or address text; CUCM always writes it, certutils never
+	SubjectName     string     // subject DN string of the certificate
+	IssuerName      string     // issuer DN string of the certificate
+	SerialNumber    *big.Int   // serial number of the certificate, nil if absent
+	PublicKey       []byte     // RSA: PKCS#1 RSAPublicKey DER; EC: uncompressed X9.62 point
+	Signature       []byte     // the certificate's own signature value
+	Certificate     []byte     // the DER certificate; see ParseCertificate
+	IPAddress       netip.Addr // CUCM writes the node's IPv4 address; zero if absent
+	CertificateHash []byte     // element 0x0B, seen in no sample
+	HashAlgorithm   uint8      // element 0x0C, seen in no sample
+	Extra           []Element  // elements this package does not interpret, in order
+	Offset          int        // offset of the record in the file (Parse only)
+	Raw             []byte     // the record's bytes (Parse only)
+
+	wire *trustlist.Record // the parsed layout, for an exact re-encoding
+}
+
+// ParseCertificate parses the record's certificate.
+func (r *Record) ParseCertificate() (*x509.Certificate, error) {
+	if len(r.Certificate) == 0 {
+		return nil, errors.New("ctl: record has no certificate")
+	}
+	return x509.ParseCertificate(r.Certificate)
+}
+
+func recordFromWire(w *trustlist.Record) Record {
+	r := Record{
+		Role:            Role(w.Role),
+		DNSName:         w.DNSName,
+		SubjectName:     w.SubjectName,
+		IssuerName:      w.IssuerName,
+		PublicKey:       w.PublicKey,
+		Signature:       w.Signature,
+		Certificate:     w.Certificate,
+		CertificateHash: w.CertificateHash,
+		HashAlgorithm:   w.HashAlgorithm,
+		Offset:          w.Offset,
+		Raw:             w.Raw,
+		wire:            w,
+	}
+	if w.SerialNumber != nil {
+		r.SerialNumber = new(big.Int).SetBytes(w.SerialNumber)
+	}
+	if a, ok := netip.AddrFromSlice(w.IPAddress); ok {
+		r.IPAddress = a
+	}
+	for _, e := range w.Layout {
+		if e.Tag == 0 || e.Tag > trustlist.TagHashAlgorithm {
+			r.Extra = append(r.Extra, Element{Tag: e.Tag, Value: e.Value})
+		}
+	}
+	return r
+}
+
+// toWire returns the record for encoding: the parsed layout if there is
+// one, with the values of r's fields.
+func (r *Record) toWire() *trustlist.Record {
+	w := &trustlist.Record{
+		Role:            uint16(r.Role),
+		DNSName:         r.DNSName,
+		SubjectName:     r.SubjectName,
+		IssuerName:      r.IssuerName,
+		PublicKey:       r.PublicKey,
+		Signature:       r.Signature,
+		Certificate:     r.Certificate,
+		CertificateHash: r.CertificateHash,
+		HashAlgorithm:   r.HashAlgorithm,
+	}
+	if r.SerialNumber != nil {
+		w.SerialNumber = r.SerialNumber.Bytes()
+		if r.wire != nil && new(big.Int).SetBytes(r.wire.SerialNumber).Cmp(r.SerialNumber) == 0 {
+			w.SerialNumber = r.wire.SerialNumber // keep leading zero bytes as stored
+		}
+		if len(w.SerialNumber) == 0 {
+			w.SerialNumber = []byte{0}
+		}
+	}
+	if r.IPAddress.IsValid() {
+		w.IPAddress = r.IPAddress.AsSlice()
+	}
+	if r.wire != nil {
+		// Keep the parsed order; add elements for fields set since.
+		w.Layout = r.wire.Layout
+		for _, e := range w.DefaultLayout() {
+			if e.Tag == trustlist.TagDNSName && w.DNSName == "" {
+				continue // written by default in new records only
+			}
+			if !slices.ContainsFunc(w.Layout, func(x trustlist.Element) bool { return x.Tag == e.Tag }) {
+				w.Layout = append(slices.Clip(w.Layout), e)
+			}
+		}
+	} else {
+		w.Layout = w.DefaultLayout()
+		for _, e := range r.Extra {
+			w.Layout = append(w.Layout, trustlist.Element{Tag: e.Tag, Value: e.Value})
+		}
+	}
+	return w
+}
+
+// A File is a parsed or to-be-created trust list.
+type File struct {
+	Version       Version     // header version: 1.2 as CUCM writes it
+	SignerVersion *Version    // element 0x1C (certutils; 1.1 enables EC on phones), nil if absent
+	HeaderLength  int         // offset of the first record (Parse only)
+	SignerName    string      // subject of the signer, as the header spells it
+	IssuerName    string      // issuer of the signer, as the header spells it
+	SerialNumber  *big.Int    // serial number of the signer
+	Hash          crypto.Hash // crypto.SHA1, crypto.SHA256 or crypto.SHA512
+	Signature     []byte      // RSA PKCS#1 v1.5 signature
+	Filename      string      // "CTLFile.tlv" or "ITLFile.tlv"
+	Timestamp     time.Time   // signing time, zero if absent
+	Padding       int         // 0x0D bytes at the end of the header (Parse only)
+	Records       []Record
+
+	Raw    []byte // the complete file (Parse only)
+	RawTBS []byte // the signed bytes, Raw without the signature element (Parse only)
+
+	header *signedfile.Header
+}
+
+// Parse parses a trust list (CTLFile.tlv, ITLFile.tlv and their per-phone
+// CTLSEP/ITLSEP copies: the format is the same). It checks the layout and
+// verifies nothing; see [File.Verify]. Byte slices in the result alias
+// data, except RawTBS, which is a copy.
+//
+// Errors wrap [ErrMalformed]; errors.As with a *[ParseError] gives the
+// offset and tag.
+func Parse(data []byte) (*File, error) {
+	tl, err := trustlist.Parse(data)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	h := tl.Header
+	f := &File{
+		Version:      Version(h.Version),
+		HeaderLength: h.Length,
+		SignerName:   h.SignerName,
+		IssuerName:   h.IssuerName,
+		SerialNumber: new(big.Int).SetBytes(h.SerialNumber),
+		Hash:         h.Hash(),
+		Signature:    h.Signature,
+		Filename:     h.Filename,
+		Timestamp:    h.Timestamp,
+		Padding:      h.Padding,
+		Raw:          data,
+		header:       h,
+	}
+	if h.SignerVersion != nil {
+		v := Version(*h.SignerVersion)
+		f.SignerVersion = &v
+	}
+	// The signed bytes are the header without its signature, then the
+	// records: for a trust list (tens of KiB at most) one copy is cheap.
+	f.RawTBS = make([]byte, 0, len(h.TBS)+len(data)-h.Length)
+	f.RawTBS = append(append(f.RawTBS, h.TBS...), data[h.Length:]...)
+	f.Records = make([]Record, len(tl.Records))
+	for i := range tl.Records {
+		f.Records[i] = recordFromWire(&tl.Records[i])
+	}
+	return f, nil
+}
+
+// marshal re-encodes a parsed file from its fields. The tests use it to
+// check that Parse loses nothing.
+func (f *File) marshal() ([]byte, error) {
+	h := *f.header
+	h.Version = f.Version
+	h.SignerName, h.IssuerName, h.Filename = f.SignerName, f.IssuerName, f.Filename
+	h.Signature, h.Timestamp, h.Padding = f.Signature, f.Timestamp, f.Padding
+	h.HashCode, _ = signedfile.HashCode(f.Hash)
+	raw, _, err := h.Marshal()
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	recs, err := f.marshalRecords()
+	if err != nil {
+		return nil, err
+	}
+	return append(raw, recs...), nil
+}
+
+func (f *File) marshalRecords() ([]byte, error) {
+	wire := make([]trustlist.Record, len(f.Records))
+	for i := range f.Records {
+		wire[i] = *f.Records[i].toWire()
+	}
+	out, err := trustlist.Marshal(wire)
+	return out, mapErr(err)
+}

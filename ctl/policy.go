@@ -1,0 +1,281 @@
+package ctl
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/ucsec/ucsec/internal/signedfile"
+)
+
+// A Policy says which records may sign a kind of trust list, how many SAST
+// records it may hold and how large it may be. [CTLPolicy] and package
+// itl's ITLPolicy are the two that CUCM uses.
+type Policy struct {
+	Name            string // "CTL" or "ITL", for messages
+	DefaultFilename string // written when the template has none
+	SignerRoles     []Role // roles the signing record may have
+	MaxSAST         int    // most SAST records; 0 means no limit
+	MaxSize         int    // largest file in bytes; 0 means no limit
+}
+
+// CTLPolicy returns the policy of CTLFile.tlv: signed by one of its SAST
+// records (matched by issuer and serial number), at most two SAST records.
+func CTLPolicy() Policy {
+	return Policy{
+		Name:            "CTL",
+		DefaultFilename: "CTLFile.tlv",
+		SignerRoles:     []Role{RoleSAST},
+		MaxSAST:         2,
+	}
+}
+
+// Create builds and signs a CTL; see [Policy.Create].
+func Create(rand io.Reader, template *File, signer *x509.Certificate, priv crypto.Signer) ([]byte, error) {
+	return CTLPolicy().Create(rand, template, signer, priv)
+}
+
+// Verify checks f against the CTL policy and verifies its signature with
+// its signer's own record; see [Policy.Verify].
+func (f *File) Verify() error { return CTLPolicy().Verify(f) }
+
+// Create builds a trust list from template's records and signs it with
+// priv, the key of signer. signer must be the certificate of one of the
+// records, with a role the policy allows to sign.
+//
+// template.Hash is required (crypto.SHA1 is what CUCM writes by default,
+// crypto.SHA512 its SHA-512 mode). A zero template.Version means 1.2, an
+// empty Filename the policy's default name, a zero Timestamp the current
+// time; set Timestamp for reproducible output: the same inputs give the
+// same bytes (PKCS#1 v1.5 signatures are deterministic). SignerVersion is
+// written only if set. The signer fields of the header come from signer.
+func (p Policy) Create(rand io.Reader, template *File, signer *x509.Certificate, priv crypto.Signer) ([]byte, error) {
+	if template == nil || signer == nil || priv == nil {
+		return nil, errors.New("ctl: template, signer certificate and key are required")
+	}
+	code, ok := signedfile.HashCode(template.Hash)
+	if !ok {
+		return nil, fmt.Errorf("%w: hash %v (use SHA-1, SHA-256 or SHA-512)", ErrUnsupportedAlgorithm, template.Hash)
+	}
+	if pub, ok := signer.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(priv.Public()) {
+		return nil, errors.New("ctl: private key does not match the signer certificate")
+	}
+	h := &signedfile.Header{
+		Version:   [2]uint8(template.Version),
+		HashCode:  code,
+		Filename:  template.Filename,
+		Timestamp: template.Timestamp,
+	}
+	if h.Version == [2]uint8{} {
+		h.Version = [2]uint8{1, 2}
+	}
+	if h.Filename == "" {
+		h.Filename = p.DefaultFilename
+	}
+	if h.Timestamp.IsZero() {
+		h.Timestamp = time.Now()
+	}
+	if template.SignerVersion != nil {
+		sv := [2]uint8(*template.SignerVersion)
+		h.SignerVersion = &sv
+	}
+	if err := h.SetSigner(signer); err != nil {
+		return nil, mapErr(err)
+	}
+	if err := p.checkRecords(template.Records, new(big.Int).SetBytes(h.SerialNumber), h.IssuerName, false); err != nil {
+		return nil, err
+	}
+	recs, err := template.marshalRecords()
+	if err != nil {
+		return nil, err
+	}
+	out, err := signedfile.Sign(rand, h, recs, priv)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if p.MaxSize > 0 && len(out) > p.MaxSize {
+		return nil, &PolicyError{Policy: p.Name, Msg: fmt.Sprintf("file is %d bytes, more than the %d phones accept", len(out), p.MaxSize)}
+	}
+	return out, nil
+}
+
+// Verify checks that f keeps the policy (size, number of SAST records, no
+// SAST serial twice, a signing record with an allowed role whose serial
+// number and issuer match the header) and that the signature verifies with
+// the key of that record. It does not decide whether the signer is
+// trusted: that is what a phone does with the lists it already holds (see
+// [Phone]). Errors wrap [ErrMalformed], [ErrPolicy] or [ErrVerification].
+func (p Policy) Verify(f *File) error {
+	if f.header == nil {
+		return errors.New("ctl: File was not returned by Parse")
+	}
+	if p.MaxSize > 0 && len(f.Raw) > p.MaxSize {
+		return &PolicyError{Policy: p.Name, Msg: fmt.Sprintf("file is %d bytes, more than the %d phones accept", len(f.Raw), p.MaxSize)}
+	}
+	if err := p.checkRecords(f.Records, f.SerialNumber, f.IssuerName, true); err != nil {
+		return err
+	}
+	signer, _ := p.signerRecord(f.Records, f.SerialNumber, f.IssuerName)
+	pub, err := signer.publicKey()
+	if err != nil {
+		return &PolicyError{Policy: p.Name, Record: signer.index, Offset: signer.Offset, Msg: "signing record has no usable RSA key: " + err.Error()}
+	}
+	return f.CheckSignature(pub)
+}
+
+// indexedRecord is a record and its 1-based index.
+type indexedRecord struct {
+	*Record
+	index int
+}
+
+// signerRecord finds the record that signed a list named by serial and issuer.
+func (p Policy) signerRecord(recs []Record, serial *big.Int, issuer string) (indexedRecord, bool) {
+	for i := range recs {
+		r := &recs[i]
+		if slices.Contains(p.SignerRoles, r.Role) && r.SerialNumber != nil && serial != nil &&
+			r.SerialNumber.Cmp(serial) == 0 && signedfile.NameStringsEqual(r.IssuerName, issuer) {
+			return indexedRecord{r, i + 1}, true
+		}
+	}
+	return indexedRecord{}, false
+}
+
+// checkRecords applies the record rules of the policy.
+func (p Policy) checkRecords(recs []Record, serial *big.Int, issuer string, parsed bool) error {
+	policyErr := func(i int, msg string) error {
+		e := &PolicyError{Policy: p.Name, Msg: msg}
+		if i >= 0 {
+			e.Record, e.Offset = i+1, recs[i].Offset
+		}
+		return e
+	}
+	if len(recs) == 0 {
+		return policyErr(-1, "no records")
+	}
+	sast := 0
+	for i := range recs {
+		r := &recs[i]
+		if r.Role != RoleSAST {
+			continue
+		}
+		if sast++; p.MaxSAST > 0 && sast > p.MaxSAST {
+			return policyErr(i, fmt.Sprintf("more than %d SAST records", p.MaxSAST))
+		}
+		for j := range i {
+			if recs[j].Role == RoleSAST && r.SerialNumber != nil && recs[j].SerialNumber != nil && recs[j].SerialNumber.Cmp(r.SerialNumber) == 0 {
+				return policyErr(i, fmt.Sprintf("SAST serial number %x also in record %d", r.SerialNumber, j+1))
+			}
+		}
+	}
+	if _, ok := p.signerRecord(recs, serial, issuer); !ok {
+		what := "the header names a signer"
+		if !parsed {
+			what = "the signer certificate"
+		}
+		return policyErr(-1, fmt.Sprintf("%s (serial %x) that matches no %s record", what, serial, roleList(p.SignerRoles)))
+	}
+	return nil
+}
+
+func roleList(roles []Role) string {
+	s := ""
+	for i, r := range roles {
+		switch {
+		case i == 0:
+		case i == len(roles)-1:
+			s += " or "
+		default:
+			s += ", "
+		}
+		s += r.ShortName()
+	}
+	return s
+}
+
+// publicKey returns the record's RSA key, from its certificate or else
+// from its public-key element.
+func (r *Record) publicKey() (crypto.PublicKey, error) {
+	if len(r.Certificate) > 0 {
+		c, err := r.ParseCertificate()
+		if err != nil {
+			return nil, err
+		}
+		return c.PublicKey, nil
+	}
+	if len(r.PublicKey) > 0 {
+		return x509.ParsePKCS1PublicKey(r.PublicKey)
+	}
+	return nil, errors.New("no certificate or public key")
+}
+
+// CheckSignature verifies the signature of f with pub, an *rsa.PublicKey.
+// It does not check who the signer is; see [File.Verify].
+func (f *File) CheckSignature(pub crypto.PublicKey) error {
+	if f.header == nil {
+		return errors.New("ctl: File was not returned by Parse")
+	}
+	return mapErr(f.header.Verify(f.Raw[f.HeaderLength:], pub))
+}
+
+// CheckSignatureFrom checks that cert is the signer the header names (same
+// serial number, subject and issuer) and that its key made the signature.
+func (f *File) CheckSignatureFrom(cert *x509.Certificate) error {
+	if f.header == nil {
+		return errors.New("ctl: File was not returned by Parse")
+	}
+	if err := f.header.CheckSigner(cert); err != nil {
+		return fmt.Errorf("%w: %s", ErrUntrusted, trimInternal(err.Error()))
+	}
+	return f.CheckSignature(cert.PublicKey)
+}
+
+// NewRecord fills a record from a certificate: subject, issuer and serial
+// number, the public key (PKCS#1 for RSA, an uncompressed point for EC),
+// the certificate's signature and the certificate itself. The DNS name is
+// the certificate's first DNS name, if any, and the IP address its first
+// IPv4 address, if any.
+func NewRecord(cert *x509.Certificate, role Role) (Record, error) {
+	if cert == nil {
+		return Record{}, errors.New("ctl: no certificate")
+	}
+	r := Record{Role: role, SerialNumber: new(big.Int).Set(cert.SerialNumber), Signature: cert.Signature, Certificate: cert.Raw}
+	if cert.SerialNumber.Sign() < 0 {
+		return Record{}, errors.New("ctl: certificate has a negative serial number")
+	}
+	var err error
+	if r.SubjectName, err = signedfile.FormatName(cert.RawSubject); err != nil {
+		return Record{}, mapErr(err)
+	}
+	if r.IssuerName, err = signedfile.FormatName(cert.RawIssuer); err != nil {
+		return Record{}, mapErr(err)
+	}
+	switch pub := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		r.PublicKey = x509.MarshalPKCS1PublicKey(pub)
+	case *ecdsa.PublicKey:
+		if r.PublicKey, err = pub.Bytes(); err != nil {
+			return Record{}, fmt.Errorf("%w: %v", ErrUnsupportedAlgorithm, err)
+		}
+	default:
+		return Record{}, fmt.Errorf("%w: record keys are RSA or EC, got %T", ErrUnsupportedAlgorithm, cert.PublicKey)
+	}
+	if len(cert.DNSNames) > 0 {
+		r.DNSName = cert.DNSNames[0]
+	}
+	for _, ip := range cert.IPAddresses {
+		if a, ok := netip.AddrFromSlice(ip); ok && a.Unmap().Is4() {
+			r.IPAddress = a.Unmap()
+			break
+		}
+	}
+	return r, nil
+}
