@@ -210,7 +210,10 @@ type Record struct {
 	Offset          int        // offset of the record in the file (Parse only)
 	Raw             []byte     // the record's bytes (Parse only)
 
-	wire *trustlist.Record // the parsed layout, for an exact re-encoding
+	// From Parse, for an exact re-encoding: the element order and the
+	// serial number as stored (perhaps with leading zero bytes).
+	order     []uint8
+	rawSerial []byte
 }
 
 // ParseCertificate parses the record's certificate.
@@ -221,7 +224,9 @@ func (r *Record) ParseCertificate() (*x509.Certificate, error) {
 	return x509.ParseCertificate(r.Certificate)
 }
 
-func recordFromWire(w *trustlist.Record) Record {
+// recordFromWire makes a public record from a parsed one, using serial for
+// its serial number.
+func recordFromWire(w *trustlist.Record, serial *big.Int) Record {
 	r := Record{
 		Role:            Role(w.Role),
 		DNSName:         w.DNSName,
@@ -234,23 +239,25 @@ func recordFromWire(w *trustlist.Record) Record {
 		HashAlgorithm:   w.HashAlgorithm,
 		Offset:          w.Offset,
 		Raw:             w.Raw,
-		wire:            w,
+		order:           w.Order,
+		rawSerial:       w.SerialNumber,
 	}
 	if w.SerialNumber != nil {
-		r.SerialNumber = new(big.Int).SetBytes(w.SerialNumber)
+		r.SerialNumber = serial.SetBytes(w.SerialNumber)
 	}
 	if a, ok := netip.AddrFromSlice(w.IPAddress); ok {
 		r.IPAddress = a
 	}
-	for _, e := range w.Layout {
-		if e.Tag == 0 || e.Tag > trustlist.TagHashAlgorithm {
-			r.Extra = append(r.Extra, Element{Tag: e.Tag, Value: e.Value})
+	if len(w.Extra) > 0 {
+		r.Extra = make([]Element, len(w.Extra))
+		for i, e := range w.Extra {
+			r.Extra[i] = Element(e)
 		}
 	}
 	return r
 }
 
-// toWire returns the record for encoding: the parsed layout if there is
+// toWire returns the record for encoding: in the parsed order if there is
 // one, with the values of r's fields.
 func (r *Record) toWire() *trustlist.Record {
 	w := &trustlist.Record{
@@ -264,10 +271,13 @@ func (r *Record) toWire() *trustlist.Record {
 		CertificateHash: r.CertificateHash,
 		HashAlgorithm:   r.HashAlgorithm,
 	}
+	for _, e := range r.Extra {
+		w.Extra = append(w.Extra, trustlist.Element(e))
+	}
 	if r.SerialNumber != nil {
 		w.SerialNumber = r.SerialNumber.Bytes()
-		if r.wire != nil && new(big.Int).SetBytes(r.wire.SerialNumber).Cmp(r.SerialNumber) == 0 {
-			w.SerialNumber = r.wire.SerialNumber // keep leading zero bytes as stored
+		if r.rawSerial != nil && new(big.Int).SetBytes(r.rawSerial).Cmp(r.SerialNumber) == 0 {
+			w.SerialNumber = r.rawSerial // keep leading zero bytes as stored
 		}
 		if len(w.SerialNumber) == 0 {
 			w.SerialNumber = []byte{0}
@@ -276,21 +286,31 @@ func (r *Record) toWire() *trustlist.Record {
 	if r.IPAddress.IsValid() {
 		w.IPAddress = r.IPAddress.AsSlice()
 	}
-	if r.wire != nil {
-		// Keep the parsed order; add elements for fields set since.
-		w.Layout = r.wire.Layout
-		for _, e := range w.DefaultLayout() {
-			if e.Tag == trustlist.TagDNSName && w.DNSName == "" {
-				continue // written by default in new records only
-			}
-			if !slices.ContainsFunc(w.Layout, func(x trustlist.Element) bool { return x.Tag == e.Tag }) {
-				w.Layout = append(slices.Clip(w.Layout), e)
-			}
+	if r.order == nil {
+		return w
+	}
+	// Keep the parsed order if the extra elements are those parsed, and
+	// add the elements of fields set since.
+	var tags []uint8
+	for _, t := range r.order {
+		if !trustlist.Known(t) {
+			tags = append(tags, t)
 		}
-	} else {
-		w.Layout = w.DefaultLayout()
-		for _, e := range r.Extra {
-			w.Layout = append(w.Layout, trustlist.Element{Tag: e.Tag, Value: e.Value})
+	}
+	extras := make([]uint8, len(w.Extra))
+	for i, e := range w.Extra {
+		extras[i] = e.Tag
+	}
+	if !slices.Equal(tags, extras) {
+		return w
+	}
+	w.Order = slices.Clip(r.order)
+	for _, t := range w.DefaultOrder() {
+		if t == trustlist.TagDNSName && w.DNSName == "" {
+			continue // written by default in new records only
+		}
+		if !slices.Contains(w.Order, t) {
+			w.Order = append(w.Order, t)
 		}
 	}
 	return w
@@ -312,7 +332,7 @@ type File struct {
 	Records       []Record
 
 	Raw    []byte // the complete file (Parse only)
-	RawTBS []byte // the signed bytes, Raw without the signature element (Parse only)
+	RawTBS []byte // the signed part of the header (a copy); see SignedBytes (Parse only)
 
 	header *signedfile.Header
 }
@@ -348,15 +368,21 @@ func Parse(data []byte) (*File, error) {
 		v := Version(*h.SignerVersion)
 		f.SignerVersion = &v
 	}
-	// The signed bytes are the header without its signature, then the
-	// records: for a trust list (tens of KiB at most) one copy is cheap.
-	f.RawTBS = make([]byte, 0, len(h.TBS)+len(data)-h.Length)
-	f.RawTBS = append(append(f.RawTBS, h.TBS...), data[h.Length:]...)
+	f.RawTBS = h.TBS
 	f.Records = make([]Record, len(tl.Records))
+	serials := make([]big.Int, len(tl.Records)) // one allocation for all
 	for i := range tl.Records {
-		f.Records[i] = recordFromWire(&tl.Records[i])
+		f.Records[i] = recordFromWire(&tl.Records[i], &serials[i])
 	}
 	return f, nil
+}
+
+// SignedBytes returns the bytes the signature covers: RawTBS followed by
+// the records (Raw[HeaderLength:]), in a new slice. Verification hashes
+// the two parts in place and does not need it.
+func (f *File) SignedBytes() []byte {
+	out := make([]byte, 0, len(f.RawTBS)+len(f.Raw)-f.HeaderLength)
+	return append(append(out, f.RawTBS...), f.Raw[f.HeaderLength:]...)
 }
 
 // marshal re-encodes a parsed file from its fields. The tests use it to

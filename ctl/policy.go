@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
+	encasn1 "encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ucsec/ucsec/internal/signedfile"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // A Policy says which records may sign a kind of trust list, how many SAST
@@ -205,11 +208,7 @@ func roleList(roles []Role) string {
 // from its public-key element.
 func (r *Record) publicKey() (crypto.PublicKey, error) {
 	if len(r.Certificate) > 0 {
-		c, err := r.ParseCertificate()
-		if err != nil {
-			return nil, err
-		}
-		return c.PublicKey, nil
+		return certPublicKey(r.Certificate)
 	}
 	if len(r.PublicKey) > 0 {
 		return x509.ParsePKCS1PublicKey(r.PublicKey)
@@ -279,3 +278,32 @@ func NewRecord(cert *x509.Certificate, role Role) (Record, error) {
 	}
 	return r, nil
 }
+
+// certPublicKey returns the RSA public key of a DER certificate: the only
+// kind that signs trust lists. It reads only the path to the
+// SubjectPublicKeyInfo, which is what binds the key to the certificate,
+// and costs a fraction of x509.ParseCertificate.
+func certPublicKey(der []byte) (*rsa.PublicKey, error) {
+	s := cryptobyte.String(der)
+	var cert, tbs, spki, alg, bits cryptobyte.String
+	var oid encasn1.ObjectIdentifier
+	if !s.ReadASN1(&cert, cbasn1.SEQUENCE) || !s.Empty() ||
+		!cert.ReadASN1(&tbs, cbasn1.SEQUENCE) ||
+		!tbs.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) ||
+		!tbs.SkipASN1(cbasn1.INTEGER) || // serial number
+		!tbs.SkipASN1(cbasn1.SEQUENCE) || // signature algorithm
+		!tbs.SkipASN1(cbasn1.SEQUENCE) || // issuer
+		!tbs.SkipASN1(cbasn1.SEQUENCE) || // validity
+		!tbs.SkipASN1(cbasn1.SEQUENCE) || // subject
+		!tbs.ReadASN1(&spki, cbasn1.SEQUENCE) ||
+		!spki.ReadASN1(&alg, cbasn1.SEQUENCE) || !alg.ReadASN1ObjectIdentifier(&oid) ||
+		!spki.ReadASN1BitStringAsBytes((*[]byte)(&bits)) {
+		return nil, errors.New("malformed certificate")
+	}
+	if !oid.Equal(oidRSA) {
+		return nil, errors.New("the key is not RSA")
+	}
+	return x509.ParsePKCS1PublicKey(bits)
+}
+
+var oidRSA = encasn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}

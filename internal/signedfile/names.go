@@ -146,5 +146,8 @@ func NamesEqual(s string, der []byte) bool {
 // NameStringsEqual reports whether two DN strings name the same name, in
 // the same order, whatever their separators, quoting and type spellings.
 func NameStringsEqual(a, b string) bool {
+	if a == b {
+		return true
+	}
 	return slices.Equal(canonName(a), canonName(b))
 }

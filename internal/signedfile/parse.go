@@ -94,9 +94,8 @@ func Parse(data []byte) (*Header, error) {
 
 	h.Raw = data[:length:length]
 	h.SigOffset = p.sigStart
-	h.TBS = make([]byte, 0, length-(p.sigEnd-p.sigStart))
-	h.TBS = append(h.TBS, data[:p.sigStart]...)
-	h.TBS = append(h.TBS, data[p.sigEnd:length]...)
+	// Appending to a full slice copies into a new array without zeroing it first.
+	h.TBS = append(data[:p.sigStart:p.sigStart], data[p.sigEnd:length]...)
 	return h, nil
 }
 

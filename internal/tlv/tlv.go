@@ -11,6 +11,7 @@
 package tlv
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 
@@ -52,15 +53,18 @@ func ReadElement(s *cryptobyte.String, tag *uint8, val *cryptobyte.String) bool 
 // ParseString decodes a NUL-terminated text value: it must end in a NUL and
 // hold no other. The empty string is encoded as a single NUL.
 func ParseString(v []byte) (string, bool) {
+	t, ok := ParseText(v)
+	return string(t), ok
+}
+
+// ParseText is ParseString without the conversion: it returns the text
+// bytes of v, without the NUL, aliasing v.
+func ParseText(v []byte) ([]byte, bool) {
 	n := len(v)
-	if n == 0 || v[n-1] != 0 {
-		return "", false
+	if n == 0 || v[n-1] != 0 || bytes.IndexByte(v[:n-1], 0) >= 0 {
+		return nil, false
 	}
-	s := string(v[:n-1])
-	if strings.IndexByte(s, 0) >= 0 {
-		return "", false
-	}
-	return s, true
+	return v[:n-1], true
 }
 
 // ParseUint8 decodes a 1-byte value.

@@ -40,9 +40,7 @@ const MaxRecords = 512
 // maxRecordElements bounds the elements of one record.
 const maxRecordElements = 64
 
-// Element is one record element. For an element this package interprets,
-// Value is not used (the value comes from the Record's fields); for any
-// other, Value is its value as it was.
+// Element is a record element this package does not interpret.
 type Element struct {
 	Tag   uint8
 	Value []byte
@@ -62,24 +60,29 @@ type Record struct {
 	CertificateHash []byte
 	HashAlgorithm   uint8
 
-	// Layout is the order of the elements after the record length. When
-	// nil, DefaultLayout is used.
-	Layout []Element
+	// Extra holds the elements this package does not interpret, in order.
+	Extra []Element
+
+	// Order is the order of the elements after the record length: tags,
+	// where each unknown tag stands for the next element of Extra. When
+	// nil, DefaultOrder is used.
+	Order []uint8
 
 	// Set by Parse.
 	Offset int    // offset of the record in the file
 	Raw    []byte // the record's bytes
 }
 
-// DefaultLayout is the order CUCM writes (ascending tags): record length
+// DefaultOrder is the order CUCM writes (ascending tags): record length
 // (implicit), DNS name, then each of subject, role, issuer, serial, public
 // key, signature, certificate, IP address, certificate hash and hash
-// algorithm that is set. The DNS name and role are always written.
-func (r *Record) DefaultLayout() []Element {
-	l := []Element{{Tag: TagDNSName}}
+// algorithm that is set, then the extra elements. The DNS name and role
+// are always written.
+func (r *Record) DefaultOrder() []uint8 {
+	l := []uint8{TagDNSName}
 	add := func(tag uint8, set bool) {
 		if set {
-			l = append(l, Element{Tag: tag})
+			l = append(l, tag)
 		}
 	}
 	add(TagSubjectName, r.SubjectName != "")
@@ -92,10 +95,14 @@ func (r *Record) DefaultLayout() []Element {
 	add(TagIPAddress, len(r.IPAddress) > 0)
 	add(TagCertificateHash, len(r.CertificateHash) > 0)
 	add(TagHashAlgorithm, r.HashAlgorithm != 0)
+	for _, e := range r.Extra {
+		l = append(l, e.Tag)
+	}
 	return l
 }
 
-func known(tag uint8) bool { return tag >= TagRecordLength && tag <= TagHashAlgorithm }
+// Known reports whether the record element tag has a field in Record.
+func Known(tag uint8) bool { return tag >= TagRecordLength && tag <= TagHashAlgorithm }
 
 // value returns the encoded value of a known element.
 func (r *Record) value(tag uint8) ([]byte, error) {
@@ -135,36 +142,44 @@ func cstring(s string) ([]byte, error) {
 
 // Marshal encodes the record, its length element first.
 func (r *Record) Marshal() ([]byte, error) {
-	layout := r.Layout
-	if layout == nil {
-		layout = r.DefaultLayout()
+	order := r.Order
+	if order == nil {
+		order = r.DefaultOrder()
 	}
-	values := make([][]byte, len(layout))
-	size := 5
-	for i, e := range layout {
-		v := e.Value
-		if known(e.Tag) {
-			if e.Tag == TagRecordLength {
-				return nil, errors.New("trustlist: layout repeats the record length")
-			}
+	values := make([][]byte, len(order))
+	size, extra := 5, 0
+	for i, tag := range order {
+		var v []byte
+		switch {
+		case tag == TagRecordLength:
+			return nil, errors.New("trustlist: order repeats the record length")
+		case Known(tag):
 			var err error
-			if v, err = r.value(e.Tag); err != nil {
+			if v, err = r.value(tag); err != nil {
 				return nil, err
 			}
+		case extra < len(r.Extra) && r.Extra[extra].Tag == tag:
+			v = r.Extra[extra].Value
+			extra++
+		default:
+			return nil, fmt.Errorf("trustlist: order names element 0x%02X that Extra does not hold", tag)
 		}
 		if len(v) > tlv.MaxLength {
-			return nil, fmt.Errorf("trustlist: record element 0x%02X is %d bytes, more than 65535", e.Tag, len(v))
+			return nil, fmt.Errorf("trustlist: record element 0x%02X is %d bytes, more than 65535", tag, len(v))
 		}
 		values[i] = v
 		size += 3 + len(v)
+	}
+	if extra != len(r.Extra) {
+		return nil, errors.New("trustlist: order leaves out extra elements")
 	}
 	if size > tlv.MaxLength {
 		return nil, fmt.Errorf("trustlist: record is %d bytes, more than 65535", size)
 	}
 	b := cryptobyte.NewFixedBuilder(make([]byte, 0, size))
 	tlv.AddUint16(b, TagRecordLength, uint16(size))
-	for i, e := range layout {
-		tlv.AddBytes(b, e.Tag, values[i])
+	for i, tag := range order {
+		tlv.AddBytes(b, tag, values[i])
 	}
 	return b.Bytes()
 }
@@ -172,7 +187,7 @@ func (r *Record) Marshal() ([]byte, error) {
 // ParseRecords parses the records in data, which starts at file offset
 // base, until its end.
 func ParseRecords(data []byte, base int) ([]Record, error) {
-	var recs []Record
+	recs := make([]Record, 0, countRecords(data))
 	for off := 0; off < len(data); {
 		if len(recs) == MaxRecords {
 			return nil, &signedfile.ParseError{Offset: base + off, Msg: "too many records"}
@@ -185,6 +200,21 @@ func ParseRecords(data []byte, base int) ([]Record, error) {
 		off += len(r.Raw)
 	}
 	return recs, nil
+}
+
+// countRecords returns how many records data seems to hold, at most
+// MaxRecords, reading only their lengths, so that ParseRecords allocates
+// once.
+func countRecords(data []byte) int {
+	n := 0
+	for off := 0; off+5 <= len(data) && n < MaxRecords; n++ {
+		l := int(data[off+3])<<8 | int(data[off+4])
+		if l < 5 {
+			break
+		}
+		off += l
+	}
+	return n + 1
 }
 
 func parseRecord(data []byte, base int) (Record, error) {
@@ -211,12 +241,14 @@ func parseRecord(data []byte, base int) (Record, error) {
 		return r, bad(0, tag, "record length past end of file")
 	}
 	r.Raw = data[:n:n]
+	r.Order = make([]uint8, 0, 12)
 	body := cryptobyte.String(data[5:n])
+	var text [3][]byte
 	var seen [TagHashAlgorithm + 1]bool
 	seen[TagRecordLength] = true
 	for !body.Empty() {
 		off := int(n) - len(body)
-		if len(r.Layout) == maxRecordElements {
+		if len(r.Order) == maxRecordElements {
 			return r, bad(off, body[0], "too many record elements")
 		}
 		if !tlv.ReadElement(&body, &tag, &v) {
@@ -225,39 +257,45 @@ func parseRecord(data []byte, base int) (Record, error) {
 		if tag == tlv.TagPadding {
 			return r, bad(off, tag, "padding inside a record")
 		}
-		if !known(tag) {
-			r.Layout = append(r.Layout, Element{Tag: tag, Value: v})
+		r.Order = append(r.Order, tag)
+		if !Known(tag) {
+			r.Extra = append(r.Extra, Element{Tag: tag, Value: v})
 			continue
 		}
 		if seen[tag] {
 			return r, bad(off, tag, "duplicate record element")
 		}
 		seen[tag] = true
-		if msg := r.field(tag, v); msg != "" {
+		if msg := r.field(tag, v, &text); msg != "" {
 			return r, bad(off, tag, msg)
 		}
-		r.Layout = append(r.Layout, Element{Tag: tag})
 	}
 	if !seen[TagRole] {
 		return r, bad(0, TagRole, "record has no role")
 	}
+	// One allocation for the three strings.
+	all := string(slices.Concat(text[0], text[1], text[2]))
+	a, b := len(text[0]), len(text[0])+len(text[1])
+	r.DNSName, r.SubjectName, r.IssuerName = all[:a], all[a:b], all[b:]
 	return r, nil
 }
 
 // field decodes a known element into r, or says what is wrong with it.
-func (r *Record) field(tag uint8, v []byte) string {
+// The text elements go into text (DNS name, subject, issuer), to be made
+// strings together.
+func (r *Record) field(tag uint8, v []byte, text *[3][]byte) string {
 	var ok bool
 	switch tag {
 	case TagDNSName:
-		if r.DNSName, ok = tlv.ParseString(v); !ok {
+		if text[0], ok = tlv.ParseText(v); !ok {
 			return "DNS name is not a NUL-terminated string"
 		}
 	case TagSubjectName:
-		if r.SubjectName, ok = tlv.ParseString(v); !ok {
+		if text[1], ok = tlv.ParseText(v); !ok {
 			return "subject name is not a NUL-terminated string"
 		}
 	case TagIssuerName:
-		if r.IssuerName, ok = tlv.ParseString(v); !ok {
+		if text[2], ok = tlv.ParseText(v); !ok {
 			return "issuer name is not a NUL-terminated string"
 		}
 	case TagRole:
