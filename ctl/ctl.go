@@ -63,10 +63,13 @@ type PolicyError struct {
 }
 
 func (e *PolicyError) Error() string {
-	if e.Record > 0 {
-		return fmt.Sprintf("%s: record %d at offset %d: %s", strings.ToLower(e.Policy), e.Record, e.Offset, e.Msg)
+	switch {
+	case e.Record > 0 && e.Offset > 0:
+		return fmt.Sprintf("%s: %s policy: record %d at offset %d: %s", strings.ToLower(e.Policy), e.Policy, e.Record, e.Offset, e.Msg)
+	case e.Record > 0:
+		return fmt.Sprintf("%s: %s policy: record %d: %s", strings.ToLower(e.Policy), e.Policy, e.Record, e.Msg)
 	}
-	return fmt.Sprintf("%s: %s", strings.ToLower(e.Policy), e.Msg)
+	return fmt.Sprintf("%s: %s policy: %s", strings.ToLower(e.Policy), e.Policy, e.Msg)
 }
 
 // Unwrap returns ErrPolicy.

@@ -334,7 +334,7 @@ func TestVerifyPolicy(t *testing.T) {
 	f.Records[0] = newRecord(t, "tftp", RoleSAST)
 	var pe *PolicyError
 	require.ErrorAs(t, f.Verify(), &pe)
-	assert.Contains(t, pe.Msg, "matches no SAST record")
+	assert.Contains(t, pe.Msg, "is not a SAST record")
 
 	// Tampering with any record breaks the signature.
 	tampered := bytes.Clone(good)

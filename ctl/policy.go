@@ -134,6 +134,17 @@ func (p Policy) Verify(f *File) error {
 	return f.CheckSignature(pub)
 }
 
+// Signer returns the record that signed f as the policy finds it (a role
+// that may sign, the serial number and issuer the header names) and its
+// index in f.Records, or nil and -1. It verifies nothing.
+func (p Policy) Signer(f *File) (*Record, int) {
+	r, ok := p.signerRecord(f.Records, f.SerialNumber, f.IssuerName)
+	if !ok {
+		return nil, -1
+	}
+	return r.Record, r.index - 1
+}
+
 // indexedRecord is a record and its 1-based index.
 type indexedRecord struct {
 	*Record
@@ -180,11 +191,11 @@ func (p Policy) checkRecords(recs []Record, serial *big.Int, issuer string, pars
 		}
 	}
 	if _, ok := p.signerRecord(recs, serial, issuer); !ok {
-		what := "the header names a signer"
+		what := "the signer the header names"
 		if !parsed {
 			what = "the signer certificate"
 		}
-		return policyErr(-1, fmt.Sprintf("%s (serial %x) that matches no %s record", what, serial, roleList(p.SignerRoles)))
+		return policyErr(-1, fmt.Sprintf("%s (serial %x) is not a %s record of the list", what, serial, roleList(p.SignerRoles)))
 	}
 	return nil
 }

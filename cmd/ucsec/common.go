@@ -19,6 +19,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/sgn"
 )
 
@@ -46,7 +47,7 @@ func (e *fileError) Unwrap() error { return e.err }
 // libraryPrefixes are the prefixes the library packages put on their
 // errors; messages leave them out, since the command says where they come
 // from.
-var libraryPrefixes = []string{"sgn: "}
+var libraryPrefixes = []string{"sgn: ", "ctl: ", "itl: "}
 
 // message returns err's text as the user sees it: one line, without a
 // library package prefix.
@@ -72,7 +73,8 @@ func statusOf(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, sgn.ErrVerification), errors.Is(err, sgn.ErrWrongSigner):
+	case errors.Is(err, sgn.ErrVerification), errors.Is(err, sgn.ErrWrongSigner),
+		errors.Is(err, ctl.ErrVerification), errors.Is(err, ctl.ErrUntrusted), errors.Is(err, ctl.ErrPolicy):
 		return exitInvalid
 	}
 	if s, ok := errors.AsType[statusError](err); ok {
@@ -140,6 +142,13 @@ func outputFlag(fs *flag.FlagSet, p *string, def string) {
 func jsonFlag(fs *flag.FlagSet, p *bool) {
 	fs.BoolVar(p, "json", false, "print JSON, one object per line")
 }
+
+// listFlag is a flag that may be given more than once; it collects the
+// values in order.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 // checkJSONOutput rejects --json with -o -: both would go to standard
 // output.
@@ -331,6 +340,25 @@ func jsonTime(t time.Time) *time.Time {
 	}
 	t = t.UTC()
 	return &t
+}
+
+// timeText returns t as the parse commands print it, in UTC, or "(none)"
+// if t is zero.
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "(none)"
+	}
+	return t.UTC().Format(time.DateTime) + " UTC"
+}
+
+// elementRow returns the table row of an element a parse command does not
+// interpret: its size, and its value in hex if short.
+func elementRow(tag uint8, value []byte) [2]string {
+	v := fmt.Sprintf("%d byte(s)", len(value))
+	if len(value) <= 16 {
+		v += ": " + hex.EncodeToString(value)
+	}
+	return [2]string{fmt.Sprintf("Element 0x%02X", tag), v}
 }
 
 // printable returns s, from a file, with control characters and invalid

@@ -10,6 +10,9 @@
 //
 //	sgn    sign, verify, parse and strip signed files (.sgn)
 //	       commands: sign, verify, parse, strip
+//	tlv    parse, build and verify trust lists (CTLFile.tlv,
+//	       ITLFile.tlv)
+//	       commands: parse, build, verify
 //	cert   make lab certificates and compute the certificate hashes
 //	       phones use
 //	       commands: new, hash
@@ -33,7 +36,8 @@
 // # Exit status
 //
 //	0  success
-//	1  a signature did not verify, or was not made by the given certificate
+//	1  a signature did not verify, or was not made by the given certificate;
+//	   a trust list breaks its policy, or does not vouch for a signed file
 //	2  usage error, or an input that could not be read or is malformed
 //
 // Errors are printed on standard error as one line starting with "ucsec: ".

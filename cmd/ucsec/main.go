@@ -12,7 +12,7 @@ import (
 
 // groups lists the command groups in the order help shows them. Adding a
 // group is adding its table here; each lives in a file of its own.
-var groups = []*group{sgnGroup, certGroup}
+var groups = []*group{sgnGroup, tlvGroup, certGroup}
 
 // Exit statuses.
 const (
@@ -167,7 +167,7 @@ func (g *group) find(name string) *command {
 // printUsage prints the top-level help.
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, "Usage: ucsec <group> <command> [flags] [args]\n\n"+
-		"Cisco unified-communications security tool: signed files, certificates.\n\n"+
+		"Cisco unified-communications security tool: signed files, trust lists, certificates.\n\n"+
 		"Groups:\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	for _, g := range groups {
@@ -176,7 +176,7 @@ func printUsage(w io.Writer) {
 	tw.Flush()
 	fmt.Fprint(w, "\nRun 'ucsec <group> -h' or 'ucsec <group> <command> -h' for help.\n"+
 		"Flags may come before or after the arguments; '-' is standard input or output.\n"+
-		"Exit status: 0 ok, 1 signature not valid, 2 usage or input error.\n\n"+
+		"Exit status: 0 ok, 1 signature or trust list not valid, 2 usage or input error.\n\n"+
 		"Example:\n"+
 		"  ucsec sgn sign --cert tftp.pem --key tftp.pem --hash sha512 SEP001122334455.cnf.xml\n")
 }

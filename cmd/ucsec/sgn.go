@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"path/filepath"
@@ -319,12 +318,9 @@ func (c *sgnParseCmd) run(e *env, args []string) error {
 
 // sgnTable returns the rows "ucsec sgn parse" prints.
 func sgnTable(f *sgn.File) [][2]string {
-	filename, timestamp := "(none)", "(none)"
+	filename := "(none)"
 	if f.Filename != "" {
 		filename = printable(f.Filename)
-	}
-	if !f.Timestamp.IsZero() {
-		timestamp = f.Timestamp.UTC().Format(time.DateTime) + " UTC"
 	}
 	rows := [][2]string{
 		{"Version", f.Version.String()},
@@ -335,16 +331,12 @@ func sgnTable(f *sgn.File) [][2]string {
 		{"Hash Algorithm", hashLabel(f.Hash)},
 		{"Signature", fmt.Sprintf("%d bytes", len(f.Signature))},
 		{"Filename", filename},
-		{"Timestamp", timestamp},
+		{"Timestamp", timeText(f.Timestamp)},
 		{"Padding", fmt.Sprintf("%d byte(s)", f.Padding)},
 		{"Payload", fmt.Sprintf("%d bytes", len(f.Payload))},
 	}
 	for _, x := range f.Extra {
-		v := fmt.Sprintf("%d byte(s)", len(x.Value))
-		if len(x.Value) <= 16 {
-			v += ": " + hex.EncodeToString(x.Value)
-		}
-		rows = append(rows, [2]string{fmt.Sprintf("Element 0x%02X", x.Tag), v})
+		rows = append(rows, elementRow(x.Tag, x.Value))
 	}
 	return rows
 }
