@@ -348,11 +348,10 @@ type File struct {
 // Errors wrap [ErrMalformed]; errors.As with a *[ParseError] gives the
 // offset and tag.
 func Parse(data []byte) (*File, error) {
-	tl, err := trustlist.Parse(data)
+	h, err := signedfile.Parse(data)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	h := tl.Header
 	f := &File{
 		Version:      Version(h.Version),
 		HeaderLength: h.Length,
@@ -372,10 +371,16 @@ func Parse(data []byte) (*File, error) {
 		f.SignerVersion = &v
 	}
 	f.RawTBS = h.TBS
-	f.Records = make([]Record, len(tl.Records))
-	serials := make([]big.Int, len(tl.Records)) // one allocation for all
-	for i := range tl.Records {
-		f.Records[i] = recordFromWire(&tl.Records[i], &serials[i])
+	n := trustlist.CountRecords(data[h.Length:])
+	f.Records = make([]Record, 0, n)
+	serials := make([]big.Int, 0, n) // one allocation for all the serial numbers
+	err = trustlist.EachRecord(data[h.Length:], h.Length, func(w *trustlist.Record) error {
+		serials = append(serials, big.Int{})
+		f.Records = append(f.Records, recordFromWire(w, &serials[len(serials)-1]))
+		return nil
+	})
+	if err != nil {
+		return nil, mapErr(err)
 	}
 	return f, nil
 }

@@ -314,7 +314,14 @@ func certPublicKey(der []byte) (*rsa.PublicKey, error) {
 	if !oid.Equal(oidRSA) {
 		return nil, errors.New("the key is not RSA")
 	}
-	return x509.ParsePKCS1PublicKey(bits)
+	var key cryptobyte.String
+	pub := &rsa.PublicKey{N: new(big.Int)}
+	if !bits.ReadASN1(&key, cbasn1.SEQUENCE) || !bits.Empty() ||
+		!key.ReadASN1Integer(pub.N) || !key.ReadASN1Integer(&pub.E) || !key.Empty() ||
+		pub.N.Sign() <= 0 || pub.E < 3 {
+		return nil, errors.New("malformed RSA public key")
+	}
+	return pub, nil
 }
 
 var oidRSA = encasn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}

@@ -37,6 +37,7 @@ func Parse(data []byte) (*Header, error) {
 	s := cryptobyte.String(data)
 	var tag uint8
 	var v cryptobyte.String
+	var err error
 	if len(data) > 0 && data[0] != TagVersion {
 		return nil, p.errAt(0, data[0], "file does not start with a version element")
 	}
@@ -68,13 +69,11 @@ func Parse(data []byte) (*Header, error) {
 	}
 	h.Length = length
 	p.seen[TagVersion], p.seen[TagHeaderLength] = true, true
-	h.Layout = []Element{{Tag: TagVersion}, {Tag: TagHeaderLength}}
-
-	rest, err := p.walk(minHeader, data[minHeader:length], 0)
-	if err != nil {
+	layout := make([]Element, 2, 12) // real headers have 8 to 11 top-level elements
+	layout[0].Tag, layout[1].Tag = TagVersion, TagHeaderLength
+	if h.Layout, err = p.walk(minHeader, data[minHeader:length], 0, layout); err != nil {
 		return nil, err
 	}
-	h.Layout = append(h.Layout, rest...)
 
 	for _, req := range []struct {
 		tag  uint8
@@ -99,9 +98,9 @@ func Parse(data []byte) (*Header, error) {
 	return h, nil
 }
 
-// walk parses the elements in b, which starts at file offset base.
-func (p *parser) walk(base int, b []byte, depth int) ([]Element, error) {
-	var out []Element
+// walk parses the elements in b, which starts at file offset base, and
+// appends them to out.
+func (p *parser) walk(base int, b []byte, depth int, out []Element) ([]Element, error) {
 	s := cryptobyte.String(b)
 	inPadding := false
 	for !s.Empty() {
@@ -140,7 +139,7 @@ func (p *parser) walk(base int, b []byte, depth int) ([]Element, error) {
 			if depth+1 >= maxDepth {
 				return nil, p.errAt(off, tag, "containers nested too deeply")
 			}
-			children, err := p.walk(off+3, v, depth+1)
+			children, err := p.walk(off+3, v, depth+1, make([]Element, 0, 3))
 			if err != nil {
 				return nil, err
 			}

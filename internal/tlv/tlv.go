@@ -31,22 +31,26 @@ var (
 
 // ReadElement reads one element from s into tag and val and reports whether
 // it succeeded. For [TagPadding] val is set to nil. On failure s is left
-// unchanged.
+// unchanged. val aliases s.
 func ReadElement(s *cryptobyte.String, tag *uint8, val *cryptobyte.String) bool {
-	c := *s
-	var t uint8
-	if !c.ReadUint8(&t) {
+	// The hot path of every parser: plain indexing is several times faster
+	// than cryptobyte's generic length-prefix reader, with the same checks.
+	b := *s
+	if len(b) == 0 {
 		return false
 	}
-	if t == TagPadding {
-		*tag, *val, *s = t, nil, c
+	if b[0] == TagPadding {
+		*tag, *val, *s = TagPadding, nil, b[1:]
 		return true
 	}
-	var v cryptobyte.String
-	if !c.ReadUint16LengthPrefixed(&v) {
+	if len(b) < 3 {
 		return false
 	}
-	*tag, *val, *s = t, v, c
+	end := 3 + (int(b[1])<<8 | int(b[2]))
+	if len(b) < end {
+		return false
+	}
+	*tag, *val, *s = b[0], b[3:end:end], b[end:]
 	return true
 }
 

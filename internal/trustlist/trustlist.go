@@ -187,25 +187,45 @@ func (r *Record) Marshal() ([]byte, error) {
 // ParseRecords parses the records in data, which starts at file offset
 // base, until its end.
 func ParseRecords(data []byte, base int) ([]Record, error) {
-	recs := make([]Record, 0, countRecords(data))
-	for off := 0; off < len(data); {
-		if len(recs) == MaxRecords {
-			return nil, &signedfile.ParseError{Offset: base + off, Msg: "too many records"}
-		}
-		r, err := parseRecord(data[off:], base+off)
-		if err != nil {
-			return nil, err
-		}
-		recs = append(recs, r)
-		off += len(r.Raw)
+	recs := make([]Record, 0, CountRecords(data))
+	err := EachRecord(data, base, func(r *Record) error {
+		recs = append(recs, *r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return recs, nil
 }
 
-// countRecords returns how many records data seems to hold, at most
-// MaxRecords, reading only their lengths, so that ParseRecords allocates
+// EachRecord parses the records in data, which starts at file offset base,
+// and calls fn with each. The *Record is reused: fn must copy what it keeps
+// (the slices and strings in it are not reused). It is the allocation-light
+// path for callers that convert records to their own type.
+func EachRecord(data []byte, base int, fn func(*Record) error) error {
+	// One buffer for the element orders of all records.
+	orders := make([]uint8, 0, min(len(data)/64+16, 4096))
+	r := new(Record)
+	for n, off := 0, 0; off < len(data); n++ {
+		if n == MaxRecords {
+			return &signedfile.ParseError{Offset: base + off, Msg: "too many records"}
+		}
+		*r = Record{}
+		if err := parseRecord(r, data[off:], base+off, &orders); err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+		off += len(r.Raw)
+	}
+	return nil
+}
+
+// CountRecords returns how many records data seems to hold, at most
+// MaxRecords, reading only their lengths, so that callers can allocate
 // once.
-func countRecords(data []byte) int {
+func CountRecords(data []byte) int {
 	n := 0
 	for off := 0; off+5 <= len(data) && n < MaxRecords; n++ {
 		l := int(data[off+3])<<8 | int(data[off+4])
@@ -217,8 +237,10 @@ func countRecords(data []byte) int {
 	return n + 1
 }
 
-func parseRecord(data []byte, base int) (Record, error) {
-	r := Record{Offset: base}
+// parseRecord parses the record at the start of data into r, appending
+// its element order to orders.
+func parseRecord(r *Record, data []byte, base int, orders *[]uint8) error {
+	r.Offset = base
 	bad := func(off int, tag uint8, msg string) error {
 		return &signedfile.ParseError{Offset: base + off, Tag: tag, Msg: msg}
 	}
@@ -226,58 +248,60 @@ func parseRecord(data []byte, base int) (Record, error) {
 	var tag uint8
 	var v cryptobyte.String
 	if len(data) > 0 && data[0] != TagRecordLength {
-		return r, bad(0, data[0], "record does not start with a record length")
+		return bad(0, data[0], "record does not start with a record length")
 	}
 	if !tlv.ReadElement(&s, &tag, &v) {
-		return r, bad(0, TagRecordLength, "truncated record length")
+		return bad(0, TagRecordLength, "truncated record length")
 	}
 	n, ok := tlv.ParseUint16(v)
 	switch {
 	case !ok:
-		return r, bad(0, tag, "record length is not 2 bytes")
+		return bad(0, tag, "record length is not 2 bytes")
 	case int(n) < 5:
-		return r, bad(0, tag, "record length shorter than the record length element")
+		return bad(0, tag, "record length shorter than the record length element")
 	case int(n) > len(data):
-		return r, bad(0, tag, "record length past end of file")
+		return bad(0, tag, "record length past end of file")
 	}
 	r.Raw = data[:n:n]
-	r.Order = make([]uint8, 0, 12)
+	start := len(*orders)
 	body := cryptobyte.String(data[5:n])
 	var text [3][]byte
 	var seen [TagHashAlgorithm + 1]bool
 	seen[TagRecordLength] = true
 	for !body.Empty() {
 		off := int(n) - len(body)
-		if len(r.Order) == maxRecordElements {
-			return r, bad(off, body[0], "too many record elements")
+		if len(*orders)-start == maxRecordElements {
+			return bad(off, body[0], "too many record elements")
 		}
 		if !tlv.ReadElement(&body, &tag, &v) {
-			return r, bad(off, body[0], "element runs past the record length")
+			return bad(off, body[0], "element runs past the record length")
 		}
 		if tag == tlv.TagPadding {
-			return r, bad(off, tag, "padding inside a record")
+			return bad(off, tag, "padding inside a record")
 		}
-		r.Order = append(r.Order, tag)
+		*orders = append(*orders, tag)
 		if !Known(tag) {
 			r.Extra = append(r.Extra, Element{Tag: tag, Value: v})
 			continue
 		}
 		if seen[tag] {
-			return r, bad(off, tag, "duplicate record element")
+			return bad(off, tag, "duplicate record element")
 		}
 		seen[tag] = true
 		if msg := r.field(tag, v, &text); msg != "" {
-			return r, bad(off, tag, msg)
+			return bad(off, tag, msg)
 		}
 	}
 	if !seen[TagRole] {
-		return r, bad(0, TagRole, "record has no role")
+		return bad(0, TagRole, "record has no role")
 	}
+	r.Order = (*orders)[start:len(*orders):len(*orders)]
 	// One allocation for the three strings.
-	all := string(slices.Concat(text[0], text[1], text[2]))
+	var buf [512]byte
+	all := string(append(append(append(buf[:0], text[0]...), text[1]...), text[2]...))
 	a, b := len(text[0]), len(text[0])+len(text[1])
 	r.DNSName, r.SubjectName, r.IssuerName = all[:a], all[a:b], all[b:]
-	return r, nil
+	return nil
 }
 
 // field decodes a known element into r, or says what is wrong with it.
