@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucsec/ucsec/internal/signedfile"
 	"github.com/ucsec/ucsec/internal/testkeys"
 )
 
@@ -371,4 +372,48 @@ func TestNewRecordErrors(t *testing.T) {
 	_, err = NewRecord(&odd, RoleCCM)
 	assert.ErrorIs(t, err, ErrUnsupportedAlgorithm)
 	assert.False(t, errors.Is(err, ErrMalformed))
+}
+
+// signRaw signs records with the SAST test key without any policy check,
+// to make files that break the policy.
+func signRaw(t *testing.T, recs ...Record) []byte {
+	cert, key := testkeys.Load(t, "sast")
+	h := &signedfile.Header{Version: [2]uint8{1, 2}, HashCode: signedfile.HashSHA1, Filename: "CTLFile.tlv", Timestamp: at}
+	require.NoError(t, h.SetSigner(cert))
+	body, err := (&File{Records: recs}).marshalRecords()
+	require.NoError(t, err)
+	out, err := signedfile.Sign(nil, h, body, key)
+	require.NoError(t, err)
+	return out
+}
+
+func TestVerifyPolicyErrors(t *testing.T) {
+	sast := newRecord(t, "sast", RoleSAST)
+	tests := []struct {
+		name   string
+		data   []byte
+		record int
+		msg    string
+	}{
+		{"duplicate SAST serial", signRaw(t, sast, newRecord(t, "tftp", RoleCCM), sast), 3, "also in record 1"},
+		{"three SAST records", signRaw(t, sast, newRecord(t, "tftp", RoleSAST), newRecord(t, "device", RoleSAST)), 3, "more than 2 SAST"},
+		{"header serial matches no SAST record", signRaw(t, newRecord(t, "sast", RoleCCM), newRecord(t, "tftp", RoleSAST)), 0, "is not a SAST record"},
+		{"no records", signRaw(t), 0, "no records"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse(tt.data)
+			require.NoError(t, err, "the layout is fine; the policy is not")
+			err = f.Verify()
+			var pe *PolicyError
+			require.ErrorAs(t, err, &pe)
+			require.ErrorIs(t, err, ErrPolicy)
+			assert.Equal(t, "CTL", pe.Policy)
+			assert.Equal(t, tt.record, pe.Record)
+			if tt.record > 0 {
+				assert.Equal(t, f.Records[tt.record-1].Offset, pe.Offset)
+			}
+			assert.Contains(t, pe.Msg, tt.msg)
+		})
+	}
 }
