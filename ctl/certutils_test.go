@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucsec/ucsec/internal/interop"
 )
 
 // TestCertutilsInterop checks that usecallmanagernz/certutils' tlvfile
@@ -18,10 +19,7 @@ import (
 // seven roles. certutils is GPL and never part of this module: the test
 // runs only when CERTUTILS_DIR names a checkout of it.
 func TestCertutilsInterop(t *testing.T) {
-	dir := os.Getenv("CERTUTILS_DIR")
-	if dir == "" {
-		t.Skip("CERTUTILS_DIR is not set: certutils (GPL) is not a dependency; set it to a checkout to run this check")
-	}
+	python, tlvfile := interop.Certutils(t, "tlvfile")
 	recs := []Record{
 		newRecord(t, "sast", RoleSAST), newRecord(t, "tftp", RoleCCM), newRecord(t, "tftp-ec-p384", RoleTFTP),
 		newRecord(t, "tftp", RoleCCMTFTP), newRecord(t, "tftp", RoleCAPF), newRecord(t, "tftp", RoleAppServer),
@@ -31,7 +29,7 @@ func TestCertutilsInterop(t *testing.T) {
 		t.Run(hash.String(), func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "ITLFile.tlv")
 			require.NoError(t, os.WriteFile(file, build(t, CTLPolicy(), "sast", hash, recs...), 0o644))
-			res, err := exec.Command("/usr/bin/python3", filepath.Join(dir, "tlvfile"), "--parse", file).CombinedOutput()
+			res, err := exec.Command(python, tlvfile, "--parse", file).CombinedOutput()
 			require.NoError(t, err, "%s", res)
 			out := string(res)
 			assert.True(t, strings.Contains(out, "Valid signature"), "%s", out)

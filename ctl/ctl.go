@@ -77,33 +77,15 @@ func (e *PolicyError) Unwrap() error { return ErrPolicy }
 
 // mapErr turns errors from the internal packages into this package's.
 func mapErr(err error) error {
-	var pe *signedfile.ParseError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &pe):
-		return &ParseError{Offset: pe.Offset, Tag: pe.Tag, Msg: pe.Msg}
-	case errors.Is(err, signedfile.ErrVerification):
-		return ErrVerification
-	case errors.Is(err, signedfile.ErrUnsupported):
-		return fmt.Errorf("%w: %s", ErrUnsupportedAlgorithm, strings.TrimPrefix(err.Error(), signedfile.ErrUnsupported.Error()+": "))
-	}
-	return &renamedError{msg: "ctl: " + trimInternal(err.Error()), err: err}
+	return signedfile.PublicErrors{
+		Prefix:       "ctl: ",
+		Verification: ErrVerification,
+		Unsupported:  ErrUnsupportedAlgorithm,
+		ParseError: func(off int, tag uint8, msg string) error {
+			return &ParseError{Offset: off, Tag: tag, Msg: msg}
+		},
+	}.Map(err)
 }
-
-func trimInternal(s string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(s, "signedfile: "), "trustlist: ")
-}
-
-// renamedError gives an internal error this package's prefix and keeps its
-// chain (a signer's own error stays reachable with errors.Is).
-type renamedError struct {
-	msg string
-	err error
-}
-
-func (e *renamedError) Error() string { return e.msg }
-func (e *renamedError) Unwrap() error { return e.err }
 
 // Role is what a record's certificate is trusted for.
 type Role uint16

@@ -243,7 +243,7 @@ func (f *File) CheckSignatureFrom(cert *x509.Certificate) error {
 		return errors.New("ctl: File was not returned by Parse")
 	}
 	if err := f.header.CheckSigner(cert); err != nil {
-		return fmt.Errorf("%w: %s", ErrUntrusted, trimInternal(err.Error()))
+		return fmt.Errorf("%w: %s", ErrUntrusted, signedfile.TrimPrefix(err.Error()))
 	}
 	return f.CheckSignature(cert.PublicKey)
 }

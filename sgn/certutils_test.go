@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucsec/ucsec/internal/interop"
 	"github.com/ucsec/ucsec/internal/testkeys"
 )
 
@@ -19,11 +20,8 @@ import (
 // module, so the test runs only when CERTUTILS_DIR names a checkout of it
 // (run with Debian's /usr/bin/python3 and python3-cryptography).
 func TestCertutilsInterop(t *testing.T) {
-	dir := os.Getenv("CERTUTILS_DIR")
-	if dir == "" {
-		t.Skip("CERTUTILS_DIR is not set: certutils (GPL) is not a dependency; set it to a checkout to run this check")
-	}
-	python := "/usr/bin/python3"
+	python, sgnfile := interop.Certutils(t, "sgnfile")
+	_, stripsgn := interop.Certutils(t, "stripsgn")
 	cert, key := testkeys.Load(t, "tftp")
 	certPath := filepath.Join(testkeys.Dir(), "keys", "tftp.pem")
 	payload := testkeys.Read(t, "SEP001122334455.cnf.xml")
@@ -35,12 +33,12 @@ func TestCertutilsInterop(t *testing.T) {
 			file := filepath.Join(work, "SEP001122334455.cnf.xml.sgn")
 			require.NoError(t, os.WriteFile(file, out, 0o644))
 
-			cmd := exec.Command(python, filepath.Join(dir, "sgnfile"), "--parse", file, "--tftp", certPath)
+			cmd := exec.Command(python, sgnfile, "--parse", file, "--tftp", certPath)
 			res, err := cmd.CombinedOutput()
 			require.NoError(t, err, "%s", res)
 			assert.True(t, strings.Contains(string(res), "Valid signature"), "%s", res)
 
-			cmd = exec.Command(python, filepath.Join(dir, "stripsgn"), file)
+			cmd = exec.Command(python, stripsgn, file)
 			cmd.Dir = work
 			res, err = cmd.CombinedOutput()
 			require.NoError(t, err, "%s", res)

@@ -49,32 +49,16 @@ func (e *ParseError) Unwrap() error { return ErrMalformed }
 
 // mapErr turns an error from internal/signedfile into this package's errors.
 func mapErr(err error) error {
-	var pe *signedfile.ParseError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &pe):
-		return &ParseError{Offset: pe.Offset, Tag: pe.Tag, Msg: pe.Msg}
-	case errors.Is(err, signedfile.ErrVerification):
-		return ErrVerification
-	case errors.Is(err, signedfile.ErrSigner):
-		return fmt.Errorf("%w (%s)", ErrWrongSigner, strings.TrimPrefix(err.Error(), signedfile.ErrSigner.Error()+": "))
-	case errors.Is(err, signedfile.ErrUnsupported):
-		return fmt.Errorf("%w: %s", ErrUnsupportedAlgorithm, strings.TrimPrefix(err.Error(), signedfile.ErrUnsupported.Error()+": "))
-	}
-	return &renamedError{msg: "sgn: " + strings.TrimPrefix(err.Error(), "signedfile: "), err: err}
+	return signedfile.PublicErrors{
+		Prefix:       "sgn: ",
+		Verification: ErrVerification,
+		Signer:       ErrWrongSigner,
+		Unsupported:  ErrUnsupportedAlgorithm,
+		ParseError: func(off int, tag uint8, msg string) error {
+			return &ParseError{Offset: off, Tag: tag, Msg: msg}
+		},
+	}.Map(err)
 }
-
-// renamedError gives an internal error this package's prefix and keeps its
-// chain, so that a signer's own error (from a token, say) stays reachable
-// with errors.Is and errors.As.
-type renamedError struct {
-	msg string
-	err error
-}
-
-func (e *renamedError) Error() string { return e.msg }
-func (e *renamedError) Unwrap() error { return e.err }
 
 // A File is a parsed signed file.
 type File struct {

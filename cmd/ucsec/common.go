@@ -217,6 +217,21 @@ func (e *env) readInput(name string) ([]byte, error) {
 	return data, nil
 }
 
+// parseInput reads the input file name (see readInput) and parses it with
+// parse. Its errors are *fileError values.
+func parseInput[T any](e *env, name string, parse func([]byte) (T, error)) (T, error) {
+	data, err := e.readInput(name)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := parse(data)
+	if err != nil {
+		return v, &fileError{name, err}
+	}
+	return v, nil
+}
+
 // readFile returns the contents of the file name. Its errors are
 // *fileError values.
 func readFile(name string) ([]byte, error) {

@@ -231,15 +231,7 @@ func verifySignedFile(e *env, name string, cert *x509.Certificate) (*sgn.File, e
 // parseSignedFile reads and parses the signed file name. Its errors are
 // *fileError values.
 func parseSignedFile(e *env, name string) (*sgn.File, error) {
-	data, err := e.readInput(name)
-	if err != nil {
-		return nil, err
-	}
-	f, err := sgn.Parse(data)
-	if err != nil {
-		return nil, &fileError{name, err}
-	}
-	return f, nil
+	return parseInput(e, name, sgn.Parse)
 }
 
 var sgnParse = &command{

@@ -55,15 +55,7 @@ func (k *listKindFlags) policy(name string) (ctl.Policy, error) {
 // larger than phones accept is parsed too. Its errors are *fileError
 // values.
 func parseTrustList(e *env, name string) (*ctl.File, error) {
-	data, err := e.readInput(name)
-	if err != nil {
-		return nil, err
-	}
-	f, err := ctl.Parse(data)
-	if err != nil {
-		return nil, &fileError{name, err}
-	}
-	return f, nil
+	return parseInput(e, name, ctl.Parse)
 }
 
 var tlvParse = &command{
