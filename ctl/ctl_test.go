@@ -27,7 +27,7 @@ import (
 func parseTxt(t *testing.T, name string) (header map[string]string, records []map[string]string) {
 	cur := map[string]string{}
 	header = cur
-	sc := bufio.NewScanner(bytes.NewReader(testkeys.Read(t, name)))
+	sc := bufio.NewScanner(bytes.NewReader(testkeys.Vector(t, name)))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
 		if !ok {
@@ -52,7 +52,7 @@ func TestVectors(t *testing.T) {
 		{"CTLFile-sha512-v1.1.tlv", []Role{RoleSAST, RoleCCMTFTP}, crypto.SHA512},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			data := testkeys.Read(t, tc.name)
+			data := testkeys.Vector(t, tc.name)
 			wantHdr, wantRecs := parseTxt(t, tc.name+".parse.txt")
 			f, err := Parse(data)
 			require.NoError(t, err)

@@ -12,8 +12,8 @@ import (
 // ErrMalformed, and that a list that parses re-encodes from its fields to
 // the same bytes. Verify must not panic either.
 func FuzzParse(f *testing.F) {
-	f.Add(testkeys.Read(f, "ITLFile.tlv"))
-	f.Add(testkeys.Read(f, "CTLFile-sha512-v1.1.tlv"))
+	f.Add(testkeys.Vector(f, "ITLFile.tlv"))
+	f.Add(testkeys.Vector(f, "CTLFile-sha512-v1.1.tlv"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse(data)
 		if err != nil {

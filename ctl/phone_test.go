@@ -96,7 +96,7 @@ func TestPhoneAcceptList(t *testing.T) {
 
 func TestVerifySignedFile(t *testing.T) {
 	tftpCert, tftpKey := testkeys.Load(t, "tftp")
-	payload := testkeys.Read(t, "SEP001122334455.cnf.xml")
+	payload := testkeys.Vector(t, "SEP001122334455.cnf.xml")
 	signed, err := sgn.Sign(nil, payload, tftpCert, tftpKey, sgn.SignOptions{Filename: "SEP001122334455.cnf.xml.sgn", Hash: crypto.SHA1})
 	require.NoError(t, err)
 	good, err := sgn.Parse(signed)
@@ -105,13 +105,13 @@ func TestVerifySignedFile(t *testing.T) {
 	tamperedBytes[len(tamperedBytes)-2] ^= 1
 	tampered, err := sgn.Parse(tamperedBytes)
 	require.NoError(t, err)
-	vector, err := sgn.Parse(testkeys.Read(t, "sgn-sha512/SEP001122334455.cnf.xml.sgn"))
+	vector, err := sgn.Parse(testkeys.Vector(t, "sgn-sha512/SEP001122334455.cnf.xml.sgn"))
 	require.NoError(t, err)
 
 	withTFTP := mustParse(t, build(t, CTLPolicy(), "sast", crypto.SHA1, newRecord(t, "sast", RoleSAST), newRecord(t, "tftp", RoleCCM), newRecord(t, "tftp", RoleTFTP)))
 	ccmOnly := mustParse(t, build(t, CTLPolicy(), "sast", crypto.SHA1, newRecord(t, "sast", RoleSAST), newRecord(t, "tftp", RoleCCM)))
 	without := mustParse(t, build(t, CTLPolicy(), "sast", crypto.SHA1, newRecord(t, "sast", RoleSAST), newRecord(t, "device", RoleTFTP)))
-	itlVector := mustParse(t, testkeys.Read(t, "ITLFile.tlv"))
+	itlVector := mustParse(t, testkeys.Vector(t, "ITLFile.tlv"))
 
 	tests := []struct {
 		name string

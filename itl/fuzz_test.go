@@ -11,7 +11,7 @@ import (
 // FuzzParse checks that Parse and Verify never panic and that Parse's
 // errors wrap ctl.ErrMalformed or, for an oversize file, ctl.ErrPolicy.
 func FuzzParse(f *testing.F) {
-	f.Add(testkeys.Read(f, "ITLFile.tlv"))
+	f.Add(testkeys.Vector(f, "ITLFile.tlv"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse(data)
 		if err != nil {

@@ -21,7 +21,7 @@ func record(t testing.TB, key string, role ctl.Role) ctl.Record {
 }
 
 func TestVector(t *testing.T) {
-	f, err := Parse(testkeys.Read(t, "ITLFile.tlv"))
+	f, err := Parse(testkeys.Vector(t, "ITLFile.tlv"))
 	require.NoError(t, err)
 	require.NoError(t, Verify(f))
 	assert.Len(t, f.Records, 7)
@@ -97,7 +97,7 @@ func TestSizeLimit(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	data := testkeys.Read(t, "ITLFile.tlv")
+	data := testkeys.Vector(t, "ITLFile.tlv")
 	for name, in := range map[string][]byte{"empty": nil, "truncated": data[:len(data)-1], "trailing": append(bytes.Clone(data), 0)} {
 		_, err := Parse(in)
 		assert.ErrorIs(t, err, ctl.ErrMalformed, name)

@@ -24,7 +24,7 @@ func TestCertutilsInterop(t *testing.T) {
 	_, stripsgn := interop.Certutils(t, "stripsgn")
 	cert, key := testkeys.Load(t, "tftp")
 	certPath := filepath.Join(testkeys.Dir(), "keys", "tftp.pem")
-	payload := testkeys.Read(t, "SEP001122334455.cnf.xml")
+	payload := testkeys.Vector(t, "SEP001122334455.cnf.xml")
 	for _, hash := range []crypto.Hash{crypto.SHA1, crypto.SHA512} {
 		t.Run(hash.String(), func(t *testing.T) {
 			out, err := Sign(nil, payload, cert, key, SignOptions{Filename: "SEP001122334455.cnf.xml.sgn", Hash: hash})

@@ -13,9 +13,9 @@ import (
 // the same bytes.
 func FuzzParse(f *testing.F) {
 	for _, name := range vectors {
-		f.Add(testkeys.Read(f, name))
+		f.Add(testkeys.Vector(f, name))
 	}
-	f.Add(testkeys.Read(f, "enc/SEP001122334455.cnf.xml.enc.sgn"))
+	f.Add(testkeys.Vector(f, "enc/SEP001122334455.cnf.xml.enc.sgn"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse(data)
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 // element), for SHA-1 and SHA-512.
 func TestOpenSSLVerifies(t *testing.T) {
 	cert, key := testkeys.Load(t, "tftp")
-	payload := testkeys.Read(t, "SEP001122334455.cnf.xml")
+	payload := testkeys.Vector(t, "SEP001122334455.cnf.xml")
 	for _, hash := range []crypto.Hash{crypto.SHA1, crypto.SHA512} {
 		t.Run(hash.String(), func(t *testing.T) {
 			out, err := Sign(nil, payload, cert, key, SignOptions{Filename: "SEP001122334455.cnf.xml.sgn", Hash: hash})

@@ -25,7 +25,7 @@ var vectors = []string{"sgn-sha1/SEP001122334455.cnf.xml.sgn", "sgn-sha512/SEP00
 // parseTxt reads certutils' --parse output into a map.
 func parseTxt(t *testing.T, name string) map[string]string {
 	m := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(testkeys.Read(t, name)))
+	sc := bufio.NewScanner(bytes.NewReader(testkeys.Vector(t, name)))
 	for sc.Scan() {
 		if k, v, ok := strings.Cut(sc.Text(), ":"); ok {
 			m[k] = strings.TrimSpace(v)
@@ -36,10 +36,10 @@ func parseTxt(t *testing.T, name string) map[string]string {
 
 func TestVectors(t *testing.T) {
 	tftp, _ := testkeys.Load(t, "tftp")
-	plain := testkeys.Read(t, "SEP001122334455.cnf.xml")
+	plain := testkeys.Vector(t, "SEP001122334455.cnf.xml")
 	for _, name := range vectors {
 		t.Run(name, func(t *testing.T) {
-			data := testkeys.Read(t, name)
+			data := testkeys.Vector(t, name)
 			want := parseTxt(t, name+".parse.txt")
 			f, err := Parse(data)
 			require.NoError(t, err)
@@ -76,7 +76,7 @@ func TestVectors(t *testing.T) {
 // change breaks the layout or names another signer, as another error.
 func TestBitFlips(t *testing.T) {
 	tftp, _ := testkeys.Load(t, "tftp")
-	data := testkeys.Read(t, vectors[0])
+	data := testkeys.Vector(t, vectors[0])
 	for i := range data {
 		for bit := range 8 {
 			b := bytes.Clone(data)
@@ -99,7 +99,7 @@ func TestCheckSignatureFromWrongSigner(t *testing.T) {
 	sast, _ := testkeys.Load(t, "sast")
 	ec, _ := testkeys.Load(t, "tftp-ec-p384")
 	tftp, _ := testkeys.Load(t, "tftp")
-	f, err := Parse(testkeys.Read(t, vectors[0]))
+	f, err := Parse(testkeys.Vector(t, vectors[0]))
 	require.NoError(t, err)
 	assert.ErrorIs(t, f.CheckSignatureFrom(sast), ErrWrongSigner)
 	assert.ErrorIs(t, f.CheckSignatureFrom(ec), ErrWrongSigner)
@@ -131,7 +131,7 @@ func (m *messageSigner) SignMessage(rand_ io.Reader, msg []byte, opts crypto.Sig
 
 func TestSignRoundTrip(t *testing.T) {
 	cert, key := testkeys.Load(t, "tftp")
-	payload := testkeys.Read(t, "SEP001122334455.cnf.xml")
+	payload := testkeys.Vector(t, "SEP001122334455.cnf.xml")
 	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	for _, hash := range []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA512} {
 		for _, omit := range []bool{false, true} {
@@ -213,7 +213,7 @@ func TestSignErrors(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	data := testkeys.Read(t, vectors[0])
+	data := testkeys.Vector(t, vectors[0])
 	for name, in := range map[string][]byte{
 		"empty":          nil,
 		"truncated":      data[:200],

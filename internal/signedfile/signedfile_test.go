@@ -13,7 +13,7 @@ import (
 	"github.com/ucsec/ucsec/internal/testkeys"
 )
 
-func vector(t testing.TB) []byte { return testkeys.Read(t, "sgn-sha1/SEP001122334455.cnf.xml.sgn") }
+func vector(t testing.TB) []byte { return testkeys.Vector(t, "sgn-sha1/SEP001122334455.cnf.xml.sgn") }
 
 func TestParseVectors(t *testing.T) {
 	cert, _ := testkeys.Load(t, "tftp")
@@ -23,7 +23,7 @@ func TestParseVectors(t *testing.T) {
 		"ITLFile.tlv", "CTLFile-sha512-v1.1.tlv",
 	} {
 		t.Run(name, func(t *testing.T) {
-			data := testkeys.Read(t, name)
+			data := testkeys.Vector(t, name)
 			h, err := Parse(data)
 			if err != nil {
 				t.Fatal(err)
@@ -346,7 +346,7 @@ func TestNames(t *testing.T) {
 // gives back its bytes.
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"sgn-sha1/SEP001122334455.cnf.xml.sgn", "enc/SEP001122334455.cnf.xml.enc.sgn", "CTLFile-sha512-v1.1.tlv"} {
-		f.Add(testkeys.Read(f, name))
+		f.Add(testkeys.Vector(f, name))
 	}
 	f.Add([]byte{1, 0, 2, 1, 0, 2, 0, 12, 0x0D, 0x0D})
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -22,9 +22,9 @@ func Dir() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "certutils")
 }
 
-// Read returns the contents of a file under Dir, failing the test if it
+// Vector returns the contents of a file under Dir, failing the test if it
 // cannot be read.
-func Read(tb testing.TB, name string) []byte {
+func Vector(tb testing.TB, name string) []byte {
 	tb.Helper()
 	b, err := os.ReadFile(filepath.Join(Dir(), filepath.FromSlash(name)))
 	if err != nil {
@@ -38,7 +38,7 @@ func Read(tb testing.TB, name string) []byte {
 // (RSA-2048, CN=Device) or "tftp-ec-p384" (EC P-384, CN=ApacheEC).
 func Load(tb testing.TB, name string) (*x509.Certificate, crypto.Signer) {
 	tb.Helper()
-	data := Read(tb, "keys/"+name+".pem")
+	data := Vector(tb, "keys/"+name+".pem")
 	cert, err := pemutil.ParseCertificate(data)
 	if err != nil {
 		tb.Fatalf("testkeys: %s.pem: %v", name, err)

@@ -11,7 +11,7 @@ import (
 
 func TestParseVectors(t *testing.T) {
 	for name, n := range map[string]int{"ITLFile.tlv": 7, "CTLFile-sha512-v1.1.tlv": 2} {
-		data := testkeys.Read(t, name)
+		data := testkeys.Vector(t, name)
 		f, err := Parse(data)
 		if err != nil {
 			t.Fatal(err)
@@ -91,7 +91,7 @@ func TestParseRecordErrors(t *testing.T) {
 // FuzzParseRecords checks that record parsing never panics, reports a
 // ParseError, and that records that parse re-encode to the same bytes.
 func FuzzParseRecords(f *testing.F) {
-	data := testkeys.Read(f, "ITLFile.tlv")
+	data := testkeys.Vector(f, "ITLFile.tlv")
 	f.Add(data[388:])
 	f.Add([]byte{1, 0, 2, 0, 37, 2, 0, 13, '1', '0', '.', '4', '8', '.', '4', '7', '.', '1', '5', '3', 0, 4, 0, 2, 0, 2, 0x0A, 0, 4, 10, 48, 47, 153, 0x42, 0, 1, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
