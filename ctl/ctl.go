@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -209,27 +210,14 @@ func (r *Record) ParseCertificate() (*x509.Certificate, error) {
 	return x509.ParseCertificate(r.Certificate)
 }
 
-// recordFromWire makes a public record from a parsed one, using serial for
-// its serial number.
-func recordFromWire(w *trustlist.Record, serial *big.Int) Record {
-	r := Record{
-		Role:            Role(w.Role),
-		DNSName:         w.DNSName,
-		SubjectName:     w.SubjectName,
-		IssuerName:      w.IssuerName,
-		PublicKey:       w.PublicKey,
-		Signature:       w.Signature,
-		Certificate:     w.Certificate,
-		CertificateHash: w.CertificateHash,
-		HashAlgorithm:   w.HashAlgorithm,
-		Offset:          w.Offset,
-		Raw:             w.Raw,
-		order:           w.Order,
-		rawSerial:       w.SerialNumber,
-	}
-	if w.SerialNumber != nil {
-		r.SerialNumber = serial.SetBytes(w.SerialNumber)
-	}
+// fromWire fills r from a parsed record, except its serial number and
+// names, which parseRecords sets.
+func (r *Record) fromWire(w *trustlist.Record) {
+	r.Role = Role(w.Role)
+	r.PublicKey, r.Signature, r.Certificate = w.PublicKey, w.Signature, w.Certificate
+	r.CertificateHash, r.HashAlgorithm = w.CertificateHash, w.HashAlgorithm
+	r.Offset, r.Raw = w.Offset, w.Raw
+	r.order, r.rawSerial = w.Order, w.SerialNumber
 	if a, ok := netip.AddrFromSlice(w.IPAddress); ok {
 		r.IPAddress = a
 	}
@@ -239,7 +227,6 @@ func recordFromWire(w *trustlist.Record, serial *big.Int) Record {
 			r.Extra[i] = Element(e)
 		}
 	}
-	return r
 }
 
 // toWire returns the record for encoding: in the parsed order if there is
@@ -353,18 +340,70 @@ func Parse(data []byte) (*File, error) {
 		f.SignerVersion = &v
 	}
 	f.RawTBS = h.TBS
-	n := trustlist.CountRecords(data[h.Length:])
-	f.Records = make([]Record, 0, n)
-	serials := make([]big.Int, 0, n) // one allocation for all the serial numbers
-	err = trustlist.EachRecord(data[h.Length:], h.Length, func(w *trustlist.Record) error {
-		serials = append(serials, big.Int{})
-		f.Records = append(f.Records, recordFromWire(w, &serials[len(serials)-1]))
-		return nil
-	})
-	if err != nil {
+	if err := f.parseRecords(data[h.Length:], h.Length); err != nil {
 		return nil, mapErr(err)
 	}
 	return f, nil
+}
+
+// parseRecords fills f.Records from the records in data, at file offset
+// base. It allocates per file, not per record, where it can: one array of
+// records, one of serial numbers and their words, one string for all the
+// names.
+func (f *File) parseRecords(data []byte, base int) error {
+	n := trustlist.CountRecords(data)
+	f.Records = make([]Record, n)
+	serials := make([]big.Int, n)
+	words := make([]big.Word, 0, 3*n) // serials are at most 20 bytes
+	var all strings.Builder           // the names of all records
+	all.Grow(n * 80)
+	type span struct{ dns, subject, issuer int }
+	spans := make([]span, n) // name lengths, to cut all into strings
+	i := 0
+	err := trustlist.EachRecord(data, base, func(w *trustlist.Record) error {
+		if i == n {
+			return errors.New("trustlist: more records than counted")
+		}
+		r := &f.Records[i]
+		r.fromWire(w)
+		if w.SerialNumber != nil {
+			start := len(words)
+			words = appendWords(words, w.SerialNumber)
+			r.SerialNumber = serials[i].SetBits(words[start:len(words):len(words)])
+		}
+		for _, t := range w.Text {
+			all.Write(t)
+		}
+		spans[i] = span{len(w.Text[0]), len(w.Text[1]), len(w.Text[2])}
+		i++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	f.Records = f.Records[:i]
+	s := all.String()
+	for j := range f.Records {
+		r, sp := &f.Records[j], spans[j]
+		r.DNSName, s = s[:sp.dns], s[sp.dns:]
+		r.SubjectName, s = s[:sp.subject], s[sp.subject:]
+		r.IssuerName, s = s[:sp.issuer], s[sp.issuer:]
+	}
+	return nil
+}
+
+// appendWords appends the big-endian magnitude b to words as little-endian
+// big.Words, the form big.Int.SetBits takes.
+func appendWords(words []big.Word, b []byte) []big.Word {
+	const size = bits.UintSize / 8
+	n := (len(b) + size - 1) / size
+	start := len(words)
+	words = append(words, make([]big.Word, n)...)
+	for j, c := range b {
+		k := len(b) - 1 - j // byte position from the least significant end
+		words[start+k/size] |= big.Word(c) << (8 * (k % size))
+	}
+	return words
 }
 
 // SignedBytes returns the bytes the signature covers: RawTBS followed by

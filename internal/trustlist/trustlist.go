@@ -68,9 +68,19 @@ type Record struct {
 	// nil, DefaultOrder is used.
 	Order []uint8
 
-	// Set by Parse.
-	Offset int    // offset of the record in the file
-	Raw    []byte // the record's bytes
+	// Set by parsing.
+	Offset int       // offset of the record in the file
+	Raw    []byte    // the record's bytes
+	Text   [3][]byte // DNS name, subject and issuer as read, without the NUL; see SetText
+}
+
+// SetText sets DNSName, SubjectName and IssuerName from Text, with one
+// allocation.
+func (r *Record) SetText() {
+	var buf [512]byte
+	all := string(append(append(append(buf[:0], r.Text[0]...), r.Text[1]...), r.Text[2]...))
+	a, b := len(r.Text[0]), len(r.Text[0])+len(r.Text[1])
+	r.DNSName, r.SubjectName, r.IssuerName = all[:a], all[a:b], all[b:]
 }
 
 // DefaultOrder is the order CUCM writes (ascending tags): record length
@@ -189,6 +199,7 @@ func (r *Record) Marshal() ([]byte, error) {
 func ParseRecords(data []byte, base int) ([]Record, error) {
 	recs := make([]Record, 0, CountRecords(data))
 	err := EachRecord(data, base, func(r *Record) error {
+		r.SetText()
 		recs = append(recs, *r)
 		return nil
 	})
@@ -200,7 +211,8 @@ func ParseRecords(data []byte, base int) ([]Record, error) {
 
 // EachRecord parses the records in data, which starts at file offset base,
 // and calls fn with each. The *Record is reused: fn must copy what it keeps
-// (the slices and strings in it are not reused). It is the allocation-light
+// (the slices in it are not reused). Its text fields are left empty, for fn
+// to make from Text as it likes (see SetText). It is the allocation-light
 // path for callers that convert records to their own type.
 func EachRecord(data []byte, base int, fn func(*Record) error) error {
 	// One buffer for the element orders of all records.
@@ -222,9 +234,9 @@ func EachRecord(data []byte, base int, fn func(*Record) error) error {
 	return nil
 }
 
-// CountRecords returns how many records data seems to hold, at most
-// MaxRecords, reading only their lengths, so that callers can allocate
-// once.
+// CountRecords returns how many records data holds if it is well formed,
+// at most MaxRecords, reading only their lengths, so that callers can
+// allocate once. EachRecord calls its function at most that many times.
 func CountRecords(data []byte) int {
 	n := 0
 	for off := 0; off+5 <= len(data) && n < MaxRecords; n++ {
@@ -234,7 +246,7 @@ func CountRecords(data []byte) int {
 		}
 		off += l
 	}
-	return n + 1
+	return n
 }
 
 // parseRecord parses the record at the start of data into r, appending
@@ -265,7 +277,7 @@ func parseRecord(r *Record, data []byte, base int, orders *[]uint8) error {
 	r.Raw = data[:n:n]
 	start := len(*orders)
 	body := cryptobyte.String(data[5:n])
-	var text [3][]byte
+	text := &r.Text
 	var seen [TagHashAlgorithm + 1]bool
 	seen[TagRecordLength] = true
 	for !body.Empty() {
@@ -288,7 +300,7 @@ func parseRecord(r *Record, data []byte, base int, orders *[]uint8) error {
 			return bad(off, tag, "duplicate record element")
 		}
 		seen[tag] = true
-		if msg := r.field(tag, v, &text); msg != "" {
+		if msg := r.field(tag, v, text); msg != "" {
 			return bad(off, tag, msg)
 		}
 	}
@@ -296,11 +308,6 @@ func parseRecord(r *Record, data []byte, base int, orders *[]uint8) error {
 		return bad(0, TagRole, "record has no role")
 	}
 	r.Order = (*orders)[start:len(*orders):len(*orders)]
-	// One allocation for the three strings.
-	var buf [512]byte
-	all := string(append(append(append(buf[:0], text[0]...), text[1]...), text[2]...))
-	a, b := len(text[0]), len(text[0])+len(text[1])
-	r.DNSName, r.SubjectName, r.IssuerName = all[:a], all[a:b], all[b:]
 	return nil
 }
 
