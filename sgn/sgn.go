@@ -118,8 +118,8 @@ func Parse(data []byte) (*File, error) {
 		Payload:      data[h.Length:],
 		header:       h,
 	}
-	for _, e := range h.Extras() {
-		f.Extra = append(f.Extra, Element{Tag: e.Tag, Value: e.Value})
+	for _, e := range h.Extra {
+		f.Extra = append(f.Extra, Element(e))
 	}
 	return f, nil
 }

@@ -86,14 +86,21 @@ func (e *ParseError) Error() string {
 // Unwrap returns ErrMalformed.
 func (e *ParseError) Unwrap() error { return ErrMalformed }
 
-// Element is one header element. For a container (0x03, 0x07, 0x09)
-// Children holds its elements. For an element this package interprets,
-// Value is not used: the value comes from the Header's fields. For any other
-// element, Value is its value, kept as it was.
+// Element is a header element that the Header's fields do not describe,
+// kept as it was.
 type Element struct {
+	Tag   uint8
+	Value []byte
+}
+
+// Slot is one element of a header's layout: its tag and, for a container
+// (0x03, 0x07, 0x09), how many elements it holds directly. The layout lists
+// elements in file order, each container followed by its contents. The
+// values come from the Header's fields, or from Extra for the elements the
+// fields do not describe, in order.
+type Slot struct {
 	Tag      uint8
-	Value    []byte
-	Children []Element
+	Children uint8
 }
 
 // Header is a signed-file header.
@@ -110,8 +117,9 @@ type Header struct {
 	Timestamp          time.Time // zero when absent
 	SignerVersion      *[2]uint8 // element 0x1C, nil when absent
 
-	// Extra lists elements to write after the timestamp when Layout is nil
-	// (a new header); Parse leaves it nil and keeps such elements in Layout.
+	// Extra lists the elements the fields above do not describe, in file
+	// order: those Parse found, or those to write after the timestamp in a
+	// new header (one with no Layout).
 	Extra []Element
 
 	// Padding is the number of 0x0D bytes at the end of the header.
@@ -119,7 +127,7 @@ type Header struct {
 
 	// Layout is the order and nesting of the elements. Parse sets it;
 	// when nil, the Cisco order is used (see DefaultLayout).
-	Layout []Element
+	Layout []Slot
 
 	// Set by Parse.
 	Length    int    // HEADER_LENGTH: the offset of the payload
@@ -157,21 +165,6 @@ func HashCode(h crypto.Hash) (uint8, bool) {
 	return 0, false
 }
 
-// Extras returns the top-level elements that the header's fields do not
-// describe, in file order.
-func (h *Header) Extras() []Element {
-	if h.Layout == nil {
-		return h.Extra
-	}
-	var out []Element
-	for _, e := range h.Layout {
-		if !known(e.Tag) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 func known(tag uint8) bool {
 	switch tag {
 	case TagVersion, TagHeaderLength, TagSignerInfo, TagSignerName, TagSerialNumber,
@@ -191,24 +184,26 @@ func isContainer(tag uint8) bool {
 // [signer version], signer info (name, serial, issuer), signature info (hash,
 // algorithm info (algorithm, modulus)), signature, file name, [timestamp],
 // then the extra elements.
-func (h *Header) DefaultLayout() []Element {
-	l := []Element{{Tag: TagVersion}, {Tag: TagHeaderLength}}
+func (h *Header) DefaultLayout() []Slot {
+	l := make([]Slot, 0, 16+len(h.Extra))
+	l = append(l, Slot{Tag: TagVersion}, Slot{Tag: TagHeaderLength})
 	if h.SignerVersion != nil {
-		l = append(l, Element{Tag: TagSignerVersion})
+		l = append(l, Slot{Tag: TagSignerVersion})
 	}
 	l = append(l,
-		Element{Tag: TagSignerInfo, Children: []Element{{Tag: TagSignerName}, {Tag: TagSerialNumber}, {Tag: TagIssuerName}}},
-		Element{Tag: TagSignatureInfo, Children: []Element{
-			{Tag: TagHashAlgorithm},
-			{Tag: TagSignatureAlgorithmInfo, Children: []Element{{Tag: TagSignatureAlgorithm}, {Tag: TagSignatureModulus}}},
-		}},
-		Element{Tag: TagSignature},
-		Element{Tag: TagFilename},
+		Slot{TagSignerInfo, 3}, Slot{Tag: TagSignerName}, Slot{Tag: TagSerialNumber}, Slot{Tag: TagIssuerName},
+		Slot{TagSignatureInfo, 2}, Slot{Tag: TagHashAlgorithm},
+		Slot{TagSignatureAlgorithmInfo, 2}, Slot{Tag: TagSignatureAlgorithm}, Slot{Tag: TagSignatureModulus},
+		Slot{Tag: TagSignature},
+		Slot{Tag: TagFilename},
 	)
 	if !h.Timestamp.IsZero() {
-		l = append(l, Element{Tag: TagTimestamp})
+		l = append(l, Slot{Tag: TagTimestamp})
 	}
-	return append(l, h.Extra...)
+	for _, e := range h.Extra {
+		l = append(l, Slot{Tag: e.Tag})
+	}
+	return l
 }
 
 // value returns the encoded value of a known primitive element.
@@ -258,36 +253,81 @@ func cstring(s string) ([]byte, error) {
 	return append([]byte(s), 0), nil
 }
 
-// size returns the encoded size of the elements in l.
-func (h *Header) size(l []Element) (int, error) {
-	n := 0
-	for _, e := range l {
-		var vlen int
-		switch {
-		case isContainer(e.Tag):
-			c, err := h.size(e.Children)
-			if err != nil {
-				return 0, err
-			}
-			vlen = c
-		case known(e.Tag):
-			v, err := h.value(e.Tag, 0)
-			if err != nil {
-				return 0, err
-			}
-			vlen = len(v)
-		default:
-			vlen = len(e.Value)
-		}
-		if vlen > tlv.MaxLength {
-			return 0, fmt.Errorf("signedfile: element 0x%02X is %d bytes, more than 65535", e.Tag, vlen)
-		}
-		n += 3 + vlen
-	}
-	return n, nil
+// layoutWalker walks a layout, taking the values of unknown elements from
+// Extra in order.
+type layoutWalker struct {
+	h     *Header
+	slots []Slot
+	i     int // next slot
+	extra int // next element of h.Extra
+	total int // the header length to write
 }
 
-// Marshal encodes the header with the given layout (h.Layout, or the default
+// value returns the value of the element in slot s (not a container).
+func (w *layoutWalker) value(s Slot) ([]byte, error) {
+	if s.Children != 0 {
+		return nil, fmt.Errorf("signedfile: layout gives element 0x%02X contents, but it is not a container", s.Tag)
+	}
+	if known(s.Tag) {
+		return w.h.value(s.Tag, w.total)
+	}
+	if w.extra >= len(w.h.Extra) || w.h.Extra[w.extra].Tag != s.Tag {
+		return nil, fmt.Errorf("signedfile: layout names element 0x%02X that Extra does not hold", s.Tag)
+	}
+	w.extra++
+	return w.h.Extra[w.extra-1].Value, nil
+}
+
+// size returns the encoded size of the next element and its contents.
+func (w *layoutWalker) size() (int, error) {
+	if w.i >= len(w.slots) {
+		return 0, errors.New("signedfile: layout ends inside a container")
+	}
+	s := w.slots[w.i]
+	w.i++
+	vlen := 0
+	if isContainer(s.Tag) {
+		for range s.Children {
+			n, err := w.size()
+			if err != nil {
+				return 0, err
+			}
+			vlen += n
+		}
+	} else {
+		v, err := w.value(s)
+		if err != nil {
+			return 0, err
+		}
+		vlen = len(v)
+	}
+	if vlen > tlv.MaxLength {
+		return 0, fmt.Errorf("signedfile: element 0x%02X is %d bytes, more than 65535", s.Tag, vlen)
+	}
+	return 3 + vlen, nil
+}
+
+// build writes the next element and its contents.
+func (w *layoutWalker) build(b *cryptobyte.Builder) error {
+	s := w.slots[w.i] // size has checked the layout
+	w.i++
+	if !isContainer(s.Tag) {
+		v, err := w.value(s)
+		tlv.AddBytes(b, s.Tag, v)
+		return err
+	}
+	var err error
+	tlv.AddElement(b, s.Tag, func(c *cryptobyte.Builder) {
+		for range s.Children {
+			if err == nil {
+				err = w.build(c)
+			}
+		}
+	})
+	return err
+}
+
+// Marshal encodes the header with its layout (h.Layout, or the default
 // layout when nil) and h.Padding bytes of padding. It writes the resulting
 // size as the header length, and returns the offset of the signature element.
 func (h *Header) Marshal() (raw []byte, sigOffset int, err error) {
@@ -295,26 +335,31 @@ func (h *Header) Marshal() (raw []byte, sigOffset int, err error) {
 	if layout == nil {
 		layout = h.DefaultLayout()
 	}
-	n, err := h.size(layout)
-	if err != nil {
-		return nil, 0, err
+	w := &layoutWalker{h: h, slots: layout}
+	n, sigOffset := 0, -1
+	for w.i < len(layout) {
+		if layout[w.i].Tag == TagSignature {
+			sigOffset = n
+		}
+		size, err := w.size()
+		if err != nil {
+			return nil, 0, err
+		}
+		n += size
+	}
+	if w.extra != len(h.Extra) {
+		return nil, 0, errors.New("signedfile: layout leaves out extra elements")
 	}
 	total := n + h.Padding
 	if total > tlv.MaxLength {
 		return nil, 0, fmt.Errorf("signedfile: header is %d bytes, more than 65535", total)
 	}
-	sigOffset = -1
-	off := 0
-	for _, e := range layout {
-		if e.Tag == TagSignature {
-			sigOffset = off
-		}
-		s, _ := h.size([]Element{e})
-		off += s
-	}
 	b := cryptobyte.NewFixedBuilder(make([]byte, 0, total))
-	if err := h.build(b, layout, total); err != nil {
-		return nil, 0, err
+	w = &layoutWalker{h: h, slots: layout, total: total}
+	for w.i < len(layout) {
+		if err := w.build(b); err != nil {
+			return nil, 0, err
+		}
 	}
 	tlv.AddPadding(b, h.Padding)
 	raw, err = b.Bytes()
@@ -322,26 +367,4 @@ func (h *Header) Marshal() (raw []byte, sigOffset int, err error) {
 		return nil, 0, fmt.Errorf("signedfile: %w", err)
 	}
 	return raw, sigOffset, nil
-}
-
-func (h *Header) build(b *cryptobyte.Builder, l []Element, total int) error {
-	for _, e := range l {
-		switch {
-		case isContainer(e.Tag):
-			var err error
-			tlv.AddElement(b, e.Tag, func(c *cryptobyte.Builder) { err = h.build(c, e.Children, total) })
-			if err != nil {
-				return err
-			}
-		case known(e.Tag):
-			v, err := h.value(e.Tag, total)
-			if err != nil {
-				return err
-			}
-			tlv.AddBytes(b, e.Tag, v)
-		default:
-			tlv.AddBytes(b, e.Tag, e.Value)
-		}
-	}
-	return nil
 }

@@ -37,7 +37,6 @@ func Parse(data []byte) (*Header, error) {
 	s := cryptobyte.String(data)
 	var tag uint8
 	var v cryptobyte.String
-	var err error
 	if len(data) > 0 && data[0] != TagVersion {
 		return nil, p.errAt(0, data[0], "file does not start with a version element")
 	}
@@ -69,9 +68,9 @@ func Parse(data []byte) (*Header, error) {
 	}
 	h.Length = length
 	p.seen[TagVersion], p.seen[TagHeaderLength] = true, true
-	layout := make([]Element, 2, 12) // real headers have 8 to 11 top-level elements
-	layout[0].Tag, layout[1].Tag = TagVersion, TagHeaderLength
-	if h.Layout, err = p.walk(minHeader, data[minHeader:length], 0, layout); err != nil {
+	h.Layout = make([]Slot, 2, 24) // real headers have 15 to 21 elements
+	h.Layout[0].Tag, h.Layout[1].Tag = TagVersion, TagHeaderLength
+	if _, err := p.walk(minHeader, data[minHeader:length], 0); err != nil {
 		return nil, err
 	}
 
@@ -98,60 +97,67 @@ func Parse(data []byte) (*Header, error) {
 	return h, nil
 }
 
-// walk parses the elements in b, which starts at file offset base, and
-// appends them to out.
-func (p *parser) walk(base int, b []byte, depth int, out []Element) ([]Element, error) {
+// walk parses the elements in b, which starts at file offset base, adds
+// them to the layout and returns how many there are (not counting what
+// containers hold).
+func (p *parser) walk(base int, b []byte, depth int) (int, error) {
+	h := p.h
+	count := 0
 	s := cryptobyte.String(b)
 	inPadding := false
 	for !s.Empty() {
 		off := base + len(b) - len(s)
 		if inPadding && s[0] != tlv.TagPadding {
-			return nil, p.errAt(off, s[0], "element after the header padding")
+			return 0, p.errAt(off, s[0], "element after the header padding")
 		}
 		var tag uint8
 		var v cryptobyte.String
 		if !tlv.ReadElement(&s, &tag, &v) {
 			if depth == 0 {
-				return nil, p.errAt(off, b[off-base], "element runs past the header length")
+				return 0, p.errAt(off, b[off-base], "element runs past the header length")
 			}
-			return nil, p.errAt(off, b[off-base], "element runs past the end of its container")
+			return 0, p.errAt(off, b[off-base], "element runs past the end of its container")
 		}
 		if tag == tlv.TagPadding {
 			if depth > 0 {
-				return nil, p.errAt(off, tag, "padding inside a container")
+				return 0, p.errAt(off, tag, "padding inside a container")
 			}
 			inPadding = true
-			p.h.Padding++
+			h.Padding++
 			continue
 		}
 		if p.elements++; p.elements > maxElements {
-			return nil, p.errAt(off, tag, "too many header elements")
+			return 0, p.errAt(off, tag, "too many header elements")
 		}
+		count++
 		if !known(tag) {
-			out = append(out, Element{Tag: tag, Value: v})
+			h.Layout = append(h.Layout, Slot{Tag: tag})
+			h.Extra = append(h.Extra, Element{Tag: tag, Value: v})
 			continue
 		}
 		if p.seen[tag] {
-			return nil, p.errAt(off, tag, "duplicate element")
+			return 0, p.errAt(off, tag, "duplicate element")
 		}
 		p.seen[tag] = true
 		if isContainer(tag) {
 			if depth+1 >= maxDepth {
-				return nil, p.errAt(off, tag, "containers nested too deeply")
+				return 0, p.errAt(off, tag, "containers nested too deeply")
 			}
-			children, err := p.walk(off+3, v, depth+1, make([]Element, 0, 3))
+			slot := len(h.Layout)
+			h.Layout = append(h.Layout, Slot{Tag: tag})
+			n, err := p.walk(off+3, v, depth+1)
 			if err != nil {
-				return nil, err
+				return 0, err
 			}
-			out = append(out, Element{Tag: tag, Children: children})
+			h.Layout[slot].Children = uint8(n) // n <= maxElements < 256
 			continue
 		}
 		if err := p.field(off, tag, v, depth); err != nil {
-			return nil, err
+			return 0, err
 		}
-		out = append(out, Element{Tag: tag})
+		h.Layout = append(h.Layout, Slot{Tag: tag})
 	}
-	return out, nil
+	return count, nil
 }
 
 // field decodes the value of a known primitive element into the header.

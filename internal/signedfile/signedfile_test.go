@@ -144,21 +144,31 @@ func TestParseMalformed(t *testing.T) {
 		{"unknown signature algorithm", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[121] = 1; return b }) }, 118, TagSignatureAlgorithm, "unknown signature algorithm"},
 		{"unknown modulus code", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[125] = 4; return b }) }, 122, TagSignatureModulus, "modulus code"},
 		{"signature wrong size", func(t *testing.T) []byte { return mutate(t, func(b []byte) []byte { b[125] = 1; return b }) }, 126, TagSignature, "signature size"},
-		{"duplicate element", withLayout(func(h *Header) { h.Layout = append(h.Layout, Element{Tag: TagFilename}) }), 0, TagFilename, "duplicate"},
-		{"no signature", withLayout(func(h *Header) { h.Layout = h.Layout[:4] }), 0, TagSignature, "no signature"},
+		{"duplicate element", withLayout(func(h *Header) { h.Layout = append(h.Layout, Slot{Tag: TagFilename}) }), 0, TagFilename, "duplicate"},
+		{"no signature", withLayout(func(h *Header) { h.Layout = slices.Delete(h.Layout, 11, 12) }), 0, TagSignature, "no signature"},
 		{"padding in the middle", withLayout(func(h *Header) {
-			h.Layout = append(h.Layout, Element{Tag: 0x42, Value: []byte{1}})
-			h.Layout = append(h.Layout[:6:6], append([]Element{{Tag: 0x0D}}, h.Layout[6:]...)...)
-		}), 0, 0, ""},
-		{"unknown element is kept", withLayout(func(h *Header) { h.Layout = append(h.Layout, Element{Tag: 0x99, Value: []byte{1}}) }), 0, 0, "ok"},
+			// A padding byte (written as 0D 00 00) before the file name.
+			h.Layout = slices.Insert(h.Layout, 12, Slot{Tag: 0x0D})
+			h.Layout = append(h.Layout, Slot{Tag: 0x42})
+			h.Extra = []Element{{Tag: 0x0D}, {Tag: 0x42, Value: []byte{1}}}
+		}), 0, 0, "element after the header padding"},
+		{"unknown element is kept", withLayout(func(h *Header) {
+			h.Layout = append(h.Layout, Slot{Tag: 0x99})
+			h.Extra = []Element{{Tag: 0x99, Value: []byte{1}}}
+		}), 0, 0, "ok"},
 		{"timestamp wrong size", func(t *testing.T) []byte {
-			data := withLayout(func(h *Header) { h.Layout = append(h.Layout, Element{Tag: 0x99, Value: []byte{1, 2, 3}}) })(t)
+			data := withLayout(func(h *Header) {
+				h.Layout = append(h.Layout, Slot{Tag: 0x99})
+				h.Extra = []Element{{Tag: 0x99, Value: []byte{1, 2, 3}}}
+			})(t)
 			data[bytes.Index(data, []byte{0x99, 0, 3})] = TagTimestamp
 			return data
 		}, 0, TagTimestamp, "timestamp is not 4 bytes"},
 		{"too deep", withLayout(func(h *Header) {
-			h.Layout[2].Children = append(h.Layout[2].Children, Element{Tag: TagSignatureInfo, Children: []Element{{Tag: TagSignatureAlgorithmInfo}}})
-			h.Layout = slices.Delete(h.Layout, 3, 4)
+			h.Layout = []Slot{{TagVersion, 0}, {TagHeaderLength, 0},
+				{TagSignerInfo, 4}, {TagSignerName, 0}, {TagSerialNumber, 0}, {TagIssuerName, 0},
+				{TagSignatureInfo, 1}, {TagSignatureAlgorithmInfo, 2}, {TagSignatureAlgorithm, 0}, {TagSignatureModulus, 0},
+				{TagHashAlgorithm, 0}, {TagSignature, 0}, {TagFilename, 0}}
 		}), 0, TagSignatureAlgorithmInfo, "nested too deeply"},
 	}
 	for _, tt := range tests {
@@ -224,7 +234,7 @@ func TestParseLayouts(t *testing.T) {
 			if err := p.Verify(file[p.Length:], key.Public()); err != nil {
 				t.Error(err)
 			}
-			if len(p.Extras()) != len(h.Extra) || !bytes.Equal(p.SerialNumber, h.SerialNumber) ||
+			if len(p.Extra) != len(h.Extra) || !bytes.Equal(p.SerialNumber, h.SerialNumber) ||
 				(p.SignerVersion == nil) != (h.SignerVersion == nil) {
 				t.Errorf("got %+v", p)
 			}
@@ -366,4 +376,19 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip:\n got %x\nwant %x", raw, data[:h.Length])
 		}
 	})
+}
+
+func TestMarshalLayoutErrors(t *testing.T) {
+	for name, mod := range map[string]func(h *Header){
+		"extra not in layout":      func(h *Header) { h.Layout = h.DefaultLayout(); h.Extra = []Element{{Tag: 0x42}} },
+		"layout without extra":     func(h *Header) { h.Layout = append(h.DefaultLayout(), Slot{Tag: 0x42}) },
+		"layout ends in container": func(h *Header) { h.Layout = []Slot{{TagSignerInfo, 2}, {Tag: TagSignerName}} },
+		"children under a value":   func(h *Header) { h.Layout = []Slot{{TagFilename, 1}, {Tag: TagSignerName}} },
+	} {
+		h := validHeader()
+		mod(h)
+		if _, _, err := h.Marshal(); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
 }
