@@ -35,6 +35,14 @@ var (
 	// signer is not trusted.
 	ErrUntrusted = errors.New("ctl: signer is not trusted")
 
+	// ErrWrongSigner means the certificate given to CheckSignatureFrom is not
+	// the signer the header names.
+	ErrWrongSigner = errors.New("ctl: certificate is not the signer named in the file")
+
+	// ErrWrongFile means a signed file was signed for another file name
+	// than the one asked for.
+	ErrWrongFile = errors.New("ctl: signed for another file name")
+
 	// ErrUnsupportedAlgorithm means a key or hash that trust lists cannot
 	// use.
 	ErrUnsupportedAlgorithm = errors.New("ctl: unsupported algorithm")
@@ -405,6 +413,10 @@ func appendWords(words []big.Word, b []byte) []big.Word {
 	}
 	return words
 }
+
+// SignedFilename returns f.Filename, the name the list was signed for, so
+// that a File is a [SignedFile].
+func (f *File) SignedFilename() string { return f.Filename }
 
 // SignedBytes returns the bytes the signature covers: RawTBS followed by
 // the records (Raw[HeaderLength:]), in a new slice. Verification hashes

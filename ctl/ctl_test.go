@@ -351,7 +351,7 @@ func TestVerifyPolicy(t *testing.T) {
 	assert.ErrorIs(t, f.CheckSignature(other.Public()), ErrVerification)
 	assert.ErrorIs(t, f.CheckSignature(other.Public().(*rsa.PublicKey)), ErrVerification)
 	tftp, _ := testkeys.Load(t, "tftp")
-	assert.ErrorIs(t, f.CheckSignatureFrom(tftp), ErrUntrusted)
+	assert.ErrorIs(t, f.CheckSignatureFrom(tftp), ErrWrongSigner)
 	assert.Error(t, new(File).Verify())
 }
 

@@ -11,23 +11,38 @@ import (
 )
 
 // A SignedFile is a file signed by a TFTP certificate, such as an
-// *sgn.File. CheckSignatureFrom must check both that cert is the signer the
-// file names and that cert's key made the signature, and return an error
-// wrapping sgn.ErrWrongSigner when cert is not the named signer.
+// *sgn.File.
 type SignedFile interface {
+	// SignedFilename returns the file name the signature covers: the name
+	// the file was signed for (the header's FILENAME element).
+	SignedFilename() string
+
+	// CheckSignatureFrom checks that cert is the signer the file names and
+	// that cert's key made the signature. When cert is not the named
+	// signer, the error wraps sgn.ErrWrongSigner or ctl.ErrWrongSigner.
 	CheckSignatureFrom(cert *x509.Certificate) error
 }
 
-// VerifySignedFile reports whether the trust list vouches for a signed
-// file: its signer must be the certificate of a record with a role that
-// signs files (TFTP or CCM+TFTP), and the signature must verify. It
-// returns nil, or an error wrapping [ErrUntrusted] (the signer is not such
-// a record) or [ErrVerification].
+// VerifySignedFile reports whether the trust list vouches for sf as the
+// file name, the name the phone asked for (such as
+// "SEP001122334455.cnf.xml.sgn"): sf must have been signed for that name,
+// its signer must be the certificate of a record with a role that signs
+// files (TFTP or CCM+TFTP), and the signature must verify. It returns nil,
+// or an error wrapping [ErrWrongFile], [ErrUntrusted] (the signer is not
+// such a record) or [ErrVerification].
+//
+// The name check stops a validly signed file from being served as another
+// one (another phone's configuration, say). Nothing here stops an older
+// file signed for the same name from being served again.
 //
 // It does not check the trust list itself; do that first (see
 // [File.Verify] and [Phone]).
-func (f *File) VerifySignedFile(sf SignedFile) error {
+func (f *File) VerifySignedFile(sf SignedFile, name string) error {
+	if got := sf.SignedFilename(); got != name {
+		return fmt.Errorf("%w: signed for %q, not %q", ErrWrongFile, got, name)
+	}
 	var notFileSigner *Record
+	var failed error
 	for i := range f.Records {
 		r := &f.Records[i]
 		cert, err := r.ParseCertificate()
@@ -36,18 +51,24 @@ func (f *File) VerifySignedFile(sf SignedFile) error {
 		}
 		err = sf.CheckSignatureFrom(cert)
 		switch {
-		case errors.Is(err, sgn.ErrWrongSigner):
-			continue
+		case errors.Is(err, sgn.ErrWrongSigner), errors.Is(err, ErrWrongSigner):
+			// Not this record's certificate.
 		case !r.Role.canSignFiles():
 			notFileSigner = r
-			continue
 		case err == nil:
 			return nil
-		default:
-			return ErrVerification
+		case failed == nil:
+			// The named signer, but the signature fails with this
+			// certificate: another record may still hold one that works.
+			failed = err
 		}
 	}
-	if notFileSigner != nil {
+	switch {
+	case failed != nil && errors.Is(failed, sgn.ErrUnsupportedAlgorithm):
+		return fmt.Errorf("%w: %s", ErrUnsupportedAlgorithm, failed)
+	case failed != nil:
+		return ErrVerification
+	case notFileSigner != nil:
 		return fmt.Errorf("%w: the signer's record has role %s, not TFTP or CCM+TFTP", ErrUntrusted, notFileSigner.Role.ShortName())
 	}
 	return fmt.Errorf("%w: the signer is not in the trust list", ErrUntrusted)
@@ -153,11 +174,12 @@ func (f *File) holdsSAST(r *Record) bool {
 	return false
 }
 
-// CheckSignedFile decides whether the phone applies a signed file
-// (configuration, ring list, ...). A phone with no list (P1) or with the
-// rollback ITL (P7) applies any file; otherwise the file must be signed by
-// a TFTP or CCM+TFTP record of its CTL or ITL (P8).
-func (p *Phone) CheckSignedFile(sf SignedFile) (Rule, error) {
+// CheckSignedFile decides whether the phone applies sf, a signed file
+// (configuration, ring list, ...) it asked for as name. A phone with no
+// list (P1) or with the rollback ITL (P7) applies any file; otherwise the
+// file must be signed for name by a TFTP or CCM+TFTP record of its CTL or
+// ITL (P8; see [File.VerifySignedFile]).
+func (p *Phone) CheckSignedFile(sf SignedFile, name string) (Rule, error) {
 	switch {
 	case p.rollback():
 		return RuleRollback, nil
@@ -169,7 +191,7 @@ func (p *Phone) CheckSignedFile(sf SignedFile) (Rule, error) {
 		if f == nil {
 			continue
 		}
-		e := f.VerifySignedFile(sf)
+		e := f.VerifySignedFile(sf, name)
 		if e == nil {
 			return RuleSignedFile, nil
 		}

@@ -128,7 +128,7 @@ func TestVerifySignedFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.list.VerifySignedFile(tt.file)
+			err := tt.list.VerifySignedFile(tt.file, tt.file.Filename)
 			if tt.err == nil {
 				require.NoError(t, err)
 				return
@@ -154,7 +154,7 @@ func TestVerifySignedFile(t *testing.T) {
 		{"P7 rollback", Phone{ITL: &File{}}, tampered, RuleRollback, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rule, err := tt.phone.CheckSignedFile(tt.file)
+			rule, err := tt.phone.CheckSignedFile(tt.file, tt.file.Filename)
 			assert.Equal(t, tt.rule, rule)
 			if tt.err == nil {
 				assert.NoError(t, err)
@@ -163,4 +163,51 @@ func TestVerifySignedFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVerifySignedFileReviewCases covers what a review found: a file
+// served under another name, a later record that verifies after an earlier
+// one with the same identity fails, and a trust list passed as a signed file.
+func TestVerifySignedFileReviewCases(t *testing.T) {
+	tftpCert, tftpKey := testkeys.Load(t, "tftp")
+	signed, err := sgn.Sign(nil, []byte("<device/>"), tftpCert, tftpKey, sgn.SignOptions{Filename: "SEP001122334455.cnf.xml.sgn", Hash: crypto.SHA1})
+	require.NoError(t, err)
+	sf, err := sgn.Parse(signed)
+	require.NoError(t, err)
+	list := mustParse(t, build(t, CTLPolicy(), "sast", crypto.SHA1, newRecord(t, "sast", RoleSAST), newRecord(t, "tftp", RoleCCMTFTP)))
+
+	// Another phone's name, and the list's own name.
+	assert.ErrorIs(t, list.VerifySignedFile(sf, "SEPAAAAAAAAAAAA.cnf.xml.sgn"), ErrWrongFile)
+	rule, err := (&Phone{ITL: list}).CheckSignedFile(sf, "SEPAAAAAAAAAAAA.cnf.xml.sgn")
+	assert.Equal(t, RuleSignedFile, rule)
+	assert.ErrorIs(t, err, ErrWrongFile)
+
+	// A pre-12.0 ITL signed by the TFTP key is itself a file that key
+	// signed: served as a configuration it fails the name check.
+	itlData := build(t, Policy{Name: "ITL", SignerRoles: []Role{RoleSAST, RoleTFTP, RoleCCMTFTP}}, "tftp", crypto.SHA1,
+		newRecord(t, "tftp", RoleSAST), newRecord(t, "tftp", RoleCCMTFTP))
+	itlFile := mustParse(t, itlData)
+	assert.ErrorIs(t, itlFile.VerifySignedFile(itlFile, "SEP001122334455.cnf.xml.sgn"), ErrWrongFile)
+
+	// Records whose certificate is not the named signer are passed over,
+	// also when the signed file is itself a trust list (its
+	// CheckSignatureFrom wraps ctl.ErrWrongSigner).
+	both := mustParse(t, build(t, CTLPolicy(), "sast", crypto.SHA1, newRecord(t, "sast", RoleSAST), newRecord(t, "device", RoleCCMTFTP), newRecord(t, "tftp", RoleCCMTFTP)))
+	assert.NoError(t, both.VerifySignedFile(sf, sf.Filename))
+	assert.NoError(t, both.VerifySignedFile(itlFile, itlFile.Filename))
+}
+
+func TestCreateSignerRecordMustHoldSignerCert(t *testing.T) {
+	cert, key := testkeys.Load(t, "sast")
+	other, _ := testkeys.Load(t, "tftp")
+	rec := newRecord(t, "sast", RoleSAST)
+	rec.Certificate = other.Raw // same serial and issuer strings, another certificate
+	_, err := Create(nil, &File{Hash: crypto.SHA1, Records: []Record{rec}}, cert, key)
+	require.ErrorIs(t, err, ErrPolicy)
+	assert.Contains(t, err.Error(), "another certificate")
+
+	noSerial := *cert
+	noSerial.SerialNumber = nil
+	_, err = NewRecord(&noSerial, RoleSAST)
+	assert.Error(t, err)
 }

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -12,6 +13,7 @@ import (
 	"math/big"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ucsec/ucsec/internal/signedfile"
@@ -96,6 +98,10 @@ func (p Policy) Create(rand io.Reader, template *File, signer *x509.Certificate,
 	if err := p.checkRecords(template.Records, new(big.Int).SetBytes(h.SerialNumber), h.IssuerName, false); err != nil {
 		return nil, err
 	}
+	rec, _ := p.signerRecord(template.Records, new(big.Int).SetBytes(h.SerialNumber), h.IssuerName)
+	if !bytes.Equal(rec.Certificate, signer.Raw) {
+		return nil, &PolicyError{Policy: p.Name, Record: rec.index, Msg: "the signing record holds another certificate than the signer's"}
+	}
 	recs, err := template.marshalRecords()
 	if err != nil {
 		return nil, err
@@ -115,7 +121,10 @@ func (p Policy) Create(rand io.Reader, template *File, signer *x509.Certificate,
 // number and issuer match the header) and that the signature verifies with
 // the key of that record. It does not decide whether the signer is
 // trusted: that is what a phone does with the lists it already holds (see
-// [Phone]). Errors wrap [ErrMalformed], [ErrPolicy] or [ErrVerification].
+// [Phone]). Errors wrap [ErrPolicy] or [ErrVerification].
+//
+// Verify checks the bytes Parse read (f.Raw) against the parsed records;
+// change no field of a parsed File before verifying it.
 func (p Policy) Verify(f *File) error {
 	if f.header == nil {
 		return errors.New("ctl: File was not returned by Parse")
@@ -237,13 +246,14 @@ func (f *File) CheckSignature(pub crypto.PublicKey) error {
 }
 
 // CheckSignatureFrom checks that cert is the signer the header names (same
-// serial number, subject and issuer) and that its key made the signature.
+// serial number, subject and issuer; else the error wraps [ErrWrongSigner])
+// and that its key made the signature (else [ErrVerification]).
 func (f *File) CheckSignatureFrom(cert *x509.Certificate) error {
 	if f.header == nil {
 		return errors.New("ctl: File was not returned by Parse")
 	}
 	if err := f.header.CheckSigner(cert); err != nil {
-		return fmt.Errorf("%w: %s", ErrUntrusted, signedfile.TrimPrefix(err.Error()))
+		return fmt.Errorf("%w (%s)", ErrWrongSigner, strings.TrimPrefix(err.Error(), signedfile.ErrSigner.Error()+": "))
 	}
 	return f.CheckSignature(cert.PublicKey)
 }
@@ -257,10 +267,10 @@ func NewRecord(cert *x509.Certificate, role Role) (Record, error) {
 	if cert == nil {
 		return Record{}, errors.New("ctl: no certificate")
 	}
-	r := Record{Role: role, SerialNumber: new(big.Int).Set(cert.SerialNumber), Signature: cert.Signature, Certificate: cert.Raw}
-	if cert.SerialNumber.Sign() < 0 {
-		return Record{}, errors.New("ctl: certificate has a negative serial number")
+	if cert.SerialNumber == nil || cert.SerialNumber.Sign() < 0 {
+		return Record{}, errors.New("ctl: certificate has a negative or missing serial number")
 	}
+	r := Record{Role: role, SerialNumber: new(big.Int).Set(cert.SerialNumber), Signature: cert.Signature, Certificate: cert.Raw}
 	var err error
 	if r.SubjectName, err = signedfile.FormatName(cert.RawSubject); err != nil {
 		return Record{}, mapErr(err)

@@ -108,12 +108,12 @@ func Example_checkConfig() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("config:", f.VerifySignedFile(sf))
+	fmt.Println("config:", f.VerifySignedFile(sf, "SEP001122334455.cnf.xml.sgn"))
 
 	other, otherKey := newCert("rogue", 3)
 	signed, _ = sgn.Sign(rand.Reader, config, other, otherKey, sgn.SignOptions{Filename: "SEP001122334455.cnf.xml.sgn", Hash: crypto.SHA1})
 	sf, _ = sgn.Parse(signed)
-	fmt.Println("rogue config:", f.VerifySignedFile(sf))
+	fmt.Println("rogue config:", f.VerifySignedFile(sf, "SEP001122334455.cnf.xml.sgn"))
 	// Output:
 	// config: <nil>
 	// rogue config: ctl: signer is not trusted: the signer is not in the trust list

@@ -124,6 +124,10 @@ func Parse(data []byte) (*File, error) {
 	return f, nil
 }
 
+// SignedFilename returns f.Filename, the name the file was signed for (as
+// used by ctl.SignedFile).
+func (f *File) SignedFilename() string { return f.Filename }
+
 // SignedBytes returns the bytes the signature covers: RawTBS followed by
 // Payload, in a new slice. Verification does not need it (it hashes the two
 // parts in place); it is for callers that hand the bytes to other tools.

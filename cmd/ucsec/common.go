@@ -74,7 +74,7 @@ func statusOf(err error) int {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, sgn.ErrVerification), errors.Is(err, sgn.ErrWrongSigner),
-		errors.Is(err, ctl.ErrVerification), errors.Is(err, ctl.ErrUntrusted), errors.Is(err, ctl.ErrPolicy):
+		errors.Is(err, ctl.ErrVerification), errors.Is(err, ctl.ErrUntrusted), errors.Is(err, ctl.ErrWrongFile), errors.Is(err, ctl.ErrWrongSigner), errors.Is(err, ctl.ErrPolicy):
 		return exitInvalid
 	}
 	if s, ok := errors.AsType[statusError](err); ok {

@@ -461,7 +461,8 @@ or TVS vouches for it.
 
 Each --sgn FILE.sgn is then checked against the list, as a phone holding
 it would: the file must be signed by the certificate of a TFTP or CCM+TFTP
-record. Prints "FILE.tlv: valid, signed by SIGNER (record #N ROLE)" and
+record, for the name the phone asks for (the name in its header must end
+in the base name of FILE.sgn). Prints "FILE.tlv: valid, signed by SIGNER (record #N ROLE)" and
 "FILE.sgn: signed by a TFTP record of FILE.tlv" for each valid file. Exits
 1 if any check fails, 2 if a file cannot be read or is malformed (2 wins
 over 1). With --json, prints one object per file, one per line: {"file",
@@ -537,7 +538,7 @@ func (c *tlvVerifyCmd) run(e *env, args []string) error {
 	for _, s := range c.signed {
 		sf, err := parseSignedFile(e, s)
 		if err == nil {
-			if verr := f.VerifySignedFile(sf); verr != nil {
+			if verr := f.VerifySignedFile(sf, requestedName(s, sf.Filename)); verr != nil {
 				err = &fileError{s, verr}
 			}
 		}
@@ -550,4 +551,17 @@ func (c *tlvVerifyCmd) run(e *env, args []string) error {
 		}
 	}
 	return statusError(status)
+}
+
+// requestedName returns the name a phone asks for to get the signed file
+// at path, whose header says it was signed for stored: stored itself if
+// its last element is path's base name (a file from a TFTP subdirectory
+// keeps its directory in the header), else the base name, which then
+// fails the name check.
+func requestedName(path, stored string) string {
+	base := filepath.Base(path)
+	if path == "-" || base == stored || strings.HasSuffix(stored, "/"+base) {
+		return stored
+	}
+	return base
 }

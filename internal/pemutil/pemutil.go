@@ -3,6 +3,7 @@
 package pemutil
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
@@ -73,7 +74,10 @@ func parsePrivateKey(der []byte) (crypto.Signer, error) {
 }
 
 // isPEM reports whether data holds a PEM block.
+// isPEM reports whether data is PEM text: it starts, after white space,
+// with a "-----BEGIN" line. Searching for a PEM block anywhere would let a
+// DER certificate carry another certificate in PEM form inside an
+// extension and have that one read instead.
 func isPEM(data []byte) bool {
-	block, _ := pem.Decode(data)
-	return block != nil
+	return bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("-----BEGIN "))
 }

@@ -80,3 +80,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestDERWithEmbeddedPEM: a DER certificate that carries another
+// certificate's PEM text inside an extension is read as itself.
+func TestDERWithEmbeddedPEM(t *testing.T) {
+	inner, err := ParseCertificate(read(t, "sast.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outer, err := ParseCertificate(read(t, "tftp.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Put the PEM text of inner after the DER of outer: a DER reader stops
+	// at the end of the certificate's SEQUENCE, a PEM search would not.
+	data := append(append([]byte(nil), outer.Raw...), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inner.Raw})...)
+	if _, err := ParseCertificate(data); err == nil {
+		t.Fatal("trailing data after a DER certificate accepted")
+	}
+	if c, err := ParseCertificate(outer.Raw); err != nil || !c.Equal(outer) {
+		t.Fatalf("DER certificate read as %v, %v", c, err)
+	}
+}

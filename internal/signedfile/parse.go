@@ -18,6 +18,7 @@ type parser struct {
 	elements int
 	sigStart int
 	sigEnd   int
+	lastTop  uint8 // tag of the last top-level element read
 }
 
 func (p *parser) errAt(off int, tag uint8, msg string) error {
@@ -92,8 +93,8 @@ func Parse(data []byte) (*Header, error) {
 
 	h.Raw = data[:length:length]
 	h.SigOffset = p.sigStart
-	// Appending to a full slice copies into a new array without zeroing it first.
-	h.TBS = append(data[:p.sigStart:p.sigStart], data[p.sigEnd:length]...)
+	h.TBS = make([]byte, 0, length-(p.sigEnd-p.sigStart))
+	h.TBS = append(append(h.TBS, data[:p.sigStart]...), data[p.sigEnd:length]...)
 	return h, nil
 }
 
@@ -130,6 +131,14 @@ func (p *parser) walk(base int, b []byte, depth int) (int, error) {
 			return 0, p.errAt(off, tag, "too many header elements")
 		}
 		count++
+		if depth == 0 {
+			// The signature is not signed, so where it stands must be
+			// fixed, or moving it would make another file that verifies.
+			if tag == TagSignature && p.lastTop != TagSignatureInfo {
+				return 0, p.errAt(off, tag, "signature does not follow the signature info")
+			}
+			p.lastTop = tag
+		}
 		if !known(tag) {
 			h.Layout = append(h.Layout, Slot{Tag: tag})
 			h.Extra = append(h.Extra, Element{Tag: tag, Value: v})

@@ -152,6 +152,9 @@ func TestParseMalformed(t *testing.T) {
 			h.Layout = append(h.Layout, Slot{Tag: 0x42})
 			h.Extra = []Element{{Tag: 0x0D}, {Tag: 0x42, Value: []byte{1}}}
 		}), 0, 0, "element after the header padding"},
+		{"signature moved", withLayout(func(h *Header) {
+			h.Layout = append(slices.Delete(h.Layout, 11, 12), Slot{Tag: TagSignature})
+		}), 0, TagSignature, "does not follow the signature info"},
 		{"unknown element is kept", withLayout(func(h *Header) {
 			h.Layout = append(h.Layout, Slot{Tag: 0x99})
 			h.Extra = []Element{{Tag: 0x99, Value: []byte{1}}}
