@@ -92,6 +92,13 @@ func FormatName(der []byte) (string, error) {
 // backslash escapes and any spelling of the attribute types, so that the
 // forms written by CUCM, Cisco tokens and the various certutils versions of
 // the same name compare equal.
+//
+// This is deliberately lenient: CUCM writes values unescaped ("O=Cisco
+// Systems, Inc." splits like two attributes), and both sides go through the
+// same canonical form, so names that differ only in where separators fall
+// inside values compare equal. That cannot admit a forgery, since the
+// signature must still verify with the certificate's key; it only means a
+// header may spell its signer's name loosely.
 func canonName(s string) []string {
 	var attrs []string
 	var cur strings.Builder
