@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto"
 	"encoding/hex"
 	"encoding/json"
@@ -399,4 +400,47 @@ func printTable(w io.Writer, rows [][2]string) {
 	for _, r := range rows {
 		fmt.Fprintf(w, "%-*s%s\n", width, r[0]+":", r[1])
 	}
+}
+
+// headerReport is the part of a parse report that signed files and trust
+// lists share: the signed-file header. Its JSON fields are those of both
+// reports; rows is its text form.
+type headerReport struct {
+	File          string     `json:"file"`
+	Version       string     `json:"version"`
+	HeaderLength  int        `json:"header_length"`
+	SignerVersion *string    `json:"signer_version,omitempty"`
+	SignerName    string     `json:"signer_name"`
+	IssuerName    string     `json:"issuer_name"`
+	SerialNumber  string     `json:"serial_number"`
+	HashAlgorithm string     `json:"hash_algorithm"`
+	Signature     hexBytes   `json:"signature"`
+	Filename      string     `json:"filename"`
+	Timestamp     *time.Time `json:"timestamp"`
+	Padding       int        `json:"padding"`
+}
+
+// rows returns the header rows the parse commands print.
+func (r *headerReport) rows() [][2]string {
+	rows := [][2]string{
+		{"Version", r.Version},
+		{"Header Length", fmt.Sprintf("%d bytes", r.HeaderLength)},
+	}
+	if r.SignerVersion != nil {
+		rows = append(rows, [2]string{"Signer Version", *r.SignerVersion})
+	}
+	var timestamp time.Time
+	if r.Timestamp != nil {
+		timestamp = *r.Timestamp
+	}
+	return append(rows, [][2]string{
+		{"Signer Name", printable(r.SignerName)},
+		{"Issuer Name", printable(r.IssuerName)},
+		{"Serial Number", r.SerialNumber},
+		{"Hash Algorithm", r.HashAlgorithm},
+		{"Signature", fmt.Sprintf("%d bytes", len(r.Signature))},
+		{"Filename", cmp.Or(printable(r.Filename), "(none)")},
+		{"Timestamp", timeText(timestamp)},
+		{"Padding", fmt.Sprintf("%d byte(s)", r.Padding)},
+	}...)
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/ucsec/ucsec/sgn"
 )
@@ -293,7 +292,7 @@ func (c *sgnParseCmd) run(e *env, args []string) error {
 		}
 		return statusError(statusOf(verr))
 	}
-	rows := sgnTable(f)
+	rows := newSgnReport(name, f).rows()
 	if cert != nil {
 		result := "valid"
 		if verr != nil {
@@ -308,44 +307,19 @@ func (c *sgnParseCmd) run(e *env, args []string) error {
 	return nil
 }
 
-// sgnTable returns the rows "ucsec sgn parse" prints.
-func sgnTable(f *sgn.File) [][2]string {
-	filename := "(none)"
-	if f.Filename != "" {
-		filename = printable(f.Filename)
-	}
-	rows := [][2]string{
-		{"Version", f.Version.String()},
-		{"Header Length", fmt.Sprintf("%d bytes", f.HeaderLength)},
-		{"Signer Name", printable(f.SignerName)},
-		{"Issuer Name", printable(f.IssuerName)},
-		{"Serial Number", serialHex(f.SerialNumber)},
-		{"Hash Algorithm", hashLabel(f.Hash)},
-		{"Signature", fmt.Sprintf("%d bytes", len(f.Signature))},
-		{"Filename", filename},
-		{"Timestamp", timeText(f.Timestamp)},
-		{"Padding", fmt.Sprintf("%d byte(s)", f.Padding)},
-		{"Payload", fmt.Sprintf("%d bytes", len(f.Payload))},
-	}
-	for _, x := range f.Extra {
+// rows returns the rows "ucsec sgn parse" prints.
+func (r *sgnReport) rows() [][2]string {
+	rows := append(r.headerReport.rows(), [2]string{"Payload", fmt.Sprintf("%d bytes", r.PayloadLength)})
+	for _, x := range r.Extra {
 		rows = append(rows, elementRow(x.Tag, x.Value))
 	}
 	return rows
 }
 
-// sgnReport is the JSON form of a signed file's header.
+// sgnReport is the JSON form of a signed file's header; "sgn parse" prints
+// its text form too.
 type sgnReport struct {
-	File          string         `json:"file"`
-	Version       string         `json:"version"`
-	HeaderLength  int            `json:"header_length"`
-	SignerName    string         `json:"signer_name"`
-	IssuerName    string         `json:"issuer_name"`
-	SerialNumber  string         `json:"serial_number"`
-	HashAlgorithm string         `json:"hash_algorithm"`
-	Signature     hexBytes       `json:"signature"`
-	Filename      string         `json:"filename"`
-	Timestamp     *time.Time     `json:"timestamp"`
-	Padding       int            `json:"padding"`
+	headerReport
 	PayloadLength int            `json:"payload_length"`
 	Extra         []extraElement `json:"extra"`
 	Valid         *bool          `json:"valid,omitempty"`
@@ -359,17 +333,19 @@ type extraElement struct {
 
 func newSgnReport(name string, f *sgn.File) *sgnReport {
 	r := &sgnReport{
-		File:          name,
-		Version:       f.Version.String(),
-		HeaderLength:  f.HeaderLength,
-		SignerName:    f.SignerName,
-		IssuerName:    f.IssuerName,
-		SerialNumber:  serialHex(f.SerialNumber),
-		HashAlgorithm: hashLabel(f.Hash),
-		Signature:     f.Signature,
-		Filename:      f.Filename,
-		Timestamp:     jsonTime(f.Timestamp),
-		Padding:       f.Padding,
+		headerReport: headerReport{
+			File:          name,
+			Version:       f.Version.String(),
+			HeaderLength:  f.HeaderLength,
+			SignerName:    f.SignerName,
+			IssuerName:    f.IssuerName,
+			SerialNumber:  serialHex(f.SerialNumber),
+			HashAlgorithm: hashLabel(f.Hash),
+			Signature:     f.Signature,
+			Filename:      f.Filename,
+			Timestamp:     jsonTime(f.Timestamp),
+			Padding:       f.Padding,
+		},
 		PayloadLength: len(f.Payload),
 		Extra:         []extraElement{},
 	}

@@ -124,10 +124,13 @@ func TestSgnParseJSON(t *testing.T) {
 		t.Fatalf("%v: %s", err, r.stdout)
 	}
 	want := sgnReport{
-		File: sha1SGN, Version: "1.0", HeaderLength: 424,
-		SignerName: "CN=Asterisk,O=Asterisk,OU=Asterisk", IssuerName: "CN=Asterisk,O=Asterisk,OU=Asterisk",
-		SerialNumber: "6c580972fe7b096013aec87f333aa647", HashAlgorithm: "SHA1",
-		Filename: "SEP001122334455.cnf.xml.sgn", Padding: 1, PayloadLength: 269,
+		headerReport: headerReport{
+			File: sha1SGN, Version: "1.0", HeaderLength: 424,
+			SignerName: "CN=Asterisk,O=Asterisk,OU=Asterisk", IssuerName: "CN=Asterisk,O=Asterisk,OU=Asterisk",
+			SerialNumber: "6c580972fe7b096013aec87f333aa647", HashAlgorithm: "SHA1",
+			Filename: "SEP001122334455.cnf.xml.sgn", Padding: 1,
+		},
+		PayloadLength: 269,
 	}
 	if got.File != want.File || got.Version != want.Version || got.HeaderLength != want.HeaderLength ||
 		got.SignerName != want.SignerName || got.IssuerName != want.IssuerName ||

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/itl"
@@ -75,7 +74,8 @@ Hash the SHA-1 hash of the certificate, as certutils and CUCM print it.
 Elements 0x0B and 0x0C and elements ucsec does not know are listed by tag.
 
 With --json, prints one object with the header fields (byte strings in
-hex, the timestamp in RFC 3339 or null) and "records", each with "offset",
+hex, the timestamp in RFC 3339 or null, "signer_version" only when the
+header has one) and "records", each with "offset",
 "length", "dns_name", "subject_name", "issuer_name", "serial_number",
 "role" (the number), "role_name", "public_key_length", "signature_length",
 "certificate", "certificate_sha1", "key_algorithm", "ip_address" and
@@ -117,19 +117,8 @@ func (c *tlvParseCmd) run(e *env, args []string) error {
 // tlvReport is the JSON form of a trust list; "tlv parse" prints its text
 // form too.
 type tlvReport struct {
-	File          string      `json:"file"`
-	Version       string      `json:"version"`
-	HeaderLength  int         `json:"header_length"`
-	SignerVersion *string     `json:"signer_version"`
-	SignerName    string      `json:"signer_name"`
-	IssuerName    string      `json:"issuer_name"`
-	SerialNumber  string      `json:"serial_number"`
-	HashAlgorithm string      `json:"hash_algorithm"`
-	Signature     hexBytes    `json:"signature"`
-	Filename      string      `json:"filename"`
-	Timestamp     *time.Time  `json:"timestamp"`
-	Padding       int         `json:"padding"`
-	Records       []tlvRecord `json:"records"`
+	headerReport
+	Records []tlvRecord `json:"records"`
 }
 
 type tlvRecord struct {
@@ -152,18 +141,20 @@ type tlvRecord struct {
 
 func newTLVReport(name string, f *ctl.File) *tlvReport {
 	r := &tlvReport{
-		File:          name,
-		Version:       f.Version.String(),
-		HeaderLength:  f.HeaderLength,
-		SignerName:    f.SignerName,
-		IssuerName:    f.IssuerName,
-		SerialNumber:  serialHex(f.SerialNumber),
-		HashAlgorithm: hashLabel(f.Hash),
-		Signature:     f.Signature,
-		Filename:      f.Filename,
-		Timestamp:     jsonTime(f.Timestamp),
-		Padding:       f.Padding,
-		Records:       make([]tlvRecord, len(f.Records)),
+		headerReport: headerReport{
+			File:          name,
+			Version:       f.Version.String(),
+			HeaderLength:  f.HeaderLength,
+			SignerName:    f.SignerName,
+			IssuerName:    f.IssuerName,
+			SerialNumber:  serialHex(f.SerialNumber),
+			HashAlgorithm: hashLabel(f.Hash),
+			Signature:     f.Signature,
+			Filename:      f.Filename,
+			Timestamp:     jsonTime(f.Timestamp),
+			Padding:       f.Padding,
+		},
+		Records: make([]tlvRecord, len(f.Records)),
 	}
 	if f.SignerVersion != nil {
 		v := f.SignerVersion.String()
@@ -213,31 +204,6 @@ func newTLVRecord(r *ctl.Record) tlvRecord {
 		t.Extra = append(t.Extra, extraElement{x.Tag, x.Value})
 	}
 	return t
-}
-
-// rows returns the header rows "tlv parse" prints.
-func (r *tlvReport) rows() [][2]string {
-	rows := [][2]string{
-		{"Version", r.Version},
-		{"Header Length", fmt.Sprintf("%d bytes", r.HeaderLength)},
-	}
-	if r.SignerVersion != nil {
-		rows = append(rows, [2]string{"Signer Version", *r.SignerVersion})
-	}
-	var timestamp time.Time
-	if r.Timestamp != nil {
-		timestamp = *r.Timestamp
-	}
-	return append(rows, [][2]string{
-		{"Signer Name", printable(r.SignerName)},
-		{"Issuer Name", printable(r.IssuerName)},
-		{"Serial Number", r.SerialNumber},
-		{"Hash Algorithm", r.HashAlgorithm},
-		{"Signature", fmt.Sprintf("%d bytes", len(r.Signature))},
-		{"Filename", cmp.Or(printable(r.Filename), "(none)")},
-		{"Timestamp", timeText(timestamp)},
-		{"Padding", fmt.Sprintf("%d byte(s)", r.Padding)},
-	}...)
 }
 
 // rows returns the rows "tlv parse" prints for a record: those of the
