@@ -39,6 +39,19 @@ func ucsec(t *testing.T, stdin string, args ...string) result {
 	return result{code, stdout.String(), stderr.String()}
 }
 
+// check reports an error unless r exited with code, its standard output
+// contains stdout and its standard error contains stderr; a failure must
+// be reported as one "ucsec: " line.
+func (r result) check(t *testing.T, code int, stdout, stderr string) {
+	t.Helper()
+	if r.code != code || !strings.Contains(r.stdout, stdout) || !strings.Contains(r.stderr, stderr) {
+		t.Errorf("exit status %d, stdout %q, stderr %q; want %d, %q, %q", r.code, r.stdout, r.stderr, code, stdout, stderr)
+	}
+	if code != exitOK && !strings.HasPrefix(r.stderr, "ucsec: ") {
+		t.Errorf("stderr %q does not start with \"ucsec: \"", r.stderr)
+	}
+}
+
 // mustRun runs args and fails the test unless the exit status is want.
 func mustRun(t *testing.T, want int, args ...string) result {
 	t.Helper()

@@ -154,12 +154,7 @@ func TestTLVVerify(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := ucsec(t, "", append([]string{"tlv", "verify"}, tt.args...)...)
-			if r.code != tt.code || !strings.Contains(r.stdout, tt.stdout) || !strings.Contains(r.stderr, tt.stderr) {
-				t.Errorf("exit status %d, stdout %q, stderr %q; want %d, %q, %q", r.code, r.stdout, r.stderr, tt.code, tt.stdout, tt.stderr)
-			}
-			if tt.code != exitOK && !strings.HasPrefix(r.stderr, "ucsec: ") {
-				t.Errorf("stderr %q does not start with \"ucsec: \"", r.stderr)
-			}
+			r.check(t, tt.code, tt.stdout, tt.stderr)
 		})
 	}
 }
