@@ -20,6 +20,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/ucsec/ucsec/cnfenc"
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/sgn"
 )
@@ -48,7 +49,7 @@ func (e *fileError) Unwrap() error { return e.err }
 // libraryPrefixes are the prefixes the library packages put on their
 // errors; messages leave them out, since the command says where they come
 // from.
-var libraryPrefixes = []string{"sgn: ", "ctl: ", "itl: "}
+var libraryPrefixes = []string{"sgn: ", "ctl: ", "itl: ", "cnfenc: "}
 
 // message returns err's text as the user sees it: one line, without a
 // library package prefix.
@@ -75,7 +76,8 @@ func statusOf(err error) int {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, sgn.ErrVerification), errors.Is(err, sgn.ErrWrongSigner),
-		errors.Is(err, ctl.ErrVerification), errors.Is(err, ctl.ErrUntrusted), errors.Is(err, ctl.ErrWrongFile), errors.Is(err, ctl.ErrWrongSigner), errors.Is(err, ctl.ErrPolicy):
+		errors.Is(err, ctl.ErrVerification), errors.Is(err, ctl.ErrUntrusted), errors.Is(err, ctl.ErrWrongFile), errors.Is(err, ctl.ErrWrongSigner), errors.Is(err, ctl.ErrPolicy),
+		errors.Is(err, cnfenc.ErrVerification), errors.Is(err, cnfenc.ErrWrongSigner), errors.Is(err, cnfenc.ErrDecryption):
 		return exitInvalid
 	}
 	if s, ok := errors.AsType[statusError](err); ok {

@@ -1,6 +1,6 @@
-// Command ucsec signs, verifies and inspects the files that Cisco IP phones
-// and Unified Communications Manager exchange, and makes the certificates to
-// test them with.
+// Command ucsec signs, verifies, encrypts and inspects the files that Cisco
+// IP phones and Unified Communications Manager exchange, and makes the
+// certificates to test them with.
 //
 // Usage:
 //
@@ -13,6 +13,9 @@
 //	tlv    parse, build and verify trust lists (CTLFile.tlv,
 //	       ITLFile.tlv)
 //	       commands: parse, build, verify
+//	cnf    encrypt, decrypt and parse phone configurations (.enc.sgn);
+//	       strip digest credentials
+//	       commands: encrypt, decrypt, parse, exclude-digest
 //	cert   make lab certificates and compute the certificate hashes
 //	       phones use
 //	       commands: new, hash
@@ -37,7 +40,8 @@
 //
 //	0  success
 //	1  a signature did not verify, or was not made by the given certificate;
-//	   a trust list breaks its policy, or does not vouch for a signed file
+//	   a trust list breaks its policy, or does not vouch for a signed file;
+//	   an encrypted configuration does not decrypt with the given key
 //	2  usage error, or an input that could not be read or is malformed
 //
 // Errors are printed on standard error as one line starting with "ucsec: ".

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 
@@ -91,4 +92,19 @@ func loadSigner(path string) (crypto.Signer, error) {
 		return nil, &fileError{path, err}
 	}
 	return key, nil
+}
+
+// loadDecrypter returns the first private key in the file path, as
+// loadSigner does, for decrypting: it must be a crypto.Decrypter, which
+// of the keys loadSigner reads only RSA keys are.
+func loadDecrypter(path string) (crypto.Decrypter, error) {
+	key, err := loadSigner(path)
+	if err != nil {
+		return nil, err
+	}
+	d, ok := key.(crypto.Decrypter)
+	if !ok {
+		return nil, &fileError{path, errors.New("the private key is not RSA and cannot decrypt")}
+	}
+	return d, nil
 }
