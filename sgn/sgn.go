@@ -184,6 +184,12 @@ type SignOptions struct {
 	// OmitTimestamp leaves the timestamp element out, as Cisco firmware
 	// files do.
 	OmitTimestamp bool
+
+	// Extra lists header elements to write after the timestamp, in order,
+	// such as the encryption elements of an .enc.sgn file (package cnfenc
+	// writes those). Their tags must not be tags the header itself uses
+	// (0x01 to 0x0F and 0x1C). The signature covers them.
+	Extra []Element
 }
 
 // Sign signs payload and returns the signed file. The header names signer
@@ -221,6 +227,12 @@ func Sign(rand io.Reader, payload []byte, signer *x509.Certificate, priv crypto.
 			now = opts.Time
 		}
 		h.Timestamp = now()
+	}
+	for _, e := range opts.Extra {
+		if e.Tag <= signedfile.TagTimestamp || e.Tag == signedfile.TagSignerVersion {
+			return nil, fmt.Errorf("sgn: extra element 0x%02X uses a tag of the header itself", e.Tag)
+		}
+		h.Extra = append(h.Extra, signedfile.Element(e))
 	}
 	if err := h.SetSigner(signer); err != nil {
 		return nil, mapErr(err)

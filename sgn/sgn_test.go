@@ -163,6 +163,25 @@ func TestSignRoundTrip(t *testing.T) {
 	}
 }
 
+// TestSignExtra writes extra header elements after the timestamp: they
+// parse back in order, and the signature covers them.
+func TestSignExtra(t *testing.T) {
+	cert, key := testkeys.Load(t, "tftp")
+	extra := []Element{{Tag: 0x10, Value: []byte{0x11, 0, 1, 7}}, {Tag: 0x1A, Value: []byte{1}}, {Tag: 0x30}}
+	out, err := Sign(nil, []byte("payload"), cert, key, SignOptions{Filename: "a.enc.sgn", Hash: crypto.SHA1, Version: Version{2, 0}, Extra: extra})
+	require.NoError(t, err)
+	f, err := Parse(out)
+	require.NoError(t, err)
+	require.NoError(t, f.CheckSignatureFrom(cert))
+	assert.Equal(t, []Element{extra[0], extra[1], {Tag: 0x30, Value: []byte{}}}, f.Extra)
+	at := bytes.Index(out, []byte{0x1A, 0, 1, 1})
+	require.Positive(t, at)
+	out[at+3] = 3
+	f, err = Parse(out)
+	require.NoError(t, err)
+	assert.ErrorIs(t, f.CheckSignatureFrom(cert), ErrVerification)
+}
+
 func TestSignMessageSigner(t *testing.T) {
 	cert, key := testkeys.Load(t, "tftp")
 	ms := &messageSigner{Signer: key}
@@ -197,6 +216,9 @@ func TestSignErrors(t *testing.T) {
 		{"no cert", nil, key, ok, nil},
 		{"NUL in filename", cert, key, SignOptions{Filename: "a\x00.sgn", Hash: crypto.SHA1}, nil},
 		{"timestamp before 1970", cert, key, SignOptions{Filename: "a.sgn", Hash: crypto.SHA1, Time: func() time.Time { return time.Unix(-1, 0) }}, nil},
+		{"extra with a header tag", cert, key, SignOptions{Filename: "a.sgn", Hash: crypto.SHA1, Extra: []Element{{Tag: 0x0E, Value: []byte("b\x00")}}}, nil},
+		{"extra padding", cert, key, SignOptions{Filename: "a.sgn", Hash: crypto.SHA1, Extra: []Element{{Tag: 0x0D}}}, nil},
+		{"extra too long", cert, key, SignOptions{Filename: "a.sgn", Hash: crypto.SHA1, Extra: []Element{{Tag: 0x20, Value: make([]byte, 70000)}}}, nil},
 	}
 	_ = sast
 	for _, tt := range tests {
