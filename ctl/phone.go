@@ -11,7 +11,8 @@ import (
 )
 
 // A SignedFile is a file signed by a TFTP certificate, such as an
-// *sgn.File.
+// *sgn.File or a *cnfenc.File (an encrypted configuration, which decrypts
+// only once its signature has been checked through this interface).
 type SignedFile interface {
 	// SignedFilename returns the file name the signature covers: the name
 	// the file was signed for (the header's FILENAME element).

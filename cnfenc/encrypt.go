@@ -1,0 +1,343 @@
+package cnfenc
+
+import (
+	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	cryptorand "crypto/rand"
+	"crypto/rsa"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ucsec/ucsec/internal/signedfile"
+	"github.com/ucsec/ucsec/internal/tlv"
+	"github.com/ucsec/ucsec/sgn"
+	"golang.org/x/crypto/cryptobyte"
+)
+
+// Version is the header version Encrypt writes.
+var Version = sgn.Version{2, 0}
+
+// EncryptOptions are the inputs of [Encrypt] and [EncryptManualKey].
+type EncryptOptions struct {
+	// DeviceName is the phone's device name, such as "SEP001122334455".
+	// The file name is DeviceName + ".cnf.xml.enc.sgn" unless Filename is
+	// set. One of the two is required.
+	DeviceName string
+
+	// Filename is the name the phone asks for, such as
+	// "SEP001122334455.cnf.xml.enc.sgn".
+	Filename string
+
+	// Hash signs the file and digests the plaintext: crypto.SHA1 (CUCM's
+	// default) or crypto.SHA512 (CUCM's SHA-512 mode). Required.
+	Hash crypto.Hash
+
+	// Time returns the signing time for the timestamp element. If nil,
+	// time.Now is used.
+	Time func() time.Time
+}
+
+// filename returns the file name to sign for.
+func (o *EncryptOptions) filename() (string, error) {
+	switch {
+	case o.Filename != "":
+		return o.Filename, nil
+	case o.DeviceName == "":
+		return "", errors.New("cnfenc: EncryptOptions needs a DeviceName or a Filename")
+	}
+	for _, c := range []byte(o.DeviceName) {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return "", fmt.Errorf("cnfenc: device name %q holds a character other than letters, digits, '-' and '_'", o.DeviceName)
+		}
+	}
+	return EncryptedName(o.DeviceName), nil
+}
+
+// EncryptedName returns the name of a device's encrypted configuration:
+// device + ".cnf.xml.enc.sgn".
+func EncryptedName(device string) string { return device + ".cnf.xml.enc.sgn" }
+
+// ShortName returns the name of a device's short signed configuration:
+// device + ".cnf.xml.sgn".
+func ShortName(device string) string { return device + ".cnf.xml.sgn" }
+
+// Encrypt encrypts config to the phone whose certificate (LSC or MIC) is
+// phone and signs the result as signer with priv (the TFTP key). It draws
+// a fresh AES-128 key and IV from rand (nil means crypto/rand.Reader) for
+// every call, wraps the key to the phone's RSA key with RSAES-PKCS1-v1_5
+// and returns the .enc.sgn file.
+//
+// A phone certificate with an EC key gives [ErrUnsupportedKey]: no
+// encrypted-configuration variant is known for it.
+func Encrypt(rand io.Reader, config []byte, phone *x509.Certificate, signer *x509.Certificate, priv crypto.Signer, opts EncryptOptions) ([]byte, error) {
+	if phone == nil {
+		return nil, errors.New("cnfenc: no phone certificate")
+	}
+	pub, err := phoneKey(phone.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	var key [keySize]byte
+	defer clear(key[:])
+	if _, err := io.ReadFull(randOrDefault(rand), key[:]); err != nil {
+		return nil, fmt.Errorf("cnfenc: reading random key: %w", err)
+	}
+	//lint:ignore SA1019 the .enc.sgn format defines PKCS#1 v1.5 key transport; phones support nothing else.
+	wrapped, err := rsa.EncryptPKCS1v15(cryptorand.Reader, pub, key[:])
+	if err != nil {
+		return nil, fmt.Errorf("cnfenc: wrapping the key to the phone: %w", err)
+	}
+	return seal(rand, config, key[:], wrapped, pub.N.BitLen(), signer, priv, opts)
+}
+
+// EncryptManualKey encrypts config with a key that is typed into the phone
+// (Settings > Security Configuration > Set Cfg Encrypt Key) instead of one
+// wrapped to the phone's certificate, and signs the result as signer with
+// priv. The layout of such files is inferred, not confirmed against a
+// CUCM-made file (see the package documentation): use it only with phones
+// you have tested.
+func EncryptManualKey(rand io.Reader, config []byte, key ManualKey, signer *x509.Certificate, priv crypto.Signer, opts EncryptOptions) ([]byte, error) {
+	if key.IsZero() {
+		return nil, errNoManualKey
+	}
+	return seal(rand, config, key[:], nil, 8*keySize, signer, priv, opts)
+}
+
+// seal pads and encrypts config with key and a fresh IV and signs the file.
+func seal(rand io.Reader, config, key, wrapped []byte, keyBits int, signer *x509.Certificate, priv crypto.Signer, opts EncryptOptions) ([]byte, error) {
+	name, err := opts.filename()
+	if err != nil {
+		return nil, err
+	}
+	code, ok := signedfile.HashCode(opts.Hash)
+	if !ok || !opts.Hash.Available() {
+		return nil, fmt.Errorf("%w: hash %v (use SHA-1 or SHA-512)", ErrUnsupportedAlgorithm, opts.Hash)
+	}
+	var iv [blockSize]byte
+	if _, err := io.ReadFull(randOrDefault(rand), iv[:]); err != nil {
+		return nil, fmt.Errorf("cnfenc: reading random IV: %w", err)
+	}
+	ciphertext, pad, digest, err := encryptBody(key, iv[:], config, opts.Hash)
+	if err != nil {
+		return nil, err
+	}
+	info, err := encryptionInfo(iv[:], pad, keyBits, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	out, err := sgn.Sign(rand, ciphertext, signer, priv, sgn.SignOptions{
+		Filename: name,
+		Hash:     opts.Hash,
+		Version:  Version,
+		Time:     opts.Time,
+		Extra: []sgn.Element{
+			{Tag: tagEncryptionInfo, Value: info},
+			{Tag: tagDigestHash, Value: []byte{code}},
+			{Tag: tagDigest, Value: digest},
+		},
+	})
+	return out, mapErr(err)
+}
+
+// encryptBody pads plaintext with 1 to 16 bytes of 0x0D, encrypts it with
+// AES-128-CBC and returns the ciphertext, the pad count and the digest of
+// the plaintext.
+func encryptBody(key, iv, plaintext []byte, hash crypto.Hash) (ciphertext []byte, pad int, digest []byte, err error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("cnfenc: %w", err)
+	}
+	pad = blockSize - len(plaintext)%blockSize
+	ciphertext = make([]byte, len(plaintext)+pad)
+	copy(ciphertext, plaintext)
+	for i := len(plaintext); i < len(ciphertext); i++ {
+		ciphertext[i] = tlv.TagPadding // '\r', the same byte as header padding
+	}
+	cipher.NewCBCEncrypter(block, iv).CryptBlocks(ciphertext, ciphertext)
+	d := hash.New()
+	d.Write(plaintext)
+	return ciphertext, pad, d.Sum(nil), nil
+}
+
+// encryptionInfo builds the value of the 0x10 element.
+func encryptionInfo(iv []byte, pad, keyBits int, wrapped []byte) ([]byte, error) {
+	b := cryptobyte.NewBuilder(make([]byte, 0, 48+len(wrapped)))
+	tlv.AddElement(b, tagIVInfo, func(b *cryptobyte.Builder) {
+		tlv.AddUint8(b, tagIVFlag, 0)
+		tlv.AddBytes(b, tagIV, iv)
+		tlv.AddUint16(b, tagPadCount, uint16(pad))
+	})
+	tlv.AddElement(b, tagKeyInfo, func(b *cryptobyte.Builder) {
+		tlv.AddUint8(b, tagKeyFlag, 0)
+		tlv.AddUint16(b, tagKeyBits, uint16(keyBits))
+		tlv.AddUint8(b, tagKeyAlgorithm, KeyAES128)
+		if wrapped != nil {
+			tlv.AddBytes(b, tagWrappedKey, wrapped)
+		}
+	})
+	v, err := b.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("cnfenc: encryption info: %w", err)
+	}
+	return v, nil
+}
+
+// phoneKey returns the RSA key of a phone certificate.
+func phoneKey(pub crypto.PublicKey) (*rsa.PublicKey, error) {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return k, nil
+	case *ecdsa.PublicKey, *ecdh.PublicKey, ed25519.PublicKey:
+		return nil, fmt.Errorf("%w: the phone key is %T; CUCM encrypts configuration files only to RSA phone keys, and no variant for EC keys is known", ErrUnsupportedKey, pub)
+	}
+	return nil, fmt.Errorf("%w: the phone key is %T, not RSA", ErrUnsupportedKey, pub)
+}
+
+func randOrDefault(r io.Reader) io.Reader {
+	if r == nil {
+		return cryptorand.Reader
+	}
+	return r
+}
+
+// Decrypt parses data, checks that signer signed it (see
+// [File.CheckSignatureFrom]) and decrypts it with the phone's key (see
+// [File.Decrypt]). Use Parse and the methods instead to verify the signer
+// through a trust list.
+func Decrypt(data []byte, signer *x509.Certificate, key crypto.Decrypter) ([]byte, error) {
+	f, err := Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.CheckSignatureFrom(signer); err != nil {
+		return nil, err
+	}
+	return f.Decrypt(key)
+}
+
+// Decrypt unwraps the file's AES key with key, the private key of the
+// phone certificate the file was encrypted to, decrypts the configuration,
+// strips the padding and checks the plaintext against the signed digest.
+// key may be a key in a token: it is used only through crypto.Decrypter,
+// with rsa.PKCS1v15DecryptOptions.
+//
+// The file's signature must have been verified first ([ErrNotVerified]
+// otherwise). Decryption failures are [ErrDecryption]; a file made with a
+// manual key, or a key that is not RSA, give other errors that say so.
+func (f *File) Decrypt(key crypto.Decrypter) ([]byte, error) {
+	if err := f.readyToDecrypt(); err != nil {
+		return nil, err
+	}
+	if f.enc.wrapped == nil {
+		return nil, errors.New("cnfenc: the file holds no wrapped key: it was encrypted with a manual key (use DecryptManualKey)")
+	}
+	if key == nil {
+		return nil, errors.New("cnfenc: no phone key")
+	}
+	pub, err := phoneKey(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	if len(f.enc.wrapped) != pub.Size() {
+		return nil, fmt.Errorf("%w: the file's key is wrapped to a %d-bit key, this key has %d bits", ErrDecryption, 8*len(f.enc.wrapped), pub.N.BitLen())
+	}
+	// With a session key length, a padding failure gives a random key
+	// rather than an error, in constant time; the digest check below then
+	// fails like any other wrong key.
+	//lint:ignore SA1019 the .enc.sgn format defines PKCS#1 v1.5 key transport; phones support nothing else.
+	opts := &rsa.PKCS1v15DecryptOptions{SessionKeyLen: keySize}
+	aesKey, err := key.Decrypt(cryptorand.Reader, f.enc.wrapped, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the phone key could not unwrap the file key: %w", ErrDecryption, err)
+	}
+	defer clear(aesKey)
+	if len(aesKey) != keySize {
+		return nil, ErrDecryption
+	}
+	return f.enc.open(aesKey)
+}
+
+// DecryptManualKey decrypts a file encrypted with [EncryptManualKey], after
+// the signature has been verified, and checks the plaintext against the
+// signed digest.
+func (f *File) DecryptManualKey(key ManualKey) ([]byte, error) {
+	if err := f.readyToDecrypt(); err != nil {
+		return nil, err
+	}
+	if f.enc.wrapped != nil {
+		return nil, errors.New("cnfenc: the file's key is wrapped to a phone certificate (use Decrypt)")
+	}
+	if key.IsZero() {
+		return nil, errNoManualKey
+	}
+	return f.enc.open(key[:])
+}
+
+func (f *File) readyToDecrypt() error {
+	switch {
+	case !f.verified:
+		return ErrNotVerified
+	case f.enc.keyAlg != KeyAES128:
+		return fmt.Errorf("%w: key algorithm %d (only 1, AES-128, is known)", ErrUnsupportedAlgorithm, f.enc.keyAlg)
+	case !f.enc.hash.Available():
+		return fmt.Errorf("%w: plaintext hash %v", ErrUnsupportedAlgorithm, f.enc.hash)
+	}
+	return nil
+}
+
+// open decrypts the ciphertext with key, strips the padding and checks the
+// digest. The plaintext is returned only if the digest matches.
+func (e *encInfo) open(key []byte) ([]byte, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, ErrDecryption
+	}
+	buf := make([]byte, len(e.ciphertext))
+	cipher.NewCBCDecrypter(block, e.iv[:]).CryptBlocks(buf, e.ciphertext)
+	plaintext := buf[:len(buf)-e.pad] // Parse checked pad <= 16 <= len(buf)
+	d := e.hash.New()
+	d.Write(plaintext)
+	if subtle.ConstantTimeCompare(d.Sum(nil), e.digest) != 1 {
+		clear(buf)
+		return nil, ErrDecryption
+	}
+	return plaintext, nil
+}
+
+// ManualKey is a 128-bit configuration encryption key that an
+// administrator types into a phone, for [EncryptManualKey].
+type ManualKey [keySize]byte
+
+var errNoManualKey = errors.New("cnfenc: the manual key is all zeros, which means no key")
+
+// ParseManualKey parses a manual key written as 32 hexadecimal digits, as
+// CUCM and the phone show it. All zeros means "no key" and is an error.
+func ParseManualKey(s string) (ManualKey, error) {
+	var k ManualKey
+	if len(s) != 2*keySize {
+		return k, fmt.Errorf("cnfenc: a manual key is 32 hexadecimal digits, got %d characters", len(s))
+	}
+	if _, err := hex.Decode(k[:], []byte(s)); err != nil {
+		return ManualKey{}, errors.New("cnfenc: a manual key is 32 hexadecimal digits")
+	}
+	if k.IsZero() {
+		return k, errNoManualKey
+	}
+	return k, nil
+}
+
+// IsZero reports whether k is all zeros, which phones take as "no key".
+func (k ManualKey) IsZero() bool { return k == ManualKey{} }
+
+// String returns "ManualKey(redacted)", so that a key never reaches a log
+// by accident. Use hex.EncodeToString(k[:]) to show it.
+func (k ManualKey) String() string { return "ManualKey(redacted)" }
