@@ -1,6 +1,7 @@
 package cnfenc
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/x509"
 	"errors"
@@ -85,10 +86,17 @@ const (
 )
 
 // A File is a parsed encrypted configuration file.
+//
+// Its exported fields describe the file as parsed. Verification and
+// decryption use a private copy of the file taken by Parse, so changing
+// the fields, or the bytes Parse was given, cannot change what is verified
+// or decrypted.
 type File struct {
 	// File is the signed-file header (signer, hash, signature, file name,
 	// timestamp). Its Payload is the ciphertext, and its Extra holds the
-	// encryption elements as stored.
+	// encryption elements as stored. Check the signature with this File's
+	// CheckSignatureFrom, not the embedded one's, which does not allow
+	// Decrypt.
 	sgn.File
 
 	IV              []byte      // element 0x13: the AES-CBC IV
@@ -99,13 +107,12 @@ type File struct {
 	DigestHash      crypto.Hash // element 0x1A: hash of the plaintext digest
 	PlaintextDigest []byte      // element 0x1B: digest of the plaintext, before padding
 
-	enc      encInfo // private copies of the values above, as parsed
-	verified bool
+	signed   *sgn.File // the private copy: what is verified
+	enc      encInfo   // its encryption elements: what is decrypted
+	verified bool      // signed's signature has been checked
 }
 
-// encInfo is what decryption uses: copies taken at parse time, so that
-// changing a File's exported fields (or the parsed bytes) after the
-// signature check cannot change what is checked.
+// encInfo is what decryption uses, taken from the private copy.
 type encInfo struct {
 	iv         [blockSize]byte
 	pad        int
@@ -118,19 +125,37 @@ type encInfo struct {
 
 // Parse parses an encrypted configuration file. It checks the layout and
 // verifies nothing; see [File.CheckSignatureFrom] and [File.Decrypt]. The
-// returned File's byte slices alias data, except RawTBS.
+// returned File's exported byte slices alias data, except RawTBS; it also
+// keeps a private copy of data.
 //
 // Errors wrap [ErrMalformed]; errors.As with a *[ParseError] gives the
 // offset and tag.
 func Parse(data []byte) (*File, error) {
-	sf, err := sgn.Parse(data)
+	signed, err := sgn.Parse(bytes.Clone(data))
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	f := &File{File: *sf}
+	priv := &File{File: *signed}
+	if err := priv.parseEncryption(); err != nil {
+		return nil, err
+	}
+	view, err := sgn.Parse(data)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	f := &File{File: *view, signed: signed}
 	if err := f.parseEncryption(); err != nil {
 		return nil, err
 	}
+	f.enc = encInfo{
+		pad:        priv.PadCount,
+		keyAlg:     priv.KeyAlgorithm,
+		wrapped:    priv.WrappedKey,
+		hash:       priv.DigestHash,
+		digest:     priv.PlaintextDigest,
+		ciphertext: priv.Payload,
+	}
+	copy(f.enc.iv[:], priv.IV)
 	return f, nil
 }
 
@@ -185,15 +210,6 @@ func (f *File) parseEncryption() error {
 		// the plaintext.
 		return &ParseError{Offset: end, Msg: "ciphertext is not a whole number of AES blocks"}
 	}
-	f.enc = encInfo{
-		pad:        f.PadCount,
-		keyAlg:     f.KeyAlgorithm,
-		hash:       f.DigestHash,
-		digest:     clone(f.PlaintextDigest),
-		wrapped:    clone(f.WrappedKey),
-		ciphertext: f.Payload,
-	}
-	copy(f.enc.iv[:], f.IV)
 	return nil
 }
 
@@ -306,22 +322,26 @@ func walk(off int, v []byte, fn func(off int, tag uint8, v []byte) error) error 
 	return nil
 }
 
-func clone(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append([]byte(nil), b...)
-}
-
 // CheckSignature verifies the file's signature with pub, which must be an
-// *rsa.PublicKey, and on success allows [File.Decrypt]. It does not check
-// who the signer is; prefer [File.CheckSignatureFrom].
+// *rsa.PublicKey the caller trusts as a file signer, and on success allows
+// [File.Decrypt]. It does not check who the header names as the signer;
+// prefer [File.CheckSignatureFrom].
 func (f *File) CheckSignature(pub crypto.PublicKey) error {
-	if err := f.File.CheckSignature(pub); err != nil {
+	if f.signed == nil {
+		return errors.New("cnfenc: File was not returned by Parse")
+	}
+	if err := f.signed.CheckSignature(pub); err != nil {
 		return mapErr(err)
 	}
 	f.verified = true
 	return nil
+}
+
+// NamesSigner reports whether the header names cert as its signer: the
+// same serial number, subject and issuer. It verifies nothing and does not
+// allow Decrypt.
+func (f *File) NamesSigner(cert *x509.Certificate) bool {
+	return f.signed != nil && f.signed.NamesSigner(cert)
 }
 
 // CheckSignatureFrom checks that cert is the signer the header names (same
@@ -329,11 +349,15 @@ func (f *File) CheckSignature(pub crypto.PublicKey) error {
 // signature, and on success allows [File.Decrypt]. It returns an error
 // wrapping [ErrWrongSigner] or [ErrVerification] (or
 // [ErrUnsupportedAlgorithm]). It does not check cert's validity or chain:
-// the caller decides whom to trust, usually from a trust list
-// (ctl.File.VerifySignedFile and ctl.Phone.CheckSignedFile call this
-// method).
+// call it only with a certificate you trust to sign files, usually through
+// a trust list: ctl.File.VerifySignedFile and ctl.Phone.CheckSignedFile
+// call it with the TFTP and CCM+TFTP certificates of the list, and with
+// no other.
 func (f *File) CheckSignatureFrom(cert *x509.Certificate) error {
-	if err := f.File.CheckSignatureFrom(cert); err != nil {
+	if f.signed == nil {
+		return errors.New("cnfenc: File was not returned by Parse")
+	}
+	if err := f.signed.CheckSignatureFrom(cert); err != nil {
 		return mapErr(err)
 	}
 	f.verified = true
@@ -365,9 +389,6 @@ func mapErr(err error) error {
 		{sgn.ErrUnsupportedAlgorithm, ErrUnsupportedAlgorithm},
 	} {
 		if errors.Is(err, m.from) {
-			if err == m.from {
-				return m.to
-			}
 			detail := strings.TrimPrefix(err.Error(), m.from.Error())
 			return &mappedError{msg: m.to.Error() + detail, errs: []error{m.to, err}}
 		}

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -162,7 +163,7 @@ func TestRoundTrip(t *testing.T) {
 				data := k.encrypt(t, config, hash)
 				f, err := Parse(data)
 				require.NoError(t, err)
-				assert.Equal(t, Version, f.Version)
+				assert.Equal(t, sgn.Version{2, 0}, f.Version)
 				assert.Equal(t, hash, f.Hash)
 				assert.Equal(t, hash, f.DigestHash)
 				assert.Equal(t, 0, f.HeaderLength%4)
@@ -313,7 +314,7 @@ func TestDecryptErrors(t *testing.T) {
 	f, err := Parse(data)
 	require.NoError(t, err)
 	require.NoError(t, f.CheckSignatureFrom(k.tftp))
-	_, err = f.DecryptManualKey(ManualKey{1})
+	_, err = f.DecryptManualKey(testKey(1))
 	assert.ErrorContains(t, err, "use Decrypt")
 
 	_, err = Decrypt(data, k.tftp, nil)
@@ -424,7 +425,7 @@ func TestManualKey(t *testing.T) {
 	k := loadKeys(t)
 	key, err := ParseManualKey("00112233445566778899AABBCCDDEEFF")
 	require.NoError(t, err)
-	assert.Equal(t, "00112233445566778899aabbccddeeff", hex.EncodeToString(key[:]))
+	assert.Equal(t, "00112233445566778899aabbccddeeff", hex.EncodeToString(key.Bytes()))
 	assert.Equal(t, "ManualKey(redacted)", fmt.Sprint(key))
 
 	for _, bad := range []string{"", "0011", "00112233445566778899aabbccddeefg", "00112233445566778899aabbccddeeff00"} {
@@ -448,8 +449,10 @@ func TestManualKey(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, k.plain, plain)
 
-	other := key
-	other[15] ^= 1
+	b := key.Bytes()
+	b[15] ^= 1
+	other, err := NewManualKey(b)
+	require.NoError(t, err)
 	_, err = f.DecryptManualKey(other)
 	assert.Equal(t, ErrDecryption, err)
 	_, err = f.DecryptManualKey(ManualKey{})
@@ -461,11 +464,35 @@ func TestManualKey(t *testing.T) {
 	assert.ErrorContains(t, err, "no key")
 }
 
+func testKey(b byte) ManualKey {
+	var k ManualKey
+	k.k[0] = b
+	return k
+}
+
+// TestManualKeyRedacted: no fmt verb and no encoder shows the key.
+func TestManualKeyRedacted(t *testing.T) {
+	key, err := ParseManualKey("00112233445566778899aabbccddeeff")
+	require.NoError(t, err)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%d", "%q"} {
+		out := fmt.Sprintf(verb, key)
+		assert.Equal(t, "ManualKey(redacted)", out, verb)
+	}
+	assert.NotContains(t, fmt.Sprintf("%+v", struct{ K ManualKey }{key}), "17")
+	j, err := json.Marshal(map[string]ManualKey{"k": key})
+	require.NoError(t, err)
+	assert.Equal(t, `{"k":"ManualKey(redacted)"}`, string(j))
+	_, err = NewManualKey(make([]byte, 15))
+	assert.Error(t, err)
+	_, err = NewManualKey(make([]byte, 16))
+	assert.ErrorContains(t, err, "no key")
+}
+
 // craft signs a file with the given encryption elements, so that the
 // parser's checks can be reached with a valid signature.
 func craft(t *testing.T, k *keys, ciphertext []byte, extra ...sgn.Element) []byte {
 	t.Helper()
-	out, err := sgn.Sign(nil, ciphertext, k.tftp, k.tftpKey, sgn.SignOptions{Filename: "x.enc.sgn", Hash: crypto.SHA1, Version: Version, Extra: extra})
+	out, err := sgn.Sign(nil, ciphertext, k.tftp, k.tftpKey, sgn.SignOptions{Filename: "x.enc.sgn", Hash: crypto.SHA1, Version: version, Extra: extra})
 	require.NoError(t, err)
 	return out
 }
@@ -537,6 +564,90 @@ func TestMalformed(t *testing.T) {
 	f, err := Parse(data)
 	require.NoError(t, err)
 	require.NoError(t, f.CheckSignatureFrom(k.tftp))
-	_, err = f.DecryptManualKey(ManualKey{1})
+	_, err = f.DecryptManualKey(testKey(1))
 	assert.ErrorIs(t, err, ErrUnsupportedAlgorithm)
+}
+
+// TestTrustListWrongRole: a file signed by a certificate that the list
+// holds for another role (CCM, SAST, ...) is untrusted, and the refused
+// check does not unlock Decrypt.
+func TestTrustListWrongRole(t *testing.T) {
+	k := loadKeys(t)
+	data := k.encrypt(t, k.plain, crypto.SHA1)
+	for _, role := range []ctl.Role{ctl.RoleCCM, ctl.RoleSAST, ctl.RoleCAPF, ctl.RoleTVS} {
+		t.Run(role.String(), func(t *testing.T) {
+			r, err := ctl.NewRecord(k.tftp, role)
+			require.NoError(t, err)
+			list := &ctl.File{Records: []ctl.Record{r}}
+			f, err := Parse(data)
+			require.NoError(t, err)
+			err = list.VerifySignedFile(f, EncryptedName(device))
+			require.ErrorIs(t, err, ctl.ErrUntrusted)
+			assert.ErrorContains(t, err, "role")
+			_, err = f.Decrypt(k.phoneKey)
+			require.ErrorIs(t, err, ErrNotVerified)
+		})
+	}
+}
+
+// TestPrivateCopy: what is verified and decrypted is the private copy
+// Parse took, whatever happens to the exported fields or to the bytes.
+func TestPrivateCopy(t *testing.T) {
+	k := loadKeys(t)
+	good := k.encrypt(t, k.plain, crypto.SHA1)
+	evil, err := Encrypt(nil, []byte("<device>evil</device>"), k.phone, k.other, k.otherKey.(crypto.Signer),
+		EncryptOptions{DeviceName: device, Hash: crypto.SHA1})
+	require.NoError(t, err)
+
+	// Swap the exported header of an evil file for a good one's.
+	f, err := Parse(evil)
+	require.NoError(t, err)
+	gf, err := sgn.Parse(good)
+	require.NoError(t, err)
+	f.File = *gf
+	require.Error(t, f.CheckSignatureFrom(k.tftp), "the evil file is still what is verified")
+	_, err = f.Decrypt(k.phoneKey)
+	require.ErrorIs(t, err, ErrNotVerified)
+
+	// Change the bytes after parsing: the copy is verified and decrypted.
+	data := bytes.Clone(good)
+	g, err := Parse(data)
+	require.NoError(t, err)
+	copy(data, evil)
+	require.NoError(t, g.CheckSignatureFrom(k.tftp))
+	plain, err := g.Decrypt(k.phoneKey)
+	require.NoError(t, err)
+	assert.Equal(t, k.plain, plain)
+
+	// A File not made by Parse verifies nothing.
+	var zero File
+	assert.Error(t, zero.CheckSignatureFrom(k.tftp))
+	assert.Error(t, zero.CheckSignature(k.tftp.PublicKey))
+	assert.False(t, zero.NamesSigner(k.tftp))
+	assert.True(t, g.NamesSigner(k.tftp))
+	assert.False(t, g.NamesSigner(k.other))
+}
+
+// TestNilKeys: nil and typed-nil keys are errors, never panics.
+func TestNilKeys(t *testing.T) {
+	k := loadKeys(t)
+	data := k.encrypt(t, k.plain, crypto.SHA1)
+	for _, key := range []crypto.Decrypter{nil, (*rsa.PrivateKey)(nil), tokenDecrypter{}} {
+		_, err := Decrypt(data, k.tftp, key)
+		assert.ErrorContains(t, err, "no phone key")
+	}
+	_, err := Encrypt(nil, k.plain, &x509.Certificate{PublicKey: (*rsa.PublicKey)(nil)}, k.tftp, k.tftpKey,
+		EncryptOptions{DeviceName: device, Hash: crypto.SHA1})
+	assert.ErrorContains(t, err, "no phone key")
+}
+
+func TestSHA256(t *testing.T) {
+	k := loadKeys(t)
+	data := k.encrypt(t, k.plain, crypto.SHA256)
+	f, err := Parse(data)
+	require.NoError(t, err)
+	assert.Equal(t, crypto.SHA256, f.DigestHash)
+	plain, err := Decrypt(data, k.tftp, k.phoneKey)
+	require.NoError(t, err)
+	assert.Equal(t, k.plain, plain)
 }

@@ -22,6 +22,13 @@ const MaxConfigSize = 4 << 20
 // not the XML these functions expect.
 var ErrConfig = errors.New("cnfenc: unusable configuration file")
 
+// maxXMLDepth bounds element nesting. Real phone configurations nest
+// fewer than 10 deep.
+const maxXMLDepth = 64
+
+// bom is the UTF-8 byte order mark, allowed before the document.
+const bom = "\uFEFF"
+
 // span is an element's place in a document: the bytes from the '<' of its
 // start tag to the '>' of its end tag.
 type span struct {
@@ -31,8 +38,11 @@ type span struct {
 
 // scanElements reads an XML document and returns the name of its root
 // element and the spans of the elements that want selects, given their
-// depth (1 for the root's children) and local name. A selected element's
-// contents are not searched further. The document must be well formed.
+// depth (1 for the root's children) and name. Only elements without a
+// namespace prefix (and outside any default namespace) are offered to
+// want: <x:authName> is another element than <authName>. A selected
+// element's contents are not searched further. The document must be well
+// formed and nest at most 64 deep; a UTF-8 byte order mark may precede it.
 func scanElements(doc []byte, want func(depth int, name string) bool) (root string, spans []span, err error) {
 	if len(doc) > MaxConfigSize {
 		return "", nil, fmt.Errorf("%w: %d bytes, more than %d", ErrConfig, len(doc), MaxConfigSize)
@@ -54,10 +64,12 @@ func scanElements(doc []byte, want func(depth int, name string) bool) (root stri
 				if root != "" {
 					return "", nil, fmt.Errorf("%w: more than one root element", ErrConfig)
 				}
-				root = t.Name.Local
+				root = qualified(t.Name)
 			}
-			depth++
-			if depth > 1 && want(depth-1, t.Name.Local) {
+			if depth++; depth > maxXMLDepth {
+				return "", nil, fmt.Errorf("%w: elements nested more than %d deep", ErrConfig, maxXMLDepth)
+			}
+			if depth > 1 && t.Name.Space == "" && want(depth-1, t.Name.Local) {
 				if err := d.Skip(); err != nil {
 					return "", nil, fmt.Errorf("%w: %w", ErrConfig, err)
 				}
@@ -67,7 +79,7 @@ func scanElements(doc []byte, want func(depth int, name string) bool) (root stri
 		case xml.EndElement:
 			depth--
 		case xml.CharData:
-			if depth == 0 && len(bytes.TrimSpace(t)) != 0 {
+			if depth == 0 && len(bytes.TrimSpace(bytes.TrimPrefix(t, []byte(bom)))) != 0 {
 				return "", nil, fmt.Errorf("%w: text outside the root element", ErrConfig)
 			}
 		}
@@ -76,6 +88,14 @@ func scanElements(doc []byte, want func(depth int, name string) bool) (root stri
 		return "", nil, fmt.Errorf("%w: no root element", ErrConfig)
 	}
 	return root, spans, nil
+}
+
+// qualified returns an element name as a message shows it.
+func qualified(n xml.Name) string {
+	if n.Space != "" {
+		return n.Space + ":" + n.Local
+	}
+	return n.Local
 }
 
 // digestElements are the elements that hold a line's SIP digest

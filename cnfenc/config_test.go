@@ -150,3 +150,26 @@ func TestParseShortConfig(t *testing.T) {
 	bad := &ShortConfigInfo{CertHash: "not hex"}
 	assert.False(t, bad.CertHashMatches(loadKeys(t).phone))
 }
+
+// TestConfigXMLEdges: namespaced elements are not ours, a byte order mark
+// is allowed, and deep nesting is refused.
+func TestConfigXMLEdges(t *testing.T) {
+	doc := "\uFEFF<device><x:authName xmlns:x='urn:other'>keep</x:authName><authName>drop</authName></device>"
+	out, n, err := ExcludeDigestCredentials([]byte(doc))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, "\uFEFF<device><x:authName xmlns:x='urn:other'>keep</x:authName></device>", string(out))
+
+	_, err = ShortConfig([]byte("<x:device xmlns:x='urn:other'><capfList/></x:device>"), loadKeys(t).phone)
+	assert.ErrorContains(t, err, "not <device>")
+	info, err := ParseShortConfig([]byte("<device><x:certHash xmlns:x='urn:x'>a</x:certHash><certHash>b</certHash></device>"))
+	require.NoError(t, err)
+	assert.Equal(t, "b", info.CertHash)
+
+	deep := strings.Repeat("<a>", 65) + strings.Repeat("</a>", 65)
+	_, _, err = ExcludeDigestCredentials([]byte(deep))
+	assert.ErrorContains(t, err, "nested more than 64 deep")
+	ok := strings.Repeat("<a>", 64) + strings.Repeat("</a>", 64)
+	_, _, err = ExcludeDigestCredentials([]byte(ok))
+	assert.NoError(t, err)
+}

@@ -34,14 +34,23 @@
 // # Security
 //
 // [Parse] verifies nothing. [File.Decrypt] refuses to run until the file's
-// signature has been verified with [File.CheckSignatureFrom] or
-// [File.CheckSignature], and after decrypting it compares the plaintext
-// with the signed digest, so it never returns plaintext that the signer did
-// not encrypt. Every decryption failure after the signature check (wrong
-// key, a key unwrap that fails, a digest that does not match) is the same
-// [ErrDecryption], and the key unwrap runs in constant time
-// (rsa.PKCS1v15DecryptOptions with a session key length), so a phone's
-// answers do not tell a wrong key from bad padding.
+// signature has been verified with [File.CheckSignatureFrom] (with a
+// certificate the caller trusts to sign files, or through a trust list:
+// ctl.File.VerifySignedFile) or [File.CheckSignature], and after
+// decrypting it compares the plaintext with the signed digest, so it never
+// returns plaintext that the signer did not encrypt. Verification and
+// decryption work on a private copy of the file that Parse takes, so what
+// is decrypted is what was verified.
+//
+// After the signature check, a wrong key, a key unwrap that fails and a
+// digest that does not match all give the same [ErrDecryption]. With an
+// *rsa.PrivateKey (or any crypto.Decrypter that honours
+// rsa.PKCS1v15DecryptOptions.SessionKeyLen) the unwrap runs in constant
+// time and bad padding yields a random key, so the answers do not tell bad
+// padding from a wrong key. A token that reports padding errors itself is
+// reported as such (its error is wrapped, for diagnosis); since only files
+// with a trusted signature reach the unwrap, an attacker cannot use it as a
+// padding oracle without the TFTP key.
 //
 // RSAES-PKCS1-v1_5 is the format's key transport; it is weaker than OAEP
 // and is used here only because phones require it. The digest is not a MAC:

@@ -1,6 +1,7 @@
 package cnfenc
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
@@ -23,8 +24,8 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 )
 
-// Version is the header version Encrypt writes.
-var Version = sgn.Version{2, 0}
+// version is the header version Encrypt writes, as certutils does.
+var version = sgn.Version{2, 0}
 
 // EncryptOptions are the inputs of [Encrypt] and [EncryptManualKey].
 type EncryptOptions struct {
@@ -34,11 +35,13 @@ type EncryptOptions struct {
 	DeviceName string
 
 	// Filename is the name the phone asks for, such as
-	// "SEP001122334455.cnf.xml.enc.sgn".
+	// "SEP001122334455.cnf.xml.enc.sgn". When set, DeviceName is not
+	// used.
 	Filename string
 
 	// Hash signs the file and digests the plaintext: crypto.SHA1 (CUCM's
-	// default) or crypto.SHA512 (CUCM's SHA-512 mode). Required.
+	// default), crypto.SHA512 (CUCM's SHA-512 mode) or crypto.SHA256
+	// (defined by the format, accepted by no known phone). Required.
 	Hash crypto.Hash
 
 	// Time returns the signing time for the timestamp element. If nil,
@@ -109,7 +112,7 @@ func EncryptManualKey(rand io.Reader, config []byte, key ManualKey, signer *x509
 	if key.IsZero() {
 		return nil, errNoManualKey
 	}
-	return seal(rand, config, key[:], nil, 8*keySize, signer, priv, opts)
+	return seal(rand, config, key.k[:], nil, 8*keySize, signer, priv, opts)
 }
 
 // seal pads and encrypts config with key and a fresh IV and signs the file.
@@ -120,7 +123,7 @@ func seal(rand io.Reader, config, key, wrapped []byte, keyBits int, signer *x509
 	}
 	code, ok := signedfile.HashCode(opts.Hash)
 	if !ok || !opts.Hash.Available() {
-		return nil, fmt.Errorf("%w: hash %v (use SHA-1 or SHA-512)", ErrUnsupportedAlgorithm, opts.Hash)
+		return nil, fmt.Errorf("%w: hash %v (use SHA-1, SHA-512 or SHA-256)", ErrUnsupportedAlgorithm, opts.Hash)
 	}
 	var iv [blockSize]byte
 	if _, err := io.ReadFull(randOrDefault(rand), iv[:]); err != nil {
@@ -137,7 +140,7 @@ func seal(rand io.Reader, config, key, wrapped []byte, keyBits int, signer *x509
 	out, err := sgn.Sign(rand, ciphertext, signer, priv, sgn.SignOptions{
 		Filename: name,
 		Hash:     opts.Hash,
-		Version:  Version,
+		Version:  version,
 		Time:     opts.Time,
 		Extra: []sgn.Element{
 			{Tag: tagEncryptionInfo, Value: info},
@@ -191,11 +194,30 @@ func encryptionInfo(iv []byte, pad, keyBits int, wrapped []byte) ([]byte, error)
 	return v, nil
 }
 
-// phoneKey returns the RSA key of a phone certificate.
+// publicKey returns key.Public(), or nil for a nil key or one whose Public
+// panics (a typed nil *rsa.PrivateKey, say).
+func publicKey(key crypto.Decrypter) (pub crypto.PublicKey) {
+	if key == nil {
+		return nil
+	}
+	defer func() {
+		if recover() != nil {
+			pub = nil
+		}
+	}()
+	return key.Public()
+}
+
+// phoneKey returns the RSA key of a phone certificate or key.
 func phoneKey(pub crypto.PublicKey) (*rsa.PublicKey, error) {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
+		if k == nil || k.N == nil {
+			return nil, errors.New("cnfenc: no phone key")
+		}
 		return k, nil
+	case nil:
+		return nil, errors.New("cnfenc: no phone key")
 	case *ecdsa.PublicKey, *ecdh.PublicKey, ed25519.PublicKey:
 		return nil, fmt.Errorf("%w: the phone key is %T; CUCM encrypts configuration files only to RSA phone keys, and no variant for EC keys is known", ErrUnsupportedKey, pub)
 	}
@@ -240,10 +262,7 @@ func (f *File) Decrypt(key crypto.Decrypter) ([]byte, error) {
 	if f.enc.wrapped == nil {
 		return nil, errors.New("cnfenc: the file holds no wrapped key: it was encrypted with a manual key (use DecryptManualKey)")
 	}
-	if key == nil {
-		return nil, errors.New("cnfenc: no phone key")
-	}
-	pub, err := phoneKey(key.Public())
+	pub, err := phoneKey(publicKey(key))
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +298,7 @@ func (f *File) DecryptManualKey(key ManualKey) ([]byte, error) {
 	if key.IsZero() {
 		return nil, errNoManualKey
 	}
-	return f.enc.open(key[:])
+	return f.enc.open(key.k[:])
 }
 
 func (f *File) readyToDecrypt() error {
@@ -303,7 +322,8 @@ func (e *encInfo) open(key []byte) ([]byte, error) {
 	}
 	buf := make([]byte, len(e.ciphertext))
 	cipher.NewCBCDecrypter(block, e.iv[:]).CryptBlocks(buf, e.ciphertext)
-	plaintext := buf[:len(buf)-e.pad] // Parse checked pad <= 16 <= len(buf)
+	n := len(buf) - e.pad // Parse checked pad <= 16 <= len(buf)
+	plaintext := buf[:n:n]
 	d := e.hash.New()
 	d.Write(plaintext)
 	if subtle.ConstantTimeCompare(d.Sum(nil), e.digest) != 1 {
@@ -314,8 +334,12 @@ func (e *encInfo) open(key []byte) ([]byte, error) {
 }
 
 // ManualKey is a 128-bit configuration encryption key that an
-// administrator types into a phone, for [EncryptManualKey].
-type ManualKey [keySize]byte
+// administrator types into a phone, for [EncryptManualKey]. Its zero value
+// is "no key". Printing it with any fmt verb, or marshalling it, shows
+// "ManualKey(redacted)"; use [ManualKey.Bytes] to get the key.
+type ManualKey struct {
+	k [keySize]byte
+}
 
 var errNoManualKey = errors.New("cnfenc: the manual key is all zeros, which means no key")
 
@@ -324,20 +348,48 @@ var errNoManualKey = errors.New("cnfenc: the manual key is all zeros, which mean
 func ParseManualKey(s string) (ManualKey, error) {
 	var k ManualKey
 	if len(s) != 2*keySize {
-		return k, fmt.Errorf("cnfenc: a manual key is 32 hexadecimal digits, got %d characters", len(s))
+		return ManualKey{}, fmt.Errorf("cnfenc: a manual key is 32 hexadecimal digits, got %d characters", len(s))
 	}
-	if _, err := hex.Decode(k[:], []byte(s)); err != nil {
+	if _, err := hex.Decode(k.k[:], []byte(s)); err != nil {
 		return ManualKey{}, errors.New("cnfenc: a manual key is 32 hexadecimal digits")
 	}
 	if k.IsZero() {
-		return k, errNoManualKey
+		return ManualKey{}, errNoManualKey
 	}
 	return k, nil
 }
 
-// IsZero reports whether k is all zeros, which phones take as "no key".
-func (k ManualKey) IsZero() bool { return k == ManualKey{} }
+// NewManualKey returns the manual key with the 16 bytes b.
+func NewManualKey(b []byte) (ManualKey, error) {
+	var k ManualKey
+	if len(b) != keySize {
+		return ManualKey{}, fmt.Errorf("cnfenc: a manual key is 16 bytes, got %d", len(b))
+	}
+	copy(k.k[:], b)
+	if k.IsZero() {
+		return ManualKey{}, errNoManualKey
+	}
+	return k, nil
+}
 
-// String returns "ManualKey(redacted)", so that a key never reaches a log
-// by accident. Use hex.EncodeToString(k[:]) to show it.
-func (k ManualKey) String() string { return "ManualKey(redacted)" }
+// Bytes returns a copy of the key's 16 bytes.
+func (k ManualKey) Bytes() []byte { return bytes.Clone(k.k[:]) }
+
+// IsZero reports whether k is all zeros, which phones take as "no key".
+func (k ManualKey) IsZero() bool { return k.k == [keySize]byte{} }
+
+const redacted = "ManualKey(redacted)"
+
+// String returns "ManualKey(redacted)".
+func (k ManualKey) String() string { return redacted }
+
+// GoString returns "ManualKey(redacted)".
+func (k ManualKey) GoString() string { return redacted }
+
+// Format writes "ManualKey(redacted)" for every verb, so that a key never
+// reaches a log by accident.
+func (k ManualKey) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
+
+// MarshalText returns "ManualKey(redacted)", so that encoders (JSON, say)
+// do not write the key either.
+func (k ManualKey) MarshalText() ([]byte, error) { return []byte(redacted), nil }

@@ -16,7 +16,7 @@ import (
 // digest: never unchecked plaintext.
 func FuzzDecrypt(f *testing.F) {
 	k := loadKeys(f)
-	manual := ManualKey{0x42}
+	manual := testKey(0x42)
 	f.Add(testkeys.Vector(f, vectorName))
 	f.Add(k.encrypt(f, []byte("<device/>"), crypto.SHA512))
 	m, err := EncryptManualKey(nil, []byte("<device/>"), manual, k.tftp, k.tftpKey, EncryptOptions{DeviceName: device, Hash: crypto.SHA1})

@@ -24,6 +24,14 @@ type SignedFile interface {
 	CheckSignatureFrom(cert *x509.Certificate) error
 }
 
+// signerNamer is implemented by signed files that can tell whether they
+// name a certificate as their signer without verifying anything, such as
+// *sgn.File and *cnfenc.File. VerifySignedFile uses it only to say why a
+// file is untrusted.
+type signerNamer interface {
+	NamesSigner(cert *x509.Certificate) bool
+}
+
 // VerifySignedFile reports whether the trust list vouches for sf as the
 // file name, the name the phone asked for (such as
 // "SEP001122334455.cnf.xml.sgn"): sf must have been signed for that name,
@@ -31,6 +39,11 @@ type SignedFile interface {
 // files (TFTP or CCM+TFTP), and the signature must verify. It returns nil,
 // or an error wrapping [ErrWrongFile], [ErrUntrusted] (the signer is not
 // such a record) or [ErrVerification].
+//
+// It calls sf.CheckSignatureFrom only with the certificates of TFTP and
+// CCM+TFTP records, so a file whose successful check unlocks it (a
+// *cnfenc.File decrypts only after one) is never unlocked by another
+// record's certificate.
 //
 // The name check stops a validly signed file from being served as another
 // one (another phone's configuration, say). Nothing here stops an older
@@ -50,12 +63,19 @@ func (f *File) VerifySignedFile(sf SignedFile, name string) error {
 		if err != nil {
 			continue
 		}
+		if !r.Role.canSignFiles() {
+			// Never verify with a certificate the list does not trust
+			// for files: a successful check may unlock the file (an
+			// encrypted configuration decrypts after it).
+			if n, ok := sf.(signerNamer); ok && n.NamesSigner(cert) {
+				notFileSigner = r
+			}
+			continue
+		}
 		err = sf.CheckSignatureFrom(cert)
 		switch {
 		case errors.Is(err, sgn.ErrWrongSigner), errors.Is(err, ErrWrongSigner):
 			// Not this record's certificate.
-		case !r.Role.canSignFiles():
-			notFileSigner = r
 		case err == nil:
 			return nil
 		case failed == nil:

@@ -146,6 +146,13 @@ func (f *File) CheckSignature(pub crypto.PublicKey) error {
 	return mapErr(f.header.Verify(f.Payload, pub))
 }
 
+// NamesSigner reports whether the header names cert as its signer: the
+// same serial number, subject and issuer. It verifies nothing; see
+// [File.CheckSignatureFrom].
+func (f *File) NamesSigner(cert *x509.Certificate) bool {
+	return f.header != nil && f.header.CheckSigner(cert) == nil
+}
+
 // CheckSignatureFrom checks that cert is the signer the header names (same
 // serial number, subject and issuer) and that cert's key made the signature.
 // It returns an error wrapping [ErrWrongSigner] or [ErrVerification] (or

@@ -59,7 +59,7 @@ func TestCnfRoundTrip(t *testing.T) {
 			f := parseEncrypted(t, enc)
 			assert.Equal(t, "SEP001122334455.cnf.xml.enc.sgn", f.Filename)
 			assert.Equal(t, strings.ToUpper(hash), hashLabel(f.Hash))
-			assert.Equal(t, cnfenc.Version, f.Version)
+			assert.Equal(t, sgn.Version{2, 0}, f.Version)
 			assert.NotContains(t, string(mustRead(t, enc)), "phoneLabel", "plaintext in the encrypted file")
 
 			// The encrypted file is a signed file, as sgn verify sees it.
