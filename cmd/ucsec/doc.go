@@ -1,6 +1,7 @@
 // Command ucsec signs, verifies, encrypts and inspects the files that Cisco
-// IP phones and Unified Communications Manager exchange, and makes the
-// certificates to test them with.
+// IP phones and Unified Communications Manager exchange, makes the
+// certificates to test them with, and computes and checks SIP Digest
+// responses.
 //
 // Usage:
 //
@@ -19,6 +20,8 @@
 //	cert   make lab certificates and compute the certificate hashes
 //	       phones use
 //	       commands: new, hash
+//	digest answer SIP Digest challenges and check captured responses
+//	       commands: respond, verify
 //
 // Run "ucsec -h", "ucsec <group> -h" or "ucsec <group> <command> -h" for
 // help; "ucsec help <group> <command>" is the same.
@@ -41,7 +44,8 @@
 //	0  success
 //	1  a signature did not verify, or was not made by the given certificate;
 //	   a trust list breaks its policy, or does not vouch for a signed file;
-//	   an encrypted configuration does not decrypt with the given key
+//	   an encrypted configuration does not decrypt with the given key;
+//	   a Digest response does not match the given password or HA1
 //	2  usage error, or an input that could not be read or is malformed
 //
 // Errors are printed on standard error as one line starting with "ucsec: ".

@@ -12,7 +12,7 @@ import (
 
 // groups lists the command groups in the order help shows them. Adding a
 // group is adding its table here; each lives in a file of its own.
-var groups = []*group{sgnGroup, tlvGroup, cnfGroup, certGroup}
+var groups = []*group{sgnGroup, tlvGroup, cnfGroup, certGroup, digestGroup}
 
 // Exit statuses.
 const (
@@ -167,7 +167,7 @@ func (g *group) find(name string) *command {
 // printUsage prints the top-level help.
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, "Usage: ucsec <group> <command> [flags] [args]\n\n"+
-		"Cisco unified-communications security tool: signed files, trust lists, encrypted configurations, certificates.\n\n"+
+		"Cisco unified-communications security tool: signed files, trust lists, encrypted configurations, certificates, SIP digest authentication.\n\n"+
 		"Groups:\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	for _, g := range groups {
