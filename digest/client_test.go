@@ -1,0 +1,121 @@
+package digest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestClientServer runs the client against the server: a challenge, an
+// answer, later requests with the same nonce, and a stale nonce that the
+// client answers again without asking anyone.
+func TestClientServer(t *testing.T) {
+	c := newClock()
+	s := testServer(c)
+	s.Algorithms = []Algorithm{MD5, SHA256} // MD5 first: the client still picks SHA-256
+	cl := &Client{Credentials: []ClientCredential{{Realm: "test.local", Username: "alice", Password: "s3cret"}}}
+	ctx := context.Background()
+
+	_, err := s.Verify(ctx, register())
+	a, err := s.Answer(register(), err)
+	require.NoError(t, err)
+	h, err := cl.Authorize(a.Values, "REGISTER", "sip:test.local", nil)
+	require.NoError(t, err)
+	assert.Contains(t, h, "algorithm=SHA-256")
+	assert.Contains(t, h, "nc=00000001")
+	res, err := s.Verify(ctx, register(h))
+	require.NoError(t, err)
+	assert.Equal(t, SHA256, res.Algorithm)
+
+	h, err = cl.Reauthorize("test.local", "REGISTER", "sip:test.local", nil)
+	require.NoError(t, err)
+	assert.Contains(t, h, "nc=00000002")
+	_, err = s.Verify(ctx, register(h))
+	require.NoError(t, err)
+
+	c.Add(DefaultNonceValidity + time.Second)
+	h, err = cl.Reauthorize("test.local", "REGISTER", "sip:test.local", nil)
+	require.NoError(t, err)
+	_, err = s.Verify(ctx, register(h))
+	require.ErrorIs(t, err, ErrStale)
+	a, err = s.Answer(register(), err)
+	require.NoError(t, err)
+	h, err = cl.Authorize(a.Values, "REGISTER", "sip:test.local", nil)
+	require.NoError(t, err)
+	assert.Contains(t, h, "nc=00000001", "a new nonce counts from 1")
+	_, err = s.Verify(ctx, register(h))
+	require.NoError(t, err)
+}
+
+func TestClientChoices(t *testing.T) {
+	cl := &Client{Credentials: []ClientCredential{{Realm: "trunk", Username: "u", Password: "p"}}}
+	md5 := `Digest realm="trunk", nonce="n1", algorithm=MD5, qop="auth"`
+	sha := `Digest realm="trunk", nonce="n2", algorithm=SHA-256, qop="auth"`
+	other := `Digest realm="attacker", nonce="n3", algorithm=SHA-512-256, qop="auth"`
+
+	_, err := cl.Authorize([]string{other}, "BYE", "sip:x", nil)
+	require.ErrorIs(t, err, ErrNoRealm, "never answer an unknown realm")
+
+	h, err := cl.Authorize([]string{md5, other, sha}, "INVITE", "sip:x", nil)
+	require.NoError(t, err)
+	assert.Contains(t, h, `nonce="n2"`)
+
+	strict := &Client{Credentials: cl.Credentials, Algorithms: []Algorithm{SHA256}}
+	_, err = strict.Authorize([]string{md5}, "INVITE", "sip:x", nil)
+	require.ErrorIs(t, err, ErrNoAlgorithm)
+
+	_, err = cl.Authorize([]string{`Digest realm="trunk", nonce="n", algorithm=AKAv1-MD5`}, "INVITE", "sip:x", nil)
+	require.ErrorIs(t, err, ErrNoAlgorithm)
+	_, err = cl.Authorize([]string{`Digest realm="trunk", nonce="n", qop="auth-conf"`}, "INVITE", "sip:x", nil)
+	require.ErrorIs(t, err, ErrNoAlgorithm)
+	_, err = cl.Authorize([]string{`Digest realm="trunk", nonce="n", algorithm=MD5-sess`}, "INVITE", "sip:x", nil)
+	require.ErrorIs(t, err, ErrNoAlgorithm, "-sess needs qop")
+
+	both := `Digest realm="trunk", nonce="n4", qop="auth,auth-int"`
+	h, err = cl.Authorize([]string{both}, "INVITE", "sip:x", []byte("body"))
+	require.NoError(t, err)
+	assert.Contains(t, h, "qop=auth,")
+	h, err = (&Client{Credentials: cl.Credentials, PreferAuthInt: true}).Authorize([]string{both}, "INVITE", "sip:x", []byte("body"))
+	require.NoError(t, err)
+	assert.Contains(t, h, "qop=auth-int")
+
+	h, err = cl.Authorize([]string{`Digest realm="trunk", nonce="n5"`}, "INVITE", "sip:x", nil)
+	require.NoError(t, err)
+	assert.NotContains(t, h, "qop")
+	assert.NotContains(t, h, "cnonce")
+
+	_, err = cl.Authorize([]string{`Digest realm="trunk"`}, "INVITE", "sip:x", nil)
+	require.ErrorIs(t, err, ErrMalformed)
+	_, err = cl.Reauthorize("nowhere", "INVITE", "sip:x", nil)
+	require.ErrorIs(t, err, ErrNoRealm)
+
+	// Fresh cnonces.
+	h1, _ := cl.Authorize([]string{md5}, "INVITE", "sip:x", nil)
+	h2, _ := cl.Authorize([]string{md5}, "INVITE", "sip:x", nil)
+	c1, _ := ParseCredentials(h1)
+	c2, _ := ParseCredentials(h2)
+	assert.NotEqual(t, c1.CNonce, c2.CNonce)
+	assert.Equal(t, c1.NC+1, c2.NC)
+}
+
+func TestRespondErrors(t *testing.T) {
+	ch := &Challenge{Realm: "r", Nonce: "n", QOP: []string{"auth"}}
+	for _, opts := range []*RespondOptions{
+		nil,
+		{QOP: "auth-int", CNonce: "c", NC: 1},
+		{QOP: "auth", NC: 1},
+		{QOP: "auth", CNonce: "c"},
+	} {
+		_, err := Respond(ch, "u", "p", "GET", "/", nil, opts)
+		assert.Error(t, err)
+	}
+	_, err := Respond(&Challenge{Realm: "r", Nonce: "n", Algorithm: MD5Sess}, "u", "p", "GET", "/", nil, nil)
+	assert.ErrorContains(t, err, "-sess")
+	_, err = Respond(&Challenge{Realm: "r", Nonce: "n", Algorithm: "X"}, "u", "p", "GET", "/", nil, nil)
+	assert.ErrorIs(t, err, ErrNoAlgorithm)
+	assert.False(t, (&Credentials{Algorithm: "X"}).ResponseMatches("GET", nil, strings.Repeat("0", 32)))
+}

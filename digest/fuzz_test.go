@@ -1,0 +1,57 @@
+package digest
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+var fuzzSeeds = []string{
+	`Digest realm="test.local", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="op4que", algorithm=MD5, qop="auth"`,
+	`Digest username="alice",realm="test.local",cnonce="6b8b4567",nc=00000001,qop=auth,uri="sip:127.0.0.1:5070",nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093",response="cd98f89d1a9e2a523a6f2b32860d1dc6",algorithm=MD5,opaque="op4que"`,
+	`Basic realm="x", Digest realm="a\"b", nonce="n", stale=TRUE, userhash=true, charset=UTF-8, x=y`,
+	`Bearer abc==, Digest realm="r", nonce="n", algorithm="SHA-512-256-sess", qop="auth,auth-int"`,
+}
+
+// FuzzParseChallenges checks that the parser never panics, that its errors
+// wrap ErrMalformed, and that parse -> String -> parse is stable.
+func FuzzParseChallenges(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		chs, err := ParseChallenges(h)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		for _, ch := range chs {
+			again, err := ParseChallenges(ch.String())
+			if err != nil || len(again) != 1 || !reflect.DeepEqual(again[0], ch) {
+				t.Fatalf("round trip of %q: %q -> %+v, %v", h, ch.String(), again, err)
+			}
+		}
+	})
+}
+
+// FuzzParseCredentials is FuzzParseChallenges for credentials.
+func FuzzParseCredentials(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		c, err := ParseCredentials(h)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		again, err := ParseCredentials(c.String())
+		if err != nil || !reflect.DeepEqual(again, c) {
+			t.Fatalf("round trip of %q: %q -> %+v, %v", h, c.String(), again, err)
+		}
+	})
+}

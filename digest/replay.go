@@ -1,0 +1,176 @@
+package digest
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// A ReplayStore remembers which nonce counts have been used, so that a
+// captured request cannot be sent again. It is the only state a [Server]
+// keeps. A cluster backs it with a shared store; [MemoryReplayStore] is
+// the in-process one.
+type ReplayStore interface {
+	// Use records that nonce count nc was used with the nonce whose
+	// identifier is id and which expires at expires, and reports whether
+	// that was its first use. nc is 0 for a response without qop, which
+	// may use its nonce only once and consumes it. A store that cannot
+	// tell must report false (refuse), never true.
+	Use(ctx context.Context, id string, nc uint32, expires time.Time) (bool, error)
+}
+
+// replayWindow is how far below the highest nonce count seen a count may
+// arrive (parallel requests reorder them) and still be accepted once.
+const replayWindow = 64
+
+// DefaultMaxNonces is the capacity of a MemoryReplayStore whose MaxNonces
+// is zero.
+const DefaultMaxNonces = 100_000
+
+// MemoryReplayStore is a [ReplayStore] in memory, safe for concurrent use.
+// For each nonce it keeps the highest count seen and which of the 64 below
+// it were used, so counts may arrive out of order but each only once.
+// Entries leave when their nonce expires. When MaxNonces nonces are
+// held, the oldest entry is dropped and every unknown nonce that expires no
+// later than it is refused from then on (its client gets a stale challenge
+// and a fresh nonce), so that memory stays bounded without ever accepting
+// a replay.
+type MemoryReplayStore struct {
+	// MaxNonces bounds the nonces held; zero means DefaultMaxNonces.
+	MaxNonces int
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+
+	mu    sync.Mutex
+	m     map[nonceID]replayEntry
+	order []nonceID // ring of keys in insertion order
+	head  int       // index of the oldest key in order
+	n     int       // keys in order
+	floor int64     // unknown nonces expiring at or before this are refused
+}
+
+// nonceID is the random part of a nonce.
+type nonceID [nonceRandom]byte
+
+type replayEntry struct {
+	expires  int64  // Unix seconds
+	max      uint32 // highest count seen
+	bits     uint64 // bit i: count max-i was used
+	consumed bool   // used without qop: no further use
+}
+
+// Use implements ReplayStore.
+func (s *MemoryReplayStore) Use(_ context.Context, id string, nc uint32, expires time.Time) (bool, error) {
+	var key nonceID
+	if len(id) != len(key) {
+		return false, nil
+	}
+	copy(key[:], id)
+	now := time.Now
+	if s.Clock != nil {
+		now = s.Clock
+	}
+	exp := expires.Unix()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[nonceID]replayEntry)
+	}
+	s.expire(now().Unix())
+
+	e, ok := s.m[key]
+	if !ok {
+		if exp <= s.floor {
+			return false, nil // it may have been dropped: cannot tell
+		}
+		switch {
+		case s.n == s.capacity():
+			s.dropOldest()
+		case s.n == len(s.order):
+			s.grow()
+		}
+		e = replayEntry{expires: exp, consumed: nc == 0}
+		if nc != 0 {
+			e.max, e.bits = nc, 1
+		}
+		s.m[key] = e
+		s.order[(s.head+s.n)%len(s.order)] = key
+		s.n++
+		return true, nil
+	}
+	ok = s.use(&e, nc)
+	s.m[key] = e
+	return ok, nil
+}
+
+// use records count nc in e and reports whether it was new.
+func (s *MemoryReplayStore) use(e *replayEntry, nc uint32) bool {
+	switch {
+	case e.consumed || nc == 0:
+		e.consumed = true
+		return false
+	case nc > e.max:
+		if shift := nc - e.max; shift >= 64 {
+			e.bits = 1
+		} else {
+			e.bits = e.bits<<shift | 1
+		}
+		e.max = nc
+		return true
+	}
+	d := e.max - nc
+	if d >= replayWindow || e.bits&(1<<d) != 0 {
+		return false
+	}
+	e.bits |= 1 << d
+	return true
+}
+
+func (s *MemoryReplayStore) capacity() int {
+	if s.MaxNonces > 0 {
+		return s.MaxNonces
+	}
+	return DefaultMaxNonces
+}
+
+// expire removes entries, oldest first, whose nonce has expired.
+func (s *MemoryReplayStore) expire(now int64) {
+	for s.n > 0 {
+		if e, ok := s.m[s.order[s.head]]; ok && e.expires > now {
+			return
+		}
+		s.pop()
+	}
+}
+
+// grow enlarges the ring of keys, up to the capacity.
+func (s *MemoryReplayStore) grow() {
+	size := min(max(2*len(s.order), 64), s.capacity())
+	order := make([]nonceID, size)
+	for i := range s.n {
+		order[i] = s.order[(s.head+i)%len(s.order)]
+	}
+	s.order, s.head = order, 0
+}
+
+// dropOldest removes the oldest entry and raises the floor to its expiry.
+func (s *MemoryReplayStore) dropOldest() {
+	if e, ok := s.m[s.order[s.head]]; ok && e.expires > s.floor {
+		s.floor = e.expires
+	}
+	s.pop()
+}
+
+func (s *MemoryReplayStore) pop() {
+	delete(s.m, s.order[s.head])
+	s.head = (s.head + 1) % len(s.order)
+	s.n--
+}
+
+// Len returns the number of nonces held.
+func (s *MemoryReplayStore) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}

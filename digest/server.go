@@ -1,0 +1,527 @@
+package digest
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	cryptorand "crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Errors from Server.Verify. Each says how to answer; see [Server.Answer].
+var (
+	// ErrNoCredentials means the request carries no credentials for the
+	// server's realm: answer with a challenge.
+	ErrNoCredentials = errors.New("digest: no credentials for this realm")
+
+	// ErrUnauthorized means the credentials are wrong: an unknown user, a
+	// wrong response, or parameters that do not match the challenge
+	// (algorithm, qop, opaque, uri). Answer with a fresh challenge. It is
+	// the same error for an unknown user and a wrong password.
+	ErrUnauthorized = errors.New("digest: credentials rejected")
+
+	// ErrStale means the response was right but its nonce is no longer
+	// valid (expired, issued under a secret that has been rotated out,
+	// or bound to another address): answer with a challenge with
+	// stale=true, and the client retries without asking its user.
+	ErrStale = errors.New("digest: stale nonce")
+
+	// ErrReplay means the response was right but its nonce count (or its
+	// single-use nonce) was used before: a replayed request. It is
+	// answered like ErrStale.
+	ErrReplay = errors.New("digest: replayed nonce count")
+
+	// ErrUnknownUser is what a CredentialStore returns for a user it does
+	// not hold. Verify turns it into ErrUnauthorized.
+	ErrUnknownUser = errors.New("digest: unknown user")
+)
+
+// A CredentialStore looks up stored credentials: the HA1 (see [HA1]) of a
+// user in a realm for the hash of an algorithm, so that passwords need
+// not be stored.
+type CredentialStore interface {
+	// HA1 returns the lowercase hex HA1 of username in realm for alg's
+	// hash (MD5 and MD5-sess share one HA1, SHA-256 and SHA-256-sess
+	// another, ...), or an error wrapping ErrUnknownUser.
+	HA1(ctx context.Context, username, realm string, alg Algorithm) (string, error)
+}
+
+// A UserHashStore is a CredentialStore that can also find a user from the
+// hashed username of RFC 7616 §3.4.4, which a Server with UserHash needs.
+type UserHashStore interface {
+	CredentialStore
+	// UserByHash returns the user whose UserHash(alg, user, realm) is
+	// hash, or an error wrapping ErrUnknownUser.
+	UserByHash(ctx context.Context, hash, realm string, alg Algorithm) (string, error)
+}
+
+// DefaultNonceValidity is CUCM's default nonce validity time.
+const DefaultNonceValidity = 600 * time.Second
+
+// maxClockSkew is how far in the future a nonce's issue time may be, for
+// servers of a cluster whose clocks differ a little.
+const maxClockSkew = 5 * time.Second
+
+// Server verifies Digest credentials and makes challenges for one realm.
+// Set its fields before first use and do not change them afterwards; it is
+// then safe for concurrent use. The zero value is not usable: Realm and
+// Credentials are required.
+//
+// Nonces are stateless: each carries its issue time and 96 random bits and
+// is authenticated with HMAC-SHA-256 under the first of Secrets, over the
+// realm, the algorithm of its challenge and, with BindAddress, the
+// client's address. Any server holding the same Secrets verifies it.
+type Server struct {
+	// Realm is the protection realm, such as a cluster's host name.
+	Realm string
+
+	// Credentials finds the HA1 of a user.
+	Credentials CredentialStore
+
+	// Secrets are the nonce keys, each at least 16 random bytes. New
+	// nonces use the first; nonces made with the others still verify
+	// until they expire, which allows rotation: put a new secret first,
+	// and remove the old one after NonceValidity. Servers of a cluster
+	// share the list. If empty, a random secret is made on first use, so
+	// that nonces do not survive a restart and other servers cannot
+	// verify them.
+	Secrets [][]byte
+
+	// NonceValidity is how long a nonce is accepted; zero means
+	// DefaultNonceValidity (600 s, CUCM's default).
+	NonceValidity time.Duration
+
+	// Algorithms are offered in this order of preference, one challenge
+	// each (RFC 8760). Credentials with an algorithm not in the list are
+	// rejected. Nil means MD5 only, the one algorithm SIP phones (and
+	// CUCM) support; offering SHA-256 first lets RFC 8760 clients use it.
+	Algorithms []Algorithm
+
+	// QOP lists the qop values offered: "auth" and/or "auth-int". Nil
+	// means "auth". RFC 2069 responses (without qop) are accepted anyway,
+	// as RFC 3261 §22.4 requires, and use their nonce only once.
+	QOP []string
+
+	// OmitQOP leaves qop out of challenges, for RFC 2069 clients.
+	// RFC 3261 says servers always send it; this is for testing legacy
+	// clients.
+	OmitQOP bool
+
+	// Opaque, if set, is sent in challenges and must come back unchanged.
+	Opaque string
+
+	// UserHash offers userhash=true (RFC 7616 §3.4.4), so that clients may
+	// hide the user name. Credentials must then be a UserHashStore.
+	UserHash bool
+
+	// Proxy makes the server answer as a proxy: 407 with
+	// Proxy-Authenticate instead of 401 with WWW-Authenticate.
+	Proxy bool
+
+	// BindAddress binds nonces to Request.RemoteAddr: a nonce used from
+	// another address is stale.
+	BindAddress bool
+
+	// Replay remembers used nonce counts. Nil means one
+	// MemoryReplayStore per Server.
+	Replay ReplayStore
+
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+
+	// Rand is the source of nonce randomness; nil means crypto/rand.
+	Rand io.Reader
+
+	once     sync.Once
+	initErr  error
+	macs     []*sync.Pool // per secret: keyed HMAC-SHA-256 hashes
+	replay   ReplayStore
+	dummyHA1 map[int]string // per digest size, for unknown users
+}
+
+// Request is what Verify needs from a SIP request.
+type Request struct {
+	Method string // such as "REGISTER"
+	URI    string // the Request-URI, as received
+	Body   []byte // the message body, for qop=auth-int
+
+	// Authorization holds the values of every Authorization (or, for a
+	// proxy, Proxy-Authorization) header, one credential each.
+	Authorization []string
+
+	// RemoteAddr is the client's address, for BindAddress.
+	RemoteAddr netip.Addr
+}
+
+// Result describes a successful verification.
+type Result struct {
+	Username  string    // the authenticated user (resolved when userhash was used)
+	Algorithm Algorithm // the algorithm of the credentials
+	QOP       string    // "auth", "auth-int" or "" (RFC 2069)
+}
+
+func (s *Server) init() error {
+	s.once.Do(func() {
+		switch {
+		case s.Realm == "":
+			s.initErr = errors.New("digest: Server.Realm is required")
+			return
+		case s.Credentials == nil:
+			s.initErr = errors.New("digest: Server.Credentials is required")
+			return
+		}
+		if _, ok := s.Credentials.(UserHashStore); s.UserHash && !ok {
+			s.initErr = errors.New("digest: Server.UserHash needs a Credentials store that implements UserHashStore")
+			return
+		}
+		for _, a := range s.algorithms() {
+			if !a.Supported() {
+				s.initErr = fmt.Errorf("digest: unsupported algorithm %q", a)
+				return
+			}
+		}
+		for _, q := range s.QOP {
+			if q != "auth" && q != "auth-int" {
+				s.initErr = fmt.Errorf("digest: unknown qop %q", q)
+				return
+			}
+		}
+		secrets := s.Secrets
+		for _, k := range secrets {
+			if len(k) < 16 {
+				s.initErr = errors.New("digest: a nonce secret is shorter than 16 bytes")
+				return
+			}
+		}
+		if len(secrets) == 0 {
+			k := make([]byte, 32)
+			if _, err := io.ReadFull(s.rand(), k); err != nil {
+				s.initErr = fmt.Errorf("digest: making a nonce secret: %w", err)
+				return
+			}
+			secrets = [][]byte{k}
+		}
+		for _, k := range secrets {
+			k := bytes.Clone(k)
+			s.macs = append(s.macs, &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }})
+		}
+		s.replay = s.Replay
+		if s.replay == nil {
+			s.replay = &MemoryReplayStore{Clock: s.Clock}
+		}
+		// Unknown users are checked against a random HA1, so that they
+		// cost what a known user costs.
+		s.dummyHA1 = map[int]string{}
+		for _, size := range []int{16, 32} {
+			k := make([]byte, size)
+			if _, err := io.ReadFull(s.rand(), k); err != nil {
+				s.initErr = fmt.Errorf("digest: %w", err)
+				return
+			}
+			s.dummyHA1[size] = fmt.Sprintf("%x", k)
+		}
+	})
+	return s.initErr
+}
+
+func (s *Server) rand() io.Reader {
+	if s.Rand != nil {
+		return s.Rand
+	}
+	return cryptorand.Reader
+}
+
+func (s *Server) now() time.Time {
+	if s.Clock != nil {
+		return s.Clock()
+	}
+	return time.Now()
+}
+
+func (s *Server) algorithms() []Algorithm {
+	if s.Algorithms == nil {
+		return []Algorithm{MD5}
+	}
+	return s.Algorithms
+}
+
+func (s *Server) qop() []string {
+	if s.QOP == nil {
+		return []string{"auth"}
+	}
+	return s.QOP
+}
+
+func (s *Server) validity() time.Duration {
+	if s.NonceValidity > 0 {
+		return s.NonceValidity
+	}
+	return DefaultNonceValidity
+}
+
+// Nonce layout: version, issue time (Unix seconds), random, MAC.
+const (
+	nonceVersion = 1
+	nonceRandom  = 12
+	nonceMAC     = 16
+	nonceLen     = 1 + 4 + nonceRandom + nonceMAC
+)
+
+// nonceMACSum computes the MAC of a nonce's first bytes with the key of
+// pool, over the realm, the algorithm and, when bound, the address, into
+// out.
+func (s *Server) nonceMACSum(out *[sha256.Size]byte, pool *sync.Pool, head []byte, alg Algorithm, addr netip.Addr) []byte {
+	m := pool.Get().(hash.Hash)
+	defer pool.Put(m)
+	m.Reset()
+	var b [256]byte
+	msg := append(b[:0], "ucsec digest nonce\x00"...)
+	msg = append(msg, head...)
+	for _, v := range []string{s.Realm, string(alg.canonical())} {
+		msg = binary.BigEndian.AppendUint16(msg, uint16(len(v)))
+		msg = append(msg, v...)
+	}
+	if s.BindAddress {
+		a := addr.Unmap().As16()
+		msg = append(msg, byte(addr.BitLen()/8))
+		msg = append(msg, a[:]...)
+	}
+	m.Write(msg)
+	return m.Sum(out[:0])[:nonceMAC]
+}
+
+// newNonce makes a nonce for a challenge with algorithm alg.
+func (s *Server) newNonce(alg Algorithm, addr netip.Addr) (string, error) {
+	var b [nonceLen]byte
+	b[0] = nonceVersion
+	binary.BigEndian.PutUint32(b[1:5], uint32(s.now().Unix()))
+	if _, err := io.ReadFull(s.rand(), b[5:5+nonceRandom]); err != nil {
+		return "", fmt.Errorf("digest: making a nonce: %w", err)
+	}
+	var mac [sha256.Size]byte
+	copy(b[5+nonceRandom:], s.nonceMACSum(&mac, s.macs[0], b[:5+nonceRandom], alg, addr))
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// checkNonce reports whether nonce is one of ours, for alg and addr, and
+// still valid, and returns its identifier and expiry.
+func (s *Server) checkNonce(nonce string, alg Algorithm, addr netip.Addr) (id string, expires time.Time, ok bool) {
+	var b [nonceLen]byte
+	var text [(nonceLen*8 + 5) / 6]byte
+	if len(text) != len(nonce) {
+		return "", time.Time{}, false
+	}
+	copy(text[:], nonce)
+	if n, err := base64.RawURLEncoding.Decode(b[:], text[:]); err != nil || n != nonceLen || b[0] != nonceVersion {
+		return "", time.Time{}, false
+	}
+	head, mac := b[:5+nonceRandom], b[5+nonceRandom:]
+	valid := 0
+	var sum [sha256.Size]byte
+	for _, pool := range s.macs {
+		valid |= subtle.ConstantTimeCompare(mac, s.nonceMACSum(&sum, pool, head, alg, addr))
+	}
+	if valid != 1 {
+		return "", time.Time{}, false
+	}
+	issued := time.Unix(int64(binary.BigEndian.Uint32(b[1:5])), 0)
+	expires = issued.Add(s.validity())
+	now := s.now()
+	if now.After(expires) || issued.Sub(now) > maxClockSkew {
+		return "", time.Time{}, false
+	}
+	return string(b[5 : 5+nonceRandom]), expires, true
+}
+
+// Challenges returns the challenges for a response to r: one per offered
+// algorithm, in order of preference, each with a fresh nonce. With stale,
+// they carry stale=true. Send them as WWW-Authenticate headers with a 401
+// (Proxy-Authenticate with a 407 for a Proxy server), one header each.
+func (s *Server) Challenges(r *Request, stale bool) ([]*Challenge, error) {
+	if err := s.init(); err != nil {
+		return nil, err
+	}
+	var addr netip.Addr
+	if r != nil {
+		addr = r.RemoteAddr
+	}
+	var out []*Challenge
+	for _, a := range s.algorithms() {
+		nonce, err := s.newNonce(a, addr)
+		if err != nil {
+			return nil, err
+		}
+		c := &Challenge{Realm: s.Realm, Nonce: nonce, Opaque: s.Opaque, Stale: stale, Algorithm: a, UserHash: s.UserHash}
+		if !s.OmitQOP {
+			c.QOP = s.qop()
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Answer is how to answer a request that Verify refused.
+type Answer struct {
+	Status int    // 401 or 407 with challenges, 400 for malformed credentials, 500 otherwise
+	Header string // "WWW-Authenticate" or "Proxy-Authenticate" when there are challenges
+	Values []string
+}
+
+// Answer returns how to answer r after Verify returned err: a challenge
+// (with stale=true after ErrStale or ErrReplay), 400 Bad Request for
+// malformed credentials, or 500 for a failure of the credential or replay
+// store.
+func (s *Server) Answer(r *Request, err error) (Answer, error) {
+	switch {
+	case errors.Is(err, ErrMalformed):
+		return Answer{Status: 400}, nil
+	case errors.Is(err, ErrNoCredentials), errors.Is(err, ErrUnauthorized),
+		errors.Is(err, ErrStale), errors.Is(err, ErrReplay):
+	default:
+		return Answer{Status: 500}, nil
+	}
+	chs, cerr := s.Challenges(r, errors.Is(err, ErrStale) || errors.Is(err, ErrReplay))
+	if cerr != nil {
+		return Answer{Status: 500}, cerr
+	}
+	a := Answer{Status: 401, Header: "WWW-Authenticate"}
+	if s.Proxy {
+		a = Answer{Status: 407, Header: "Proxy-Authenticate"}
+	}
+	for _, c := range chs {
+		a.Values = append(a.Values, c.String())
+	}
+	return a, nil
+}
+
+// Verify checks the Digest credentials of r for the server's realm. It
+// returns the authenticated user, or an error that says how to answer
+// (see [Server.Answer]): ErrNoCredentials, ErrUnauthorized, ErrStale,
+// ErrReplay, an error wrapping ErrMalformed, or a store's error.
+//
+// The checks: the credentials name an offered algorithm and qop, the
+// server's opaque and r.URI; the response matches the stored HA1 (compared
+// in constant time; an unknown user costs the same as a wrong password and
+// gets the same error); the nonce is one of ours for this algorithm (and
+// address), not expired; and its nonce count was not used before. The
+// count is recorded only after the response has been verified, so a
+// forged request cannot use up a client's counts.
+func (s *Server) Verify(ctx context.Context, r *Request) (*Result, error) {
+	if err := s.init(); err != nil {
+		return nil, err
+	}
+	c, err := s.credentials(r)
+	if err != nil {
+		return nil, err
+	}
+	alg := c.Algorithm.canonical()
+	if !s.offers(alg) || !s.acceptsQOP(c.QOP, alg) ||
+		subtle.ConstantTimeCompare([]byte(c.Opaque), []byte(s.Opaque)) != 1 ||
+		c.URI != r.URI || (c.UserHash && !s.UserHash) {
+		return nil, ErrUnauthorized
+	}
+
+	username := c.Username
+	if c.UserHash {
+		username, err = s.Credentials.(UserHashStore).UserByHash(ctx, c.Username, s.Realm, alg)
+	}
+	var ha1 string
+	if err == nil {
+		ha1, err = s.Credentials.HA1(ctx, username, s.Realm, alg)
+	}
+	known := err == nil
+	switch {
+	case errors.Is(err, ErrUnknownUser):
+		ha1 = s.dummyHA1[alg.size()]
+	case err != nil:
+		return nil, err
+	}
+
+	in := responseInput{alg: alg, nonce: c.Nonce, cnonce: c.CNonce, nc: c.NC, qop: c.QOP, method: r.Method, uri: c.URI, body: r.Body}
+	var buf [2 * maxDigest]byte
+	want := in.response(buf[:0], ha1)
+	if !equalHex(c.Response, want) || !known || len(ha1) != len(want) {
+		return nil, ErrUnauthorized
+	}
+
+	id, expires, ok := s.checkNonce(c.Nonce, alg, r.RemoteAddr)
+	if !ok {
+		return nil, ErrStale
+	}
+	fresh, err := s.replay.Use(ctx, id, c.NC, expires)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("digest: replay store: %w", err)
+	case !fresh:
+		return nil, ErrReplay
+	}
+	return &Result{Username: username, Algorithm: alg, QOP: c.QOP}, nil
+}
+
+// credentials finds and parses the credentials of r for the server's
+// realm.
+func (s *Server) credentials(r *Request) (*Credentials, error) {
+	var found *Credentials
+	for _, h := range r.Authorization {
+		c, err := ParseCredentials(h)
+		if err != nil {
+			return nil, err
+		}
+		if c.Realm != s.Realm {
+			continue // another hop's credentials
+		}
+		if found != nil {
+			return nil, &SyntaxError{Msg: "several credentials for realm " + s.Realm}
+		}
+		found = c
+	}
+	if found == nil {
+		return nil, ErrNoCredentials
+	}
+	return found, nil
+}
+
+func (s *Server) offers(alg Algorithm) bool {
+	for _, a := range s.algorithms() {
+		if a.canonical() == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptsQOP reports whether credentials with qop are acceptable: an
+// offered qop, or none (RFC 2069) except with a -sess algorithm, which
+// needs a cnonce.
+func (s *Server) acceptsQOP(qop string, alg Algorithm) bool {
+	if qop == "" {
+		return !alg.Sess()
+	}
+	if s.OmitQOP {
+		return false
+	}
+	for _, q := range s.qop() {
+		if q == qop {
+			return true
+		}
+	}
+	return false
+}
+
+// Unchallenged reports whether RFC 3261 §22.1 forbids challenging requests
+// of method: ACK (accepted on the strength of its INVITE) and CANCEL
+// (which cannot be resubmitted). Callers that also exempt other requests,
+// such as keep-alive OPTIONS, decide that themselves.
+func Unchallenged(method string) bool {
+	return method == "ACK" || method == "CANCEL"
+}
