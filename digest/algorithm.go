@@ -62,8 +62,10 @@ func (a Algorithm) size() int {
 	return 0
 }
 
-// strength orders algorithms for a client choosing among challenges.
-func (a Algorithm) strength() int {
+// Strength orders algorithms by the strength of their hash, for a client
+// choosing among challenges: 3 for SHA-512-256, 2 for SHA-256, 1 for MD5
+// (each with its -sess form, and "" as MD5), 0 for an unknown algorithm.
+func (a Algorithm) Strength() int {
 	switch a.canonical() {
 	case SHA512_256, SHA512_256Sess:
 		return 3
@@ -152,7 +154,7 @@ func (in *responseInput) response(dst []byte, ha1 string) []byte {
 	}
 	var h2buf [2 * maxDigest]byte
 	var ha2 []byte
-	if in.qop == "auth-int" {
+	if strings.EqualFold(in.qop, "auth-int") {
 		var bodyBuf [2 * maxDigest]byte
 		var out [maxDigest]byte
 		bodyHash := hex.AppendEncode(bodyBuf[:0], a.sum(&out, in.body))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -53,8 +54,14 @@ type Client struct {
 	Rand io.Reader
 
 	mu   sync.Mutex
-	last map[string]*Challenge // the challenge last answered, by realm
-	nc   map[string]uint32     // nonce counts used, by realm + nonce
+	last map[string]*clientNonce // by realm: the challenge last answered and its count
+}
+
+// clientNonce is the challenge a client last answered for a realm and
+// the nonce count it last used with it.
+type clientNonce struct {
+	ch *Challenge
+	nc uint32
 }
 
 // Authorize answers the challenges in the WWW-Authenticate (or
@@ -82,7 +89,7 @@ func (c *Client) Authorize(challenges []string, method, uri string, body []byte)
 			if !c.usable(ch) {
 				continue
 			}
-			if best == nil || ch.Algorithm.strength() > best.Algorithm.strength() {
+			if best == nil || ch.Algorithm.Strength() > best.Algorithm.Strength() {
 				best, cred = ch, cr
 			}
 		}
@@ -95,11 +102,13 @@ func (c *Client) Authorize(challenges []string, method, uri string, body []byte)
 	}
 	c.mu.Lock()
 	if c.last == nil {
-		c.last = map[string]*Challenge{}
+		c.last = map[string]*clientNonce{}
 	}
-	c.last[best.Realm] = best
+	if prev := c.last[best.Realm]; prev == nil || prev.ch.Nonce != best.Nonce {
+		c.last[best.Realm] = &clientNonce{ch: best}
+	}
 	c.mu.Unlock()
-	return c.answer(best, cred, method, uri, body)
+	return c.answer(best.Realm, cred, method, uri, body)
 }
 
 // Reauthorize answers again, with the next nonce count, the challenge
@@ -107,14 +116,11 @@ func (c *Client) Authorize(challenges []string, method, uri string, body []byte)
 // without waiting for a new challenge. The server may still answer with a
 // challenge (stale, for an expired nonce); answer that with Authorize.
 func (c *Client) Reauthorize(realm, method, uri string, body []byte) (string, error) {
-	c.mu.Lock()
-	ch := c.last[realm]
-	c.mu.Unlock()
 	cred := c.credential(realm)
-	if ch == nil || cred == nil {
+	if cred == nil {
 		return "", ErrNoRealm
 	}
-	return c.answer(ch, cred, method, uri, body)
+	return c.answer(realm, cred, method, uri, body)
 }
 
 func (c *Client) credential(realm string) *ClientCredential {
@@ -139,7 +145,7 @@ func (c *Client) usable(ch *Challenge) bool {
 }
 
 func (c *Client) chooseQOP(ch *Challenge) string {
-	auth, authInt := slices.Contains(ch.QOP, "auth"), slices.Contains(ch.QOP, "auth-int")
+	auth, authInt := ch.offers("auth"), ch.offers("auth-int")
 	switch {
 	case authInt && (c.PreferAuthInt || !auth):
 		return "auth-int"
@@ -149,8 +155,21 @@ func (c *Client) chooseQOP(ch *Challenge) string {
 	return ""
 }
 
-// answer computes the credentials for ch with the next nonce count.
-func (c *Client) answer(ch *Challenge, cred *ClientCredential, method, uri string, body []byte) (string, error) {
+// answer computes the credentials for the challenge last answered for
+// realm, with the next nonce count.
+func (c *Client) answer(realm string, cred *ClientCredential, method, uri string, body []byte) (string, error) {
+	c.mu.Lock()
+	last := c.last[realm]
+	var ch *Challenge
+	var nc uint32
+	if last != nil {
+		last.nc++
+		ch, nc = last.ch, last.nc
+	}
+	c.mu.Unlock()
+	if ch == nil {
+		return "", ErrNoRealm
+	}
 	opts := &RespondOptions{}
 	if len(ch.QOP) > 0 {
 		opts.QOP = c.chooseQOP(ch)
@@ -163,20 +182,33 @@ func (c *Client) answer(ch *Challenge, cred *ClientCredential, method, uri strin
 			return "", fmt.Errorf("digest: making a cnonce: %w", err)
 		}
 		opts.CNonce = hex.EncodeToString(b[:])
-		c.mu.Lock()
-		if c.nc == nil {
-			c.nc = map[string]uint32{}
-		}
-		key := ch.Realm + "\x00" + ch.Nonce
-		c.nc[key]++
-		opts.NC = c.nc[key]
-		c.mu.Unlock()
+		opts.NC = nc
 	}
 	cr, err := Respond(ch, cred.Username, cred.Password, method, uri, body, opts)
 	if err != nil {
 		return "", err
 	}
 	return cr.String(), nil
+}
+
+// quotable reports whether v can be written in a quoted string as it is.
+func quotable(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if !isQuotedText(v[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// offers reports whether ch offers qop, compared without regard to case.
+func (ch *Challenge) offers(qop string) bool {
+	for _, q := range ch.QOP {
+		if strings.EqualFold(q, qop) {
+			return true
+		}
+	}
+	return false
 }
 
 // RespondOptions are the client-chosen values of a response. Zero values
@@ -202,12 +234,17 @@ func Respond(ch *Challenge, username, password, method, uri string, body []byte,
 		return nil, fmt.Errorf("%w: %q", ErrNoAlgorithm, ch.Algorithm)
 	case opts.QOP == "" && len(ch.QOP) > 0:
 		return nil, errors.New("digest: the challenge offers qop: RespondOptions.QOP is required")
-	case opts.QOP != "" && !slices.Contains(ch.QOP, opts.QOP):
+	case opts.QOP != "" && !ch.offers(opts.QOP):
 		return nil, fmt.Errorf("digest: the challenge does not offer qop %q", opts.QOP)
 	case opts.QOP != "" && (opts.CNonce == "" || opts.NC == 0):
 		return nil, errors.New("digest: qop needs a cnonce and a nonce count")
 	case a.Sess() && opts.QOP == "":
 		return nil, errors.New("digest: a -sess algorithm needs qop")
+	}
+	for _, v := range []string{username, uri, opts.CNonce, ch.Realm, ch.Nonce, ch.Opaque} {
+		if !quotable(v) {
+			return nil, errors.New("digest: a value holds a control character, which a header cannot carry")
+		}
 	}
 	in := responseInput{alg: a, nonce: ch.Nonce, cnonce: opts.CNonce, nc: opts.NC, qop: opts.QOP, method: method, uri: uri, body: body}
 	cr := &Credentials{
@@ -236,7 +273,7 @@ func Respond(ch *Challenge, username, password, method, uri string, body []byte,
 // nonce, its count or the URI; see [Server.Verify] for that.
 func (c *Credentials) ResponseMatches(method string, body []byte, ha1 string) bool {
 	a := c.Algorithm.canonical()
-	if !a.Supported() {
+	if !a.Supported() || a.Sess() && c.QOP == "" {
 		return false
 	}
 	in := responseInput{alg: a, nonce: c.Nonce, cnonce: c.CNonce, nc: c.NC, qop: c.QOP, method: method, uri: c.URI, body: body}

@@ -2,6 +2,7 @@ package digest
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +119,29 @@ func TestRespondErrors(t *testing.T) {
 	_, err = Respond(&Challenge{Realm: "r", Nonce: "n", Algorithm: "X"}, "u", "p", "GET", "/", nil, nil)
 	assert.ErrorIs(t, err, ErrNoAlgorithm)
 	assert.False(t, (&Credentials{Algorithm: "X"}).ResponseMatches("GET", nil, strings.Repeat("0", 32)))
+}
+
+func TestRespondRefusesUnwritableValues(t *testing.T) {
+	ch := &Challenge{Realm: "r", Nonce: "n"}
+	for _, user := range []string{"al\x01ice", "a\r\nb"} {
+		_, err := Respond(ch, user, "p", "GET", "/", nil, nil)
+		assert.ErrorContains(t, err, "control character")
+	}
+	_, err := Respond(ch, "alice", "p", "GET", "/\n", nil, nil)
+	assert.ErrorContains(t, err, "control character")
+}
+
+// TestClientStateBounded: a client keeps one nonce per realm, however
+// often it is challenged.
+func TestClientStateBounded(t *testing.T) {
+	cl := &Client{Credentials: []ClientCredential{{Realm: "trunk", Username: "u", Password: "p"}}}
+	for i := range 100 {
+		_, err := cl.Authorize([]string{fmt.Sprintf(`Digest realm="trunk", nonce="n%d", qop="auth"`, i)}, "OPTIONS", "sip:x", nil)
+		require.NoError(t, err)
+	}
+	assert.Len(t, cl.last, 1)
+	h, err := cl.Reauthorize("trunk", "OPTIONS", "sip:x", nil)
+	require.NoError(t, err)
+	assert.Contains(t, h, `nonce="n99"`)
+	assert.Contains(t, h, "nc=00000002")
 }

@@ -3,7 +3,6 @@ package digest
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -74,42 +73,72 @@ func (e *SyntaxError) Error() string {
 // Unwrap returns ErrMalformed.
 func (e *SyntaxError) Unwrap() error { return ErrMalformed }
 
-// rawParam is a parameter as the scanner reads it.
-type rawParam struct {
-	name   string
-	value  string
-	quoted bool
-	offset int
+// Character classes of RFC 7230/7235.
+const (
+	classTchar   = 1 << iota // token character
+	classToken68             // token68 character (without '=')
+	classQDText              // allowed inside a quoted string
+	classPlainQD             // allowed inside a quoted string, other than '"' and '\\'
+)
+
+var charClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		if 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' {
+			t[c] |= classTchar | classToken68
+		}
+		if strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0 {
+			t[c] |= classTchar
+		}
+		if strings.IndexByte("-._~+/", b) >= 0 {
+			t[c] |= classToken68
+		}
+		if b == '\t' || b >= 0x20 && b != 0x7f {
+			t[c] |= classQDText
+			if b != '"' && b != '\\' {
+				t[c] |= classPlainQD
+			}
+		}
+	}
+	return t
+}()
+
+func isTchar(c byte) bool      { return charClass[c]&classTchar != 0 }
+func isToken68(c byte) bool    { return charClass[c]&classToken68 != 0 }
+func isQuotedText(c byte) bool { return charClass[c]&classQDText != 0 }
+
+// itemKind is what scanner.next found.
+type itemKind uint8
+
+const (
+	itemScheme  itemKind = iota + 1 // an auth-scheme: a new challenge or credential
+	itemParam                       // an auth-param of the current one
+	itemToken68                     // a token68 (another scheme's credentials)
+)
+
+// item is one element of a header value.
+type item struct {
+	kind   itemKind
+	name   string // scheme or parameter name
+	value  string // parameter value, unescaped
+	quoted bool   // the value was a quoted string
+	offset int    // where the element starts
 }
 
-// rawChallenge is one challenge or credential as the scanner reads it.
-type rawChallenge struct {
-	scheme string
-	params []rawParam
-}
-
-// scanner reads the RFC 7235 challenge/credentials grammar:
+// scanner reads the RFC 7235 challenge and credentials grammar, one item
+// at a time, without allocating (except to unescape a quoted string):
 //
 //	1#( auth-scheme [ 1*SP ( token68 / #auth-param ) ] )
 //	auth-param = token BWS "=" BWS ( token / quoted-string )
 type scanner struct {
-	s   string
-	pos int
+	it          item // the item next read
+	s           string
+	pos         int
+	started     bool // a scheme has been read
+	afterScheme bool // the last item was a scheme
 }
 
 func (p *scanner) fail(msg string) error { return &SyntaxError{Offset: p.pos, Msg: msg} }
-
-func isTchar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
-func isToken68(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0
-}
 
 func (p *scanner) skipOWS() {
 	for p.pos < len(p.s) && (p.s[p.pos] == ' ' || p.s[p.pos] == '\t') {
@@ -128,12 +157,21 @@ func (p *scanner) token() string {
 // quoted reads a quoted-string at p.pos (which holds '"') and returns its
 // unescaped contents.
 func (p *scanner) quoted() (string, error) {
-	p.pos++ // opening quote
+	open := p.pos
+	p.pos++
 	start := p.pos
 	var esc []byte // nil until an escape is seen
 	for p.pos < len(p.s) {
-		c := p.s[p.pos]
-		switch {
+		// Skip plain text in a tight loop.
+		i := p.pos
+		for i < len(p.s) && charClass[p.s[i]]&classPlainQD != 0 {
+			i++
+		}
+		p.pos = i
+		if p.pos >= len(p.s) {
+			break
+		}
+		switch c := p.s[p.pos]; {
 		case c == '"':
 			v := p.s[start:p.pos]
 			p.pos++
@@ -149,112 +187,91 @@ func (p *scanner) quoted() (string, error) {
 			esc = append(esc, p.s[p.pos+1])
 			p.pos += 2
 			start = p.pos
-		case !isQuotedText(c):
-			return "", p.fail("control character in a quoted string")
 		default:
-			p.pos++
+			return "", p.fail("control character in a quoted string")
 		}
 	}
-	return "", p.fail("unterminated quoted string")
+	return "", &SyntaxError{Offset: open, Msg: "unterminated quoted string"}
 }
 
-// isQuotedText reports whether c may appear in a quoted string: HTAB, SP,
-// visible ASCII and obs-text.
-func isQuotedText(c byte) bool { return c == '\t' || c >= 0x20 && c != 0x7f }
-
-// scan reads a whole header value into challenges (or credentials: the
-// grammar is the same).
-func (p *scanner) scan() ([]rawChallenge, error) {
-	if len(p.s) > MaxHeaderLength {
-		return nil, &SyntaxError{Offset: MaxHeaderLength, Msg: fmt.Sprintf("header longer than %d bytes", MaxHeaderLength)}
-	}
-	var out []rawChallenge
-	for {
-		// List separators; empty list elements are allowed.
-		for p.skipOWS(); p.pos < len(p.s) && p.s[p.pos] == ','; p.skipOWS() {
-			p.pos++
-		}
-		if p.pos >= len(p.s) {
-			return out, nil
-		}
-		start := p.pos
-		name := p.token()
-		if name == "" {
-			return nil, p.fail(fmt.Sprintf("unexpected character %q", p.s[p.pos]))
-		}
-		afterName := p.pos
-		p.skipOWS()
-		if len(out) > 0 && p.pos < len(p.s) && p.s[p.pos] == '=' {
-			if err := p.param(&out[len(out)-1], name, start); err != nil {
-				return nil, err
-			}
-		} else {
-			// A new challenge, name being its scheme, optionally
-			// followed by white space and a token68 or its first
-			// parameter.
-			p.pos = afterName
-			if len(out) >= maxChallenges {
-				return nil, &SyntaxError{Offset: start, Msg: "too many challenges"}
-			}
-			if out == nil {
-				out = make([]rawChallenge, 0, 2)
-			}
-			out = append(out, rawChallenge{scheme: name, params: make([]rawParam, 0, 12)})
-			if p.pos < len(p.s) && (p.s[p.pos] == ' ' || p.s[p.pos] == '\t') {
-				p.skipOWS()
-				if p.pos < len(p.s) && p.s[p.pos] != ',' {
-					if p.token68Here() {
-						p.skipToken68()
-					} else if err := p.firstParam(&out[len(out)-1]); err != nil {
-						return nil, err
-					}
+// next reads the next item into p.it, or reports false at the end of the
+// value.
+func (p *scanner) next() (ok bool, err error) {
+	if p.afterScheme {
+		p.afterScheme = false
+		// A token68 or the first parameter may follow the scheme after
+		// white space, without a comma.
+		if p.pos < len(p.s) && (p.s[p.pos] == ' ' || p.s[p.pos] == '\t') {
+			p.skipOWS()
+			if p.pos < len(p.s) && p.s[p.pos] != ',' {
+				start := p.pos
+				if p.token68Here() {
+					p.skipToken68()
+					p.it = item{kind: itemToken68, offset: start}
+					return true, p.separator()
 				}
+				name := p.token()
+				if name == "" {
+					return false, p.fail(fmt.Sprintf("unexpected character %q", p.s[p.pos]))
+				}
+				p.skipOWS()
+				if p.pos >= len(p.s) || p.s[p.pos] != '=' {
+					return false, p.fail("expected '=' after a parameter name")
+				}
+				return p.param(name, start)
 			}
 		}
-		p.skipOWS()
-		if p.pos < len(p.s) && p.s[p.pos] != ',' {
-			return nil, p.fail("expected a comma")
+		if err := p.separator(); err != nil {
+			return false, err
 		}
 	}
-}
-
-// firstParam reads the parameter that follows a scheme.
-func (p *scanner) firstParam(c *rawChallenge) error {
+	// List separators; empty list elements are allowed.
+	for p.skipOWS(); p.pos < len(p.s) && p.s[p.pos] == ','; p.skipOWS() {
+		p.pos++
+	}
+	if p.pos >= len(p.s) {
+		return false, nil
+	}
 	start := p.pos
 	name := p.token()
 	if name == "" {
-		return p.fail(fmt.Sprintf("unexpected character %q", p.s[p.pos]))
+		return false, p.fail(fmt.Sprintf("unexpected character %q", p.s[p.pos]))
 	}
+	after := p.pos
 	p.skipOWS()
-	if p.pos >= len(p.s) || p.s[p.pos] != '=' {
-		return p.fail("expected '=' after a parameter name")
+	if p.started && p.pos < len(p.s) && p.s[p.pos] == '=' {
+		return p.param(name, start)
 	}
-	return p.param(c, name, start)
+	p.pos = after
+	p.started, p.afterScheme = true, true
+	p.it = item{kind: itemScheme, name: name, offset: start}
+	return true, nil
 }
 
-// param reads the value of parameter name (p.pos is at its '=') into c.
-func (p *scanner) param(c *rawChallenge, name string, start int) error {
+// param reads the value of parameter name (p.pos is at its '=') into p.it.
+func (p *scanner) param(name string, start int) (bool, error) {
 	p.pos++
 	p.skipOWS()
-	par := rawParam{name: name, offset: start}
+	it := &p.it
+	it.kind, it.name, it.offset, it.quoted = itemParam, name, start, false
 	if p.pos < len(p.s) && p.s[p.pos] == '"' {
 		v, err := p.quoted()
 		if err != nil {
-			return err
+			return false, err
 		}
-		par.value, par.quoted = v, true
-	} else if par.value = p.token(); par.value == "" {
-		return p.fail("parameter " + name + " has no value")
+		it.value, it.quoted = v, true
+	} else if it.value = p.token(); it.value == "" {
+		return false, p.fail("parameter " + name + " has no value")
 	}
-	if len(c.params) >= maxParams {
-		return &SyntaxError{Offset: start, Msg: "too many parameters"}
+	return true, p.separator()
+}
+
+// separator checks that the end or a comma follows an element.
+func (p *scanner) separator() error {
+	p.skipOWS()
+	if p.pos < len(p.s) && p.s[p.pos] != ',' {
+		return p.fail("expected a comma")
 	}
-	for _, q := range c.params {
-		if strings.EqualFold(q.name, name) {
-			return &SyntaxError{Offset: start, Msg: "duplicate parameter " + name}
-		}
-	}
-	c.params = append(c.params, par)
 	return nil
 }
 
@@ -283,21 +300,109 @@ func (p *scanner) skipToken68() {
 	}
 }
 
-// scanDigest returns the Digest challenges of a header value,
-// skipping other schemes.
-func scanDigest(s string) ([]rawChallenge, error) {
-	p := &scanner{s: s}
-	all, err := p.scan()
-	if err != nil {
-		return nil, err
-	}
-	out := all[:0]
-	for _, c := range all {
-		if strings.EqualFold(c.scheme, "Digest") {
-			out = append(out, c)
+// digestReader walks the Digest challenges or credentials of a header
+// value, skipping other schemes and checking the limits and duplicate
+// parameters. known maps a lowercase parameter name to a bit.
+type digestReader struct {
+	p        scanner
+	known    func(name string) uint16
+	seen     uint16 // known parameters of the current Digest element
+	others   []Param
+	params   int
+	schemes  int
+	inDigest bool
+}
+
+// next reads the next Digest item into r.p.it: a scheme (the start of a
+// Digest challenge or credential) or one of its parameters, with the name
+// in lower case for known parameters (bit != 0).
+func (r *digestReader) next() (bit uint16, ok bool, err error) {
+	for {
+		ok, err = r.p.next()
+		if err != nil || !ok {
+			return 0, ok, err
+		}
+		it := &r.p.it
+		switch it.kind {
+		case itemScheme:
+			if r.schemes++; r.schemes > maxChallenges {
+				return 0, false, &SyntaxError{Offset: it.offset, Msg: "too many challenges"}
+			}
+			r.inDigest = strings.EqualFold(it.name, "Digest")
+			r.seen, r.params, r.others = 0, 0, nil
+			if r.inDigest {
+				return 0, true, nil
+			}
+		case itemToken68:
+			if r.inDigest {
+				return 0, false, &SyntaxError{Offset: it.offset, Msg: "Digest takes parameters, not a token68"}
+			}
+		case itemParam:
+			if !r.inDigest {
+				continue
+			}
+			if r.params++; r.params > maxParams {
+				return 0, false, &SyntaxError{Offset: it.offset, Msg: "too many parameters"}
+			}
+			// Names are nearly always lower case already.
+			bit = r.known(it.name)
+			if lower := lowerASCII(it.name); bit == 0 && lower != it.name {
+				bit = r.known(lower)
+			}
+			if bit != 0 {
+				if r.seen&bit != 0 {
+					return 0, false, &SyntaxError{Offset: it.offset, Msg: "duplicate parameter " + it.name}
+				}
+				r.seen |= bit
+				it.name = lowerASCII(it.name)
+				return bit, true, nil
+			}
+			for _, o := range r.others {
+				if len(o.Name) == len(it.name) && strings.EqualFold(o.Name, it.name) {
+					return 0, false, &SyntaxError{Offset: it.offset, Msg: "duplicate parameter " + it.name}
+				}
+			}
+			r.others = append(r.others, Param{Name: it.name, Value: it.value, Quoted: it.quoted})
+			return 0, true, nil
 		}
 	}
-	return out, nil
+}
+
+// Bits of the known challenge parameters.
+const (
+	chRealm uint16 = 1 << iota
+	chDomain
+	chNonce
+	chOpaque
+	chStale
+	chAlgorithm
+	chQOP
+	chCharset
+	chUserHash
+)
+
+func challengeParam(name string) uint16 {
+	switch name {
+	case "realm":
+		return chRealm
+	case "domain":
+		return chDomain
+	case "nonce":
+		return chNonce
+	case "opaque":
+		return chOpaque
+	case "stale":
+		return chStale
+	case "algorithm":
+		return chAlgorithm
+	case "qop":
+		return chQOP
+	case "charset":
+		return chCharset
+	case "userhash":
+		return chUserHash
+	}
+	return 0
 }
 
 // ParseChallenges returns the Digest challenges of a WWW-Authenticate or
@@ -308,48 +413,116 @@ func scanDigest(s string) ([]rawChallenge, error) {
 // wrapping [ErrMalformed]. A header with no Digest challenge gives an
 // empty slice and no error.
 func ParseChallenges(header string) ([]*Challenge, error) {
-	raws, err := scanDigest(header)
-	if err != nil {
+	if len(header) > MaxHeaderLength {
+		return nil, &SyntaxError{Offset: MaxHeaderLength, Msg: fmt.Sprintf("header longer than %d bytes", MaxHeaderLength)}
+	}
+	r := &digestReader{p: scanner{s: header}, known: challengeParam}
+	var out []*Challenge
+	var c *Challenge
+	var seen uint16 // known parameters of c
+	finish := func() error {
+		if c != nil && seen&(chRealm|chNonce) != chRealm|chNonce {
+			return &SyntaxError{Msg: "Digest challenge without realm or nonce"}
+		}
+		return nil
+	}
+	for {
+		bit, ok, err := r.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		it := &r.p.it
+		if it.kind == itemScheme {
+			if err := finish(); err != nil {
+				return nil, err
+			}
+			c, seen = &Challenge{}, 0
+			out = append(out, c)
+			continue
+		}
+		seen |= bit
+		switch bit {
+		case chRealm:
+			c.Realm = it.value
+		case chDomain:
+			c.Domain = it.value
+		case chNonce:
+			c.Nonce = it.value
+		case chOpaque:
+			c.Opaque = it.value
+		case chStale:
+			c.Stale = strings.EqualFold(it.value, "true")
+		case chAlgorithm:
+			c.Algorithm = ParseAlgorithm(it.value)
+		case chQOP:
+			for _, q := range strings.Split(it.value, ",") {
+				if q = strings.TrimSpace(q); q != "" {
+					c.QOP = append(c.QOP, q)
+				}
+			}
+		case chCharset:
+			c.Charset = it.value
+		case chUserHash:
+			c.UserHash = strings.EqualFold(it.value, "true")
+		default:
+			c.Other = r.others
+		}
+	}
+	if err := finish(); err != nil {
 		return nil, err
 	}
-	out := make([]*Challenge, 0, len(raws))
-	for _, r := range raws {
-		c := &Challenge{}
-		var seenRealm, seenNonce bool
-		for _, par := range r.params {
-			switch strings.ToLower(par.name) {
-			case "realm":
-				c.Realm, seenRealm = par.value, true
-			case "domain":
-				c.Domain = par.value
-			case "nonce":
-				c.Nonce, seenNonce = par.value, true
-			case "opaque":
-				c.Opaque = par.value
-			case "stale":
-				c.Stale = strings.EqualFold(par.value, "true")
-			case "algorithm":
-				c.Algorithm = ParseAlgorithm(par.value)
-			case "qop":
-				for _, q := range strings.Split(par.value, ",") {
-					if q = strings.TrimSpace(q); q != "" {
-						c.QOP = append(c.QOP, strings.ToLower(q))
-					}
-				}
-			case "charset":
-				c.Charset = par.value
-			case "userhash":
-				c.UserHash = strings.EqualFold(par.value, "true")
-			default:
-				c.Other = append(c.Other, Param{Name: par.name, Value: par.value, Quoted: par.quoted})
-			}
-		}
-		if !seenRealm || !seenNonce {
-			return nil, &SyntaxError{Offset: 0, Msg: "Digest challenge without realm or nonce"}
-		}
-		out = append(out, c)
+	if out == nil {
+		out = []*Challenge{}
 	}
 	return out, nil
+}
+
+// Bits of the known credential parameters; the first five are required.
+const (
+	crUsername uint16 = 1 << iota
+	crRealm
+	crNonce
+	crURI
+	crResponse
+	crAlgorithm
+	crCNonce
+	crOpaque
+	crQOP
+	crNC
+	crUserHash
+)
+
+var requiredCredentialParams = [...]string{"username", "realm", "nonce", "uri", "response"}
+
+func credentialParam(name string) uint16 {
+	switch name {
+	case "username":
+		return crUsername
+	case "realm":
+		return crRealm
+	case "nonce":
+		return crNonce
+	case "uri":
+		return crURI
+	case "response":
+		return crResponse
+	case "algorithm":
+		return crAlgorithm
+	case "cnonce":
+		return crCNonce
+	case "opaque":
+		return crOpaque
+	case "qop":
+		return crQOP
+	case "nc":
+		return crNC
+	case "userhash":
+		return crUserHash
+	}
+	return 0
 }
 
 // ParseCredentials parses an Authorization or Proxy-Authorization header
@@ -358,51 +531,65 @@ func ParseChallenges(header string) ([]*Challenge, error) {
 // digits and comes with qop and cnonce, and that qop is a single value. It
 // checks nothing against a challenge; see [Server.Verify].
 func ParseCredentials(header string) (*Credentials, error) {
-	raws, err := scanDigest(header)
-	if err != nil {
-		return nil, err
+	if len(header) > MaxHeaderLength {
+		return nil, &SyntaxError{Offset: MaxHeaderLength, Msg: fmt.Sprintf("header longer than %d bytes", MaxHeaderLength)}
 	}
-	if len(raws) != 1 {
-		return nil, &SyntaxError{Msg: fmt.Sprintf("%d Digest credentials, want 1", len(raws))}
-	}
-	c := &Credentials{}
-	var seen credentialParams
-	for _, par := range raws[0].params {
-		name := lowerASCII(par.name)
-		seen.add(name)
-		switch name {
-		case "username":
-			c.Username = par.value
-		case "realm":
-			c.Realm = par.value
-		case "nonce":
-			c.Nonce = par.value
-		case "uri":
-			c.URI = par.value
-		case "response":
-			c.Response = par.value
-		case "algorithm":
-			c.Algorithm = ParseAlgorithm(par.value)
-		case "cnonce":
-			c.CNonce = par.value
-		case "opaque":
-			c.Opaque = par.value
-		case "qop":
-			c.QOP = lowerASCII(par.value)
-		case "nc":
-			if len(par.value) != 8 {
-				return nil, &SyntaxError{Offset: par.offset, Msg: "nc is not 8 hexadecimal digits"}
-			}
-			n, err := strconv.ParseUint(par.value, 16, 32)
-			if err != nil || n == 0 {
-				return nil, &SyntaxError{Offset: par.offset, Msg: "nc is not 8 hexadecimal digits, or is zero"}
-			}
-			c.NC = uint32(n)
-		case "userhash":
-			c.UserHash = strings.EqualFold(par.value, "true")
-		default:
-			c.Other = append(c.Other, Param{Name: par.name, Value: par.value, Quoted: par.quoted})
+	r := &digestReader{p: scanner{s: header}, known: credentialParam}
+	var c *Credentials
+	var seen uint16
+	for {
+		bit, ok, err := r.next()
+		if err != nil {
+			return nil, err
 		}
+		if !ok {
+			break
+		}
+		it := &r.p.it
+		if it.kind == itemScheme {
+			if c != nil {
+				return nil, &SyntaxError{Offset: it.offset, Msg: "more than one Digest credential"}
+			}
+			c = &Credentials{}
+			continue
+		}
+		switch bit {
+		case crUsername:
+			c.Username = it.value
+		case crRealm:
+			c.Realm = it.value
+		case crNonce:
+			c.Nonce = it.value
+		case crURI:
+			c.URI = it.value
+		case crResponse:
+			c.Response = it.value
+		case crAlgorithm:
+			c.Algorithm = ParseAlgorithm(it.value)
+		case crCNonce:
+			c.CNonce = it.value
+		case crOpaque:
+			c.Opaque = it.value
+		case crQOP:
+			c.QOP = it.value
+		case crNC:
+			if len(it.value) != 8 {
+				return nil, &SyntaxError{Offset: it.offset, Msg: "nc is not 8 hexadecimal digits"}
+			}
+			n, ok := parseHex32(it.value)
+			if !ok || n == 0 {
+				return nil, &SyntaxError{Offset: it.offset, Msg: "nc is not 8 hexadecimal digits, or is zero"}
+			}
+			c.NC = n
+		case crUserHash:
+			c.UserHash = strings.EqualFold(it.value, "true")
+		default:
+			c.Other = r.others
+		}
+		seen = r.seen
+	}
+	if c == nil {
+		return nil, &SyntaxError{Msg: "no Digest credentials"}
 	}
 	for i, req := range requiredCredentialParams {
 		if seen&(1<<i) == 0 {
@@ -410,39 +597,35 @@ func ParseCredentials(header string) (*Credentials, error) {
 		}
 	}
 	switch {
-	case strings.ContainsAny(c.QOP, ", \t"):
+	case strings.IndexByte(c.QOP, ',') >= 0 || strings.IndexByte(c.QOP, ' ') >= 0 || strings.IndexByte(c.QOP, '\t') >= 0:
 		return nil, &SyntaxError{Msg: "qop in credentials must be a single value"}
-	case c.QOP != "" && (c.NC == 0 || !seen.has("cnonce")):
+	case c.QOP != "" && (c.NC == 0 || seen&crCNonce == 0):
 		return nil, &SyntaxError{Msg: "qop without nc and cnonce"}
-	case c.QOP == "" && (seen.has("nc") || seen.has("cnonce")):
+	case c.QOP == "" && seen&(crNC|crCNonce) != 0:
 		return nil, &SyntaxError{Msg: "nc or cnonce without qop"}
 	}
 	return c, nil
 }
 
-// credentialParams is a set of the credential parameters of interest.
-type credentialParams uint8
-
-// requiredCredentialParams and the two others, by bit.
-var requiredCredentialParams = [...]string{"username", "realm", "nonce", "uri", "response"}
-
-func credentialBit(name string) credentialParams {
-	for i, n := range requiredCredentialParams {
-		if n == name {
-			return 1 << i
+// parseHex32 parses 8 hexadecimal digits.
+func parseHex32(s string) (uint32, bool) {
+	var n uint32
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
 		}
+		n = n<<4 | uint32(c)
 	}
-	switch name {
-	case "nc":
-		return 1 << 5
-	case "cnonce":
-		return 1 << 6
-	}
-	return 0
+	return n, len(s) == 8
 }
-
-func (s *credentialParams) add(name string)     { *s |= credentialBit(name) }
-func (s credentialParams) has(name string) bool { return s&credentialBit(name) != 0 }
 
 // lowerASCII returns s in ASCII lower case, without allocating when it
 // already is.

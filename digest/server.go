@@ -14,6 +14,7 @@ import (
 	"hash"
 	"io"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -213,7 +214,9 @@ func (s *Server) init() error {
 		}
 		for _, k := range secrets {
 			k := bytes.Clone(k)
-			s.macs = append(s.macs, &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }})
+			s.macs = append(s.macs, &sync.Pool{New: func() any {
+				return &nonceMAC{h: hmac.New(sha256.New, k), buf: make([]byte, 0, 256)}
+			}})
 		}
 		s.replay = s.Replay
 		if s.replay == nil {
@@ -273,19 +276,18 @@ func (s *Server) validity() time.Duration {
 const (
 	nonceVersion = 1
 	nonceRandom  = 12
-	nonceMAC     = 16
-	nonceLen     = 1 + 4 + nonceRandom + nonceMAC
+	nonceMACLen  = 16
+	nonceLen     = 1 + 4 + nonceRandom + nonceMACLen
 )
 
 // nonceMACSum computes the MAC of a nonce's first bytes with the key of
 // pool, over the realm, the algorithm and, when bound, the address, into
 // out.
 func (s *Server) nonceMACSum(out *[sha256.Size]byte, pool *sync.Pool, head []byte, alg Algorithm, addr netip.Addr) []byte {
-	m := pool.Get().(hash.Hash)
+	m := pool.Get().(*nonceMAC)
 	defer pool.Put(m)
-	m.Reset()
-	var b [256]byte
-	msg := append(b[:0], "ucsec digest nonce\x00"...)
+	m.h.Reset()
+	msg := append(m.buf[:0], "ucsec digest nonce\x00"...)
 	msg = append(msg, head...)
 	for _, v := range []string{s.Realm, string(alg.canonical())} {
 		msg = binary.BigEndian.AppendUint16(msg, uint16(len(v)))
@@ -296,8 +298,16 @@ func (s *Server) nonceMACSum(out *[sha256.Size]byte, pool *sync.Pool, head []byt
 		msg = append(msg, byte(addr.BitLen()/8))
 		msg = append(msg, a[:]...)
 	}
-	m.Write(msg)
-	return m.Sum(out[:0])[:nonceMAC]
+	m.h.Write(msg)
+	m.buf = msg[:0]
+	return m.h.Sum(out[:0])[:nonceMACLen]
+}
+
+// nonceMAC is a keyed HMAC with a buffer for its message, pooled per
+// secret so that checking a nonce does not allocate.
+type nonceMAC struct {
+	h   hash.Hash
+	buf []byte
 }
 
 // newNonce makes a nonce for a challenge with algorithm alg.
@@ -473,6 +483,9 @@ func (s *Server) Verify(ctx context.Context, r *Request) (*Result, error) {
 func (s *Server) credentials(r *Request) (*Credentials, error) {
 	var found *Credentials
 	for _, h := range r.Authorization {
+		if !isDigest(h) {
+			continue // another scheme's credentials (RFC 8898)
+		}
 		c, err := ParseCredentials(h)
 		if err != nil {
 			return nil, err
@@ -489,6 +502,13 @@ func (s *Server) credentials(r *Request) (*Credentials, error) {
 		return nil, ErrNoCredentials
 	}
 	return found, nil
+}
+
+// isDigest reports whether a header value starts with the Digest scheme.
+func isDigest(h string) bool {
+	p := scanner{s: h}
+	p.skipOWS()
+	return strings.EqualFold(p.token(), "Digest")
 }
 
 func (s *Server) offers(alg Algorithm) bool {
@@ -511,7 +531,7 @@ func (s *Server) acceptsQOP(qop string, alg Algorithm) bool {
 		return false
 	}
 	for _, q := range s.qop() {
-		if q == qop {
+		if strings.EqualFold(q, qop) {
 			return true
 		}
 	}

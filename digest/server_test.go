@@ -358,8 +358,8 @@ func TestProxyAndErrors(t *testing.T) {
 	_, err = s.Verify(ctx, register(h, h))
 	require.ErrorIs(t, err, ErrMalformed, "two credentials for one realm")
 	other := strings.Replace(h, `realm="test.local"`, `realm="other"`, 1)
-	_, err = s.Verify(ctx, register(other, h))
-	require.NoError(t, err, "another realm's credentials are left alone")
+	_, err = s.Verify(ctx, register(other, "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x", h))
+	require.NoError(t, err, "another realm's credentials and other schemes are left alone")
 
 	broken := testServer(newClock())
 	broken.Credentials = failingStore{}

@@ -136,7 +136,7 @@ func (c *digestRespondCmd) run(e *env, _ []string) error {
 		for _, v := range values {
 			parsed, err := digest.ParseChallenges(v)
 			if err != nil {
-				return fmt.Errorf("--challenge: %s", digestMessage(err))
+				return fmt.Errorf("--challenge: %s", message(err))
 			}
 			chs = append(chs, parsed...)
 		}
@@ -172,7 +172,7 @@ func (c *digestRespondCmd) run(e *env, _ []string) error {
 	}
 	cr, err := digest.Respond(ch, c.user, password, c.method, c.uri, body, opts)
 	if err != nil {
-		return errors.New(digestMessage(err))
+		return errors.New(message(err))
 	}
 	header := cr.String()
 	if c.json {
@@ -205,7 +205,7 @@ func chooseChallenge(chs []*digest.Challenge, alg digest.Algorithm, qop string) 
 		}
 		algFound = true
 		q, ok := challengeQOP(ch, qop)
-		if ok && (best == nil || strength(a) > strength(cmp.Or(best.Algorithm, digest.MD5))) {
+		if ok && (best == nil || a.Strength() > best.Algorithm.Strength()) {
 			best, bestQOP = ch, q
 		}
 	}
@@ -238,20 +238,6 @@ func challengeQOP(ch *digest.Challenge, want string) (string, bool) {
 		return "auth-int", true
 	}
 	return "", false
-}
-
-// strength orders the algorithms for choosing among challenges, as
-// digest.Client does: SHA-512-256, then SHA-256, then MD5.
-func strength(a digest.Algorithm) int {
-	switch a {
-	case digest.SHA512_256, digest.SHA512_256Sess:
-		return 3
-	case digest.SHA256, digest.SHA256Sess:
-		return 2
-	case digest.MD5, digest.MD5Sess:
-		return 1
-	}
-	return 0
 }
 
 // describeChallenges lists the algorithm and qop of each challenge, for
@@ -353,7 +339,7 @@ func (c *digestVerifyCmd) run(e *env, _ []string) error {
 	}
 	cr, err := digest.ParseCredentials(values[0])
 	if err != nil {
-		return fmt.Errorf("--authorization: %s", digestMessage(err))
+		return fmt.Errorf("--authorization: %s", message(err))
 	}
 	alg := cmp.Or(cr.Algorithm, digest.MD5)
 	switch {
@@ -619,10 +605,4 @@ func parseHA1(s string, alg digest.Algorithm) (string, error) {
 		return "", usageError(fmt.Sprintf("--ha1 must be %d hex digits for %s", want, alg))
 	}
 	return strings.ToLower(s), nil
-}
-
-// digestMessage returns the text of an error from package digest without
-// its prefix.
-func digestMessage(err error) string {
-	return strings.TrimPrefix(message(err), "digest: ")
 }

@@ -17,7 +17,7 @@ var groups = []*group{sgnGroup, tlvGroup, cnfGroup, certGroup, digestGroup}
 // Exit statuses.
 const (
 	exitOK      = 0 // success
-	exitInvalid = 1 // a signature did not verify or has another signer, or a decryption failed
+	exitInvalid = 1 // a signature did not verify or has another signer, a decryption failed, or a digest response did not match
 	exitError   = 2 // usage error, unreadable or malformed input
 )
 
@@ -176,7 +176,7 @@ func printUsage(w io.Writer) {
 	tw.Flush()
 	fmt.Fprint(w, "\nRun 'ucsec <group> -h' or 'ucsec <group> <command> -h' for help.\n"+
 		"Flags may come before or after the arguments; '-' is standard input or output.\n"+
-		"Exit status: 0 ok, 1 signature or trust list not valid or decryption failed, 2 usage or input error.\n\n"+
+		"Exit status: 0 ok, 1 signature, trust list or digest response not valid, or decryption failed, 2 usage or input error.\n\n"+
 		"Example:\n"+
 		"  ucsec sgn sign --cert tftp.pem --key tftp.pem --hash sha512 SEP001122334455.cnf.xml\n")
 }
