@@ -17,7 +17,9 @@ import (
 // measured on its own in BenchmarkReplayStore.
 type acceptAll struct{}
 
-func (acceptAll) Use(context.Context, string, uint32, time.Time) (bool, error) { return true, nil }
+func (acceptAll) Use(context.Context, string, uint32, time.Time, time.Time) (bool, error) {
+	return true, nil
+}
 
 // BenchmarkVerify measures Server.Verify (MD5, qop=auth, HA1 from a map)
 // next to the raw cost of what it must compute: HA2, the response and the
@@ -45,6 +47,23 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
+	// A wrong password and an unknown user take the same path and should
+	// cost the same.
+	for name, user := range map[string]string{"wrong-password": "alice", "unknown-user": "mallory"} {
+		bad, err := Respond(ch, user, "guess", "REGISTER", "sip:test.local", nil, &RespondOptions{QOP: "auth", CNonce: "0a4f113b", NC: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		badReq := register(bad.String())
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Verify(ctx, badReq); err != ErrUnauthorized {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 	ha1 := HA1(MD5, "alice", "test.local", "s3cret")
 	nonce, _ := base64.RawURLEncoding.DecodeString(ch.Nonce)
 	mac := hmac.New(sha256.New, secretA)
@@ -101,7 +120,8 @@ func BenchmarkRespond(b *testing.B) {
 // BenchmarkReplayStore measures MemoryReplayStore.Use on fresh nonces and
 // reports the memory each outstanding nonce holds (target <= 128 bytes).
 func BenchmarkReplayStore(b *testing.B) {
-	exp := time.Now().Add(time.Hour)
+	now := time.Now()
+	exp := now.Add(time.Hour)
 	id := func(i int) string {
 		var k nonceID
 		for j := range 8 {
@@ -115,7 +135,8 @@ func BenchmarkReplayStore(b *testing.B) {
 		i := 0
 		b.ReportAllocs()
 		for b.Loop() {
-			if ok, _ := s.Use(ctx, id(i), 1, exp); !ok {
+			// Later nonces expire later, as a server's do.
+			if ok, _ := s.Use(ctx, id(i), 1, now, exp.Add(time.Duration(i)*time.Second)); !ok {
 				b.Fatal("refused")
 			}
 			i++
@@ -134,7 +155,7 @@ func BenchmarkReplayStore(b *testing.B) {
 			runtime.ReadMemStats(&before)
 			s := &MemoryReplayStore{MaxNonces: n}
 			for _, k := range ids {
-				s.Use(context.Background(), k, 1, exp)
+				s.Use(context.Background(), k, 1, now, exp)
 			}
 			runtime.GC()
 			runtime.ReadMemStats(&after)

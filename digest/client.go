@@ -53,16 +53,17 @@ type Client struct {
 	// Rand is the source of client nonces; nil means crypto/rand.
 	Rand io.Reader
 
-	mu   sync.Mutex
-	last map[string]*clientNonce // by realm: the challenge last answered and its count
+	mu     sync.Mutex
+	last   map[string]*Challenge // by realm: the challenge last answered
+	counts map[nonceKey]uint32   // nonce counts used, at most maxClientNonces
+	order  []nonceKey            // keys of counts, oldest first
 }
 
-// clientNonce is the challenge a client last answered for a realm and
-// the nonce count it last used with it.
-type clientNonce struct {
-	ch *Challenge
-	nc uint32
-}
+// nonceKey identifies a nonce of a realm.
+type nonceKey struct{ realm, nonce string }
+
+// maxClientNonces bounds the nonces whose counts a client remembers.
+const maxClientNonces = 64
 
 // Authorize answers the challenges in the WWW-Authenticate (or
 // Proxy-Authenticate) header values of a 401 (or 407) to a request with
@@ -102,13 +103,12 @@ func (c *Client) Authorize(challenges []string, method, uri string, body []byte)
 	}
 	c.mu.Lock()
 	if c.last == nil {
-		c.last = map[string]*clientNonce{}
+		c.last = map[string]*Challenge{}
 	}
-	if prev := c.last[best.Realm]; prev == nil || prev.ch.Nonce != best.Nonce {
-		c.last[best.Realm] = &clientNonce{ch: best}
-	}
+	c.last[best.Realm] = best
+	nc := c.nextCount(best)
 	c.mu.Unlock()
-	return c.answer(best.Realm, cred, method, uri, body)
+	return c.answer(best, nc, cred, method, uri, body)
 }
 
 // Reauthorize answers again, with the next nonce count, the challenge
@@ -117,10 +117,37 @@ func (c *Client) Authorize(challenges []string, method, uri string, body []byte)
 // challenge (stale, for an expired nonce); answer that with Authorize.
 func (c *Client) Reauthorize(realm, method, uri string, body []byte) (string, error) {
 	cred := c.credential(realm)
-	if cred == nil {
+	c.mu.Lock()
+	ch := c.last[realm]
+	var nc uint32
+	if ch != nil {
+		nc = c.nextCount(ch)
+	}
+	c.mu.Unlock()
+	if ch == nil || cred == nil {
 		return "", ErrNoRealm
 	}
-	return c.answer(realm, cred, method, uri, body)
+	return c.answer(ch, nc, cred, method, uri, body)
+}
+
+// nextCount returns the next nonce count for ch's nonce. c.mu is held.
+func (c *Client) nextCount(ch *Challenge) uint32 {
+	if len(ch.QOP) == 0 {
+		return 0
+	}
+	k := nonceKey{ch.Realm, ch.Nonce}
+	if c.counts == nil {
+		c.counts = map[nonceKey]uint32{}
+	}
+	if _, ok := c.counts[k]; !ok {
+		if len(c.order) == maxClientNonces {
+			delete(c.counts, c.order[0])
+			c.order = c.order[1:]
+		}
+		c.order = append(c.order, k)
+	}
+	c.counts[k]++
+	return c.counts[k]
 }
 
 func (c *Client) credential(realm string) *ClientCredential {
@@ -155,21 +182,8 @@ func (c *Client) chooseQOP(ch *Challenge) string {
 	return ""
 }
 
-// answer computes the credentials for the challenge last answered for
-// realm, with the next nonce count.
-func (c *Client) answer(realm string, cred *ClientCredential, method, uri string, body []byte) (string, error) {
-	c.mu.Lock()
-	last := c.last[realm]
-	var ch *Challenge
-	var nc uint32
-	if last != nil {
-		last.nc++
-		ch, nc = last.ch, last.nc
-	}
-	c.mu.Unlock()
-	if ch == nil {
-		return "", ErrNoRealm
-	}
+// answer computes the credentials for ch with nonce count nc.
+func (c *Client) answer(ch *Challenge, nc uint32, cred *ClientCredential, method, uri string, body []byte) (string, error) {
 	opts := &RespondOptions{}
 	if len(ch.QOP) > 0 {
 		opts.QOP = c.chooseQOP(ch)

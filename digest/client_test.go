@@ -140,8 +140,15 @@ func TestClientStateBounded(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Len(t, cl.last, 1)
+	assert.LessOrEqual(t, len(cl.counts), maxClientNonces)
 	h, err := cl.Reauthorize("trunk", "OPTIONS", "sip:x", nil)
 	require.NoError(t, err)
 	assert.Contains(t, h, `nonce="n99"`)
+	assert.Contains(t, h, "nc=00000002")
+
+	// Counts are per nonce: going back to a nonce continues its count.
+	a := []string{`Digest realm="trunk", nonce="n98", qop="auth"`}
+	h, err = cl.Authorize(a, "OPTIONS", "sip:x", nil)
+	require.NoError(t, err)
 	assert.Contains(t, h, "nc=00000002")
 }

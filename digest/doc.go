@@ -24,15 +24,22 @@
 //
 // Nonces carry their issue time and 96 random bits and are authenticated
 // with HMAC-SHA-256 over the realm, the algorithm of their challenge and
-// optionally the client's address, so a forged or altered nonce, or one
-// taken from an MD5 challenge to a SHA-256 response, is refused. The
+// optionally the client's address. A forged or altered nonce, one of
+// another server, or one taken from an MD5 challenge to a SHA-256
+// response never authenticates: with a right response it is stale (the
+// client retries with a fresh nonce), with a wrong one it is refused. The
 // response is compared in constant time; an unknown user is checked
 // against a random HA1, so it costs the same as a wrong password and gets
 // the same error. A right response on an expired nonce, or on one whose
-// secret was rotated out, is stale (the client retries without asking its
-// user); a wrong one never is. Each nonce count is accepted once, in any
-// order within a window of 64 (parallel requests), and only after the
-// response verified; a response without qop uses its nonce once.
+// secret was rotated out, is stale; a wrong one never is.
+//
+// Each nonce count is accepted once, in any order within a window of 64
+// (parallel requests), and only after the response verified; a response
+// without qop uses its nonce once. That memory is the [ReplayStore]: one
+// per process by default, which refuses nonces issued before the process
+// started (their clients get one stale challenge). The servers of a
+// cluster must share one store, or a captured request can be replayed
+// once against each other node.
 //
 // Clients answer only realms they have credentials for (the "SIP digest
 // leak": a peer must not obtain a crackable response by challenging a

@@ -676,14 +676,20 @@ func (w *headerWriter) quoted(name, value string) {
 	w.b.WriteByte('"')
 }
 
+// isToken reports whether s is a non-empty token.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // token writes name=value for a value that must be a token; a value that
 // is not one is written quoted.
 func (w *headerWriter) token(name, value string) {
-	ok := value != ""
-	for i := 0; i < len(value) && ok; i++ {
-		ok = isTchar(value[i])
-	}
-	if !ok {
+	if !isToken(value) {
 		w.quoted(name, value)
 		return
 	}
@@ -695,6 +701,9 @@ func (w *headerWriter) token(name, value string) {
 
 func (w *headerWriter) other(ps []Param) {
 	for _, par := range ps {
+		if !isToken(par.Name) {
+			continue // it could only break the header; see String
+		}
 		if par.Quoted {
 			w.quoted(par.Name, par.Value)
 		} else {
@@ -707,6 +716,12 @@ func (w *headerWriter) other(ps []Param) {
 // header value: `Digest realm="…", nonce="…", …`, with realm, domain,
 // nonce, opaque, qop and charset quoted and algorithm, stale and userhash
 // as tokens, as SIP peers expect.
+//
+// A header value cannot carry every string: control characters other than
+// tab are written as spaces (as net/http does with line breaks), and Other
+// parameters whose names are not tokens are left out, so that no value can
+// add a header line or a parameter. Values that came from
+// ParseChallenges are always written back exactly.
 func (c *Challenge) String() string {
 	var w headerWriter
 	w.quoted("realm", c.Realm)
@@ -739,7 +754,8 @@ func (c *Challenge) String() string {
 // String returns the credentials as an Authorization or
 // Proxy-Authorization header value, with username, realm, nonce, uri,
 // response, cnonce and opaque quoted and algorithm, qop and nc as tokens
-// (RFC 3261 §25, RFC 7616 §3.4).
+// (RFC 3261 §25, RFC 7616 §3.4). Strings a header cannot carry are written
+// as Challenge.String writes them; Respond refuses them instead.
 func (c *Credentials) String() string {
 	var w headerWriter
 	w.quoted("username", c.Username)

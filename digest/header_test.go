@@ -123,3 +123,11 @@ func TestAlgorithmNames(t *testing.T) {
 	assert.Equal(t, "", HA1("AKAv1-MD5", "u", "r", "p"))
 	assert.Equal(t, "", UserHash("AKAv1-MD5", "u", "r"))
 }
+
+// TestOtherParamNames: a parameter name that is not a token cannot add
+// anything to a header.
+func TestOtherParamNames(t *testing.T) {
+	ch := &Challenge{Realm: "r", Nonce: "n", Other: []Param{{Name: "x\r\nVia: evil", Value: "1"}, {Name: "a=b, response", Value: "2"}, {Name: "ok", Value: "3"}}}
+	s := ch.String()
+	assert.Equal(t, `Digest realm="r", nonce="n", ok=3`, s)
+}

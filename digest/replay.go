@@ -8,15 +8,20 @@ import (
 
 // A ReplayStore remembers which nonce counts have been used, so that a
 // captured request cannot be sent again. It is the only state a [Server]
-// keeps. A cluster backs it with a shared store; [MemoryReplayStore] is
-// the in-process one.
+// keeps. Every server that accepts a nonce must use the same store: the
+// servers of a cluster share one (a database, say), or a request captured
+// on one node can be replayed once on each other node. [MemoryReplayStore]
+// is the in-process one, for a single server.
 type ReplayStore interface {
 	// Use records that nonce count nc was used with the nonce whose
-	// identifier is id and which expires at expires, and reports whether
-	// that was its first use. nc is 0 for a response without qop, which
-	// may use its nonce only once and consumes it. A store that cannot
-	// tell must report false (refuse), never true.
-	Use(ctx context.Context, id string, nc uint32, expires time.Time) (bool, error)
+	// identifier is id, issued at issued and valid until expires, and
+	// reports whether that was its first use. nc is 0 for a response
+	// without qop, which may use its nonce only once and consumes it. A
+	// store that cannot tell (it restarted after the nonce was issued, or
+	// dropped its entry) must report false, never true. Entries may be
+	// dropped once their nonce has expired, allowing for clock skew
+	// between the servers and the store.
+	Use(ctx context.Context, id string, nc uint32, issued, expires time.Time) (bool, error)
 }
 
 // replayWindow is how far below the highest nonce count seen a count may
@@ -27,17 +32,24 @@ const replayWindow = 64
 // is zero.
 const DefaultMaxNonces = 100_000
 
-// MemoryReplayStore is a [ReplayStore] in memory, safe for concurrent use.
-// For each nonce it keeps the highest count seen and which of the 64 below
-// it were used, so counts may arrive out of order but each only once.
-// Entries leave when their nonce expires. When MaxNonces nonces are
-// held, the oldest entry is dropped and every unknown nonce that expires no
-// later than it is refused from then on (its client gets a stale challenge
-// and a fresh nonce), so that memory stays bounded without ever accepting
-// a replay.
+// MemoryReplayStore is a [ReplayStore] in memory, for one server; safe for
+// concurrent use. For each nonce it keeps the highest count seen and
+// which of the 64 below it were used, so counts may arrive out of order
+// but each only once. Entries leave a minute after their nonce expires.
+//
+// It refuses nonces issued before Start (or, if Start is zero, before its
+// first use): after a restart it cannot know what the previous process
+// accepted, so their clients get one stale challenge and a fresh nonce.
+// When MaxNonces nonces are held, the oldest entry is dropped and every
+// unknown nonce that expires no later than it is refused from then on, so
+// that memory stays bounded without ever accepting a replay.
 type MemoryReplayStore struct {
 	// MaxNonces bounds the nonces held; zero means DefaultMaxNonces.
 	MaxNonces int
+	// Start is when the store began remembering; nonces issued before it
+	// are refused. Zero means the time of the first Use. A Server that
+	// makes its own store sets it to the time the Server starts.
+	Start time.Time
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 
@@ -59,8 +71,12 @@ type replayEntry struct {
 	consumed bool   // used without qop: no further use
 }
 
+// replayGrace is how long after its nonce expires an entry is kept, for
+// clock skew between the server and the store.
+const replayGrace = time.Minute
+
 // Use implements ReplayStore.
-func (s *MemoryReplayStore) Use(_ context.Context, id string, nc uint32, expires time.Time) (bool, error) {
+func (s *MemoryReplayStore) Use(_ context.Context, id string, nc uint32, issued, expires time.Time) (bool, error) {
 	var key nonceID
 	if len(id) != len(key) {
 		return false, nil
@@ -76,13 +92,16 @@ func (s *MemoryReplayStore) Use(_ context.Context, id string, nc uint32, expires
 	defer s.mu.Unlock()
 	if s.m == nil {
 		s.m = make(map[nonceID]replayEntry)
+		if s.Start.IsZero() {
+			s.Start = now()
+		}
 	}
-	s.expire(now().Unix())
+	s.expire(now().Add(-replayGrace).Unix())
 
 	e, ok := s.m[key]
 	if !ok {
-		if exp <= s.floor {
-			return false, nil // it may have been dropped: cannot tell
+		if exp <= s.floor || issued.Before(s.Start.Truncate(time.Second)) {
+			return false, nil // dropped, or before our time: cannot tell
 		}
 		switch {
 		case s.n == s.capacity():
@@ -134,10 +153,10 @@ func (s *MemoryReplayStore) capacity() int {
 	return DefaultMaxNonces
 }
 
-// expire removes entries, oldest first, whose nonce has expired.
-func (s *MemoryReplayStore) expire(now int64) {
+// expire removes entries, oldest first, whose nonce expired before t.
+func (s *MemoryReplayStore) expire(t int64) {
 	for s.n > 0 {
-		if e, ok := s.m[s.order[s.head]]; ok && e.expires > now {
+		if e, ok := s.m[s.order[s.head]]; ok && e.expires >= t {
 			return
 		}
 		s.pop()

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -91,9 +92,10 @@ type Server struct {
 
 	// Secrets are the nonce keys, each at least 16 random bytes. New
 	// nonces use the first; nonces made with the others still verify
-	// until they expire, which allows rotation: put a new secret first,
-	// and remove the old one after NonceValidity. Servers of a cluster
-	// share the list. If empty, a random secret is made on first use, so
+	// until they expire. Servers of a cluster share the list (and a
+	// ReplayStore). To rotate without a restart, call SetSecrets with the
+	// new secret first, and again without the old one after
+	// NonceValidity. If empty, a random secret is made on first use, so
 	// that nonces do not survive a restart and other servers cannot
 	// verify them.
 	Secrets [][]byte
@@ -110,8 +112,19 @@ type Server struct {
 
 	// QOP lists the qop values offered: "auth" and/or "auth-int". Nil
 	// means "auth". RFC 2069 responses (without qop) are accepted anyway,
-	// as RFC 3261 §22.4 requires, and use their nonce only once.
+	// as RFC 3261 §22.4 requires, and use their nonce only once, unless
+	// RequireQOP is set.
 	QOP []string
+
+	// RequireQOP refuses responses without qop. Set it when offering
+	// auth-int, or an attacker who strips qop from the challenge also
+	// strips the body's protection.
+	RequireQOP bool
+
+	// IgnoreURI accepts credentials whose uri differs from the
+	// Request-URI. RFC 3261 §22.4 allows it for proxies whose upstream
+	// rewrote the Request-URI; by default the two must be equal.
+	IgnoreURI bool
 
 	// OmitQOP leaves qop out of challenges, for RFC 2069 clients.
 	// RFC 3261 says servers always send it; this is for testing legacy
@@ -134,7 +147,9 @@ type Server struct {
 	BindAddress bool
 
 	// Replay remembers used nonce counts. Nil means one
-	// MemoryReplayStore per Server.
+	// MemoryReplayStore per Server, which is right for a single server
+	// only: the servers of a cluster must share one store, or a captured
+	// request can be replayed once on each other node.
 	Replay ReplayStore
 
 	// Clock returns the current time; nil means time.Now.
@@ -145,7 +160,7 @@ type Server struct {
 
 	once     sync.Once
 	initErr  error
-	macs     []*sync.Pool // per secret: keyed HMAC-SHA-256 hashes
+	macs     atomic.Pointer[[]*sync.Pool] // per secret: keyed HMAC-SHA-256 hashes
 	replay   ReplayStore
 	dummyHA1 map[int]string // per digest size, for unknown users
 }
@@ -185,11 +200,19 @@ func (s *Server) init() error {
 			s.initErr = errors.New("digest: Server.UserHash needs a Credentials store that implements UserHashStore")
 			return
 		}
+		if s.Algorithms != nil && len(s.Algorithms) == 0 {
+			s.initErr = errors.New("digest: Server.Algorithms is empty (nil means MD5)")
+			return
+		}
 		for _, a := range s.algorithms() {
 			if !a.Supported() {
 				s.initErr = fmt.Errorf("digest: unsupported algorithm %q", a)
 				return
 			}
+		}
+		if s.QOP != nil && len(s.QOP) == 0 {
+			s.initErr = errors.New("digest: Server.QOP is empty (nil means auth; OmitQOP leaves qop out)")
+			return
 		}
 		for _, q := range s.QOP {
 			if q != "auth" && q != "auth-int" {
@@ -198,12 +221,6 @@ func (s *Server) init() error {
 			}
 		}
 		secrets := s.Secrets
-		for _, k := range secrets {
-			if len(k) < 16 {
-				s.initErr = errors.New("digest: a nonce secret is shorter than 16 bytes")
-				return
-			}
-		}
 		if len(secrets) == 0 {
 			k := make([]byte, 32)
 			if _, err := io.ReadFull(s.rand(), k); err != nil {
@@ -212,15 +229,12 @@ func (s *Server) init() error {
 			}
 			secrets = [][]byte{k}
 		}
-		for _, k := range secrets {
-			k := bytes.Clone(k)
-			s.macs = append(s.macs, &sync.Pool{New: func() any {
-				return &nonceMAC{h: hmac.New(sha256.New, k), buf: make([]byte, 0, 256)}
-			}})
+		if s.initErr = s.SetSecrets(secrets); s.initErr != nil {
+			return
 		}
 		s.replay = s.Replay
 		if s.replay == nil {
-			s.replay = &MemoryReplayStore{Clock: s.Clock}
+			s.replay = &MemoryReplayStore{Clock: s.Clock, Start: s.now()}
 		}
 		// Unknown users are checked against a random HA1, so that they
 		// cost what a known user costs.
@@ -235,6 +249,27 @@ func (s *Server) init() error {
 		}
 	})
 	return s.initErr
+}
+
+// SetSecrets replaces the nonce secrets (see Server.Secrets), for
+// rotation without a restart. It is safe to call while the server is in
+// use.
+func (s *Server) SetSecrets(secrets [][]byte) error {
+	if len(secrets) == 0 {
+		return errors.New("digest: no nonce secrets")
+	}
+	pools := make([]*sync.Pool, 0, len(secrets))
+	for _, k := range secrets {
+		if len(k) < 16 {
+			return errors.New("digest: a nonce secret is shorter than 16 bytes")
+		}
+		k := bytes.Clone(k)
+		pools = append(pools, &sync.Pool{New: func() any {
+			return &nonceMAC{h: hmac.New(sha256.New, k), buf: make([]byte, 0, 256)}
+		}})
+	}
+	s.macs.Store(&pools)
+	return nil
 }
 
 func (s *Server) rand() io.Reader {
@@ -294,9 +329,11 @@ func (s *Server) nonceMACSum(out *[sha256.Size]byte, pool *sync.Pool, head []byt
 		msg = append(msg, v...)
 	}
 	if s.BindAddress {
-		a := addr.Unmap().As16()
-		msg = append(msg, byte(addr.BitLen()/8))
-		msg = append(msg, a[:]...)
+		// Unmapped, so that ::ffff:192.0.2.1 and 192.0.2.1 are one client.
+		a := addr.Unmap()
+		b := a.As16()
+		msg = append(msg, byte(a.BitLen()/8))
+		msg = append(msg, b[:]...)
 	}
 	m.h.Write(msg)
 	m.buf = msg[:0]
@@ -319,38 +356,38 @@ func (s *Server) newNonce(alg Algorithm, addr netip.Addr) (string, error) {
 		return "", fmt.Errorf("digest: making a nonce: %w", err)
 	}
 	var mac [sha256.Size]byte
-	copy(b[5+nonceRandom:], s.nonceMACSum(&mac, s.macs[0], b[:5+nonceRandom], alg, addr))
+	copy(b[5+nonceRandom:], s.nonceMACSum(&mac, (*s.macs.Load())[0], b[:5+nonceRandom], alg, addr))
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // checkNonce reports whether nonce is one of ours, for alg and addr, and
-// still valid, and returns its identifier and expiry.
-func (s *Server) checkNonce(nonce string, alg Algorithm, addr netip.Addr) (id string, expires time.Time, ok bool) {
+// still valid, and returns its identifier, issue time and expiry.
+func (s *Server) checkNonce(nonce string, alg Algorithm, addr netip.Addr) (id string, issued, expires time.Time, ok bool) {
 	var b [nonceLen]byte
 	var text [(nonceLen*8 + 5) / 6]byte
 	if len(text) != len(nonce) {
-		return "", time.Time{}, false
+		return "", time.Time{}, time.Time{}, false
 	}
 	copy(text[:], nonce)
 	if n, err := base64.RawURLEncoding.Decode(b[:], text[:]); err != nil || n != nonceLen || b[0] != nonceVersion {
-		return "", time.Time{}, false
+		return "", time.Time{}, time.Time{}, false
 	}
 	head, mac := b[:5+nonceRandom], b[5+nonceRandom:]
 	valid := 0
 	var sum [sha256.Size]byte
-	for _, pool := range s.macs {
+	for _, pool := range *s.macs.Load() {
 		valid |= subtle.ConstantTimeCompare(mac, s.nonceMACSum(&sum, pool, head, alg, addr))
 	}
 	if valid != 1 {
-		return "", time.Time{}, false
+		return "", time.Time{}, time.Time{}, false
 	}
-	issued := time.Unix(int64(binary.BigEndian.Uint32(b[1:5])), 0)
+	issued = time.Unix(int64(binary.BigEndian.Uint32(b[1:5])), 0)
 	expires = issued.Add(s.validity())
 	now := s.now()
-	if now.After(expires) || issued.Sub(now) > maxClockSkew {
-		return "", time.Time{}, false
+	if !now.Before(expires) || issued.Sub(now) > maxClockSkew {
+		return "", time.Time{}, time.Time{}, false
 	}
-	return string(b[5 : 5+nonceRandom]), expires, true
+	return string(b[5 : 5+nonceRandom]), issued, expires, true
 }
 
 // Challenges returns the challenges for a response to r: one per offered
@@ -364,6 +401,9 @@ func (s *Server) Challenges(r *Request, stale bool) ([]*Challenge, error) {
 	var addr netip.Addr
 	if r != nil {
 		addr = r.RemoteAddr
+	}
+	if s.BindAddress && !addr.IsValid() {
+		return nil, errors.New("digest: BindAddress needs Request.RemoteAddr")
 	}
 	var out []*Challenge
 	for _, a := range s.algorithms() {
@@ -430,6 +470,12 @@ func (s *Server) Verify(ctx context.Context, r *Request) (*Result, error) {
 	if err := s.init(); err != nil {
 		return nil, err
 	}
+	switch {
+	case r == nil:
+		return nil, errors.New("digest: no request")
+	case s.BindAddress && !r.RemoteAddr.IsValid():
+		return nil, errors.New("digest: BindAddress needs Request.RemoteAddr")
+	}
 	c, err := s.credentials(r)
 	if err != nil {
 		return nil, err
@@ -437,7 +483,7 @@ func (s *Server) Verify(ctx context.Context, r *Request) (*Result, error) {
 	alg := c.Algorithm.canonical()
 	if !s.offers(alg) || !s.acceptsQOP(c.QOP, alg) ||
 		subtle.ConstantTimeCompare([]byte(c.Opaque), []byte(s.Opaque)) != 1 ||
-		c.URI != r.URI || (c.UserHash && !s.UserHash) {
+		(c.URI != r.URI && !s.IgnoreURI) || (c.UserHash && !s.UserHash) {
 		return nil, ErrUnauthorized
 	}
 
@@ -464,11 +510,11 @@ func (s *Server) Verify(ctx context.Context, r *Request) (*Result, error) {
 		return nil, ErrUnauthorized
 	}
 
-	id, expires, ok := s.checkNonce(c.Nonce, alg, r.RemoteAddr)
+	id, issued, expires, ok := s.checkNonce(c.Nonce, alg, r.RemoteAddr)
 	if !ok {
 		return nil, ErrStale
 	}
-	fresh, err := s.replay.Use(ctx, id, c.NC, expires)
+	fresh, err := s.replay.Use(ctx, id, c.NC, issued, expires)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("digest: replay store: %w", err)
@@ -525,7 +571,7 @@ func (s *Server) offers(alg Algorithm) bool {
 // needs a cnonce.
 func (s *Server) acceptsQOP(qop string, alg Algorithm) bool {
 	if qop == "" {
-		return !alg.Sess()
+		return !alg.Sess() && !s.RequireQOP
 	}
 	if s.OmitQOP {
 		return false

@@ -431,8 +431,9 @@ func TestReplayStoreBounded(t *testing.T) {
 	_, err = s.Verify(ctx, register(answer(t, first, "s3cret", 2, register())))
 	require.ErrorIs(t, err, ErrReplay, "a dropped nonce is refused, not forgotten")
 
-	// Entries leave when their nonce expires.
-	c.Add(DefaultNonceValidity + time.Minute)
+	// Entries leave a minute (the grace for clock skew) after their nonce
+	// expires.
+	c.Add(DefaultNonceValidity + 2*time.Minute)
 	ch := challenge(t, s, register())
 	_, err = s.Verify(ctx, register(answer(t, ch, "s3cret", 1, register())))
 	require.NoError(t, err)
@@ -471,4 +472,104 @@ func TestUnchallenged(t *testing.T) {
 	assert.True(t, Unchallenged("CANCEL"))
 	assert.False(t, Unchallenged("INVITE"))
 	assert.False(t, Unchallenged("OPTIONS"))
+}
+
+// TestRestartRefusesOldNonces: a new server (a restart, or a new process
+// with the same secrets) cannot know which counts the old one accepted, so
+// it refuses nonces issued before it started: a replay of a request the
+// old server accepted is stale, not accepted.
+func TestRestartRefusesOldNonces(t *testing.T) {
+	c := newClock()
+	ctx := context.Background()
+	old := testServer(c)
+	ch := challenge(t, old, register())
+	h := answer(t, ch, "s3cret", 1, register())
+	_, err := old.Verify(ctx, register(h))
+	require.NoError(t, err)
+
+	c.Add(time.Second)
+	restarted := testServer(c)
+	_, err = restarted.Verify(ctx, register(h))
+	require.ErrorIs(t, err, ErrReplay)
+	a, err := restarted.Answer(register(), err)
+	require.NoError(t, err)
+	assert.Contains(t, a.Values[0], "stale=true")
+	fresh := challenge(t, restarted, register())
+	_, err = restarted.Verify(ctx, register(answer(t, fresh, "s3cret", 1, register())))
+	require.NoError(t, err)
+}
+
+// TestExpiryBoundary: at the very second a nonce expires it is stale, and
+// so is a replay at that moment.
+func TestExpiryBoundary(t *testing.T) {
+	c := newClock()
+	s := testServer(c)
+	ctx := context.Background()
+	ch := challenge(t, s, register())
+	h := answer(t, ch, "s3cret", 1, register())
+	c.Add(DefaultNonceValidity - time.Second)
+	_, err := s.Verify(ctx, register(h))
+	require.NoError(t, err)
+	c.Add(time.Second)
+	_, err = s.Verify(ctx, register(h))
+	require.ErrorIs(t, err, ErrStale)
+	_, err = s.Verify(ctx, register(answer(t, ch, "s3cret", 2, register())))
+	require.ErrorIs(t, err, ErrStale)
+}
+
+func TestSetSecrets(t *testing.T) {
+	c := newClock()
+	s := testServer(c)
+	ctx := context.Background()
+	ch := challenge(t, s, register())
+	require.NoError(t, s.SetSecrets([][]byte{secretB, secretA}))
+	_, err := s.Verify(ctx, register(answer(t, ch, "s3cret", 1, register())))
+	require.NoError(t, err, "the old secret still verifies")
+	require.NoError(t, s.SetSecrets([][]byte{secretB}))
+	_, err = s.Verify(ctx, register(answer(t, ch, "s3cret", 2, register())))
+	require.ErrorIs(t, err, ErrStale, "until it is removed")
+	assert.Error(t, s.SetSecrets(nil))
+	assert.Error(t, s.SetSecrets([][]byte{[]byte("short")}))
+}
+
+func TestServerOptions(t *testing.T) {
+	ctx := context.Background()
+	s := testServer(newClock())
+	s.RequireQOP = true
+	ch := challenge(t, s, register())
+	noqop := *ch
+	noqop.QOP = nil
+	_, err := s.Verify(ctx, register(answer(t, &noqop, "s3cret", 0, register())))
+	require.Equal(t, ErrUnauthorized, err, "RequireQOP refuses RFC 2069 responses")
+
+	s = testServer(newClock())
+	s.IgnoreURI = true
+	ch = challenge(t, s, register())
+	r := register(answer(t, ch, "s3cret", 1, register()))
+	r.URI = "sip:rewritten.example.com"
+	_, err = s.Verify(ctx, r)
+	require.NoError(t, err)
+
+	s = testServer(newClock())
+	s.BindAddress = true
+	ch = challenge(t, s, register())
+	r = register(answer(t, ch, "s3cret", 1, register()))
+	r.RemoteAddr = netip.MustParseAddr("::ffff:127.0.0.1")
+	_, err = s.Verify(ctx, r)
+	require.NoError(t, err, "a v4-mapped address is the same client")
+	r.RemoteAddr = netip.Addr{}
+	_, err = s.Verify(ctx, r)
+	require.ErrorContains(t, err, "RemoteAddr")
+	_, err = s.Challenges(&Request{}, false)
+	require.ErrorContains(t, err, "RemoteAddr")
+
+	_, err = testServer(newClock()).Verify(ctx, nil)
+	require.Error(t, err)
+	for _, bad := range []*Server{
+		{Realm: "r", Credentials: testStore(), Algorithms: []Algorithm{}},
+		{Realm: "r", Credentials: testStore(), QOP: []string{}},
+	} {
+		_, err := bad.Challenges(nil, false)
+		assert.ErrorContains(t, err, "empty")
+	}
 }
