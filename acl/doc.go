@@ -1,0 +1,51 @@
+// Package acl authorizes SIP requests the way CUCM does for SIP trunks
+// and phones, independent of any SIP stack.
+//
+// A [Trunk] applies a SIP trunk security profile ([TrunkProfile]): the
+// four request kinds a trunk may send ([Classify]: presence subscriptions,
+// out-of-dialog REFER, unsolicited NOTIFY, requests with Replaces), digest
+// authentication through package digest, and application level
+// authorization of the authenticated application user
+// ([ApplicationUser]). [Trunk.Authorize] follows CUCM's decision table
+// row by row and returns a [Decision]: allow, challenge (with the
+// challenge headers), forbid (403) or reject (400).
+//
+// INVITEs and in-dialog requests are authorized by calling search spaces
+// and partitions ([CallingSearchSpace], [Partition], [Pattern]), and
+// phones' presence subscriptions by presence groups ([PresenceGroups]).
+//
+// # Wiring it into emiago/sipgo
+//
+// Fill a [Request] and a digest.Request from the sipgo request and answer
+// as the Decision says (examples/sip-trunk-acl is a complete program):
+//
+//	srv.OnRefer(func(req *sip.Request, tx sip.ServerTransaction) {
+//		r := &acl.Request{Method: string(req.Method), InDialog: hasToTag(req), ReferTo: headerValue(req, "Refer-To")}
+//		dr := &digest.Request{Method: r.Method, URI: req.Recipient.String(), Body: req.Body(),
+//			Authorization: headerValues(req, "Authorization"), RemoteAddr: sourceAddr(req)}
+//		d, err := trunk.Authorize(ctx, r, dr)
+//		switch {
+//		case err != nil:
+//			tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
+//		case d.Verdict == acl.Allow:
+//			tx.Respond(sip.NewResponseFromRequest(req, 202, "Accepted", nil))
+//		default:
+//			res := sip.NewResponseFromRequest(req, d.Status, "", nil)
+//			for _, v := range d.Challenges {
+//				res.AppendHeader(sip.NewHeader(d.Header, v))
+//			}
+//			tx.Respond(res) // log d.Reason; never send it to the peer
+//		}
+//	})
+//
+// # Compatibility
+//
+// The decision table is the one of ../shared/spec/digest-acl.md §7, built
+// from the CUCM security guide. Where CUCM is not documented, this package
+// decides, and says so: only the "presence" event package is a presence
+// subscription; a REFER whose Refer-To URI carries a Replaces header is a
+// Replaces request; a request that is not one of the four kinds passes
+// application level authorization. [CallingSearchSpace.Match] takes the
+// first partition in order that matches, while CUCM routes to the closest
+// match; both agree on whether a number may be called at all.
+package acl
