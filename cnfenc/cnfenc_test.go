@@ -1,7 +1,6 @@
 package cnfenc
 
 import (
-	"bufio"
 	"bytes"
 	"crypto"
 	"crypto/rand"
@@ -65,25 +64,13 @@ func (k *keys) encrypt(tb testing.TB, config []byte, hash crypto.Hash) []byte {
 	return out
 }
 
-// parseTxt reads certutils' --parse output into a map.
-func parseTxt(t *testing.T, name string) map[string]string {
-	m := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(testkeys.Vector(t, name)))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok {
-			m[k] = strings.TrimSpace(v)
-		}
-	}
-	return m
-}
-
 // TestVector reads the certutils .enc.sgn vector: the fields its parse
 // output lists, the layout formats.md §4.2 describes, and a decryption with
 // the test phone key to exactly the plaintext configuration.
 func TestVector(t *testing.T) {
 	k := loadKeys(t)
 	data := testkeys.Vector(t, vectorName)
-	want := parseTxt(t, vectorName+".parse.txt")
+	want := testkeys.ParseOutput(t, vectorName+".parse.txt")
 	f, err := Parse(data)
 	require.NoError(t, err)
 

@@ -1,7 +1,6 @@
 package sgn
 
 import (
-	"bufio"
 	"bytes"
 	"crypto"
 	"crypto/rand"
@@ -22,25 +21,13 @@ import (
 
 var vectors = []string{"sgn-sha1/SEP001122334455.cnf.xml.sgn", "sgn-sha512/SEP001122334455.cnf.xml.sgn", "enc/SEP001122334455.cnf.xml.sgn"}
 
-// parseTxt reads certutils' --parse output into a map.
-func parseTxt(t *testing.T, name string) map[string]string {
-	m := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(testkeys.Vector(t, name)))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok {
-			m[k] = strings.TrimSpace(v)
-		}
-	}
-	return m
-}
-
 func TestVectors(t *testing.T) {
 	tftp, _ := testkeys.Load(t, "tftp")
 	plain := testkeys.Vector(t, "SEP001122334455.cnf.xml")
 	for _, name := range vectors {
 		t.Run(name, func(t *testing.T) {
 			data := testkeys.Vector(t, name)
-			want := parseTxt(t, name+".parse.txt")
+			want := testkeys.ParseOutput(t, name+".parse.txt")
 			f, err := Parse(data)
 			require.NoError(t, err)
 

@@ -72,7 +72,7 @@ type cnfEncryptCmd struct {
 func newCnfEncryptCmd(fs *flag.FlagSet) *cnfEncryptCmd {
 	c := &cnfEncryptCmd{signer: addKeyPairFlags(fs, "", "signer (TFTP)")}
 	fs.StringVar(&c.phoneCert, "phone-cert", "", "phone certificate `FILE` (LSC or MIC) to encrypt to, PEM or DER (required)")
-	fs.StringVar(&c.hash, "hash", "", "hash `ALG`: sha1, sha512 or sha256 (required)")
+	signingHashFlag(fs, &c.hash)
 	fs.StringVar(&c.device, "device", "", "device `NAME`, such as SEP001122334455 (default: FILE's base name without .cnf.xml)")
 	fs.BoolVar(&c.short, "short", false, "also write the short signed configuration DEVICE.cnf.xml.sgn")
 	outputFlag(fs, &c.out, "FILE.enc.sgn")
@@ -82,10 +82,7 @@ func newCnfEncryptCmd(fs *flag.FlagSet) *cnfEncryptCmd {
 
 func (c *cnfEncryptCmd) run(e *env, args []string) error {
 	in := args[0]
-	if c.hash == "" {
-		return usageError("missing --hash (sha1 or sha512)")
-	}
-	hash, err := parseHash(c.hash, "sha1", "sha256", "sha512")
+	hash, err := signingHash(c.hash)
 	if err != nil {
 		return err
 	}

@@ -179,6 +179,20 @@ var hashes = []hashAlg{
 
 // parseHash returns the hash that --hash names, which must be one of
 // allowed.
+// signingHashFlag defines the --hash flag of the commands that sign: it
+// is required, because the choice matters (phones that only know SHA-1).
+func signingHashFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "hash", "", "hash `ALG`: sha1, sha512 or sha256 (required)")
+}
+
+// signingHash parses the value of signingHashFlag.
+func signingHash(name string) (crypto.Hash, error) {
+	if name == "" {
+		return 0, usageError("missing --hash (sha1 or sha512)")
+	}
+	return parseHash(name, "sha1", "sha256", "sha512")
+}
+
 func parseHash(name string, allowed ...string) (crypto.Hash, error) {
 	name = strings.ToLower(name)
 	for _, h := range hashes {

@@ -55,7 +55,7 @@ type sgnSignCmd struct {
 
 func newSgnSignCmd(fs *flag.FlagSet) *sgnSignCmd {
 	c := &sgnSignCmd{signer: addKeyPairFlags(fs, "", "signer")}
-	fs.StringVar(&c.hash, "hash", "", "hash `ALG`: sha1, sha512 or sha256 (required)")
+	signingHashFlag(fs, &c.hash)
 	fs.StringVar(&c.filename, "filename", "", "`NAME` stored in the header (default: base name of the output)")
 	fs.StringVar(&c.version, "version", "1.0", "header `VERSION`, MAJOR.MINOR")
 	fs.BoolVar(&c.noTimestamp, "no-timestamp", false, "leave the signing time out of the header")
@@ -66,10 +66,7 @@ func newSgnSignCmd(fs *flag.FlagSet) *sgnSignCmd {
 
 func (c *sgnSignCmd) run(e *env, args []string) error {
 	in := args[0]
-	if c.hash == "" {
-		return usageError("missing --hash (sha1 or sha512)")
-	}
-	hash, err := parseHash(c.hash, "sha1", "sha256", "sha512")
+	hash, err := signingHash(c.hash)
 	if err != nil {
 		return err
 	}

@@ -284,7 +284,7 @@ type tlvBuildCmd struct {
 
 func newTLVBuildCmd(fs *flag.FlagSet) *tlvBuildCmd {
 	c := &tlvBuildCmd{signer: addKeyPairFlags(fs, "", "signer")}
-	fs.StringVar(&c.hash, "hash", "", "hash `ALG`: sha1, sha512 or sha256 (required)")
+	signingHashFlag(fs, &c.hash)
 	fs.Var(&c.records, "record", "add a record: `ROLE=CERT`, a role and a certificate file, PEM or DER (repeatable, required)")
 	c.kind = addListKindFlags(fs)
 	fs.StringVar(&c.filename, "filename", "", "`NAME` stored in the header (default CTLFile.tlv or ITLFile.tlv)")
@@ -296,10 +296,7 @@ func newTLVBuildCmd(fs *flag.FlagSet) *tlvBuildCmd {
 }
 
 func (c *tlvBuildCmd) run(e *env, _ []string) error {
-	if c.hash == "" {
-		return usageError("missing --hash (sha1 or sha512)")
-	}
-	hash, err := parseHash(c.hash, "sha1", "sha256", "sha512")
+	hash, err := signingHash(c.hash)
 	if err != nil {
 		return err
 	}

@@ -6,11 +6,14 @@
 package testkeys
 
 import (
+	"bufio"
+	"bytes"
 	"crypto"
 	"crypto/x509"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/ucsec/ucsec/internal/pemutil"
@@ -31,6 +34,20 @@ func Vector(tb testing.TB, name string) []byte {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// ParseOutput reads a certutils --parse output file under Dir ("Key:
+// value" lines) into a map; lines without a colon are skipped.
+func ParseOutput(tb testing.TB, name string) map[string]string {
+	tb.Helper()
+	m := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(Vector(tb, name)))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m
 }
 
 // Load returns the certificate and private key in keys/<name>.pem: "tftp"
