@@ -84,27 +84,27 @@ func copyFile(t *testing.T, src, dir string) string {
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{
-		{"-h"},
-		{"--help"},
-		{"help"},
-		{"sgn", "-h"},
-		{"cert", "--help"},
-		{"help", "sgn"},
-		{"help", "sgn", "sign"},
-		{"sgn", "sign", "-h"},
-		{"sgn", "verify", "--help"},
-		{"sgn", "parse", "-h"},
-		{"sgn", "strip", "-h"},
-		{"cert", "new", "-h"},
-		{"cert", "hash", "FILE", "-h"},
-	} {
+	// Every group and command, from the table, in each way of asking.
+	cases := [][]string{{"-h"}, {"--help"}, {"help"}, {"cert", "hash", "FILE", "-h"}}
+	for _, g := range groups {
+		cases = append(cases, []string{g.name, "-h"}, []string{"help", g.name})
+		for _, c := range g.commands {
+			cases = append(cases, []string{g.name, c.name, "-h"}, []string{g.name, c.name, "--help"}, []string{"help", g.name, c.name})
+		}
+	}
+	for _, args := range cases {
 		r := mustRun(t, exitOK, args...)
 		if !strings.HasPrefix(r.stdout, "Usage: ucsec") || !strings.Contains(r.stdout, "Example") {
 			t.Errorf("ucsec %s: help lacks usage or example:\n%s", strings.Join(args, " "), r.stdout)
 		}
 		if r.stderr != "" {
 			t.Errorf("ucsec %s: stderr %q", strings.Join(args, " "), r.stderr)
+		}
+	}
+	top := mustRun(t, exitOK, "-h").stdout
+	for _, g := range groups {
+		if !strings.Contains(top, "  "+g.name+" ") {
+			t.Errorf("top-level help does not list %s", g.name)
 		}
 	}
 	// A command's help lists its flags, with two dashes for long names.
