@@ -1,0 +1,484 @@
+package main
+
+// The example server, started in-process on an ephemeral port of
+// 127.0.0.1, against SIPp (Debian's sip-tester package) with the
+// scenarios in testdata, over UDP and TCP: an out-of-dialog REFER and an
+// unsolicited NOTIFY are refused with 403 (no challenge) when the trunk
+// profile does not accept them, and challenged, then accepted when it
+// does. Besides SIPp's verdict, the tests check the decisions the server
+// made and that their reasons stayed out of the responses. A few cases
+// SIPp cannot send (a forged To tag, compact headers, malformed
+// credentials) are sent from a Go UDP socket.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ucsec/ucsec/acl"
+)
+
+// sippTimeout bounds one SIPp run.
+const sippTimeout = 20 * time.Second
+
+// decision is what the tests check of an acl.Decision.
+type decision struct {
+	Method  string
+	Verdict acl.Verdict
+	Status  int // 0 for Allow
+	Row     int // of the decision table, digest-acl.md §7
+	User    string
+}
+
+// testServer is the example server running in-process.
+type testServer struct {
+	addrs map[string]net.Addr // by network: "udp", "tcp"
+
+	mu        sync.Mutex
+	decisions []acl.Decision
+	methods   []string
+	log       bytes.Buffer
+}
+
+func (s *testServer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.Write(p)
+}
+
+// got returns the decisions so far.
+func (s *testServer) got() ([]decision, []acl.Decision) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ds []decision
+	for i, d := range s.decisions {
+		ds = append(ds, decision{s.methods[i], d.Verdict, d.Status, d.Row, d.User})
+	}
+	return ds, slices.Clone(s.decisions)
+}
+
+func (s *testServer) logs() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+// startServer runs the example with the command-line flags args (plus
+// -listen 127.0.0.1:0) until the test ends, and checks that it then
+// stops cleanly. The server's log is shown if the test fails.
+func startServer(t *testing.T, args ...string) *testServer {
+	t.Helper()
+	cfg, err := parseFlags(append([]string{"-listen", "127.0.0.1:0"}, args...), io.Discard)
+	require.NoError(t, err)
+	s := &testServer{addrs: map[string]net.Addr{}}
+	cfg.log = slog.New(slog.NewTextHandler(s, nil))
+	cfg.onDecision = func(method string, d acl.Decision) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.methods = append(s.methods, method)
+		s.decisions = append(s.decisions, d)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, cfg, func(addrs ...net.Addr) {
+			for _, a := range addrs {
+				s.addrs[a.Network()] = a
+			}
+			close(ready)
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("the server did not start: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err, "run")
+		case <-time.After(10 * time.Second):
+			t.Error("the server did not stop within 10 s")
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.logs())
+		}
+	})
+	return s
+}
+
+// sippCommand returns the path of sipp, or skips the test when it is not
+// installed (and fails it in CI, where .ci/run installs it).
+func sippCommand(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("sipp")
+	if err == nil {
+		return path
+	}
+	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+		t.Fatalf("sipp is not installed: .ci/run must install the sip-tester package (%v)", err)
+	}
+	t.Skipf("sipp is not installed: install it (apt-get install sip-tester) to run the SIPp tests (%v)", err)
+	return ""
+}
+
+// freePort returns a port of 127.0.0.1 that was free for both UDP and
+// TCP a moment ago, for SIPp's -p (without it SIPp tries 5060 first).
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 10 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := l.Addr().(*net.TCPAddr).Port
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		l.Close()
+		if err == nil {
+			c.Close()
+			return port
+		}
+	}
+	t.Fatal("no port of 127.0.0.1 free for both UDP and TCP")
+	return 0
+}
+
+// runSipp runs one call of scenario (a file of testdata) over transport
+// ("udp" or "tcp") against addr, with the example's test credentials for
+// challenges, and fails the test, with SIPp's logs, unless SIPp reports
+// that the call passed (exit status 0). It returns SIPp's message log.
+func runSipp(t *testing.T, sipp, scenario, transport string, addr net.Addr) string {
+	t.Helper()
+	dir := t.TempDir()
+	sf, err := filepath.Abs(filepath.Join("testdata", scenario))
+	require.NoError(t, err)
+	mode := map[string]string{"udp": "u1", "tcp": "t1"}[transport]
+	require.NotEmpty(t, mode, "transport %q", transport)
+	msgLog, errLog := filepath.Join(dir, "messages.log"), filepath.Join(dir, "errors.log")
+	args := []string{"-sf", sf, addr.String(), "-t", mode,
+		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)), // SIP (and media) sockets on 127.0.0.1
+		"-ci", "127.0.0.1", // its remote-control socket too, not on 0.0.0.0
+		"-au", testUser, "-ap", testPassword, // for [authentication]
+		"-m", "1", "-nostdin",
+		"-recv_timeout", "5000", // ms: a missing answer fails the call
+		"-timeout", "15s", "-timeout_error",
+		"-trace_msg", "-message_file", msgLog,
+		"-trace_err", "-error_file", errLog}
+
+	ctx, cancel := context.WithTimeout(t.Context(), sippTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sipp, args...)
+	cmd.Dir = dir // SIPp may write other files in its working directory
+	cmd.WaitDelay = 2 * time.Second
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("sipp %s over %s: %v", scenario, transport, time.Since(start).Round(time.Millisecond))
+	msgs, _ := os.ReadFile(msgLog)
+	if err != nil {
+		errs, _ := os.ReadFile(errLog)
+		t.Fatalf("sipp %s: %v\n--- sipp %s\n--- output:\n%s\n--- messages:\n%s\n--- errors:\n%s",
+			scenario, err, strings.Join(args, " "), tail(out, 4000), msgs, errs)
+	}
+	return string(msgs)
+}
+
+// tail returns the last n bytes of b.
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+var (
+	// The first request of a challenged scenario, without credentials.
+	challenged = func(method string) decision { return decision{method, acl.Challenge, 401, 4, ""} }
+	// An accepted kind, authenticated, without application level
+	// authorization.
+	authenticated = func(method string) decision { return decision{method, acl.Allow, 0, 10, testUser} }
+	// A kind the trunk profile does not accept.
+	notAccepted = func(method string) decision { return decision{method, acl.Forbid, 403, 2, ""} }
+)
+
+// TestSIPp sends SIPp's REFER and NOTIFY to the example server.
+func TestSIPp(t *testing.T) {
+	sipp := sippCommand(t)
+
+	type testCase struct {
+		name     string
+		flags    []string
+		scenario string
+		want     []decision
+	}
+	var cases []testCase
+	for _, tr := range []string{"udp", "tcp"} {
+		cases = append(cases,
+			testCase{"REFER refused without accept-refer/" + tr, nil, "refer_forbidden.xml",
+				[]decision{notAccepted("REFER")}},
+			testCase{"REFER challenged, then accepted with accept-refer/" + tr, []string{"-accept-refer"}, "refer_auth.xml",
+				[]decision{challenged("REFER"), authenticated("REFER")}},
+			testCase{"NOTIFY refused without accept-notify/" + tr, nil, "notify_forbidden.xml",
+				[]decision{notAccepted("NOTIFY")}},
+			testCase{"NOTIFY challenged, then accepted with accept-notify/" + tr, []string{"-accept-notify"}, "notify_auth.xml",
+				[]decision{challenged("NOTIFY"), authenticated("NOTIFY")}},
+		)
+	}
+	cases = append(cases, testCase{"REFER challenged, then refused by the application user/udp",
+		[]string{"-accept-refer", "-app-level", "-app-accept", "notify"}, "refer_auth_forbidden.xml",
+		[]decision{challenged("REFER"), {"REFER", acl.Forbid, 403, 12, testUser}}})
+
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			transport := tc.name[strings.LastIndexByte(tc.name, '/')+1:]
+			s := startServer(t, append(tc.flags, "-transport", transport)...)
+			msgs := runSipp(t, sipp, tc.scenario, transport, s.addrs[transport])
+
+			got, full := s.got()
+			assert.Equal(t, tc.want, got, "the server's decisions")
+			for _, d := range full {
+				require.NotEmpty(t, d.Reason)
+				assert.NotContains(t, msgs, d.Reason, "the reason went to the peer")
+				assert.Contains(t, s.logs(), "reason="+strconv.Quote(d.Reason), "the reason is logged")
+			}
+		})
+	}
+}
+
+// sipRequest writes a request from a UDP client at from, with extra
+// header lines.
+func sipRequest(method, ruri string, from net.Addr, cseq int, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", method, ruri)
+	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=z9hG4bK-test-%d-%d\r\n", from, cseq, time.Now().UnixNano())
+	fmt.Fprintf(&b, "Max-Forwards: 70\r\nFrom: <sip:trunkapp@%s>;tag=test\r\n", from)
+	fmt.Fprintf(&b, "Call-ID: test-%d@127.0.0.1\r\nCSeq: %d %s\r\n", time.Now().UnixNano(), cseq, method)
+	for _, h := range extra {
+		b.WriteString(h + "\r\n")
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	return b.String()
+}
+
+// exchange sends a request over UDP from c to addr and returns the
+// response.
+func exchange(t *testing.T, c *net.UDPConn, addr net.Addr, req string) *sip.Response {
+	t.Helper()
+	require.NoError(t, c.SetDeadline(time.Now().Add(5*time.Second)))
+	_, err := c.WriteTo([]byte(req), addr)
+	require.NoError(t, err)
+	buf := make([]byte, 8<<10)
+	for {
+		n, err := c.Read(buf)
+		require.NoError(t, err, "no response to\n%s", req)
+		msg, err := sip.ParseMessage(buf[:n])
+		require.NoError(t, err)
+		res, ok := msg.(*sip.Response)
+		require.True(t, ok, "not a response: %s", buf[:n])
+		if res.StatusCode >= 200 { // skip a 100 Trying
+			return res
+		}
+	}
+}
+
+// Requests SIPp cannot send easily, from a Go UDP socket.
+func TestRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		flags   []string
+		method  string
+		headers []string
+		status  int
+		want    decision
+	}{{
+		// acl takes a To tag as proof of a dialog, so a forged one
+		// takes a REFER out of the out-of-dialog class: acl allows it
+		// even though the profile refuses out-of-dialog REFER. The
+		// server must then check the dialog: this one has none and
+		// answers 481.
+		name: "REFER with a forged To tag", flags: []string{"-digest=false"}, method: "REFER",
+		headers: []string{"To: <sip:1001@127.0.0.1>;tag=forged", "Refer-To: <sip:1002@127.0.0.1>"},
+		status:  481, want: decision{"REFER", acl.Allow, 0, 3, ""},
+	}, {
+		name: "REFER with an upper-case TAG", flags: []string{"-digest=false"}, method: "REFER",
+		headers: []string{"To: <sip:1001@127.0.0.1>;TAG=forged", "Refer-To: <sip:1002@127.0.0.1>"},
+		status:  481, want: decision{"REFER", acl.Allow, 0, 3, ""},
+	}, {
+		// sipgo does not expand the compact forms o (Event) and r
+		// (Refer-To); the example looks for them itself.
+		name: "presence SUBSCRIBE with a compact Event header", method: "SUBSCRIBE",
+		headers: []string{"To: <sip:1001@127.0.0.1>", "o: presence", "Expires: 60"},
+		status:  403, want: notAccepted("SUBSCRIBE"),
+	}, {
+		name: "REFER with Replaces in a compact Refer-To", flags: []string{"-accept-refer"}, method: "REFER",
+		headers: []string{"To: <sip:1001@127.0.0.1>", "r: <sip:1002@127.0.0.1?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>"},
+		status:  403, want: notAccepted("REFER"),
+	}, {
+		// acl scans the Refer-To text for the URI; a display name with
+		// <> in it hides the Replaces from that scan, so the example
+		// gives acl the URI as sipgo parsed it.
+		name: "REFER with Replaces behind a display name", flags: []string{"-accept-refer"}, method: "REFER",
+		headers: []string{"To: <sip:1001@127.0.0.1>", `Refer-To: "a<b>" <sip:1002@127.0.0.1?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>`},
+		status:  403, want: notAccepted("REFER"),
+	}, {
+		name: "REFER with Replaces behind a display name, compact", flags: []string{"-accept-refer"}, method: "REFER",
+		headers: []string{"To: <sip:1001@127.0.0.1>", `r: "a<b>" <sip:1002@127.0.0.1?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>`},
+		status:  403, want: notAccepted("REFER"),
+	}, {
+		name: "REFER accepted, digest off", flags: []string{"-accept-refer", "-digest=false"}, method: "REFER",
+		headers: []string{"To: <sip:1001@127.0.0.1>", `Refer-To: "Bob" <sip:1002@127.0.0.1>`},
+		status:  202, want: decision{"REFER", acl.Allow, 0, 3, ""},
+	}, {
+		name: "malformed credentials", flags: []string{"-accept-notify"}, method: "NOTIFY",
+		headers: []string{"To: <sip:1001@127.0.0.1>", "Event: message-summary", "Subscription-State: active",
+			`Authorization: Digest username="trunkapp", realm="ucsec.test", nc=zz`},
+		status: 400, want: decision{"NOTIFY", acl.Reject, 400, 5, ""},
+	}, {
+		name: "OPTIONS without credentials", method: "OPTIONS",
+		headers: []string{"To: <sip:1001@127.0.0.1>"},
+		status:  401, want: challenged("OPTIONS"),
+	}, {
+		name: "OPTIONS, digest off", flags: []string{"-digest=false"}, method: "OPTIONS",
+		headers: []string{"To: <sip:1001@127.0.0.1>"},
+		status:  200, want: decision{"OPTIONS", acl.Allow, 0, 3, ""},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, tc.flags...)
+			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			require.NoError(t, err)
+			defer c.Close()
+
+			addr := s.addrs["udp"]
+			res := exchange(t, c, addr, sipRequest(tc.method, "sip:"+addr.String(), c.LocalAddr(), 1, tc.headers...))
+			assert.Equal(t, tc.status, res.StatusCode, "response:\n%s", res)
+			got, _ := s.got()
+			assert.Equal(t, []decision{tc.want}, got)
+			if tc.status == 401 {
+				assert.Len(t, res.GetHeaders("WWW-Authenticate"), 1, "one challenge (MD5)")
+			}
+		})
+	}
+}
+
+// The digest uri parameter must equal the Request-URI the server gives
+// digest.Server: sipgo writes back the parsed URI, which is the same
+// string for SIPp's sip:IP:PORT and other usual URIs, not for all.
+func TestDigestURI(t *testing.T) {
+	for _, tc := range []struct {
+		uri  string
+		same bool
+	}{
+		{"sip:127.0.0.1:5060", true}, // SIPp's [remote_ip]:[remote_port]
+		{"sip:1001@127.0.0.1:5060;transport=tcp", true},
+		{"sip:%61lice@example.com;lr", true},
+		{"sip:[::1]:5060", true},
+		{"sip:bob@example.com?Subject=hi", true},
+		{"tel:+15551234567", true},
+		{"SIP:127.0.0.1:5060", false},  // scheme lower-cased
+		{"sip:127.0.0.1:05060", false}, // port normalized
+	} {
+		raw := sipRequest("OPTIONS", tc.uri, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5070}, 1,
+			"To: <sip:1001@127.0.0.1>", `Authorization: Digest username="a"`, "Authorization: Other x")
+		msg, err := sip.ParseMessage([]byte(raw))
+		require.NoError(t, err, tc.uri)
+		dr := digestRequest(msg.(*sip.Request))
+		assert.Equal(t, tc.same, dr.URI == tc.uri, "%s became %s", tc.uri, dr.URI)
+		assert.Equal(t, []string{`Digest username="a"`, "Other x"}, dr.Authorization)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	cfg, err := parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:5060", cfg.listen, "loopback by default")
+	assert.True(t, cfg.profile.DigestAuthentication)
+	assert.Equal(t, acl.Accept{}, cfg.profile.Accept, "nothing accepted by default")
+
+	cfg, err = parseFlags([]string{"-accept-refer", "-accept-replaces", "-app-level", "-app-accept", "refer, notify"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, acl.Accept{OutOfDialogRefer: true, ReplacesHeader: true}, cfg.profile.Accept)
+	assert.Equal(t, acl.Accept{OutOfDialogRefer: true, UnsolicitedNotification: true}, cfg.appAccept)
+
+	for _, bad := range [][]string{{"-app-accept", "invite"}, {"extra"}, {"-nosuchflag"}} {
+		_, err := parseFlags(bad, io.Discard)
+		assert.Error(t, err, "%q", bad)
+	}
+
+	// CUCM refuses application level authorization without digest.
+	cfg, err = parseFlags([]string{"-app-level", "-digest=false", "-listen", "127.0.0.1:0"}, io.Discard)
+	require.NoError(t, err)
+	assert.ErrorIs(t, run(t.Context(), cfg, nil), acl.ErrInvalidProfile)
+	cfg.profile.ApplicationLevelAuthorization = false
+	cfg.transport = "sctp"
+	assert.ErrorContains(t, run(t.Context(), cfg, nil), "unknown transport")
+}
+
+// The server stops when its context is cancelled, over both transports on
+// one port, and leaves no goroutines behind.
+func TestShutdown(t *testing.T) {
+	before := runtime.NumGoroutine()
+	cfg, err := parseFlags([]string{"-listen", "127.0.0.1:0", "-transport", "both", "-digest=false"}, io.Discard)
+	require.NoError(t, err)
+	cfg.log = slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	addrs := make(chan []net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, func(a ...net.Addr) { addrs <- a }) }()
+	var as []net.Addr
+	select {
+	case as = <-addrs:
+	case err := <-done:
+		t.Fatalf("the server did not start: %v", err)
+	}
+	require.Len(t, as, 2)
+	assert.Equal(t, "udp", as[0].Network())
+	assert.Equal(t, "tcp", as[1].Network())
+	assert.Equal(t, as[0].(*net.UDPAddr).Port, as[1].(*net.TCPAddr).Port, "one port for both")
+
+	// A UDP transaction (kept for retransmissions) and an open TCP
+	// connection must not keep the server, or its goroutines, up.
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer c.Close()
+	res := exchange(t, c, as[0], sipRequest("OPTIONS", "sip:"+as[0].String(), c.LocalAddr(), 1, "To: <sip:1001@127.0.0.1>"))
+	assert.Equal(t, 200, res.StatusCode)
+	tc, err := net.Dial("tcp", as[1].String())
+	require.NoError(t, err)
+	defer tc.Close()
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not stop within 10 s")
+	}
+	c.Close() // the client's TCP connection stays open: the server closes its end
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
+}
