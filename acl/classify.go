@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"net/url"
 	"strings"
 )
 
@@ -59,21 +60,26 @@ type Request struct {
 	// Method is the request method, such as "REFER".
 	Method string
 
-	// InDialog reports whether the request belongs to a dialog: its To
-	// header field has a tag parameter.
+	// InDialog reports whether the request belongs to a dialog. A peer
+	// chooses the To tag, so a made-up tag would let an out-of-dialog
+	// REFER, NOTIFY or SUBSCRIBE pass for an in-dialog one: set InDialog
+	// only when the To tag (with the Call-ID and From tag) names a dialog
+	// or subscription you hold, and treat other tagged requests as 481
+	// Call/Transaction Does Not Exist, as examples/sip-trunk-acl does.
 	InDialog bool
 
-	// Event is the Event header value (RFC 6665), such as "presence" or
-	// "message-summary;id=1"; "" if absent.
+	// Event is the Event header value (RFC 6665, compact form "o"), such
+	// as "presence" or "message-summary;id=1"; "" if absent.
 	Event string
 
 	// Replaces reports whether the request has a Replaces header
 	// (RFC 3891).
 	Replaces bool
 
-	// ReferTo is the Refer-To header value of a REFER; "" otherwise. A
-	// Replaces embedded in its URI (…?Replaces=…) makes the REFER a
-	// Replaces request too: it asks for an INVITE that replaces a dialog.
+	// ReferTo is the Refer-To header value of a REFER (also sent in its
+	// compact form "r"); "" otherwise. A Replaces embedded in its URI
+	// (…?Replaces=…) makes the REFER a Replaces request too: it asks for
+	// an INVITE that replaces a dialog.
 	ReferTo string
 }
 
@@ -131,7 +137,21 @@ func eventPackage(event string) string {
 // Replaces header: the "?Replaces=…" or "&Replaces=…" part of a SIP URI,
 // the name compared without regard to case.
 func referToReplaces(referTo string) bool {
-	uri := referTo
+	uri := strings.TrimSpace(referTo)
+	if strings.HasPrefix(uri, `"`) {
+		// A quoted display name may hold '<' and '>': skip it.
+		i := 1
+		for i < len(uri) && uri[i] != '"' {
+			if uri[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		if i >= len(uri) {
+			return true // unterminated: refuse to guess, treat as Replaces
+		}
+		uri = uri[i+1:]
+	}
 	if i := strings.IndexByte(uri, '<'); i >= 0 {
 		uri = uri[i+1:]
 		if j := strings.IndexByte(uri, '>'); j >= 0 {
@@ -146,6 +166,9 @@ func referToReplaces(referTo string) bool {
 	}
 	for _, h := range strings.Split(headers, "&") {
 		name, _, _ := strings.Cut(h, "=")
+		if n, err := url.PathUnescape(name); err == nil {
+			name = n // header names may be %-escaped
+		}
 		if strings.EqualFold(strings.TrimSpace(name), "Replaces") {
 			return true
 		}

@@ -17,22 +17,24 @@
 // # Wiring it into emiago/sipgo
 //
 // Fill a [Request] and a digest.Request from the sipgo request and answer
-// as the Decision says (examples/sip-trunk-acl is a complete program):
+// as the Decision says. examples/sip-trunk-acl is a complete, tested
+// program; its aclRequest and digestRequest read headers in full and
+// compact form ("r" for Refer-To, "o" for Event), take the Request-URI
+// that the digest uri must equal, and its answers treat a To tag that
+// names no dialog as 481:
 //
 //	srv.OnRefer(func(req *sip.Request, tx sip.ServerTransaction) {
-//		r := &acl.Request{Method: string(req.Method), InDialog: hasToTag(req), ReferTo: headerValue(req, "Refer-To")}
-//		dr := &digest.Request{Method: r.Method, URI: req.Recipient.String(), Body: req.Body(),
-//			Authorization: headerValues(req, "Authorization"), RemoteAddr: sourceAddr(req)}
-//		d, err := trunk.Authorize(ctx, r, dr)
+//		ar, dr := aclRequest(req), digestRequest(req)
+//		d, err := trunk.Authorize(ctx, &ar, &dr)
 //		switch {
 //		case err != nil:
 //			tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
 //		case d.Verdict == acl.Allow:
 //			tx.Respond(sip.NewResponseFromRequest(req, 202, "Accepted", nil))
 //		default:
-//			res := sip.NewResponseFromRequest(req, d.Status, "", nil)
+//			res := sip.NewResponseFromRequest(req, d.Status, reasonPhrase(d.Status), nil)
 //			for _, v := range d.Challenges {
-//				res.AppendHeader(sip.NewHeader(d.Header, v))
+//				res.AppendHeader(sip.NewHeader(d.Header, v)) // one header per challenge
 //			}
 //			tx.Respond(res) // log d.Reason; never send it to the peer
 //		}
