@@ -261,12 +261,14 @@ func Respond(ch *Challenge, username, password, method, uri string, body []byte,
 		}
 	}
 	in := responseInput{alg: a, nonce: ch.Nonce, cnonce: opts.CNonce, nc: opts.NC, qop: opts.QOP, method: method, uri: uri, body: body}
+	var ha1, resp [2 * maxDigest]byte
+	h1 := a.hexSum(ha1[:0], username, ch.Realm, password)
 	cr := &Credentials{
 		Username:  username,
 		Realm:     ch.Realm,
 		Nonce:     ch.Nonce,
 		URI:       uri,
-		Response:  string(in.response(nil, HA1(a, username, ch.Realm, password))),
+		Response:  string(in.response(resp[:0], string(h1))),
 		Algorithm: ch.Algorithm,
 		Opaque:    ch.Opaque,
 		QOP:       opts.QOP,

@@ -1,6 +1,7 @@
 package digest
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -162,12 +163,7 @@ func (p *scanner) quoted() (string, error) {
 	start := p.pos
 	var esc []byte // nil until an escape is seen
 	for p.pos < len(p.s) {
-		// Skip plain text in a tight loop.
-		i := p.pos
-		for i < len(p.s) && charClass[p.s[i]]&classPlainQD != 0 {
-			i++
-		}
-		p.pos = i
+		p.pos = skipPlainQuoted(p.s, p.pos)
 		if p.pos >= len(p.s) {
 			break
 		}
@@ -192,6 +188,28 @@ func (p *scanner) quoted() (string, error) {
 		}
 	}
 	return "", &SyntaxError{Offset: open, Msg: "unterminated quoted string"}
+}
+
+// skipPlainQuoted returns the index of the first byte at or after i that
+// is not plain quoted-string text ('"', '\\' or a control character other
+// than tab), or len(s). It tests eight bytes at a time.
+func skipPlainQuoted(s string, i int) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	zero := func(x uint64) uint64 { return (x - lo) &^ x & hi } // a zero byte
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// Bytes below 0x20 (those without the 0x80 bit, after
+		// subtracting 0x20), 0x7F, '"' and '\\'.
+		stop := (x-0x20*lo)&^x&hi | zero(x^0x7f*lo) | zero(x^'"'*lo) | zero(x^'\\'*lo)
+		if stop != 0 {
+			break
+		}
+	}
+	for i < len(s) && charClass[s[i]]&classPlainQD != 0 {
+		i++
+	}
+	return i
 }
 
 // next reads the next item into p.it, or reports false at the end of the
@@ -661,17 +679,21 @@ func (w *headerWriter) quoted(name, value string) {
 	w.sep()
 	w.b.WriteString(name)
 	w.b.WriteString(`="`)
-	for i := 0; i < len(value); i++ {
-		c := value[i]
-		switch {
-		case c == '"' || c == '\\':
+	for value != "" {
+		// Write the plain run at once, then the byte that needs care.
+		i := skipPlainQuoted(value, 0)
+		w.b.WriteString(value[:i])
+		if i == len(value) {
+			break
+		}
+		switch c := value[i]; c {
+		case '"', '\\':
 			w.b.WriteByte('\\')
 			w.b.WriteByte(c)
-		case !isQuotedText(c):
-			w.b.WriteByte(' ')
 		default:
-			w.b.WriteByte(c)
+			w.b.WriteByte(' ') // a control character
 		}
+		value = value[i+1:]
 	}
 	w.b.WriteByte('"')
 }
@@ -724,6 +746,7 @@ func (w *headerWriter) other(ps []Param) {
 // ParseChallenges are always written back exactly.
 func (c *Challenge) String() string {
 	var w headerWriter
+	w.b.Grow(96 + len(c.Realm) + len(c.Domain) + len(c.Nonce) + len(c.Opaque))
 	w.quoted("realm", c.Realm)
 	if c.Domain != "" {
 		w.quoted("domain", c.Domain)
@@ -758,6 +781,7 @@ func (c *Challenge) String() string {
 // as Challenge.String writes them; Respond refuses them instead.
 func (c *Credentials) String() string {
 	var w headerWriter
+	w.b.Grow(128 + len(c.Username) + len(c.Realm) + len(c.Nonce) + len(c.URI) + len(c.Response) + len(c.CNonce) + len(c.Opaque))
 	w.quoted("username", c.Username)
 	w.quoted("realm", c.Realm)
 	w.quoted("nonce", c.Nonce)
@@ -774,7 +798,9 @@ func (c *Credentials) String() string {
 	}
 	if c.QOP != "" {
 		w.token("qop", c.QOP)
-		w.token("nc", fmt.Sprintf("%08x", c.NC))
+		var nc [8]byte
+		hex.Encode(nc[:], []byte{byte(c.NC >> 24), byte(c.NC >> 16), byte(c.NC >> 8), byte(c.NC)})
+		w.token("nc", string(nc[:]))
 	}
 	if c.UserHash {
 		w.token("userhash", "true")

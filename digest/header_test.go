@@ -131,3 +131,26 @@ func TestOtherParamNames(t *testing.T) {
 	s := ch.String()
 	assert.Equal(t, `Digest realm="r", nonce="n", ok=3`, s)
 }
+
+// TestQuotedControlCharacters puts each forbidden byte at every position
+// of a long quoted string: the word-at-a-time scan must never skip one.
+func TestQuotedControlCharacters(t *testing.T) {
+	for _, bad := range []byte{0, 1, 0x0a, 0x0d, 0x1f, 0x7f} {
+		for pos := 0; pos < 24; pos++ {
+			v := []byte(strings.Repeat("a", 24))
+			v[pos] = bad
+			_, err := ParseCredentials(`Digest username="` + string(v) + `", realm="r", nonce="n", uri="u", response="00"`)
+			assert.ErrorIs(t, err, ErrMalformed, "byte %#x at %d", bad, pos)
+		}
+	}
+	for pos := 0; pos < 24; pos++ {
+		v := []byte(strings.Repeat("a", 24))
+		v[pos] = 0x80 // obs-text is allowed
+		c, err := ParseCredentials(`Digest username="` + string(v) + `", realm="r", nonce="n", uri="u", response="00"`)
+		require.NoError(t, err)
+		assert.Equal(t, string(v), c.Username)
+		v[pos] = '\t'
+		_, err = ParseCredentials(`Digest username="` + string(v) + `", realm="r", nonce="n", uri="u", response="00"`)
+		require.NoError(t, err)
+	}
+}
