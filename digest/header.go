@@ -362,17 +362,21 @@ func (r *digestReader) next() (bit uint16, ok bool, err error) {
 			if r.params++; r.params > maxParams {
 				return 0, false, &SyntaxError{Offset: it.offset, Msg: "too many parameters"}
 			}
-			// Names are nearly always lower case already.
+			// Names are nearly always lower case already, as the known
+			// names are.
 			bit = r.known(it.name)
-			if lower := lowerASCII(it.name); bit == 0 && lower != it.name {
-				bit = r.known(lower)
+			if bit == 0 {
+				if lower := lowerASCII(it.name); lower != it.name {
+					if bit = r.known(lower); bit != 0 {
+						it.name = lower
+					}
+				}
 			}
 			if bit != 0 {
 				if r.seen&bit != 0 {
 					return 0, false, &SyntaxError{Offset: it.offset, Msg: "duplicate parameter " + it.name}
 				}
 				r.seen |= bit
-				it.name = lowerASCII(it.name)
 				return bit, true, nil
 			}
 			for _, o := range r.others {
