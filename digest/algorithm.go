@@ -148,26 +148,47 @@ type responseInput struct {
 // (RFC 7616 §3.4.1, RFC 2617 §3.2.2.1).
 func (in *responseInput) response(dst []byte, ha1 string) []byte {
 	a := in.alg
-	var h1buf [2 * maxDigest]byte
-	if a.Sess() {
-		ha1 = string(a.hexSum(h1buf[:0], ha1, in.nonce, in.cnonce))
-	}
-	var h2buf [2 * maxDigest]byte
-	var ha2 []byte
+	var buf [384]byte
+	var out [maxDigest]byte
+
+	// HA2 = H(method ":" uri [":" H(body)])
+	b := append(buf[:0], in.method...)
+	b = append(b, ':')
+	b = append(b, in.uri...)
 	if strings.EqualFold(in.qop, "auth-int") {
-		var bodyBuf [2 * maxDigest]byte
-		var out [maxDigest]byte
-		bodyHash := hex.AppendEncode(bodyBuf[:0], a.sum(&out, in.body))
-		ha2 = a.hexSum(h2buf[:0], in.method, in.uri, string(bodyHash))
-	} else {
-		ha2 = a.hexSum(h2buf[:0], in.method, in.uri)
+		b = append(b, ':')
+		b = hex.AppendEncode(b, a.sum(&out, in.body))
 	}
-	if in.qop == "" {
-		return a.hexSum(dst, ha1, in.nonce, string(ha2))
+	var ha2buf [2 * maxDigest]byte
+	ha2 := hex.AppendEncode(ha2buf[:0], a.sum(&out, b))
+
+	// For -sess, HA1 = H(HA1 ":" nonce ":" cnonce), in hex (RFC 7616).
+	var ha1buf [2 * maxDigest]byte
+	h1 := append(ha1buf[:0], ha1...)
+	if a.Sess() {
+		b = append(buf[:0], ha1...)
+		b = append(b, ':')
+		b = append(b, in.nonce...)
+		b = append(b, ':')
+		b = append(b, in.cnonce...)
+		h1 = hex.AppendEncode(ha1buf[:0], a.sum(&out, b))
 	}
-	var ncbuf [8]byte
-	nc := hex.AppendEncode(ncbuf[:0], []byte{byte(in.nc >> 24), byte(in.nc >> 16), byte(in.nc >> 8), byte(in.nc)})
-	return a.hexSum(dst, ha1, in.nonce, string(nc), in.cnonce, in.qop, string(ha2))
+
+	// response = H(HA1 ":" nonce [":" nc ":" cnonce ":" qop] ":" HA2)
+	b = append(buf[:0], h1...)
+	b = append(b, ':')
+	b = append(b, in.nonce...)
+	b = append(b, ':')
+	if in.qop != "" {
+		b = hex.AppendEncode(b, []byte{byte(in.nc >> 24), byte(in.nc >> 16), byte(in.nc >> 8), byte(in.nc)})
+		b = append(b, ':')
+		b = append(b, in.cnonce...)
+		b = append(b, ':')
+		b = append(b, in.qop...)
+		b = append(b, ':')
+	}
+	b = append(b, ha2...)
+	return hex.AppendEncode(dst, a.sum(&out, b))
 }
 
 // equalHex reports whether got, a hex string in any case, equals want,

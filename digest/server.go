@@ -316,18 +316,18 @@ const (
 )
 
 // nonceMACSum computes the MAC of a nonce's first bytes with the key of
-// pool, over the realm, the algorithm and, when bound, the address, into
-// out.
-func (s *Server) nonceMACSum(out *[sha256.Size]byte, pool *sync.Pool, head []byte, alg Algorithm, addr netip.Addr) []byte {
+// pool, over the realm, the algorithm and, when bound, the address, and
+// copies it to out.
+func (s *Server) nonceMACSum(out []byte, pool *sync.Pool, head []byte, alg Algorithm, addr netip.Addr) {
 	m := pool.Get().(*nonceMAC)
-	defer pool.Put(m)
 	m.h.Reset()
 	msg := append(m.buf[:0], "ucsec digest nonce\x00"...)
 	msg = append(msg, head...)
-	for _, v := range []string{s.Realm, string(alg.canonical())} {
-		msg = binary.BigEndian.AppendUint16(msg, uint16(len(v)))
-		msg = append(msg, v...)
-	}
+	msg = binary.BigEndian.AppendUint16(msg, uint16(len(s.Realm)))
+	msg = append(msg, s.Realm...)
+	name := alg.canonical()
+	msg = binary.BigEndian.AppendUint16(msg, uint16(len(name)))
+	msg = append(msg, name...)
 	if s.BindAddress {
 		// Unmapped, so that ::ffff:192.0.2.1 and 192.0.2.1 are one client.
 		a := addr.Unmap()
@@ -337,14 +337,16 @@ func (s *Server) nonceMACSum(out *[sha256.Size]byte, pool *sync.Pool, head []byt
 	}
 	m.h.Write(msg)
 	m.buf = msg[:0]
-	return m.h.Sum(out[:0])[:nonceMACLen]
+	copy(out, m.h.Sum(m.sum[:0]))
+	pool.Put(m)
 }
 
-// nonceMAC is a keyed HMAC with a buffer for its message, pooled per
-// secret so that checking a nonce does not allocate.
+// nonceMAC is a keyed HMAC with buffers for its message and sum, pooled
+// per secret so that checking a nonce does not allocate.
 type nonceMAC struct {
 	h   hash.Hash
 	buf []byte
+	sum [sha256.Size]byte
 }
 
 // newNonce makes a nonce for a challenge with algorithm alg.
@@ -355,8 +357,7 @@ func (s *Server) newNonce(alg Algorithm, addr netip.Addr) (string, error) {
 	if _, err := io.ReadFull(s.rand(), b[5:5+nonceRandom]); err != nil {
 		return "", fmt.Errorf("digest: making a nonce: %w", err)
 	}
-	var mac [sha256.Size]byte
-	copy(b[5+nonceRandom:], s.nonceMACSum(&mac, (*s.macs.Load())[0], b[:5+nonceRandom], alg, addr))
+	s.nonceMACSum(b[5+nonceRandom:], (*s.macs.Load())[0], b[:5+nonceRandom], alg, addr)
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
@@ -374,9 +375,10 @@ func (s *Server) checkNonce(nonce string, alg Algorithm, addr netip.Addr) (id st
 	}
 	head, mac := b[:5+nonceRandom], b[5+nonceRandom:]
 	valid := 0
-	var sum [sha256.Size]byte
+	var sum [nonceMACLen]byte
 	for _, pool := range *s.macs.Load() {
-		valid |= subtle.ConstantTimeCompare(mac, s.nonceMACSum(&sum, pool, head, alg, addr))
+		s.nonceMACSum(sum[:], pool, head, alg, addr)
+		valid |= subtle.ConstantTimeCompare(mac, sum[:])
 	}
 	if valid != 1 {
 		return "", time.Time{}, time.Time{}, false
