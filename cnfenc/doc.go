@@ -43,11 +43,13 @@
 // is decrypted is what was verified.
 //
 // After the signature check, a wrong key, a key unwrap that fails and a
-// digest that does not match all give the same [ErrDecryption]. With an
-// *rsa.PrivateKey (or any crypto.Decrypter that honours
+// digest that does not match all give an error wrapping [ErrDecryption].
+// With an *rsa.PrivateKey (or any crypto.Decrypter that honours
 // rsa.PKCS1v15DecryptOptions.SessionKeyLen) the unwrap runs in constant
 // time and bad padding yields a random key, so the answers do not tell bad
-// padding from a wrong key. A token that reports padding errors itself is
+// padding from a wrong key; the one detail added is crypto/rsa's refusal
+// of a wrapped key numerically larger than the modulus, which anyone can
+// see from the public key. A token that reports padding errors itself is
 // reported as such (its error is wrapped, for diagnosis); since only files
 // with a trusted signature reach the unwrap, an attacker cannot use it as a
 // padding oracle without the TFTP key.
