@@ -146,7 +146,7 @@ func BenchmarkReplayStore(b *testing.B) {
 		return string(k[:])
 	}
 	b.Run("Use", func(b *testing.B) {
-		s := &MemoryReplayStore{}
+		s := &MemoryReplayStore{Start: now}
 		ctx := context.Background()
 		i := 0
 		b.ReportAllocs()
@@ -169,7 +169,7 @@ func BenchmarkReplayStore(b *testing.B) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			s := &MemoryReplayStore{MaxNonces: n}
+			s := &MemoryReplayStore{MaxNonces: n, Start: now}
 			for _, k := range ids {
 				s.Use(context.Background(), k, 1, now, exp)
 			}
