@@ -26,8 +26,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -38,6 +36,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucsec/ucsec/internal/interop"
 )
 
 const (
@@ -48,8 +47,6 @@ const (
 	// sippMaxDatagram bounds the requests the test server reads; longer
 	// datagrams are dropped.
 	sippMaxDatagram = 8 << 10
-	// sippTimeout bounds one SIPp run.
-	sippTimeout = 20 * time.Second
 )
 
 // sipMessage is a SIP request or response, parsed just enough for the
@@ -265,72 +262,12 @@ func (u *sipUAS) results() []sipOutcome {
 	return slices.Clone(u.outcomes)
 }
 
-// sippCommand returns the path of sipp, or skips the test when it is not
-// installed (and fails it in CI, where .ci/run installs it).
-func sippCommand(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("sipp")
-	if err == nil {
-		return path
-	}
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatalf("sipp is not installed: .ci/run must install the sip-tester package (%v)", err)
-	}
-	t.Skipf("sipp is not installed: install it (apt-get install sip-tester) to run the SIPp interop test (%v)", err)
-	return ""
-}
-
-// sippFreePort returns a UDP port of 127.0.0.1 that was free a moment ago,
-// for SIPp's -p.
-func sippFreePort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
 // runSipp runs one call of scenario (a file of testdata/sipp) against the
-// server at addr, and fails the test, with SIPp's message log, unless SIPp
-// reports that the call passed (exit status 0).
-func runSipp(t *testing.T, sipp, scenario string, addr netip.AddrPort) {
+// server at addr. Retransmissions are off: this stateless server would
+// refuse them as replays.
+func runSipp(t *testing.T, scenario string, addr netip.AddrPort) {
 	t.Helper()
-	dir := t.TempDir()
-	sf, err := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
-	require.NoError(t, err)
-	msgLog, errLog := filepath.Join(dir, "messages.log"), filepath.Join(dir, "errors.log")
-	args := []string{"-sf", sf, addr.String(),
-		"-i", "127.0.0.1", "-p", strconv.Itoa(sippFreePort(t)), // SIP socket on 127.0.0.1 (-p 0 means 5060)
-		"-ci", "127.0.0.1", // its remote-control socket (port 8888 or the next free) too, not on 0.0.0.0
-		"-m", "1", "-nostdin",
-		"-nr",                   // no retransmissions: this stateless server would refuse them as replays
-		"-recv_timeout", "5000", // ms: a missing answer fails the call
-		"-timeout", "15s", "-timeout_error",
-		"-trace_msg", "-message_file", msgLog,
-		"-trace_err", "-error_file", errLog}
-
-	ctx, cancel := context.WithTimeout(t.Context(), sippTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, sipp, args...)
-	cmd.Dir = dir // SIPp may write other files in its working directory
-	cmd.WaitDelay = 2 * time.Second
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("sipp %s: %v", scenario, time.Since(start).Round(time.Millisecond))
-	if err != nil {
-		msgs, _ := os.ReadFile(msgLog)
-		errs, _ := os.ReadFile(errLog)
-		t.Fatalf("sipp %s: %v\n--- sipp %s\n--- output:\n%s\n--- messages:\n%s\n--- errors:\n%s",
-			scenario, err, strings.Join(args, " "), sippTail(out, 4000), msgs, errs)
-	}
-}
-
-// sippTail returns the last n bytes of b.
-func sippTail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
+	interop.RunSIPp(t, filepath.Join("testdata", "sipp", scenario), addr.String(), "-nr")
 }
 
 // sippSend sends datagram to addr from a new socket and returns the
@@ -451,7 +388,7 @@ func sippServer(qop []string, omitQOP bool) *Server {
 
 // TestSIPp registers with SIPp, a SIP client no one here wrote.
 func TestSIPp(t *testing.T) {
-	sipp := sippCommand(t)
+	interop.SIPp(t)
 
 	for _, tc := range []struct {
 		name string
@@ -464,7 +401,7 @@ func TestSIPp(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := startSipUAS(t, sippServer(tc.qop, false))
-			runSipp(t, sipp, "register.xml", u.addr())
+			runSipp(t, "register.xml", u.addr())
 			got := u.results()
 			sippCheckSteps(t, got, []sippStep{sippChallenge, sippOK(tc.want, 1), sippOK(tc.want, 2)})
 			bodyErr := ErrReplay // the body is not covered: only the count is wrong
@@ -477,7 +414,7 @@ func TestSIPp(t *testing.T) {
 
 	t.Run("no qop", func(t *testing.T) {
 		u := startSipUAS(t, sippServer(nil, true))
-		runSipp(t, sipp, "register_noqop.xml", u.addr())
+		runSipp(t, "register_noqop.xml", u.addr())
 		got := u.results()
 		sippCheckSteps(t, got, []sippStep{
 			sippChallenge,
@@ -492,7 +429,7 @@ func TestSIPp(t *testing.T) {
 
 	t.Run("wrong password", func(t *testing.T) {
 		u := startSipUAS(t, sippServer(nil, false))
-		runSipp(t, sipp, "register_wrong.xml", u.addr())
+		runSipp(t, "register_wrong.xml", u.addr())
 		sippCheckSteps(t, u.results(), []sippStep{sippChallenge, {status: 401, err: ErrUnauthorized, qop: "auth", nc: 1, creds: true}})
 	})
 }

@@ -17,8 +17,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -31,12 +29,10 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucsec/ucsec/internal/interop"
 
 	"github.com/ucsec/ucsec/acl"
 )
-
-// sippTimeout bounds one SIPp run.
-const sippTimeout = 20 * time.Second
 
 // decision is what the tests check of an acl.Decision.
 type decision struct {
@@ -128,85 +124,15 @@ func startServer(t *testing.T, args ...string) *testServer {
 	return s
 }
 
-// sippCommand returns the path of sipp, or skips the test when it is not
-// installed (and fails it in CI, where .ci/run installs it).
-func sippCommand(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("sipp")
-	if err == nil {
-		return path
-	}
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatalf("sipp is not installed: .ci/run must install the sip-tester package (%v)", err)
-	}
-	t.Skipf("sipp is not installed: install it (apt-get install sip-tester) to run the SIPp tests (%v)", err)
-	return ""
-}
-
-// freePort returns a port of 127.0.0.1 that was free for both UDP and
-// TCP a moment ago, for SIPp's -p (without it SIPp tries 5060 first).
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 10 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		port := l.Addr().(*net.TCPAddr).Port
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-		l.Close()
-		if err == nil {
-			c.Close()
-			return port
-		}
-	}
-	t.Fatal("no port of 127.0.0.1 free for both UDP and TCP")
-	return 0
-}
-
 // runSipp runs one call of scenario (a file of testdata) over transport
 // ("udp" or "tcp") against addr, with the example's test credentials for
-// challenges, and fails the test, with SIPp's logs, unless SIPp reports
-// that the call passed (exit status 0). It returns SIPp's message log.
-func runSipp(t *testing.T, sipp, scenario, transport string, addr net.Addr) string {
+// challenges, and returns SIPp's message log.
+func runSipp(t *testing.T, scenario, transport string, addr net.Addr) string {
 	t.Helper()
-	dir := t.TempDir()
-	sf, err := filepath.Abs(filepath.Join("testdata", scenario))
-	require.NoError(t, err)
 	mode := map[string]string{"udp": "u1", "tcp": "t1"}[transport]
 	require.NotEmpty(t, mode, "transport %q", transport)
-	msgLog, errLog := filepath.Join(dir, "messages.log"), filepath.Join(dir, "errors.log")
-	args := []string{"-sf", sf, addr.String(), "-t", mode,
-		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)), // SIP (and media) sockets on 127.0.0.1
-		"-ci", "127.0.0.1", // its remote-control socket too, not on 0.0.0.0
-		"-au", testUser, "-ap", testPassword, // for [authentication]
-		"-m", "1", "-nostdin",
-		"-recv_timeout", "5000", // ms: a missing answer fails the call
-		"-timeout", "15s", "-timeout_error",
-		"-trace_msg", "-message_file", msgLog,
-		"-trace_err", "-error_file", errLog}
-
-	ctx, cancel := context.WithTimeout(t.Context(), sippTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, sipp, args...)
-	cmd.Dir = dir // SIPp may write other files in its working directory
-	cmd.WaitDelay = 2 * time.Second
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("sipp %s over %s: %v", scenario, transport, time.Since(start).Round(time.Millisecond))
-	msgs, _ := os.ReadFile(msgLog)
-	if err != nil {
-		errs, _ := os.ReadFile(errLog)
-		t.Fatalf("sipp %s: %v\n--- sipp %s\n--- output:\n%s\n--- messages:\n%s\n--- errors:\n%s",
-			scenario, err, strings.Join(args, " "), tail(out, 4000), msgs, errs)
-	}
-	return string(msgs)
-}
-
-// tail returns the last n bytes of b.
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
+	return interop.RunSIPp(t, filepath.Join("testdata", scenario), addr.String(),
+		"-t", mode, "-au", testUser, "-ap", testPassword)
 }
 
 var (
@@ -221,7 +147,7 @@ var (
 
 // TestSIPp sends SIPp's REFER and NOTIFY to the example server.
 func TestSIPp(t *testing.T) {
-	sipp := sippCommand(t)
+	interop.SIPp(t)
 
 	type testCase struct {
 		name     string
@@ -250,7 +176,7 @@ func TestSIPp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			transport := tc.name[strings.LastIndexByte(tc.name, '/')+1:]
 			s := startServer(t, append(tc.flags, "-transport", transport)...)
-			msgs := runSipp(t, sipp, tc.scenario, transport, s.addrs[transport])
+			msgs := runSipp(t, tc.scenario, transport, s.addrs[transport])
 
 			got, full := s.got()
 			assert.Equal(t, tc.want, got, "the server's decisions")

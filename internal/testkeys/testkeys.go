@@ -40,8 +40,12 @@ func Vector(tb testing.TB, name string) []byte {
 // value" lines) into a map; lines without a colon are skipped.
 func ParseOutput(tb testing.TB, name string) map[string]string {
 	tb.Helper()
+	return parseOutput(Vector(tb, name))
+}
+
+func parseOutput(data []byte) map[string]string {
 	m := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(Vector(tb, name)))
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		if k, v, ok := strings.Cut(sc.Text(), ":"); ok {
 			m[k] = strings.TrimSpace(v)
