@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"log"
 	"math/big"
@@ -104,10 +105,10 @@ func ExampleDecrypt() {
 
 	_, otherKey := newCert("another phone")
 	_, err = cnfenc.Decrypt(encrypted, tftpCert, otherKey)
-	fmt.Println(err)
+	fmt.Println(errors.Is(err, cnfenc.ErrDecryption))
 	// Output:
 	// true <nil>
-	// cnfenc: decryption failed
+	// true
 }
 
 // The TFTP server also serves a short signed configuration that tells the
