@@ -144,12 +144,17 @@ type Decision struct {
 	Challenges []string
 	// Class is the request's kinds.
 	Class Class
+	// Missing is, for a Forbid by the trunk profile or the application
+	// user, the kinds it does not accept.
+	Missing Class
 	// User is the authenticated digest user, if any.
 	User string
 	// Row is the row of the decision table (digest-acl.md §7) that
 	// decided, for logs and tests.
 	Row int
-	// Reason says why, for logs. It is not meant for the peer.
+	// Reason says why, for logs, as a constant text (refusals stay cheap
+	// under a flood); with Row, Class, Missing and User it tells the whole
+	// story. It is not meant for the peer.
 	Reason string
 }
 
@@ -194,7 +199,8 @@ func (t *Trunk) Authorize(ctx context.Context, r *Request, dr *digest.Request) (
 		return d.allow(1, "never challenged (RFC 3261 §22.1)"), nil
 	}
 	if !p.Accept.Allows(c) {
-		return d.forbid(2, fmt.Sprintf("trunk profile %q does not accept %s", p.Name, c&^p.Accept.classes())), nil
+		d.Missing = c &^ p.Accept.classes()
+		return d.forbid(2, "the trunk profile does not accept the request's kinds (see Missing)"), nil
 	}
 	if !p.DigestAuthentication {
 		return d.allow(3, "digest authentication off"), nil
@@ -205,6 +211,9 @@ func (t *Trunk) Authorize(ctx context.Context, r *Request, dr *digest.Request) (
 	res, err := t.Digest.Verify(ctx, dr)
 	if err != nil {
 		return t.refuse(d, dr, err)
+	}
+	if res == nil {
+		return Decision{}, errors.New("acl: the Authenticator returned neither a result nor an error")
 	}
 	d.User = res.Username
 	switch {
@@ -221,9 +230,10 @@ func (t *Trunk) Authorize(ctx context.Context, r *Request, dr *digest.Request) (
 	case err != nil:
 		return Decision{}, fmt.Errorf("acl: looking up application user: %w", err)
 	case u == nil:
-		return d.forbid(11, fmt.Sprintf("%q is not an application user", res.Username)), nil
+		return d.forbid(11, "the authenticated user is not an application user"), nil
 	case !u.Accept.Allows(c):
-		return d.forbid(12, fmt.Sprintf("application user %q does not accept %s", u.Name, c&^u.Accept.classes())), nil
+		d.Missing = c &^ u.Accept.classes()
+		return d.forbid(12, "the application user does not accept the request's kinds (see Missing)"), nil
 	}
 	return d.allow(13, "the application user accepts the request's kinds"), nil
 }

@@ -149,8 +149,7 @@ func TestCombinations(t *testing.T) {
 	d, err := f.trunk(TrunkProfile{Accept: Accept{OutOfDialogRefer: true}}, Accept{}).Authorize(ctx, oodReferReplaces, nil)
 	require.NoError(t, err)
 	assert.Equal(t, Forbid, d.Verdict)
-	assert.Contains(t, d.Reason, "Replaces header")
-	assert.NotContains(t, d.Reason, "out-of-dialog REFER", "only the missing kind is named")
+	assert.Equal(t, Replaces, d.Missing, "only the missing kind is named")
 
 	d, err = f.trunk(TrunkProfile{Accept: Accept{OutOfDialogRefer: true, ReplacesHeader: true}}, Accept{}).Authorize(ctx, oodReferReplaces, nil)
 	require.NoError(t, err)
@@ -161,6 +160,7 @@ func TestCombinations(t *testing.T) {
 	d, err = f.trunk(app, Accept{OutOfDialogRefer: true}).Authorize(ctx, oodReferReplaces, dr)
 	require.NoError(t, err)
 	assert.Equal(t, 12, d.Row)
+	assert.Equal(t, Replaces, d.Missing)
 
 	dr = f.request(t, oodReferReplaces, "unity", "vm-secret", 1)
 	d, err = f.trunk(app, Accept{OutOfDialogRefer: true, ReplacesHeader: true}).Authorize(ctx, oodReferReplaces, dr)
@@ -178,6 +178,7 @@ func TestClassify(t *testing.T) {
 		{&Request{Method: "SUBSCRIBE", Event: "presence", InDialog: true}, 0},
 		{&Request{Method: "SUBSCRIBE", Event: "dialog"}, 0},
 		{&Request{Method: "SUBSCRIBE", Event: "presence.winfo"}, 0},
+		{&Request{Method: "SUBSCRIBE", Event: "dialog, presence;id=2"}, Presence},
 		{&Request{Method: "REFER"}, OutOfDialogRefer},
 		{&Request{Method: "REFER", InDialog: true}, 0},
 		{referReplace, OutOfDialogRefer | Replaces},

@@ -2,6 +2,7 @@ package acl
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,12 +50,15 @@ func BenchmarkAuthorize(b *testing.B) {
 	}{
 		{"full", &Trunk{Profile: &profile, Digest: f.server, Users: users}},
 		{"acl-only", &Trunk{Profile: &profile, Digest: stubDigest{&digest.Result{Username: "unity"}}, Users: users}},
+		// The refusals a flood of unwanted requests takes.
+		{"forbid-trunk", &Trunk{Profile: &TrunkProfile{DigestAuthentication: true}, Digest: stubDigest{&digest.Result{Username: "unity"}}}},
+		{"forbid-app-user", &Trunk{Profile: &profile, Digest: stubDigest{&digest.Result{Username: "unity"}}, Users: UserMap{"unity": {Name: "unity"}}}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				d, err := c.trunk.Authorize(ctx, oodRefer, dr)
-				if err != nil || d.Verdict != Allow {
+				if err != nil || (d.Verdict != Allow) != strings.HasPrefix(c.name, "forbid") {
 					b.Fatal(d, err)
 				}
 			}

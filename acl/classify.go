@@ -69,7 +69,9 @@ type Request struct {
 	InDialog bool
 
 	// Event is the Event header value (RFC 6665, compact form "o"), such
-	// as "presence" or "message-summary;id=1"; "" if absent.
+	// as "presence" or "message-summary;id=1"; "" if absent. Join the
+	// values of several Event headers with commas: a request that names
+	// presence in any of them is a presence subscription.
 	Event string
 
 	// Replaces reports whether the request has a Replaces header
@@ -77,7 +79,8 @@ type Request struct {
 	Replaces bool
 
 	// ReferTo is the Refer-To header value of a REFER (also sent in its
-	// compact form "r"); "" otherwise. A Replaces embedded in its URI
+	// compact form "r"); "" otherwise. RFC 3515 allows exactly one: refuse
+	// (400) a REFER with several rather than choosing one. A Replaces embedded in its URI
 	// (…?Replaces=…) makes the REFER a Replaces request too: it asks for
 	// an INVITE that replaces a dialog.
 	ReferTo string
@@ -105,7 +108,7 @@ func Classify(r *Request) Class {
 	case "ACK", "CANCEL":
 		return 0
 	case "SUBSCRIBE":
-		if !r.InDialog && eventPackage(r.Event) == "presence" {
+		if !r.InDialog && hasPresence(r.Event) {
 			c |= Presence
 		}
 	case "REFER":
@@ -126,11 +129,17 @@ func Classify(r *Request) Class {
 	return c
 }
 
-// eventPackage returns the lowercase event package of an Event header
-// value: the part before any parameter, without white space.
-func eventPackage(event string) string {
-	pkg, _, _ := strings.Cut(event, ";")
-	return strings.ToLower(strings.TrimSpace(pkg))
+// hasPresence reports whether an Event value names the presence package.
+// Several Event values may be joined with commas (several headers, or a
+// peer that lists them): any presence one counts.
+func hasPresence(event string) bool {
+	for v := range strings.SplitSeq(event, ",") {
+		pkg, _, _ := strings.Cut(v, ";")
+		if strings.EqualFold(strings.TrimSpace(pkg), "presence") {
+			return true
+		}
+	}
+	return false
 }
 
 // referToReplaces reports whether a Refer-To value's URI carries a

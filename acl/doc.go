@@ -29,6 +29,9 @@
 //		switch {
 //		case err != nil:
 //			tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
+//		case d.Verdict == acl.Allow && ar.InDialog && !dialogs.Holds(req):
+//			// A To tag is the peer's claim (see Request.InDialog).
+//			tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 //		case d.Verdict == acl.Allow:
 //			tx.Respond(sip.NewResponseFromRequest(req, 202, "Accepted", nil))
 //		default:
@@ -49,5 +52,6 @@
 // Replaces request; a request that is not one of the four kinds passes
 // application level authorization. [CallingSearchSpace.Match] takes the
 // first partition in order that matches, while CUCM routes to the closest
-// match; both agree on whether a number may be called at all.
+// match; as this package has no blocking patterns, both agree on whether
+// a number may be called at all.
 package acl

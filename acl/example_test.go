@@ -30,7 +30,7 @@ func ExampleTrunk_Authorize() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(d.Verdict, d.Status, d.Reason)
+	fmt.Println(d.Verdict, d.Status, d.Missing)
 
 	notify := &acl.Request{Method: "NOTIFY", Event: "message-summary"}
 	d, err = trunk.Authorize(ctx, notify, &digest.Request{Method: "NOTIFY", URI: "sip:1000@cluster.example.com"})
@@ -39,7 +39,7 @@ func ExampleTrunk_Authorize() {
 	}
 	fmt.Println(d.Verdict, d.Status, d.Header)
 	// Output:
-	// forbid 403 trunk profile "Unity trunk" does not accept out-of-dialog REFER
+	// forbid 403 out-of-dialog REFER
 	// challenge 401 WWW-Authenticate
 }
 
@@ -73,7 +73,7 @@ func ExampleCallingSearchSpace_Match() {
 }
 
 func ExamplePresenceGroups() {
-	groups := &acl.PresenceGroups{Default: true}
+	groups := &acl.PresenceGroups{}
 	groups.Set("Lobby", "Executives", false)
 	fmt.Println(groups.Allowed("Lobby", "Executives"), groups.Allowed("Executives", "Lobby"))
 	// Output: false true

@@ -9,7 +9,7 @@ import (
 // ErrPattern, and that Match agrees with a plain backtracking matcher on
 // short inputs.
 func FuzzPattern(f *testing.F) {
-	for _, s := range []string{"1XXX", "9.!", "[2-9]XX!", "\\+1!", "!!0", "[^5]"} {
+	for _, s := range []string{"1XXX", "9.!", "[2-9]XX!", "\\+1!", "!!0", "[^5]", "[2-9]+X"} {
 		f.Add(s, "91234")
 	}
 	f.Fuzz(func(t *testing.T, pattern, number string) {

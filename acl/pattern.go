@@ -17,16 +17,19 @@ var ErrPattern = errors.New("acl: invalid route pattern")
 // The syntax supported:
 //
 //	0-9 * #   the character itself
-//	+ or \+   a literal plus (E.164 prefix)
+//	\+        a literal plus (E.164 prefix)
 //	X         any one digit 0-9 (x too)
 //	!         one or more digits
 //	[2-9]     one character from the set: digits, ranges a-b, and a
 //	          leading ^ to negate ([^5] is any digit but 5)
+//	+         after an element: one or more of it, as in CUCM ([2-9]+)
 //	.         ignored: in CUCM it only marks where digit discarding
 //	          starts, and does not change what matches
 //
-// Other CUCM pattern features (@ for the national numbering plan, ? and
-// the % wildcard) are not supported and are errors.
+// A + that follows no element (at the start, or after a .) is an error:
+// write \+ for a literal plus. Other CUCM pattern features (@ for the
+// national numbering plan, ? for zero or more, the % wildcard) are not
+// supported and are errors.
 type Pattern struct {
 	text  string
 	elems []patElem
@@ -78,6 +81,11 @@ func ParsePattern(s string) (*Pattern, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
+		case c == '+':
+			if len(p.elems) == 0 || i > 0 && s[i-1] == '.' {
+				return nil, bad(i, `+ repeats the element before it; write \+ for a literal plus`)
+			}
+			p.elems[len(p.elems)-1].repeat = true
 		case charBit(c) != 0:
 			p.elems = append(p.elems, patElem{set: charBit(c)})
 		case c == '\\' && i+1 < len(s) && s[i+1] == '+':
@@ -118,6 +126,9 @@ func parseSet(s string) (charSet, error) {
 	neg := len(s) > 0 && s[0] == '^'
 	if neg {
 		s = s[1:]
+	}
+	if s == "" {
+		return 0, errors.New("empty []")
 	}
 	var set charSet
 	for i := 0; i < len(s); i++ {

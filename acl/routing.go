@@ -71,14 +71,16 @@ func (css *CallingSearchSpace) Match(number string) (Route, bool) {
 // PresenceGroups decides which presence subscriptions are allowed, as
 // CUCM's presence groups do: a subscriber (a phone line or a trunk's
 // application) in one group may see the presence of a presentity in
-// another group if the pair is allowed, or, when the pair is not set, if
-// Default allows it ("Default Inter-Presence Group Subscription"). A group
-// may always see its own members unless the pair is set to disallowed.
-// Set the pairs before first use; it is then safe for concurrent use.
+// another group if the pair is allowed, or, when the pair is not set, by
+// the cluster default ("Default Inter-Presence Group Subscription", which
+// allows unless DisallowByDefault is set). A group sees its own members
+// unless that pair is set to disallowed: our reading of CUCM, not
+// confirmed by its documentation. Set the pairs before first use; it is
+// then safe for concurrent use.
 type PresenceGroups struct {
-	// Default applies to pairs of different groups that are not set.
-	// CUCM's default is to allow.
-	Default bool
+	// DisallowByDefault makes pairs of different groups that are not set
+	// disallowed. The zero value allows them, as CUCM does by default.
+	DisallowByDefault bool
 
 	pairs map[[2]string]bool
 }
@@ -98,5 +100,5 @@ func (g *PresenceGroups) Allowed(from, to string) bool {
 	if v, ok := g.pairs[[2]string{from, to}]; ok {
 		return v
 	}
-	return from == to || g.Default
+	return from == to || !g.DisallowByDefault
 }

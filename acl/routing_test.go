@@ -20,7 +20,9 @@ func TestPatterns(t *testing.T) {
 		{"9.1[2-9]XX[2-9]XXXXXX", []string{"912125551234"}, []string{"911125551234", "91212555123"}},
 		{"[^5]XX", []string{"123", "999"}, []string{"512", "12"}},
 		{"\\+1!", []string{"+15551234"}, []string{"15551234", "+1"}},
-		{"+44X!", []string{"+4420", "+44207946000"}, []string{"+44", "+442"}},
+		{"\\+44X!", []string{"+4420", "+44207946000"}, []string{"+44", "+442"}},
+		{"[2-9]+", []string{"2", "2345", "99"}, []string{"", "21", "+"}},
+		{"91+X", []string{"912", "91113"}, []string{"92", "91"}},
 		{"*8X", []string{"*81"}, []string{"#81", "*8"}},
 		{"1!0", []string{"110", "1230", "12340"}, []string{"10", "1231"}},
 		{"!!", []string{"12", "123"}, []string{"1"}},
@@ -36,7 +38,7 @@ func TestPatterns(t *testing.T) {
 			assert.False(t, p.Match(n), "%s should not match %q", c.pattern, n)
 		}
 	}
-	for _, bad := range []string{"", "1@", "[12", "[a-z]", "[5-1]", "[^0-9]", "?", "...", strings.Repeat("1", MaxPatternLength+1), "1%"} {
+	for _, bad := range []string{"", "1@", "[12", "[a-z]", "[5-1]", "[^0-9]", "[^]", "[]", "?", "...", "+1", "9.+1", strings.Repeat("1", MaxPatternLength+1), "1%"} {
 		_, err := ParsePattern(bad)
 		assert.ErrorIs(t, err, ErrPattern, "%q", bad)
 	}
@@ -90,7 +92,7 @@ func TestCallingSearchSpace(t *testing.T) {
 }
 
 func TestPresenceGroups(t *testing.T) {
-	g := &PresenceGroups{Default: true}
+	g := &PresenceGroups{}
 	g.Set("Lobby", "Executives", false)
 	g.Set("Executives", "Lobby", true)
 	assert.False(t, g.Allowed("Lobby", "Executives"))
@@ -98,7 +100,7 @@ func TestPresenceGroups(t *testing.T) {
 	assert.True(t, g.Allowed("Lobby", "Sales"), "default allows")
 	assert.True(t, g.Allowed("Sales", "Sales"))
 
-	strict := &PresenceGroups{}
+	strict := &PresenceGroups{DisallowByDefault: true}
 	assert.False(t, strict.Allowed("Lobby", "Sales"), "default disallows")
 	assert.True(t, strict.Allowed("Lobby", "Lobby"), "a group sees itself")
 	strict.Set("Lobby", "Lobby", false)

@@ -355,7 +355,13 @@ func (h *handler) serve(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	defer h.active.Done()
 
-	ar, dr := aclRequest(req), digestRequest(req)
+	ar, ok := aclRequest(req)
+	if !ok {
+		h.log.Info("sip request refused", "method", ar.Method, "source", req.Source(), "reason", "more than one Refer-To")
+		h.respond(req, tx, sip.NewResponseFromRequest(req, sip.StatusBadRequest, "Bad Request", nil))
+		return
+	}
+	dr := digestRequest(req)
 	d, err := h.trunk.Authorize(h.ctx, &ar, &dr)
 	if err != nil {
 		h.log.Error("authorizing a request", "method", ar.Method, "source", req.Source(), "error", err)
@@ -441,44 +447,53 @@ func reasonPhrase(status int) string {
 	return "Error"
 }
 
-// aclRequest takes from req what acl.Trunk.Authorize classifies.
-func aclRequest(req *sip.Request) acl.Request {
+// aclRequest takes from req what acl.Trunk.Authorize classifies. It
+// reports false for a REFER with more than one Refer-To (RFC 3515 allows
+// exactly one), which must be refused rather than classified by one of
+// them.
+func aclRequest(req *sip.Request) (acl.Request, bool) {
 	r := acl.Request{
 		Method: req.Method.String(),
 		// sipgo expands the compact forms of only some headers (t for To,
 		// but not o for Event or r for Refer-To): a peer could otherwise
 		// hide a presence SUBSCRIBE or a Replaces from the classifier.
-		Event:    headerValue(req, "Event", "o"),
-		Replaces: headerValue(req, "Replaces") != "",
+		// Every Event value counts, not just the first.
+		Event:    strings.Join(headerValues(req, "Event", "o"), ", "),
+		Replaces: len(headerValues(req, "Replaces")) > 0,
 	}
 	if req.Method == sip.REFER {
-		r.ReferTo = referTo(req)
+		referTos := headerValues(req, "Refer-To", "r")
+		if len(referTos) > 1 {
+			return r, false
+		}
+		if len(referTos) == 1 {
+			r.ReferTo = referTo(referTos[0])
+		}
 	}
 	if to := req.To(); to != nil {
 		r.InDialog = hasParam(to.Params, "tag")
 	}
-	return r
+	return r, true
 }
 
-// headerValue returns the value of the first header with one of names
-// (compared without regard to case), or "".
-func headerValue(req *sip.Request, names ...string) string {
+// headerValues returns the values of every header with one of names
+// (compared without regard to case), in order.
+func headerValues(req *sip.Request, names ...string) []string {
+	var vs []string
 	for _, h := range req.Headers() {
 		for _, n := range names {
 			if strings.EqualFold(h.Name(), n) {
-				return h.Value()
+				vs = append(vs, h.Value())
 			}
 		}
 	}
-	return ""
+	return vs
 }
 
-// referTo returns the Refer-To URI as sipgo writes it back, "<uri>",
+// referTo returns a Refer-To URI as sipgo writes it back, "<uri>",
 // without a display name or parameters: acl finds a Replaces in the URI by
-// scanning the text, which a display name such as "a<b>" misleads. sipgo
-// parses the full form of the header already, but not the compact r.
-func referTo(req *sip.Request) string {
-	v := headerValue(req, "Refer-To", "r")
+// scanning the text, which a display name such as "a<b>" misleads.
+func referTo(v string) string {
 	var uri sip.Uri
 	var params sip.HeaderParams
 	if _, err := sip.ParseAddressValue(v, &uri, &params); err != nil {
@@ -504,10 +519,14 @@ func hasParam(params sip.HeaderParams, name string) bool {
 // The Request-URI must be the string the client put in the digest uri
 // parameter. sipgo keeps only the parsed URI; Recipient.String() writes it
 // back, which gives the same string for the usual URIs (SIPp's
-// sip:127.0.0.1:5060 included; see TestDigestURI) but not for all: an
+// sip:127.0.0.1:5060 included; see TestDigestURI) but not for all. An
 // upper-case scheme (SIP:) or a port with leading zeros comes back
-// normalized, and such a client is then refused (401 again), never wrongly
-// accepted.
+// normalized, and such a client is refused (401 again). Repeated or empty
+// URI parameters and headers are merged (sip:u@h;a=b;a=c becomes
+// sip:u@h;a=c), so credentials made for one such string are accepted for
+// the other: harmless here, since the nonce count still stops replays, but
+// a server that routes on those parameters should compare the raw
+// Request-URI, which sipgo does not keep.
 func digestRequest(req *sip.Request) digest.Request {
 	r := digest.Request{
 		Method: req.Method.String(),

@@ -278,6 +278,27 @@ func TestRequests(t *testing.T) {
 			`Authorization: Digest username="trunkapp", realm="ucsec.test", nc=zz`},
 		status: 400, want: decision{"NOTIFY", acl.Reject, 400, 5, ""},
 	}, {
+		// RFC 3515 allows one Refer-To; with two, classifying by either
+		// would let the other through unchecked.
+		name: "REFER with two Refer-To headers", flags: []string{"-accept-refer", "-digest=false"}, method: "REFER",
+		headers: []string{"To: <sip:1001@127.0.0.1>", "Refer-To: <sip:1002@127.0.0.1>",
+			"Refer-To: <sip:1002@127.0.0.1?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>"},
+		status: 400,
+	}, {
+		name: "REFER with full and compact Refer-To", flags: []string{"-accept-refer", "-digest=false"}, method: "REFER",
+		headers: []string{"To: <sip:1001@127.0.0.1>", "r: <sip:1002@127.0.0.1>",
+			"Refer-To: <sip:1002@127.0.0.1?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>"},
+		status: 400,
+	}, {
+		// Every Event value counts, not just the first header.
+		name: "presence behind a second Event header", flags: []string{"-digest=false"}, method: "SUBSCRIBE",
+		headers: []string{"To: <sip:1001@127.0.0.1>", "o: dialog", "Event: presence", "Expires: 60"},
+		status:  403, want: notAccepted("SUBSCRIBE"),
+	}, {
+		name: "presence in an Event list", flags: []string{"-digest=false"}, method: "SUBSCRIBE",
+		headers: []string{"To: <sip:1001@127.0.0.1>", "Event: dialog, presence", "Expires: 60"},
+		status:  403, want: notAccepted("SUBSCRIBE"),
+	}, {
 		name: "OPTIONS without credentials", method: "OPTIONS",
 		headers: []string{"To: <sip:1001@127.0.0.1>"},
 		status:  401, want: challenged("OPTIONS"),
@@ -296,7 +317,11 @@ func TestRequests(t *testing.T) {
 			res := exchange(t, c, addr, sipRequest(tc.method, "sip:"+addr.String(), c.LocalAddr(), 1, tc.headers...))
 			assert.Equal(t, tc.status, res.StatusCode, "response:\n%s", res)
 			got, _ := s.got()
-			assert.Equal(t, []decision{tc.want}, got)
+			if tc.want.Method == "" {
+				assert.Empty(t, got, "refused before any decision")
+			} else {
+				assert.Equal(t, []decision{tc.want}, got)
+			}
 			if tc.status == 401 {
 				assert.Len(t, res.GetHeaders("WWW-Authenticate"), 1, "one challenge (MD5)")
 			}
