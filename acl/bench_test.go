@@ -12,7 +12,7 @@ import (
 // acceptAll lets one precomputed request verify again and again.
 type acceptAll struct{}
 
-func (acceptAll) Use(context.Context, string, uint32, time.Time, time.Time) (bool, error) {
+func (acceptAll) Use(context.Context, digest.NonceID, uint32, time.Time, time.Time) (bool, error) {
 	return true, nil
 }
 

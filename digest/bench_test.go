@@ -17,7 +17,7 @@ import (
 // measured on its own in BenchmarkReplayStore.
 type acceptAll struct{}
 
-func (acceptAll) Use(context.Context, string, uint32, time.Time, time.Time) (bool, error) {
+func (acceptAll) Use(context.Context, NonceID, uint32, time.Time, time.Time) (bool, error) {
 	return true, nil
 }
 
@@ -138,12 +138,12 @@ func BenchmarkRespond(b *testing.B) {
 func BenchmarkReplayStore(b *testing.B) {
 	now := time.Now()
 	exp := now.Add(time.Hour)
-	id := func(i int) string {
-		var k nonceID
+	id := func(i int) NonceID {
+		var k NonceID
 		for j := range 8 {
 			k[j] = byte(i >> (8 * j))
 		}
-		return string(k[:])
+		return k
 	}
 	b.Run("Use", func(b *testing.B) {
 		s := &MemoryReplayStore{Start: now}
@@ -160,7 +160,7 @@ func BenchmarkReplayStore(b *testing.B) {
 	})
 	b.Run("memory", func(b *testing.B) {
 		const n = 100_000
-		ids := make([]string, n)
+		ids := make([]NonceID, n)
 		for i := range ids {
 			ids[i] = id(i)
 		}

@@ -190,18 +190,22 @@ func (p *scanner) quoted() (string, error) {
 	return "", &SyntaxError{Offset: open, Msg: "unterminated quoted string"}
 }
 
+const swarLo, swarHi = 0x0101010101010101, 0x8080808080808080
+
+// swarZero has a high bit set in some byte if x has a zero byte (exact
+// for presence, the word-at-a-time test of Hacker's Delight §6.1).
+func swarZero(x uint64) uint64 { return (x - swarLo) &^ x & swarHi }
+
 // skipPlainQuoted returns the index of the first byte at or after i that
 // is not plain quoted-string text ('"', '\\' or a control character other
 // than tab), or len(s). It tests eight bytes at a time.
 func skipPlainQuoted(s string, i int) int {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	zero := func(x uint64) uint64 { return (x - lo) &^ x & hi } // a zero byte
 	for ; i+8 <= len(s); i += 8 {
 		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
 		// Bytes below 0x20 (those without the 0x80 bit, after
 		// subtracting 0x20), 0x7F, '"' and '\\'.
-		stop := (x-0x20*lo)&^x&hi | zero(x^0x7f*lo) | zero(x^'"'*lo) | zero(x^'\\'*lo)
+		stop := (x-0x20*swarLo)&^x&swarHi | swarZero(x^0x7f*swarLo) | swarZero(x^'"'*swarLo) | swarZero(x^'\\'*swarLo)
 		if stop != 0 {
 			break
 		}
@@ -553,26 +557,36 @@ func credentialParam(name string) uint16 {
 // digits and comes with qop and cnonce, and that qop is a single value. It
 // checks nothing against a challenge; see [Server.Verify].
 func ParseCredentials(header string) (*Credentials, error) {
+	c := &Credentials{}
+	if err := parseCredentials(c, header); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseCredentials is ParseCredentials into c, which Verify keeps on its
+// stack.
+func parseCredentials(c *Credentials, header string) error {
 	if len(header) > MaxHeaderLength {
-		return nil, &SyntaxError{Offset: MaxHeaderLength, Msg: fmt.Sprintf("header longer than %d bytes", MaxHeaderLength)}
+		return &SyntaxError{Offset: MaxHeaderLength, Msg: fmt.Sprintf("header longer than %d bytes", MaxHeaderLength)}
 	}
 	r := &digestReader{p: scanner{s: header}, known: credentialParam}
-	var c *Credentials
+	found := false
 	var seen uint16
 	for {
 		bit, ok, err := r.next()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !ok {
 			break
 		}
 		it := &r.p.it
 		if it.kind == itemScheme {
-			if c != nil {
-				return nil, &SyntaxError{Offset: it.offset, Msg: "more than one Digest credential"}
+			if found {
+				return &SyntaxError{Offset: it.offset, Msg: "more than one Digest credential"}
 			}
-			c = &Credentials{}
+			found = true
 			continue
 		}
 		switch bit {
@@ -596,11 +610,11 @@ func ParseCredentials(header string) (*Credentials, error) {
 			c.QOP = it.value
 		case crNC:
 			if len(it.value) != 8 {
-				return nil, &SyntaxError{Offset: it.offset, Msg: "nc is not 8 hexadecimal digits"}
+				return &SyntaxError{Offset: it.offset, Msg: "nc is not 8 hexadecimal digits"}
 			}
 			n, ok := parseHex32(it.value)
 			if !ok || n == 0 {
-				return nil, &SyntaxError{Offset: it.offset, Msg: "nc is not 8 hexadecimal digits, or is zero"}
+				return &SyntaxError{Offset: it.offset, Msg: "nc is not 8 hexadecimal digits, or is zero"}
 			}
 			c.NC = n
 		case crUserHash:
@@ -610,23 +624,23 @@ func ParseCredentials(header string) (*Credentials, error) {
 		}
 		seen = r.seen
 	}
-	if c == nil {
-		return nil, &SyntaxError{Msg: "no Digest credentials"}
+	if !found {
+		return &SyntaxError{Msg: "no Digest credentials"}
 	}
 	for i, req := range requiredCredentialParams {
 		if seen&(1<<i) == 0 {
-			return nil, &SyntaxError{Msg: "Digest credentials without " + req}
+			return &SyntaxError{Msg: "Digest credentials without " + req}
 		}
 	}
 	switch {
 	case strings.IndexByte(c.QOP, ',') >= 0 || strings.IndexByte(c.QOP, ' ') >= 0 || strings.IndexByte(c.QOP, '\t') >= 0:
-		return nil, &SyntaxError{Msg: "qop in credentials must be a single value"}
+		return &SyntaxError{Msg: "qop in credentials must be a single value"}
 	case c.QOP != "" && (c.NC == 0 || seen&crCNonce == 0):
-		return nil, &SyntaxError{Msg: "qop without nc and cnonce"}
+		return &SyntaxError{Msg: "qop without nc and cnonce"}
 	case c.QOP == "" && seen&(crNC|crCNonce) != 0:
-		return nil, &SyntaxError{Msg: "nc or cnonce without qop"}
+		return &SyntaxError{Msg: "nc or cnonce without qop"}
 	}
-	return c, nil
+	return nil
 }
 
 // parseHex32 parses 8 hexadecimal digits.

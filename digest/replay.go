@@ -2,6 +2,7 @@ package digest
 
 import (
 	"context"
+	"encoding/hex"
 	"sync"
 	"time"
 )
@@ -21,7 +22,7 @@ type ReplayStore interface {
 	// dropped its entry) must report false, never true. Entries may be
 	// dropped once their nonce has expired, allowing for clock skew
 	// between the servers and the store.
-	Use(ctx context.Context, id string, nc uint32, issued, expires time.Time) (bool, error)
+	Use(ctx context.Context, id NonceID, nc uint32, issued, expires time.Time) (bool, error)
 }
 
 // replayWindow is how far below the highest nonce count seen a count may
@@ -54,15 +55,19 @@ type MemoryReplayStore struct {
 	Clock func() time.Time
 
 	mu    sync.Mutex
-	m     map[nonceID]replayEntry
-	order []nonceID // ring of keys in insertion order
+	m     map[NonceID]replayEntry
+	order []NonceID // ring of keys in insertion order
 	head  int       // index of the oldest key in order
 	n     int       // keys in order
 	floor int64     // unknown nonces expiring at or before this are refused
 }
 
-// nonceID is the random part of a nonce.
-type nonceID [nonceRandom]byte
+// NonceID identifies a nonce in a ReplayStore: its 96 random bits. A
+// shared store may key on String().
+type NonceID [nonceRandom]byte
+
+// String returns the identifier in hexadecimal.
+func (id NonceID) String() string { return hex.EncodeToString(id[:]) }
 
 type replayEntry struct {
 	expires  int64  // Unix seconds
@@ -76,12 +81,7 @@ type replayEntry struct {
 const replayGrace = time.Minute
 
 // Use implements ReplayStore.
-func (s *MemoryReplayStore) Use(_ context.Context, id string, nc uint32, issued, expires time.Time) (bool, error) {
-	var key nonceID
-	if len(id) != len(key) {
-		return false, nil
-	}
-	copy(key[:], id)
+func (s *MemoryReplayStore) Use(_ context.Context, key NonceID, nc uint32, issued, expires time.Time) (bool, error) {
 	now := time.Now
 	if s.Clock != nil {
 		now = s.Clock
@@ -91,7 +91,7 @@ func (s *MemoryReplayStore) Use(_ context.Context, id string, nc uint32, issued,
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		s.m = make(map[nonceID]replayEntry)
+		s.m = make(map[NonceID]replayEntry)
 		if s.Start.IsZero() {
 			s.Start = now()
 		}
@@ -166,7 +166,7 @@ func (s *MemoryReplayStore) expire(t int64) {
 // grow enlarges the ring of keys, up to the capacity.
 func (s *MemoryReplayStore) grow() {
 	size := min(max(2*len(s.order), 64), s.capacity())
-	order := make([]nonceID, size)
+	order := make([]NonceID, size)
 	for i := range s.n {
 		order[i] = s.order[(s.head+i)%len(s.order)]
 	}

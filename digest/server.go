@@ -363,15 +363,15 @@ func (s *Server) newNonce(alg Algorithm, addr netip.Addr) (string, error) {
 
 // checkNonce reports whether nonce is one of ours, for alg and addr, and
 // still valid, and returns its identifier, issue time and expiry.
-func (s *Server) checkNonce(nonce string, alg Algorithm, addr netip.Addr) (id string, issued, expires time.Time, ok bool) {
+func (s *Server) checkNonce(nonce string, alg Algorithm, addr netip.Addr) (id NonceID, issued, expires time.Time, ok bool) {
 	var b [nonceLen]byte
 	var text [(nonceLen*8 + 5) / 6]byte
 	if len(text) != len(nonce) {
-		return "", time.Time{}, time.Time{}, false
+		return NonceID{}, time.Time{}, time.Time{}, false
 	}
 	copy(text[:], nonce)
 	if n, err := base64.RawURLEncoding.Decode(b[:], text[:]); err != nil || n != nonceLen || b[0] != nonceVersion {
-		return "", time.Time{}, time.Time{}, false
+		return NonceID{}, time.Time{}, time.Time{}, false
 	}
 	head, mac := b[:5+nonceRandom], b[5+nonceRandom:]
 	valid := 0
@@ -381,15 +381,16 @@ func (s *Server) checkNonce(nonce string, alg Algorithm, addr netip.Addr) (id st
 		valid |= subtle.ConstantTimeCompare(mac, sum[:])
 	}
 	if valid != 1 {
-		return "", time.Time{}, time.Time{}, false
+		return NonceID{}, time.Time{}, time.Time{}, false
 	}
 	issued = time.Unix(int64(binary.BigEndian.Uint32(b[1:5])), 0)
 	expires = issued.Add(s.validity())
 	now := s.now()
 	if !now.Before(expires) || issued.Sub(now) > maxClockSkew {
-		return "", time.Time{}, time.Time{}, false
+		return NonceID{}, time.Time{}, time.Time{}, false
 	}
-	return string(b[5 : 5+nonceRandom]), issued, expires, true
+	copy(id[:], b[5:5+nonceRandom])
+	return id, issued, expires, true
 }
 
 // Challenges returns the challenges for a response to r: one per offered
@@ -478,10 +479,11 @@ func (s *Server) Verify(ctx context.Context, r *Request) (*Result, error) {
 	case s.BindAddress && !r.RemoteAddr.IsValid():
 		return nil, errors.New("digest: BindAddress needs Request.RemoteAddr")
 	}
-	c, err := s.credentials(r)
-	if err != nil {
+	var cred Credentials
+	if err := s.credentials(r, &cred); err != nil {
 		return nil, err
 	}
+	c := &cred
 	alg := c.Algorithm.canonical()
 	if !s.offers(alg) || !s.acceptsQOP(c.QOP, alg) ||
 		subtle.ConstantTimeCompare([]byte(c.Opaque), []byte(s.Opaque)) != 1 ||
@@ -490,6 +492,7 @@ func (s *Server) Verify(ctx context.Context, r *Request) (*Result, error) {
 	}
 
 	username := c.Username
+	var err error
 	if c.UserHash {
 		username, err = s.Credentials.(UserHashStore).UserByHash(ctx, c.Username, s.Realm, alg)
 	}
@@ -526,30 +529,31 @@ func (s *Server) Verify(ctx context.Context, r *Request) (*Result, error) {
 	return &Result{Username: username, Algorithm: alg, QOP: c.QOP}, nil
 }
 
-// credentials finds and parses the credentials of r for the server's
-// realm.
-func (s *Server) credentials(r *Request) (*Credentials, error) {
-	var found *Credentials
+// credentials finds and parses into c the credentials of r for the
+// server's realm.
+func (s *Server) credentials(r *Request, c *Credentials) error {
+	found := false
+	var tmp Credentials
 	for _, h := range r.Authorization {
 		if !isDigest(h) {
 			continue // another scheme's credentials (RFC 8898)
 		}
-		c, err := ParseCredentials(h)
-		if err != nil {
-			return nil, err
+		tmp = Credentials{}
+		if err := parseCredentials(&tmp, h); err != nil {
+			return err
 		}
-		if c.Realm != s.Realm {
+		if tmp.Realm != s.Realm {
 			continue // another hop's credentials
 		}
-		if found != nil {
-			return nil, &SyntaxError{Msg: "several credentials for realm " + s.Realm}
+		if found {
+			return &SyntaxError{Msg: "several credentials for realm " + s.Realm}
 		}
-		found = c
+		*c, found = tmp, true
 	}
-	if found == nil {
-		return nil, ErrNoCredentials
+	if !found {
+		return ErrNoCredentials
 	}
-	return found, nil
+	return nil
 }
 
 // isDigest reports whether a header value starts with the Digest scheme.
