@@ -2,6 +2,7 @@ package acl
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -46,4 +47,26 @@ func backtrack(elems []patElem, s string) bool {
 		return true
 	}
 	return e.repeat && backtrack(elems, s[1:])
+}
+
+// FuzzClassify checks that classification never panics and keeps its
+// invariants on arbitrary header values.
+func FuzzClassify(f *testing.F) {
+	f.Add("REFER", false, "", false, `"a<b>" <sip:1002@h?Replaces=abc>`)
+	f.Add("SUBSCRIBE", false, "dialog, presence;id=1", false, "")
+	f.Add("NOTIFY", true, "message-summary", true, "")
+	f.Fuzz(func(t *testing.T, method string, inDialog bool, event string, replaces bool, referTo string) {
+		r := &Request{Method: method, InDialog: inDialog, Event: event, Replaces: replaces, ReferTo: referTo}
+		c := Classify(r)
+		switch m := strings.ToUpper(method); {
+		case m == "ACK" || m == "CANCEL":
+			if c != 0 {
+				t.Fatalf("%s classified as %v", method, c)
+			}
+		case replaces && c&Replaces == 0:
+			t.Fatal("a Replaces header not classified as Replaces")
+		case inDialog && c&(Presence|OutOfDialogRefer|UnsolicitedNotify) != 0:
+			t.Fatalf("an in-dialog request classified as %v", c)
+		}
+	})
 }

@@ -85,3 +85,29 @@ func FuzzExcludeDigestCredentials(f *testing.F) {
 		}
 	})
 }
+
+// FuzzShortConfig checks that ShortConfig and ParseShortConfig never panic,
+// that their errors wrap ErrConfig, and that a short configuration built
+// from any configuration they accept reads back as encrypted, for the
+// certificate it names.
+func FuzzShortConfig(f *testing.F) {
+	k := loadKeys(f)
+	f.Add(testkeys.Vector(f, plainName))
+	f.Add([]byte("<device><capfList><capf/></capfList><certHash>x</certHash></device>"))
+	f.Fuzz(func(t *testing.T, full []byte) {
+		if _, err := ParseShortConfig(full); err != nil && !errors.Is(err, ErrConfig) {
+			t.Fatalf("ParseShortConfig error %v does not wrap ErrConfig", err)
+		}
+		short, err := ShortConfig(full, k.phone)
+		if err != nil {
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("ShortConfig error %v does not wrap ErrConfig", err)
+			}
+			return
+		}
+		info, err := ParseShortConfig(short)
+		if err != nil || !info.EncrConfig || info.FullConfig || !info.CertHashMatches(k.phone) {
+			t.Fatalf("short config does not read back: %+v, %v\n%s", info, err, short)
+		}
+	})
+}
