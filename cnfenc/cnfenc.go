@@ -327,14 +327,7 @@ func walk(off int, v []byte, fn func(off int, tag uint8, v []byte) error) error 
 // [File.Decrypt]. It does not check who the header names as the signer;
 // prefer [File.CheckSignatureFrom].
 func (f *File) CheckSignature(pub crypto.PublicKey) error {
-	if f.signed == nil {
-		return errors.New("cnfenc: File was not returned by Parse")
-	}
-	if err := f.signed.CheckSignature(pub); err != nil {
-		return mapErr(err)
-	}
-	f.verified = true
-	return nil
+	return f.check(func(s *sgn.File) error { return s.CheckSignature(pub) })
 }
 
 // NamesSigner reports whether the header names cert as its signer: the
@@ -354,10 +347,16 @@ func (f *File) NamesSigner(cert *x509.Certificate) bool {
 // call it with the TFTP and CCM+TFTP certificates of the list, and with
 // no other.
 func (f *File) CheckSignatureFrom(cert *x509.Certificate) error {
+	return f.check(func(s *sgn.File) error { return s.CheckSignatureFrom(cert) })
+}
+
+// check runs verify on the private copy and, if it succeeds, allows
+// Decrypt.
+func (f *File) check(verify func(*sgn.File) error) error {
 	if f.signed == nil {
 		return errors.New("cnfenc: File was not returned by Parse")
 	}
-	if err := f.signed.CheckSignatureFrom(cert); err != nil {
+	if err := verify(f.signed); err != nil {
 		return mapErr(err)
 	}
 	f.verified = true

@@ -81,7 +81,7 @@ func newDigestRespondCmd(fs *flag.FlagSet) *digestRespondCmd {
 	fs.StringVar(&c.qop, "qop", "", "`QOP` to answer with: auth or auth-int (default: auth if offered)")
 	fs.StringVar(&c.cnonce, "cnonce", "", "client nonce `CNONCE` (default: random)")
 	fs.StringVar(&c.nc, "nc", "1", "nonce count `N`, in decimal or as 8 hex digits such as 0000000a")
-	fs.StringVar(&c.body, "body", "", "message body `FILE`, for qop=auth-int (default: empty)")
+	bodyFlag(fs, &c.body)
 	jsonFlag(fs, &c.json)
 	return c
 }
@@ -153,11 +153,9 @@ func (c *digestRespondCmd) run(e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	var body []byte
-	if c.body != "" {
-		if body, err = e.readInput(c.body); err != nil {
-			return err
-		}
+	body, err := readBody(e, c.body)
+	if err != nil {
+		return err
 	}
 	opts := &digest.RespondOptions{QOP: qop}
 	if qop != "" {
@@ -312,7 +310,7 @@ func newDigestVerifyCmd(fs *flag.FlagSet) *digestVerifyCmd {
 	c.password.add(fs)
 	fs.StringVar(&c.ha1, "ha1", "", "the user's HA1 in `HEX` for the header's realm and hash, instead of a password")
 	fs.StringVar(&c.user, "user", "", "user `NAME`: required with --password if the header has userhash=true")
-	fs.StringVar(&c.body, "body", "", "message body `FILE`, for qop=auth-int (default: empty)")
+	bodyFlag(fs, &c.body)
 	jsonFlag(fs, &c.json)
 	return c
 }
@@ -358,11 +356,9 @@ func (c *digestVerifyCmd) run(e *env, _ []string) error {
 			return err
 		}
 	}
-	var body []byte
-	if c.body != "" {
-		if body, err = e.readInput(c.body); err != nil {
-			return err
-		}
+	body, err := readBody(e, c.body)
+	if err != nil {
+		return err
 	}
 
 	// The user the credentials are for, and why they are not valid for
@@ -605,4 +601,17 @@ func parseHA1(s string, alg digest.Algorithm) (string, error) {
 		return "", usageError(fmt.Sprintf("--ha1 must be %d hex digits for %s", want, alg))
 	}
 	return strings.ToLower(s), nil
+}
+
+// bodyFlag defines the --body flag of the digest commands.
+func bodyFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "body", "", "message body `FILE`, for qop=auth-int (default: empty)")
+}
+
+// readBody reads the --body file, or returns nil without one.
+func readBody(e *env, name string) ([]byte, error) {
+	if name == "" {
+		return nil, nil
+	}
+	return e.readInput(name)
 }
