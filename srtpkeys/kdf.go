@@ -114,12 +114,12 @@ func (d *Deriver) derive(base byte, index uint64) SessionKeys {
 	if d.kdr != 0 {
 		r = index >> bits.TrailingZeros64(d.kdr)
 	}
-	s := SessionKeys{suite: d.suite}
+	m := new(sessionMaterial)
 	in := d.suite.info()
-	d.prf(s.key[:in.key], base, r)
-	d.prf(s.auth[:in.authKey], base+1, r)
-	d.prf(s.salt[:in.salt], base+2, r)
-	return s
+	d.prf(m.key[:in.key], base, r)
+	d.prf(m.auth[:in.authKey], base+1, r)
+	d.prf(m.salt[:in.salt], base+2, r)
+	return SessionKeys{suite: d.suite, m: m}
 }
 
 // prf fills out with the AES-CM keystream for key_id = label‖r (r 48 bits),
@@ -147,27 +147,48 @@ func (d *Deriver) prf(out []byte, label byte, r uint64) {
 
 // SessionKeys are the keys one SRTP or SRTCP packet is protected with: the
 // session encryption key, salt and (for the AES-CM suites) authentication
-// key. Like [MasterKey], it never prints its bytes.
+// key. Like [MasterKey], it never prints its bytes, and the bytes sit
+// behind a pointer so that even reflection-based printing of a struct that
+// holds SessionKeys in an unexported field shows only an address.
 type SessionKeys struct {
 	suite Suite
-	key   [32]byte
-	salt  [14]byte
-	auth  [20]byte
+	m     *sessionMaterial
+}
+
+type sessionMaterial struct {
+	key  [32]byte
+	salt [14]byte
+	auth [20]byte
 }
 
 // Suite returns the suite the keys belong to.
 func (s *SessionKeys) Suite() Suite { return s.suite }
 
 // Key returns the session encryption key. The slice aliases s.
-func (s *SessionKeys) Key() []byte { return s.key[:s.suite.KeyLen()] }
+func (s *SessionKeys) Key() []byte {
+	if s.m == nil {
+		return nil
+	}
+	return s.m.key[:s.suite.KeyLen()]
+}
 
 // Salt returns the session salt (14 bytes, or 12 for AEAD). The slice
 // aliases s.
-func (s *SessionKeys) Salt() []byte { return s.salt[:s.suite.SaltLen()] }
+func (s *SessionKeys) Salt() []byte {
+	if s.m == nil {
+		return nil
+	}
+	return s.m.salt[:s.suite.SaltLen()]
+}
 
 // Auth returns the session authentication key (20 bytes; empty for AEAD).
 // The slice aliases s.
-func (s *SessionKeys) Auth() []byte { return s.auth[:s.suite.AuthKeyLen()] }
+func (s *SessionKeys) Auth() []byte {
+	if s.m == nil {
+		return nil
+	}
+	return s.m.auth[:s.suite.AuthKeyLen()]
+}
 
 // String names the suite and hides the key bytes.
 func (s SessionKeys) String() string { return "srtpkeys.SessionKeys(" + s.suite.String() + ", [redacted])" }
