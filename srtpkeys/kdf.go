@@ -191,7 +191,9 @@ func (s *SessionKeys) Auth() []byte {
 }
 
 // String names the suite and hides the key bytes.
-func (s SessionKeys) String() string { return "srtpkeys.SessionKeys(" + s.suite.String() + ", [redacted])" }
+func (s SessionKeys) String() string {
+	return "srtpkeys.SessionKeys(" + s.suite.String() + ", [redacted])"
+}
 
 // GoString is String.
 func (s SessionKeys) GoString() string { return s.String() }

@@ -25,12 +25,12 @@ func mustKey(t testing.TB, suite Suite, key, salt string) MasterKey {
 }
 
 type kdfVector struct {
-	name            string
-	suite           Suite
-	key, salt       string
-	kdr             uint64
-	index           uint64
-	rtcp            bool
+	name                        string
+	suite                       Suite
+	key, salt                   string
+	kdr                         uint64
+	index                       uint64
+	rtcp                        bool
 	wantKey, wantSalt, wantAuth string
 }
 

@@ -129,10 +129,10 @@ func TestGenerateCallKeys(t *testing.T) {
 
 func TestSuites(t *testing.T) {
 	want := []struct {
-		name                                 string
+		name                                string
 		key, salt, authKey, rtpTag, rtcpTag int
-		profile                              uint16
-		pion                                 bool
+		profile                             uint16
+		pion                                bool
 	}{
 		{"AES_CM_128_HMAC_SHA1_80", 16, 14, 20, 10, 10, 1, true},
 		{"AES_CM_128_HMAC_SHA1_32", 16, 14, 20, 4, 10, 2, true},

@@ -167,8 +167,8 @@ func TestGCMVectors(t *testing.T) {
 	key128 := unhex(t, "000102030405060708090a0b0c0d0e0f")
 	key256 := unhex(t, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
 	for _, c := range []struct {
-		name                          string
-		key                           []byte
+		name                           string
+		key                            []byte
 		rtpTail, rtcp, rtpTag, rtcpTag string
 	}{
 		{"128", key128,

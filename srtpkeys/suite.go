@@ -26,7 +26,7 @@ const (
 	AES256CM_SHA1_32                  // AES_256_CM_HMAC_SHA1_32 (RFC 6188)
 	AEADAES128GCM                     // AEAD_AES_128_GCM (RFC 7714)
 	AEADAES256GCM                     // AEAD_AES_256_GCM (RFC 7714)
-	numSuites = iota
+	numSuites        = iota
 )
 
 type suiteInfo struct {
