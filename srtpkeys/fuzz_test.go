@@ -1,0 +1,59 @@
+package srtpkeys
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+// FuzzParseCrypto checks that ParseCrypto never panics and that whatever it
+// accepts survives MarshalText → ParseCrypto unchanged, with String never
+// showing a key.
+func FuzzParseCrypto(f *testing.F) {
+	for _, s := range []string{
+		"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + "|2^20|1:32",
+		"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey2 + "|2^20|1:4 FEC_ORDER=FEC_SRTP",
+		"a=crypto:2 F8_128_HMAC_SHA1_80 inline:MTIzNDU2Nzg5QUJDREUwMTIzNDU2Nzg5QUJjZGVm|2^20|1:4;inline:QUJjZGVmMTIzNDU2Nzg5QUJDREUwMTIzNDU2Nzg5|2^20|2:4 FEC_ORDER=FEC_SRTP",
+		"a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:MTIzNDU2Nzg5QUJDREUwMTIzNDU2Nzg5QUJjZGVm|2^20|1:4;inline:QUJjZGVmMTIzNDU2Nzg5QUJDREUwMTIzNDU2Nzg5|2^20|2:4",
+		"crypto:7 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey3 + "|1066:4",
+		"1 AES_CM_128_HMAC_SHA1_32 inline:" + rfcKey4 + "|2^31|1:1 KDR=23 UNENCRYPTED_SRTP UNENCRYPTED_SRTCP UNAUTHENTICATED_SRTP FEC_ORDER=SRTP_FEC FEC_KEY=inline:" + rfcKey2 + "|2^20|2:4 WSH=60 -X=1",
+		"a=crypto:1\t aes_cm_128_hmac_sha1_80  INLINE:" + rfcKey1 + "  KDR=0\r\n",
+		"1 AES_CM_256_HMAC_SHA1_80 inline:" + strings.Repeat("QUJD", 15) + "QUI",
+		"1 AEAD_AES_256_GCM inline:" + strings.Repeat("QUJD", 15),
+		"1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + "|123456789012345678901234567890:16",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCrypto(s)
+		if err != nil {
+			return
+		}
+		out, err := c.MarshalText()
+		if err != nil {
+			t.Fatalf("parsed %q but cannot write it back: %v", s, err)
+		}
+		c2, err := ParseCrypto(string(out))
+		if err != nil {
+			t.Fatalf("cannot parse our own output %q: %v", out, err)
+		}
+		out2, err := c2.MarshalText()
+		if err != nil || string(out2) != string(out) {
+			t.Fatalf("round trip changed %q into %q (%v)", out, out2, err)
+		}
+		if c2.Tag != c.Tag || c2.Suite != c.Suite || len(c2.Keys) != len(c.Keys) {
+			t.Fatalf("round trip changed the attribute: %q", out)
+		}
+		for i := range c.Keys {
+			if !c.Keys[i].Equal(c2.Keys[i]) || c.Keys[i].Lifetime != c2.Keys[i].Lifetime || string(c.Keys[i].MKI) != string(c2.Keys[i].MKI) {
+				t.Fatalf("round trip changed key %d of %q", i, out)
+			}
+		}
+		str := c.String()
+		for _, k := range append(c.Keys, c.Params.FECKey...) {
+			if strings.Contains(str, base64.StdEncoding.EncodeToString(k.KeySalt())) {
+				t.Fatalf("String shows a key: %q", str)
+			}
+		}
+	})
+}
