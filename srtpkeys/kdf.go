@@ -114,23 +114,27 @@ func (d *Deriver) derive(base byte, index uint64) SessionKeys {
 	if d.kdr != 0 {
 		r = index >> bits.TrailingZeros64(d.kdr)
 	}
+	// One allocation holds the keys and the PRF's scratch blocks: a
+	// stack buffer would escape through the cipher.Block interface.
 	m := new(sessionMaterial)
 	in := d.suite.info()
-	d.prf(m.key[:in.key], base, r)
-	d.prf(m.auth[:in.authKey], base+1, r)
-	d.prf(m.salt[:in.salt], base+2, r)
+	d.prf(m.key[:in.key], base, r, &m.scratch)
+	d.prf(m.auth[:in.authKey], base+1, r, &m.scratch)
+	d.prf(m.salt[:in.salt], base+2, r, &m.scratch)
+	clear(m.scratch[:])
 	return SessionKeys{suite: d.suite, m: m}
 }
 
 // prf fills out with the AES-CM keystream for key_id = label‖r (r 48 bits),
 // XORed into the master salt as RFC 3711 §4.3.1 says: x = key_id XOR salt,
 // IV = x·2^16.
-func (d *Deriver) prf(out []byte, label byte, r uint64) {
+func (d *Deriver) prf(out []byte, label byte, r uint64, scratch *[2 * aes.BlockSize]byte) {
 	if len(out) == 0 {
 		return
 	}
-	var iv, ks [aes.BlockSize]byte
-	copy(iv[:14], d.salt[:])
+	iv, ks := scratch[:aes.BlockSize], scratch[aes.BlockSize:]
+	copy(iv, d.salt[:])
+	iv[14], iv[15] = 0, 0
 	iv[7] ^= label
 	iv[8] ^= byte(r >> 40)
 	iv[9] ^= byte(r >> 32)
@@ -140,8 +144,8 @@ func (d *Deriver) prf(out []byte, label byte, r uint64) {
 	iv[13] ^= byte(r)
 	for ctr := 0; len(out) > 0; ctr++ {
 		iv[15] = byte(ctr) // at most 2 blocks are ever needed
-		d.block.Encrypt(ks[:], iv[:])
-		out = out[copy(out, ks[:]):]
+		d.block.Encrypt(ks, iv)
+		out = out[copy(out, ks):]
 	}
 }
 
@@ -156,9 +160,10 @@ type SessionKeys struct {
 }
 
 type sessionMaterial struct {
-	key  [32]byte
-	salt [14]byte
-	auth [20]byte
+	key     [32]byte
+	salt    [14]byte
+	auth    [20]byte
+	scratch [2 * aes.BlockSize]byte // the PRF's counter and keystream blocks, zeroed after use
 }
 
 // Suite returns the suite the keys belong to.

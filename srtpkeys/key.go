@@ -184,7 +184,8 @@ func (k MasterKey) check() error {
 }
 
 // String describes k without its key bytes, e.g.
-// "AES_CM_128_HMAC_SHA1_80 key [redacted] lifetime 2^31 MKI 1:1".
+// "AES_CM_128_HMAC_SHA1_80 key [redacted] lifetime 2^31 MKI 1:1" (the MKI
+// as SDES writes it, value:length).
 func (k MasterKey) String() string {
 	if k.m == nil {
 		return "srtpkeys.MasterKey(none)"
@@ -194,7 +195,7 @@ func (k MasterKey) String() string {
 		s += " lifetime " + formatLifetime(k.Lifetime)
 	}
 	if k.MKI != nil {
-		s += fmt.Sprintf(" MKI %x (%d bytes)", k.MKI, len(k.MKI))
+		s += " MKI " + formatMKI(k.MKI)
 	}
 	return s
 }

@@ -45,7 +45,7 @@ func TestMasterKeyRedacted(t *testing.T) {
 	k.Lifetime = 1 << 31
 	assertRedacted(t, k, "e1f97a0d", "0ec675ad", "\xe1\xf9\x7a\x0d", "4Fl6DT4B", "225 249 122 13") // hex, raw, base64, decimal
 	assertRedacted(t, CallKeys{AtoB: k, BtoA: k}, "e1f97a0d")
-	assert.Equal(t, "AES_CM_128_HMAC_SHA1_80 key [redacted] lifetime 2^31 MKI 01 (1 bytes)", k.String())
+	assert.Equal(t, "AES_CM_128_HMAC_SHA1_80 key [redacted] lifetime 2^31 MKI 1:1", k.String())
 	assert.Equal(t, "srtpkeys.MasterKey(none)", MasterKey{}.String())
 }
 
