@@ -1,8 +1,10 @@
 package srtpkeys
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/pion/srtp/v3"
 )
@@ -193,7 +195,7 @@ func Answer(offered []string, opts *AnswerOptions) (*Crypto, *Session, error) {
 			return nil, nil, fmt.Errorf("%w: tag %d appears twice in the offer", ErrMalformed, c.Tag)
 		}
 		seen[c.Tag] = true
-		if chosen != nil || !contains(accept, c.Suite) ||
+		if chosen != nil || !slices.Contains(accept, c.Suite) ||
 			(c.Params.Unprotected() && !opts.AllowUnprotected) ||
 			(c.Params.KDR != 0 && !opts.AllowKDR) {
 			continue
@@ -215,19 +217,6 @@ func Answer(offered []string, opts *AnswerOptions) (*Crypto, *Session, error) {
 }
 
 func isUnknownSuite(err error) bool {
-	se, ok := err.(*SyntaxError)
-	if !ok {
-		return false
-	}
-	_, ok = se.Err.(*SuiteError)
-	return ok
-}
-
-func contains(list []Suite, s Suite) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	var se *SuiteError
+	return errors.As(err, &se)
 }
