@@ -23,6 +23,7 @@ import (
 	"github.com/ucsec/ucsec/cnfenc"
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/sgn"
+	"github.com/ucsec/ucsec/srtpkeys"
 )
 
 // usageError is a mistake on the command line. It exits with status 2 and
@@ -49,7 +50,7 @@ func (e *fileError) Unwrap() error { return e.err }
 // libraryPrefixes are the prefixes the library packages put on their
 // errors; messages leave them out, since the command says where they come
 // from.
-var libraryPrefixes = []string{"sgn: ", "ctl: ", "itl: ", "cnfenc: ", "digest: "}
+var libraryPrefixes = []string{"sgn: ", "ctl: ", "itl: ", "cnfenc: ", "digest: ", "srtpkeys: "}
 
 // message returns err's text as the user sees it: one line, without a
 // library package prefix.
@@ -77,7 +78,8 @@ func statusOf(err error) int {
 		return exitOK
 	case errors.Is(err, sgn.ErrVerification), errors.Is(err, sgn.ErrWrongSigner),
 		errors.Is(err, ctl.ErrVerification), errors.Is(err, ctl.ErrUntrusted), errors.Is(err, ctl.ErrWrongFile), errors.Is(err, ctl.ErrWrongSigner), errors.Is(err, ctl.ErrPolicy),
-		errors.Is(err, cnfenc.ErrVerification), errors.Is(err, cnfenc.ErrWrongSigner), errors.Is(err, cnfenc.ErrDecryption):
+		errors.Is(err, cnfenc.ErrVerification), errors.Is(err, cnfenc.ErrWrongSigner), errors.Is(err, cnfenc.ErrDecryption),
+		errors.Is(err, srtpkeys.ErrNoCommonSuite):
 		return exitInvalid
 	}
 	if s, ok := errors.AsType[statusError](err); ok {

@@ -1,7 +1,7 @@
 // Command ucsec signs, verifies, encrypts and inspects the files that Cisco
 // IP phones and Unified Communications Manager exchange, makes the
-// certificates to test them with, and computes and checks SIP Digest
-// responses.
+// certificates to test them with, computes and checks SIP Digest
+// responses, and derives and negotiates SRTP keys.
 //
 // Usage:
 //
@@ -22,6 +22,9 @@
 //	       commands: new, hash
 //	digest answer SIP Digest challenges and check captured responses
 //	       commands: respond, verify
+//	srtp   derive SRTP session keys; parse, offer and answer SDES
+//	       a=crypto attributes
+//	       commands: derive, sdes parse, sdes offer, sdes answer
 //
 // Run "ucsec -h", "ucsec <group> -h" or "ucsec <group> <command> -h" for
 // help; "ucsec help <group> <command>" is the same.
@@ -45,7 +48,8 @@
 //	1  a signature did not verify, or was not made by the given certificate;
 //	   a trust list breaks its policy, or does not vouch for a signed file;
 //	   an encrypted configuration does not decrypt with the given key;
-//	   a Digest response does not match the given password or HA1
+//	   a Digest response does not match the given password or HA1;
+//	   an SDES offer has no attribute this end accepts
 //	2  usage error, or an input that could not be read or is malformed
 //
 // Errors are printed on standard error as one line starting with "ucsec: ".

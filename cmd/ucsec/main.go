@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,20 +13,23 @@ import (
 
 // groups lists the command groups in the order help shows them. Adding a
 // group is adding its table here; each lives in a file of its own.
-var groups = []*group{sgnGroup, tlvGroup, cnfGroup, certGroup, digestGroup}
+var groups = []*group{sgnGroup, tlvGroup, cnfGroup, certGroup, digestGroup, srtpGroup}
 
 // Exit statuses.
 const (
 	exitOK      = 0 // success
-	exitInvalid = 1 // a signature did not verify or has another signer, a decryption failed, or a digest response did not match
+	exitInvalid = 1 // a signature did not verify or has another signer, a decryption failed, a digest response did not match, or an SDES offer has nothing acceptable
 	exitError   = 2 // usage error, unreadable or malformed input
 )
 
-// A group is a set of commands, usually those of one library package.
+// A group is a set of commands, usually those of one library package. A
+// group may hold further groups, whose commands take one more word: the
+// "sdes" group of "srtp" holds "ucsec srtp sdes parse".
 type group struct {
-	name     string
+	name     string // one word
 	summary  string // one line for the top-level help
 	commands []*command
+	groups   []*group // subgroups, listed after the commands
 }
 
 // A command is one "ucsec <group> <command>".
@@ -47,13 +51,17 @@ type command struct {
 type action func(e *env, args []string) error
 
 // argCount is how many positional arguments a command takes; max < 0 means
-// no limit.
-type argCount struct{ min, max int }
+// no limit. what names a missing argument in the error message; "" means
+// "input file".
+type argCount struct {
+	min, max int
+	what     string
+}
 
 var (
-	noArgs   = argCount{0, 0}
-	oneArg   = argCount{1, 1}
-	someArgs = argCount{1, -1}
+	noArgs   = argCount{0, 0, ""}
+	oneArg   = argCount{1, 1, ""}
+	someArgs = argCount{1, -1, ""}
 )
 
 // env is where a command reads and writes.
@@ -82,32 +90,41 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		printUsage(stdout)
 		return exitOK
 	}
-	g := findGroup(args[0])
+	g := findGroup(groups, args[0])
 	if g == nil {
 		fmt.Fprintf(stderr, "ucsec: unknown command group %q\n", args[0])
 		printUsage(stderr)
 		return exitError
 	}
-	switch {
-	case len(args) == 1:
-		g.printUsage(stderr)
-		return exitError
-	case isHelp(args[1]):
-		g.printUsage(stdout)
-		return exitOK
+	// name is the group's words, such as "srtp sdes".
+	name := g.name
+	for args = args[1:]; ; args = args[1:] {
+		switch {
+		case len(args) == 0:
+			g.printUsage(stderr, name)
+			return exitError
+		case isHelp(args[0]):
+			g.printUsage(stdout, name)
+			return exitOK
+		}
+		sub := findGroup(g.groups, args[0])
+		if sub == nil {
+			break
+		}
+		g, name = sub, name+" "+sub.name
 	}
-	c := g.find(args[1])
+	c := g.find(args[0])
 	if c == nil {
-		fmt.Fprintf(stderr, "ucsec: unknown command \"%s %s\"\n", g.name, args[1])
-		g.printUsage(stderr)
+		fmt.Fprintf(stderr, "ucsec: unknown command \"%s %s\"\n", name, args[0])
+		g.printUsage(stderr, name)
 		return exitError
 	}
-	return c.execute(e, g, args[2:])
+	return c.execute(e, "ucsec "+name+" "+c.name, args[1:])
 }
 
-// execute parses the command's flags and arguments and runs it.
-func (c *command) execute(e *env, g *group, args []string) int {
-	path := "ucsec " + g.name + " " + c.name
+// execute parses the command's flags and arguments and runs it; path is
+// the command's words, such as "ucsec sgn sign".
+func (c *command) execute(e *env, path string, args []string) int {
 	fs := flag.NewFlagSet(path, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported below, help by printHelp
 	act := c.setup(fs)
@@ -135,7 +152,7 @@ func (c *command) execute(e *env, g *group, args []string) int {
 func (n argCount) check(args []string) error {
 	switch {
 	case len(args) < n.min:
-		return usageError("missing input file")
+		return usageError("missing " + cmp.Or(n.what, "input file"))
 	case n.max >= 0 && len(args) > n.max:
 		return usageError(fmt.Sprintf("unexpected argument %q", args[n.max]))
 	}
@@ -146,8 +163,9 @@ func isHelp(arg string) bool {
 	return arg == "-h" || arg == "--help" || arg == "-help"
 }
 
-func findGroup(name string) *group {
-	for _, g := range groups {
+// findGroup returns the group of list called name, or nil.
+func findGroup(list []*group, name string) *group {
+	for _, g := range list {
 		if g.name == name {
 			return g
 		}
@@ -167,7 +185,7 @@ func (g *group) find(name string) *command {
 // printUsage prints the top-level help.
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, "Usage: ucsec <group> <command> [flags] [args]\n\n"+
-		"Cisco unified-communications security tool: signed files, trust lists, encrypted configurations, certificates, SIP digest authentication.\n\n"+
+		"Cisco unified-communications security tool: signed files, trust lists, encrypted configurations, certificates, SIP digest authentication, SRTP keys.\n\n"+
 		"Groups:\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	for _, g := range groups {
@@ -176,22 +194,35 @@ func printUsage(w io.Writer) {
 	tw.Flush()
 	fmt.Fprint(w, "\nRun 'ucsec <group> -h' or 'ucsec <group> <command> -h' for help.\n"+
 		"Flags may come before or after the arguments; '-' is standard input or output.\n"+
-		"Exit status: 0 ok, 1 signature, trust list or digest response not valid, or decryption failed, 2 usage or input error.\n\n"+
+		"Exit status: 0 ok, 1 signature, trust list or digest response not valid, decryption failed, or no acceptable SDES attribute, 2 usage or input error.\n\n"+
 		"Example:\n"+
 		"  ucsec sgn sign --cert tftp.pem --key tftp.pem --hash sha512 SEP001122334455.cnf.xml\n")
 }
 
-// printUsage prints the group's help.
-func (g *group) printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: ucsec %s <command> [flags] [args]\n\n%s.\n\nCommands:\n", g.name, upperFirst(g.summary))
+// printUsage prints the help of the group, whose words are name (such as
+// "srtp sdes"). It lists the commands of its subgroups too.
+func (g *group) printUsage(w io.Writer, name string) {
+	fmt.Fprintf(w, "Usage: ucsec %s <command> [flags] [args]\n\n%s.\n\nCommands:\n", name, upperFirst(g.summary))
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	for _, c := range g.commands {
-		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
-	}
+	g.walk("", func(words string, c *command) {
+		fmt.Fprintf(tw, "  %s\t%s\n", words, c.summary)
+	})
 	tw.Flush()
-	fmt.Fprintf(w, "\nRun 'ucsec %s <command> -h' for a command's flags.\n", g.name)
+	fmt.Fprintf(w, "\nRun 'ucsec %s <command> -h' for a command's flags.\n", name)
 	if len(g.commands) > 0 && len(g.commands[0].examples) > 0 {
 		fmt.Fprintf(w, "\nExample:\n  %s\n", g.commands[0].examples[0])
+	}
+}
+
+// walk calls fn for each command of g and of its subgroups, in the order
+// help lists them, with the words that name the command after prefix
+// (such as "sdes parse" for prefix "").
+func (g *group) walk(prefix string, fn func(words string, c *command)) {
+	for _, c := range g.commands {
+		fn(strings.TrimSpace(prefix+" "+c.name), c)
+	}
+	for _, sub := range g.groups {
+		sub.walk(strings.TrimSpace(prefix+" "+sub.name), fn)
 	}
 }
 

@@ -86,11 +86,20 @@ func copyFile(t *testing.T, src, dir string) string {
 func TestHelp(t *testing.T) {
 	// Every group and command, from the table, in each way of asking.
 	cases := [][]string{{"-h"}, {"--help"}, {"help"}, {"cert", "hash", "FILE", "-h"}}
-	for _, g := range groups {
-		cases = append(cases, []string{g.name, "-h"}, []string{"help", g.name})
+	var addGroup func(words []string, g *group)
+	addGroup = func(words []string, g *group) {
+		words = append(words[:len(words):len(words)], g.name)
+		cases = append(cases, append(words, "-h"), append([]string{"help"}, words...))
 		for _, c := range g.commands {
-			cases = append(cases, []string{g.name, c.name, "-h"}, []string{g.name, c.name, "--help"}, []string{"help", g.name, c.name})
+			w := append(words[:len(words):len(words)], c.name)
+			cases = append(cases, append(w, "-h"), append(w, "--help"), append([]string{"help"}, w...))
 		}
+		for _, sub := range g.groups {
+			addGroup(words, sub)
+		}
+	}
+	for _, g := range groups {
+		addGroup(nil, g)
 	}
 	for _, args := range cases {
 		r := mustRun(t, exitOK, args...)
