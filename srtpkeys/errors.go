@@ -77,7 +77,7 @@ func (e *PionError) Unwrap() error { return ErrPionUnsupported }
 // SyntaxError reports where an SDES crypto attribute breaks the RFC 4568
 // grammar. It wraps [ErrMalformed]. It never holds key bytes.
 type SyntaxError struct {
-	Offset int    // byte offset in the attribute value
+	Offset int    // byte offset in the string given to ParseCrypto
 	Msg    string // what is wrong
 	Err    error  // an underlying cause, such as *SuiteError, or nil
 }

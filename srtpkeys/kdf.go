@@ -167,10 +167,10 @@ type sessionMaterial struct {
 }
 
 // Suite returns the suite the keys belong to.
-func (s *SessionKeys) Suite() Suite { return s.suite }
+func (s SessionKeys) Suite() Suite { return s.suite }
 
-// Key returns the session encryption key. The slice aliases s.
-func (s *SessionKeys) Key() []byte {
+// Key returns the session encryption key. The slice aliases s (and its copies).
+func (s SessionKeys) Key() []byte {
 	if s.m == nil {
 		return nil
 	}
@@ -179,7 +179,7 @@ func (s *SessionKeys) Key() []byte {
 
 // Salt returns the session salt (14 bytes, or 12 for AEAD). The slice
 // aliases s.
-func (s *SessionKeys) Salt() []byte {
+func (s SessionKeys) Salt() []byte {
 	if s.m == nil {
 		return nil
 	}
@@ -187,8 +187,8 @@ func (s *SessionKeys) Salt() []byte {
 }
 
 // Auth returns the session authentication key (20 bytes; empty for AEAD).
-// The slice aliases s.
-func (s *SessionKeys) Auth() []byte {
+// The slice aliases s (and its copies).
+func (s SessionKeys) Auth() []byte {
 	if s.m == nil {
 		return nil
 	}

@@ -98,18 +98,26 @@ type Crypto struct {
 // An unknown suite gives a *SyntaxError that also wraps a *[SuiteError], so
 // errors.Is(err, ErrUnknownSuite) tells a line to skip from a broken one.
 func ParseCrypto(s string) (*Crypto, error) {
-	s = strings.TrimSuffix(strings.TrimSuffix(s, "\n"), "\r")
-	s = strings.TrimPrefix(s, "a=")
-	if len(s) >= 7 && strings.EqualFold(s[:7], "crypto:") {
-		s = s[7:]
-	}
 	if len(s) > MaxCryptoLen {
 		return nil, &SyntaxError{Offset: MaxCryptoLen, Msg: fmt.Sprintf("attribute longer than %d bytes", MaxCryptoLen)}
 	}
-	p := cryptoParser{s: s}
+	s = strings.TrimSuffix(strings.TrimSuffix(s, "\n"), "\r")
+	start := 0
+	for start < len(s) && isWSP(s[start]) {
+		start++
+	}
+	if strings.HasPrefix(s[start:], "a=") {
+		start += 2
+	}
+	if len(s)-start >= 7 && strings.EqualFold(s[start:start+7], "crypto:") {
+		start += 7
+	}
+	p := cryptoParser{s: s, off: start}
 	return p.parse()
 }
 
+// cryptoParser reads an attribute; offsets in its errors count from the
+// start of the string given to ParseCrypto.
 type cryptoParser struct {
 	s   string
 	off int

@@ -217,8 +217,8 @@ func TestOfferAnswer(t *testing.T) {
 	attrs, err := offer.Attributes()
 	require.NoError(t, err)
 	require.Len(t, attrs, 2)
-	assert.True(t, strings.HasPrefix(attrs[0], "1 AES_256_CM_HMAC_SHA1_80 inline:"))
-	assert.True(t, strings.HasPrefix(attrs[1], "2 AES_CM_128_HMAC_SHA1_80 inline:"))
+	assert.True(t, strings.HasPrefix(attrs[0], "a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:"))
+	assert.True(t, strings.HasPrefix(attrs[1], "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:"))
 	assert.False(t, offer.Crypto[0].Keys[0].Equal(offer.Crypto[1].Keys[0]))
 
 	// The answerer accepts only AES-128: it picks tag 2 and echoes it.
@@ -295,8 +295,10 @@ func TestAnswerPolicy(t *testing.T) {
 }
 
 func TestNewOfferErrors(t *testing.T) {
-	_, err := NewOffer(nil, AES128CM_SHA1_80, AES128CM_SHA1_80)
-	assert.ErrorIs(t, err, ErrKey)
+	twice, err := NewOffer(nil, AES128CM_SHA1_80, AES128CM_SHA1_80)
+	require.NoError(t, err)
+	assert.False(t, twice.Crypto[0].Keys[0].Equal(twice.Crypto[1].Keys[0]))
+	assert.Equal(t, 2, twice.Crypto[1].Tag)
 	_, err = NewOffer(nil, 0)
 	assert.ErrorIs(t, err, ErrUnknownSuite)
 	_, err = NewOffer(strings.NewReader("x"), AES128CM_SHA1_80)
@@ -304,4 +306,21 @@ func TestNewOfferErrors(t *testing.T) {
 	o, err := NewOffer(nil)
 	require.NoError(t, err)
 	assert.Len(t, o.Crypto, len(PionSuites()))
+}
+
+func TestParseCryptoOffsets(t *testing.T) {
+	for line, off := range map[string]int{
+		"01 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1:                   0,
+		"a=crypto:01 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1:          9,
+		" \ta=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + "|0": 85,
+		"crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + " FOO":    81,
+	} {
+		_, err := ParseCrypto(line)
+		var se *SyntaxError
+		require.ErrorAs(t, err, &se, line)
+		assert.Equal(t, off, se.Offset, line)
+	}
+	c, err := ParseCrypto("  a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + "\r\n")
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.Tag)
 }

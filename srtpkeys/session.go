@@ -60,7 +60,8 @@ type Offer struct {
 }
 
 // NewOffer returns an offer with one attribute per suite, tags 1, 2, … in
-// the given order (the order of preference), each with a fresh master key
+// the given order (the order of preference; a suite may appear more than
+// once), each with a fresh master key
 // read from rand (crypto/rand.Reader when nil). With no suites it offers
 // [PionSuites]. The attributes use the minimal form (tag, suite, key), which
 // every SDES peer parses.
@@ -70,11 +71,6 @@ func NewOffer(rand io.Reader, suites ...Suite) (*Offer, error) {
 	}
 	o := &Offer{Crypto: make([]Crypto, 0, len(suites))}
 	for i, s := range suites {
-		for _, prev := range suites[:i] {
-			if prev == s {
-				return nil, fmt.Errorf("%w: suite %s offered twice", ErrKey, s)
-			}
-		}
 		k, err := GenerateMasterKey(rand, s)
 		if err != nil {
 			return nil, err
@@ -84,16 +80,16 @@ func NewOffer(rand io.Reader, suites ...Suite) (*Offer, error) {
 	return o, nil
 }
 
-// Attributes returns the offer's attribute values, for SDP "a=crypto:"
-// lines. They hold the real keys.
+// Attributes returns the offer's SDP lines, "a=crypto:1 …" (see
+// [Crypto.Attribute]). They hold the real keys.
 func (o *Offer) Attributes() ([]string, error) {
 	out := make([]string, len(o.Crypto))
 	for i := range o.Crypto {
-		b, err := o.Crypto[i].MarshalText()
+		line, err := o.Crypto[i].Attribute()
 		if err != nil {
 			return nil, err
 		}
-		out[i] = string(b)
+		out[i] = line
 	}
 	return out, nil
 }
@@ -183,13 +179,13 @@ func Answer(offered []string, opts *AnswerOptions) (*Crypto, *Session, error) {
 	}
 	var chosen *Crypto
 	seen := make(map[int]bool, len(offered))
-	for _, line := range offered {
+	for i, line := range offered {
 		c, err := ParseCrypto(line)
 		if err != nil {
 			if isUnknownSuite(err) {
 				continue
 			}
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("offered attribute %d of %d: %w", i+1, len(offered), err)
 		}
 		if seen[c.Tag] {
 			return nil, nil, fmt.Errorf("%w: tag %d appears twice in the offer", ErrMalformed, c.Tag)

@@ -354,7 +354,7 @@ Parsing is lenient where peers differ from RFC 4568 and harmless (suite
 names in any case, AES_CM_256_… for AES_256_CM_…, base64 without padding,
 decimal lifetimes), strict where a mistake would change the keys. A
 malformed attribute exits with status 2, naming the offset of the fault
-in bytes from the start of the tag (after "a=crypto:"); nothing is printed
+in bytes from the start of the attribute as given; nothing is printed
 then.
 
 With --json, prints one object per attribute: {"tag", "suite", "keys":

@@ -343,7 +343,7 @@ func TestSDESParseErrors(t *testing.T) {
 		args  []string
 		want  string
 	}{
-		{"short key", "", []string{"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFC"}, "malformed crypto attribute at offset 33: AES_CM_128_HMAC_SHA1_80 needs 30 bytes of key and salt, the key has 9"},
+		{"short key", "", []string{"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFC"}, "malformed crypto attribute at offset 42: AES_CM_128_HMAC_SHA1_80 needs 30 bytes of key and salt, the key has 9"},
 		{"unknown suite", "", []string{"a=crypto:1 F8_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR"}, `unknown crypto suite "F8_128_HMAC_SHA1_80"`},
 		{"no key", "", []string{"a=crypto:1 AES_CM_128_HMAC_SHA1_80"}, "missing key parameters"},
 		{"leading zero tag", "", []string{"a=crypto:01 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR"}, "tag \"01\""},
@@ -478,7 +478,7 @@ func TestSDESAnswer(t *testing.T) {
 	require.NoError(t, err)
 	args := []string{"srtp", "sdes", "answer"}
 	for _, a := range offered {
-		args = append(args, "a=crypto:"+a)
+		args = append(args, a)
 	}
 	r := mustRun(t, exitOK, args...)
 	assert.Empty(t, r.stderr)
@@ -541,7 +541,7 @@ func TestSDESAnswerErrors(t *testing.T) {
 		{"AES-192 by default", "", []string{"a=crypto:1 AES_192_CM_HMAC_SHA1_80 inline:" + b64(38, 1)}, exitInvalid, "no acceptable crypto attribute"},
 		{"only unknown suites", "", []string{"a=crypto:1 AEAD_AES_128_GCM_8 inline:" + b64(28, 1)}, exitInvalid, "no acceptable crypto attribute"},
 		{"malformed", "", []string{gcm, "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:AAAA"}, exitError, "argument 2: malformed crypto attribute at offset"},
-		{"malformed alone", "", []string{"a=crypto:x AES_CM_128_HMAC_SHA1_80 inline:AAAA"}, exitError, `malformed crypto attribute at offset 0: tag "x"`},
+		{"malformed alone", "", []string{"a=crypto:x AES_CM_128_HMAC_SHA1_80 inline:AAAA"}, exitError, `malformed crypto attribute at offset 9: tag "x"`},
 		{"same tag twice", "", []string{gcm, gcm}, exitError, "tag 1 appears twice in the offer"},
 		{"bad suite flag", "", []string{gcm, "--suite", "nosuch"}, exitError, `unknown --suite "nosuch"`},
 		{"no arguments", "", nil, exitError, "missing a=crypto attribute"},
