@@ -5,6 +5,8 @@ go 1.26.0
 require (
 	github.com/emiago/sipgo v1.7.3
 	github.com/pion/dtls/v3 v3.1.15
+	github.com/pion/rtcp v1.2.19
+	github.com/pion/rtp v1.10.5
 	github.com/pion/srtp/v3 v3.1.3
 	golang.org/x/crypto v0.59.0
 )
@@ -17,8 +19,6 @@ require (
 	github.com/icholy/digest v1.2.0 // indirect
 	github.com/pion/logging v0.2.4 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
-	github.com/pion/rtcp v1.2.19 // indirect
-	github.com/pion/rtp v1.10.5 // indirect
 	github.com/pion/transport/v5 v5.1.1 // indirect
 	golang.org/x/sync v0.16.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
