@@ -1,6 +1,7 @@
 package srtpkeys
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/pion/dtls/v3"
@@ -38,10 +39,16 @@ func DTLSProfiles(suites ...Suite) ([]dtls.SRTPProtectionProfile, error) {
 // is laid out client key, server key, client salt, server salt, so getting
 // it wrong swaps the two directions and no packet will authenticate.
 //
-// The MKI the peer announced in its use_srtp extension, if any, is set on
-// Remote. This end's own MKI (dtls.WithSRTPMasterKeyIdentifier) is not
-// visible through conn; set Local.MKI to it if one was configured.
-func FromDTLS(conn *dtls.Conn, isClient bool) (*Session, error) {
+// mki is the MKI this end configured with dtls.WithSRTPMasterKeyIdentifier,
+// or nil. An MKI is in use only when the client offered one and the server
+// echoed it (RFC 5764 §4.1.2; pion's server echoes only an MKI equal to
+// its own), and then every packet in both directions carries it: FromDTLS
+// sets it on Local and Remote exactly when the peer's MKI equals mki, and
+// leaves both nil otherwise.
+//
+// Errors wrap [ErrDTLS], or [ErrUnknownSuite] when the negotiated profile
+// is one this package does not run (the NULL-cipher profiles).
+func FromDTLS(conn *dtls.Conn, isClient bool, mki []byte) (*Session, error) {
 	profile, ok := conn.SelectedSRTPProtectionProfile()
 	if !ok {
 		return nil, fmt.Errorf("%w: no SRTP protection profile was negotiated", ErrDTLS)
@@ -74,8 +81,8 @@ func FromDTLS(conn *dtls.Conn, isClient bool) (*Session, error) {
 	if isClient {
 		s.Local, s.Remote = client, server
 	}
-	if mki, ok := conn.RemoteSRTPMasterKeyIdentifier(); ok && len(mki) > 0 {
-		s.Remote.MKI = mki
+	if peer, ok := conn.RemoteSRTPMasterKeyIdentifier(); ok && len(mki) > 0 && bytes.Equal(peer, mki) {
+		s.Local.MKI, s.Remote.MKI = bytes.Clone(mki), bytes.Clone(mki)
 	}
 	return s, nil
 }

@@ -58,9 +58,9 @@ func TestFromDTLS(t *testing.T) {
 			require.Equal(t, []dtls.SRTPProtectionProfile{tc.profile}, profiles)
 
 			client, server := dtlsPair(t, profiles, profiles)
-			cs, err := srtpkeys.FromDTLS(client, true)
+			cs, err := srtpkeys.FromDTLS(client, true, nil)
 			require.NoError(t, err)
-			ss, err := srtpkeys.FromDTLS(server, false)
+			ss, err := srtpkeys.FromDTLS(server, false, nil)
 			require.NoError(t, err)
 
 			for _, s := range []*srtpkeys.Session{cs, ss} {
@@ -157,9 +157,9 @@ func TestDTLSServerPreference(t *testing.T) {
 			sp, err := srtpkeys.DTLSProfiles(tc.server...)
 			require.NoError(t, err)
 			client, server := dtlsPair(t, cp, sp)
-			cs, err := srtpkeys.FromDTLS(client, true)
+			cs, err := srtpkeys.FromDTLS(client, true, nil)
 			require.NoError(t, err)
-			ss, err := srtpkeys.FromDTLS(server, false)
+			ss, err := srtpkeys.FromDTLS(server, false, nil)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, cs.Suite)
 			assert.Equal(t, tc.want, ss.Suite)
@@ -182,7 +182,7 @@ func TestFromDTLSWithoutProfile(t *testing.T) {
 			conn     *dtls.Conn
 			isClient bool
 		}{{client, true}, {server, false}} {
-			s, err := srtpkeys.FromDTLS(end.conn, end.isClient)
+			s, err := srtpkeys.FromDTLS(end.conn, end.isClient, nil)
 			assert.ErrorIs(t, err, srtpkeys.ErrDTLS, "client %v", end.isClient)
 			assert.Nil(t, s)
 		}
@@ -194,40 +194,55 @@ func TestFromDTLSWithoutProfile(t *testing.T) {
 			conn     *dtls.Conn
 			isClient bool
 		}{{client, true}, {server, false}} {
-			s, err := srtpkeys.FromDTLS(end.conn, end.isClient)
+			s, err := srtpkeys.FromDTLS(end.conn, end.isClient, nil)
 			assert.ErrorIs(t, err, srtpkeys.ErrDTLS, "client %v", end.isClient)
 			assert.Nil(t, s)
 		}
 	})
 }
 
-// TestFromDTLSAgreedMKI runs DTLS-SRTP with an MKI both ends configured,
-// which the server therefore echoes (RFC 5764 §4.1.3: then every SRTP
-// packet in both directions carries that MKI). FromDTLS reports it on
-// Remote at both ends; this end's own MKI is not visible through the
-// connection, so, as FromDTLS documents, the caller sets Local.MKI.
+// TestFromDTLSAgreedMKI runs DTLS-SRTP with MKIs: when both ends
+// configured the same one, the server echoes it and every packet in both
+// directions carries it (RFC 5764 §4.1.2); when only the client offers one,
+// or the two differ, the server declines it and no packet carries one.
 func TestFromDTLSAgreedMKI(t *testing.T) {
 	mki := []byte{0xde, 0xad, 0xbe, 0xef}
 	profiles, err := srtpkeys.DTLSProfiles(srtpkeys.AES128CM_SHA1_80)
 	require.NoError(t, err)
-	client, server := dtlsPair(t, profiles, profiles, dtls.WithSRTPMasterKeyIdentifier(mki))
-	cs, err := srtpkeys.FromDTLS(client, true)
-	require.NoError(t, err)
-	ss, err := srtpkeys.FromDTLS(server, false)
-	require.NoError(t, err)
-	assert.Equal(t, mki, cs.Remote.MKI)
-	assert.Equal(t, mki, ss.Remote.MKI)
-	cs.Local.MKI, ss.Local.MKI = mki, mki
-
-	send, err := cs.SendContext()
-	require.NoError(t, err)
-	plain := rtpPacket(t, 0x33333333, 1)
-	enc, err := send.EncryptRTP(nil, plain, nil)
-	require.NoError(t, err)
 	tag := srtpkeys.AES128CM_SHA1_80.AuthTagLen()
-	assert.Equal(t, mki, enc[len(enc)-tag-len(mki):len(enc)-tag], "the MKI sits before the tag")
-	rtpThrough(t, cs, ss, 0x44444444)
-	rtpThrough(t, ss, cs, 0x55555555)
+	for _, c := range []struct {
+		name                 string
+		clientMKI, serverMKI []byte
+		agreed               bool
+	}{
+		{"both", mki, mki, true},
+		{"client only", mki, nil, false},
+		{"different", mki, []byte{1, 2, 3, 4}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			client, server := dtlsPairMKI(t, profiles, c.clientMKI, c.serverMKI)
+			cs, err := srtpkeys.FromDTLS(client, true, c.clientMKI)
+			require.NoError(t, err)
+			ss, err := srtpkeys.FromDTLS(server, false, c.serverMKI)
+			require.NoError(t, err)
+			var want []byte
+			if c.agreed {
+				want = mki
+			}
+			for _, k := range []srtpkeys.MasterKey{cs.Local, cs.Remote, ss.Local, ss.Remote} {
+				assert.Equal(t, want, k.MKI)
+			}
+			send, err := cs.SendContext()
+			require.NoError(t, err)
+			enc, err := send.EncryptRTP(nil, rtpPacket(t, 0x33333333, 1), nil)
+			require.NoError(t, err)
+			if c.agreed {
+				assert.Equal(t, mki, enc[len(enc)-tag-len(mki):len(enc)-tag], "the MKI sits before the tag")
+			}
+			rtpThrough(t, cs, ss, 0x44444444)
+			rtpThrough(t, ss, cs, 0x55555555)
+		})
+	}
 }
 
 func TestDTLSProfilesRefusesAES192(t *testing.T) {
@@ -242,11 +257,22 @@ func TestDTLSProfilesRefusesAES192(t *testing.T) {
 
 // dtlsPair returns a client and a server that completed a DTLS handshake
 // over 127.0.0.1, offering the given SRTP protection profiles (none for a
-// nil list), with options both for both ends. Both are closed when the
-// test ends.
-func dtlsPair(t *testing.T, clientProfiles, serverProfiles []dtls.SRTPProtectionProfile, both ...dtls.Option) (client, server *dtls.Conn) {
+// nil list). Both are closed when the test ends.
+func dtlsPair(t *testing.T, clientProfiles, serverProfiles []dtls.SRTPProtectionProfile) (client, server *dtls.Conn) {
 	t.Helper()
-	client, server = dtlsConns(t, clientProfiles, serverProfiles, both...)
+	client, server = dtlsConnsMKI(t, clientProfiles, serverProfiles, nil, nil)
+	return handshake(t, client, server)
+}
+
+// dtlsPairMKI is dtlsPair with an MKI configured on each end (nil for none).
+func dtlsPairMKI(t *testing.T, profiles []dtls.SRTPProtectionProfile, clientMKI, serverMKI []byte) (client, server *dtls.Conn) {
+	t.Helper()
+	client, server = dtlsConnsMKI(t, profiles, profiles, clientMKI, serverMKI)
+	return handshake(t, client, server)
+}
+
+func handshake(t *testing.T, client, server *dtls.Conn) (*dtls.Conn, *dtls.Conn) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
 	serverErr := make(chan error, 1)
@@ -264,9 +290,15 @@ func dtlsPair(t *testing.T, clientProfiles, serverProfiles []dtls.SRTPProtection
 // dtlsConns returns a DTLS client and server on two UDP sockets of
 // 127.0.0.1, addressed to each other, before any handshake. Each pins the
 // other's self-signed certificate by fingerprint; the server requires a
-// client certificate, as WebRTC and SIP DTLS-SRTP do. Options both go to
-// both ends.
-func dtlsConns(t *testing.T, clientProfiles, serverProfiles []dtls.SRTPProtectionProfile, both ...dtls.Option) (client, server *dtls.Conn) {
+// client certificate, as WebRTC and SIP DTLS-SRTP do.
+func dtlsConns(t *testing.T, clientProfiles, serverProfiles []dtls.SRTPProtectionProfile) (client, server *dtls.Conn) {
+	t.Helper()
+	return dtlsConnsMKI(t, clientProfiles, serverProfiles, nil, nil)
+}
+
+// dtlsConnsMKI is dtlsConns with an MKI configured on each end (nil for
+// none).
+func dtlsConnsMKI(t *testing.T, clientProfiles, serverProfiles []dtls.SRTPProtectionProfile, clientMKI, serverMKI []byte) (client, server *dtls.Conn) {
 	t.Helper()
 	cpc := listenLoopback(t)
 	spc := listenLoopback(t)
@@ -281,8 +313,8 @@ func dtlsConns(t *testing.T, clientProfiles, serverProfiles []dtls.SRTPProtectio
 	if clientProfiles != nil {
 		copts = append(copts, dtls.WithSRTPProtectionProfiles(clientProfiles...))
 	}
-	for _, o := range both {
-		copts = append(copts, o)
+	if clientMKI != nil {
+		copts = append(copts, dtls.WithSRTPMasterKeyIdentifier(clientMKI))
 	}
 	sopts := []dtls.ServerOption{
 		dtls.WithCertificates(scert),
@@ -292,8 +324,8 @@ func dtlsConns(t *testing.T, clientProfiles, serverProfiles []dtls.SRTPProtectio
 	if serverProfiles != nil {
 		sopts = append(sopts, dtls.WithSRTPProtectionProfiles(serverProfiles...))
 	}
-	for _, o := range both {
-		sopts = append(sopts, o)
+	if serverMKI != nil {
+		sopts = append(sopts, dtls.WithSRTPMasterKeyIdentifier(serverMKI))
 	}
 
 	client, err := dtls.ClientWithOptions(cpc, spc.LocalAddr(), copts...)

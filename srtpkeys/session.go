@@ -185,7 +185,7 @@ func Answer(offered []string, opts *AnswerOptions) (*Crypto, *Session, error) {
 			if isUnknownSuite(err) {
 				continue
 			}
-			return nil, nil, fmt.Errorf("offered attribute %d of %d: %w", i+1, len(offered), err)
+			return nil, nil, fmt.Errorf("%w (offered attribute %d of %d)", err, i+1, len(offered))
 		}
 		if seen[c.Tag] {
 			return nil, nil, fmt.Errorf("%w: tag %d appears twice in the offer", ErrMalformed, c.Tag)
