@@ -476,10 +476,7 @@ func TestSDESAnswer(t *testing.T) {
 	require.NoError(t, err)
 	offered, err := o.Attributes()
 	require.NoError(t, err)
-	args := []string{"srtp", "sdes", "answer"}
-	for _, a := range offered {
-		args = append(args, a)
-	}
+	args := append([]string{"srtp", "sdes", "answer"}, offered...)
 	r := mustRun(t, exitOK, args...)
 	assert.Empty(t, r.stderr)
 	line := strings.TrimSuffix(r.stdout, "\n")
