@@ -97,7 +97,7 @@ func BenchmarkMarshalCrypto(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.MarshalText(); err != nil {
+		if _, err := c.Value(); err != nil {
 			b.Fatal(err)
 		}
 	}

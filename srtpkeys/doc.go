@@ -9,7 +9,7 @@
 //     keys.
 //   - A SIP endpoint doing SDES: [NewOffer] and [Offer.Accept] on the
 //     offering side, [Answer] on the answering side; each yields a
-//     [Session]. [ParseCrypto] and [Crypto.MarshalText] read and write
+//     [Session]. [ParseCrypto] and [Crypto.Attribute] read and write
 //     single attributes.
 //   - A WebRTC-style endpoint: [DTLSProfiles] for pion/dtls, then
 //     [FromDTLS] after the handshake.
@@ -53,17 +53,25 @@
 //
 // # Security
 //
-// [MasterKey] and [SessionKeys] never print their bytes: String, Format
-// (every verb), GoString, MarshalText and LogValue all redact, and
-// [Crypto.String] redacts the inline keys. Only [MasterKey.Key],
-// [MasterKey.KeySalt], [Crypto.MarshalText] and [Crypto.Attribute] give
-// key bytes out. Generated keys come from crypto/rand unless a reader is
-// injected. SRTCP keys use the key-derivation layout of RFC 3711 Erratum
-// 3712, as libsrtp, pion and ffmpeg do (see [Deriver]).
+// [MasterKey], [SessionKeys] and [Crypto] never print their keys through
+// fmt, log/slog or encoding/json: String, Format, GoString, MarshalText and
+// LogValue all redact. Key bytes leave the package only through methods
+// named for it: [MasterKey.Key], [MasterKey.Salt], [MasterKey.KeySalt],
+// [SessionKeys.Key], [SessionKeys.Salt], [SessionKeys.Auth],
+// [Crypto.Value], [Crypto.Attribute] and [Offer.Attributes]. Parse errors
+// never quote a field that could hold key material. Generated keys come
+// from crypto/rand unless a reader is injected. SRTCP keys use the
+// key-derivation layout of RFC 3711 Erratum 3712, as libsrtp, pion and
+// ffmpeg do (see [Deriver]).
+//
+// No stream ever gets one key for both directions: [GenerateCallKeys]
+// refuses a source that repeats itself, [Offer.Accept] refuses an answer
+// that sends back a key (or salt) of the offer, and [FromDTLS] checks the
+// exported halves differ.
 //
 // Answering is conservative by default: offers that switch off encryption
-// or authentication are skipped unless [AnswerOptions.AllowUnprotected] is
-// set.
+// or authentication, or ask for a key derivation rate, are skipped unless
+// [AnswerOptions] allows them.
 //
 // # Compatibility
 //
@@ -73,6 +81,8 @@
 // "|2^31|1:1" and several keys with MKIs. It writes the minimal form
 // ("1 AES_CM_128_HMAC_SHA1_80 inline:…") that every SDES peer parses,
 // including those, like ffmpeg, that cannot split a lifetime off the key.
+// It refuses KDR=0, which RFC 4568 excludes (n is 1 to 24) and which peers
+// that send it may mean as "derive once" rather than as rate 2^0.
 // Interoperability with libsrtp (through python3-pylibsrtp) and pion/dtls
 // is tested.
 package srtpkeys

@@ -25,6 +25,9 @@ func DTLSProfiles(suites ...Suite) ([]dtls.SRTPProtectionProfile, error) {
 	for i, s := range suites {
 		p, ok := s.DTLSProfile()
 		if !ok {
+			if !s.Valid() {
+				return nil, &SuiteError{Suite: s}
+			}
 			return nil, fmt.Errorf("%w: %s has no DTLS-SRTP protection profile", ErrUnknownSuite, s)
 		}
 		out[i] = dtls.SRTPProtectionProfile(p)
@@ -76,6 +79,10 @@ func FromDTLS(conn *dtls.Conn, isClient bool, mki []byte) (*Session, error) {
 	server, err := NewMasterKey(suite, serverKey, serverSalt)
 	if err != nil {
 		return nil, err
+	}
+	if !distinctKeys(client, server) {
+		// The exporter output is a PRF stream: equal halves mean it is broken.
+		return nil, fmt.Errorf("%w: the exported client and server keys are equal", ErrDTLS)
 	}
 	s := &Session{Suite: suite, Local: server, Remote: client}
 	if isClient {

@@ -10,7 +10,8 @@ import (
 // callers can act on it with [errors.Is].
 var (
 	// ErrUnknownSuite: a suite name, number or DTLS-SRTP profile this
-	// package does not know. The error is a *[SuiteError].
+	// package does not know, or a suite with no DTLS-SRTP profile. Most
+	// such errors are a *[SuiteError].
 	ErrUnknownSuite = errors.New("srtpkeys: unknown crypto suite")
 
 	// ErrKey: a master key or salt of the wrong length, a bad MKI, or a
@@ -25,12 +26,17 @@ var (
 	// *[PionError].
 	ErrPionUnsupported = errors.New("srtpkeys: not supported by pion/srtp")
 
+	// ErrContext: pion/srtp refused to build a context, typically because
+	// of an option the caller passed; pion's own error is wrapped too.
+	ErrContext = errors.New("srtpkeys: pion/srtp refused the context")
+
 	// ErrMalformed: an SDES a=crypto line that does not follow RFC 4568.
 	// The error is a *[SyntaxError].
 	ErrMalformed = errors.New("srtpkeys: malformed crypto attribute")
 
 	// ErrNoCommonSuite: an offer/answer exchange found no suite both sides
-	// accept, or an answer did not match the offer.
+	// accept, or an answer did not match the offer (another tag or suite,
+	// changed protection parameters, or the offer's own key sent back).
 	ErrNoCommonSuite = errors.New("srtpkeys: no acceptable crypto attribute")
 
 	// ErrRandom: the random source failed or returned the same key twice.

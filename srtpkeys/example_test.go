@@ -61,7 +61,7 @@ func ExampleAnswer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	lines, err := offer.Attributes() // put each in the SDP as "a=crypto:" + line
+	lines, err := offer.Attributes() // "a=crypto:1 …" lines for the SDP media section
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -28,12 +28,16 @@ const maxMaterial = 32 + 14
 //
 // The key bytes sit behind an unexported pointer, and String, GoString,
 // Format, MarshalText and LogValue all print "[redacted]" instead of them,
-// so a MasterKey can be logged, printed with any verb (also as a field of
-// another struct) or encoded to JSON without giving the key away. Read the
-// bytes with [MasterKey.Key], [MasterKey.Salt] and [MasterKey.KeySalt].
+// so a MasterKey can be logged with log/slog, printed with fmt (any verb,
+// also as a field of another struct) or encoded to JSON without giving the
+// key away. Reflection-based dumpers that follow pointers (testify's diffs,
+// go-spew) do show the bytes: compare keys in tests with [MasterKey.Equal].
+// Read the bytes with [MasterKey.Key], [MasterKey.Salt] and
+// [MasterKey.KeySalt].
 //
 // A MasterKey is a value: copies share the key bytes, which no method
-// changes. The zero MasterKey has no suite and no key.
+// changes, and the MKI slice, which the package never changes either. The
+// zero MasterKey has no suite and no key.
 type MasterKey struct {
 	// Suite is the crypto suite; it fixes the key and salt lengths.
 	Suite Suite
@@ -245,12 +249,22 @@ func GenerateCallKeys(rand io.Reader, suite Suite) (CallKeys, error) {
 	if err != nil {
 		return CallKeys{}, err
 	}
-	n := suite.KeyLen()
-	ka, kb := a.keySalt(), b.keySalt()
-	if subtle.ConstantTimeCompare(ka[:n], kb[:n]) == 1 || subtle.ConstantTimeCompare(ka[n:], kb[n:]) == 1 {
+	if !distinctKeys(a, b) {
 		return CallKeys{}, fmt.Errorf("%w: it returned the same key twice", ErrRandom)
 	}
 	return CallKeys{AtoB: a, BtoA: b}, nil
+}
+
+// distinctKeys reports whether a and b (of one suite) differ in both their
+// key and their salt, in constant time. Two directions sharing either one
+// would reuse keystream.
+func distinctKeys(a, b MasterKey) bool {
+	ka, kb := a.keySalt(), b.keySalt()
+	if len(ka) != len(kb) || len(ka) == 0 {
+		return len(ka) != len(kb)
+	}
+	n := a.Suite.KeyLen()
+	return subtle.ConstantTimeCompare(ka[:n], kb[:n]) == 0 && subtle.ConstantTimeCompare(ka[n:], kb[n:]) == 0
 }
 
 // A returns endpoint A's keys: the one it sends with and the one it

@@ -12,9 +12,11 @@ import (
 // size hint. It is RFC 3711's minimum (§3.3.2).
 const DefaultReplayWindow = 64
 
-// MaxReplayWindow caps a window size hint (WSH) from the peer, so that a
-// hostile SDP cannot make [NewContext] allocate a huge replay bitmap.
-const MaxReplayWindow = 1 << 15
+// MaxReplayWindow caps the replay window a window size hint (WSH) from the
+// peer can ask for. pion builds a receiver's replay detector for a new
+// SSRC before it authenticates the packet, so a large window would make
+// every forged packet with a fresh SSRC cost the receiver memory and time.
+const MaxReplayWindow = 1024
 
 // NewContext returns a pion/srtp context for one direction of a stream
 // keyed with k. p holds the stream's session parameters (nil for none) and
@@ -49,7 +51,7 @@ func NewContext(k MasterKey, p *SessionParams, opts ...srtp.ContextOption) (*srt
 			return nil, &PionError{What: "key derivation rate " + strconv.FormatUint(p.KDR, 10) + " (only 0, derive once)"}
 		}
 		if p.UnauthenticatedSRTP && k.Suite.AEAD() {
-			return nil, fmt.Errorf("%w: UNAUTHENTICATED_SRTP is not allowed with the AEAD suites (RFC 7714)", ErrKey)
+			return nil, fmt.Errorf("%w: UNAUTHENTICATED_SRTP is not allowed with an AEAD suite (RFC 7714)", ErrMalformed)
 		}
 		if p.WSH > DefaultReplayWindow {
 			window = uint(min(p.WSH, MaxReplayWindow))
@@ -73,13 +75,20 @@ func NewContext(k MasterKey, p *SessionParams, opts ...srtp.ContextOption) (*srt
 	}
 	all = append(all, opts...)
 	m := k.m
-	return srtp.CreateContext(m.b[:m.klen], m.b[m.klen:m.klen+m.slen], profile, all...)
+	c, err := srtp.CreateContext(m.b[:m.klen], m.b[m.klen:m.klen+m.slen], profile, all...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrContext, err)
+	}
+	return c, nil
 }
 
 // AddKey adds k to a context built by [NewContext] as a further key,
 // selected by its MKI: a receiver accepts packets under every key added;
 // a sender switches with c.SetSendMKI(k.MKI). k needs an MKI of the same
-// length as the context's, and the context's suite.
+// length as the context's, and the context's suite: pion does not expose
+// a context's suite, so AddKey cannot check it, and a key of another suite
+// with the same lengths (a _32 key on an _80 context) is taken as the
+// context's suite.
 func AddKey(c *srtp.Context, k MasterKey) error {
 	if err := k.check(); err != nil {
 		return err
@@ -89,7 +98,7 @@ func AddKey(c *srtp.Context, k MasterKey) error {
 	}
 	m := k.m
 	if err := c.AddCipherForMKI(k.MKI, m.b[:m.klen], m.b[m.klen:m.klen+m.slen]); err != nil {
-		return fmt.Errorf("%w: %w", ErrKey, err)
+		return fmt.Errorf("%w: %w", ErrContext, err)
 	}
 	return nil
 }

@@ -241,7 +241,9 @@ func TestNewContextOptions(t *testing.T) {
 	assert.ErrorIs(t, err, ErrPionUnsupported)
 	g := mustKey(t, AEADAES128GCM, "000102030405060708090a0b0c0d0e0f", "a0a1a2a3a4a5a6a7a8a9aaab")
 	_, err = NewContext(g, &SessionParams{UnauthenticatedSRTP: true})
-	assert.ErrorIs(t, err, ErrKey)
+	assert.ErrorIs(t, err, ErrMalformed)
+	_, err = NewContext(g, nil, srtp.SRTPAuthenticationTagLength(21))
+	assert.ErrorIs(t, err, ErrContext, "pion's refusal is wrapped")
 	_, err = NewContext(MasterKey{}, nil)
 	assert.ErrorIs(t, err, ErrUnknownSuite)
 	k.MKI = make([]byte, MaxMKILen+1)
@@ -270,5 +272,5 @@ func TestAddKey(t *testing.T) {
 	b.MKI = nil
 	assert.ErrorIs(t, AddKey(recv, b), ErrKey)
 	b.MKI = []byte{0, 1}
-	assert.ErrorIs(t, AddKey(recv, b), ErrKey, "an MKI already in use")
+	assert.ErrorIs(t, AddKey(recv, b), ErrContext, "an MKI already in use")
 }

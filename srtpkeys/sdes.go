@@ -2,7 +2,9 @@ package srtpkeys
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"math/bits"
 	"strconv"
@@ -20,6 +22,14 @@ const (
 	// MaxTag is the largest tag: RFC 4568 allows 1 to 9 digits.
 	MaxTag = 999999999
 )
+
+// MaxWSH is the largest window size hint accepted (2^31, the SRTCP index
+// space); NewContext caps the replay window far lower.
+const MaxWSH = 1 << 31
+
+// errUnsupportedParam marks a line [Answer] may skip: it uses a session
+// parameter this package does not know.
+var errUnsupportedParam = errors.New("srtpkeys: unsupported session parameter")
 
 // FEC order values for the FEC_ORDER session parameter (RFC 4568 §6.3.5).
 const (
@@ -63,7 +73,8 @@ func (p *SessionParams) Unprotected() bool {
 
 // Crypto is one SDES a=crypto attribute (RFC 4568 §9.1): a tag, a suite,
 // one or more master keys with optional lifetime and MKI, and session
-// parameters. Its String hides the keys; MarshalText writes the real line.
+// parameters. String, MarshalText (so JSON) and LogValue (so log/slog)
+// hide the keys; Value and Attribute write the real line.
 type Crypto struct {
 	// Tag identifies the attribute within its media section; the answer
 	// echoes the tag of the offer it accepts. 0 to MaxTag.
@@ -89,11 +100,12 @@ type Crypto struct {
 // names in any case and the common misspellings (see [ParseSuite]), "inline"
 // in any case, several spaces or tabs between fields, base64 without its
 // padding, a lifetime in decimal or 2^n, a single "|" field read as an MKI
-// if it holds ":" and as a lifetime otherwise, KDR=0, WSH below 64. It is
-// strict where a mistake would change keys: the key‖salt length must match
-// the suite, several keys need distinct MKIs of one length, an MKI value
-// must fit its length, tags have no leading zeros, parameters do not repeat,
-// and an unknown parameter not starting with "-" rejects the line.
+// if it holds ":" and as a lifetime otherwise, WSH below 64. It is strict
+// where a mistake would change keys: the key‖salt length must match the
+// suite, several keys need distinct MKIs of one length, an MKI value must
+// fit its length, KDR is 1 to 24, tags have no leading zeros, parameters
+// do not repeat, and an unknown parameter not starting with "-" rejects the
+// line. Error messages never quote a field that could hold key material.
 //
 // An unknown suite gives a *SyntaxError that also wraps a *[SuiteError], so
 // errors.Is(err, ErrUnknownSuite) tells a line to skip from a broken one.
@@ -109,7 +121,7 @@ func ParseCrypto(s string) (*Crypto, error) {
 	if strings.HasPrefix(s[start:], "a=") {
 		start += 2
 	}
-	if len(s)-start >= 7 && strings.EqualFold(s[start:start+7], "crypto:") {
+	if len(s)-start >= 7 && asciiEqualFold(s[start:start+7], "crypto:") {
 		start += 7
 	}
 	p := cryptoParser{s: s, off: start}
@@ -150,13 +162,17 @@ func (p *cryptoParser) parse() (*Crypto, error) {
 	}
 	n, ok := parseDecimal(tag, 9)
 	if !ok {
-		return nil, p.errorf(off, "tag %q is not 1 to 9 digits without leading zeros", tag)
+		return nil, p.errorf(off, "tag is not 1 to 9 digits without leading zeros")
 	}
 	c.Tag = int(n)
 
 	name, off := p.field()
 	if name == "" {
 		return nil, p.errorf(off, "missing crypto suite")
+	}
+	if !isSuiteToken(name) {
+		// Not quoted: a misplaced field may be a key.
+		return nil, p.errorf(off, "crypto suite field is not a suite name (letters, digits and at least one _)")
 	}
 	suite, err := ParseSuite(name)
 	if err != nil {
@@ -182,6 +198,22 @@ func (p *cryptoParser) parse() (*Crypto, error) {
 		}
 	}
 	return c, nil
+}
+
+// isSuiteToken reports whether s can be a suite name: RFC 4568 allows
+// letters, digits and "_", and every registered name has an "_", which the
+// base64 alphabet lacks, so such a token is never key material and may be
+// quoted in errors.
+func isSuiteToken(s string) bool {
+	if len(s) > 64 || !strings.Contains(s, "_") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseDecimal parses 1 to maxDigits decimal digits without leading zeros
@@ -245,7 +277,7 @@ func parseKeyParams(suite Suite, s string, base int) ([]MasterKey, error) {
 // parseKeyParam parses "inline:" key-salt ["|" lifetime] ["|" mki ":" len].
 func parseKeyParam(suite Suite, s string, base int) (MasterKey, error) {
 	const method = "inline:"
-	if len(s) < len(method) || !strings.EqualFold(s[:len(method)], method) {
+	if len(s) < len(method) || !asciiEqualFold(s[:len(method)], method) {
 		return MasterKey{}, &SyntaxError{Offset: base, Msg: "key parameter does not start with inline:"}
 	}
 	off := len(method)
@@ -280,8 +312,14 @@ func parseKeyParam(suite Suite, s string, base int) (MasterKey, error) {
 	return k, nil
 }
 
-// decodeKeySalt decodes standard base64, with or without padding.
+// decodeKeySalt decodes standard base64, with or without padding. Unlike
+// encoding/base64 it refuses CR and LF inside the key.
 func decodeKeySalt(s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return nil, errors.New("not base64")
+		}
+	}
 	enc := base64.StdEncoding
 	if len(s)%4 != 0 {
 		enc = base64.RawStdEncoding
@@ -294,13 +332,13 @@ func parseLifetime(s string) (uint64, error) {
 	if len(s) > 2 && s[:2] == "2^" {
 		n, ok := parseDecimal(s[2:], 2)
 		if !ok || n > 48 {
-			return 0, fmt.Errorf("lifetime %q is not 2^0 to 2^48", s)
+			return 0, errors.New("lifetime is not 2^0 to 2^48")
 		}
 		return 1 << n, nil
 	}
 	v, ok := parseDecimal(s, 15)
 	if !ok || v == 0 || v > MaxLifetimeSRTP {
-		return 0, fmt.Errorf("lifetime %q is not 2^n or a packet count from 1 to 2^48", s)
+		return 0, errors.New("lifetime is not 2^n or a packet count from 1 to 2^48")
 	}
 	return v, nil
 }
@@ -309,26 +347,26 @@ func parseLifetime(s string) (uint64, error) {
 func parseMKI(s string) ([]byte, error) {
 	v, l, ok := strings.Cut(s, ":")
 	if !ok {
-		return nil, fmt.Errorf("MKI %q is not value:length", s)
+		return nil, errors.New("MKI is not value:length")
 	}
 	n, ok := parseDecimal(l, 3)
 	if !ok || n < 1 || n > MaxMKILen {
-		return nil, fmt.Errorf("MKI length %q is not 1 to %d", l, MaxMKILen)
+		return nil, fmt.Errorf("MKI length is not 1 to %d", MaxMKILen)
 	}
 	// 128 bytes hold at most 309 decimal digits; leading zeros are allowed
 	// in the value, so bound the digits after them.
 	trimmed := strings.TrimLeft(v, "0")
 	if v == "" || len(trimmed) > 309 || strings.Trim(v, "0123456789") != "" {
-		return nil, fmt.Errorf("MKI value %q is not a decimal number", v)
+		return nil, errors.New("MKI value is not a decimal number")
 	}
 	mki := make([]byte, n)
 	if len(trimmed) <= 19 {
 		x, err := strconv.ParseUint(v[len(v)-max(len(trimmed), 1):], 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("MKI value %q is not a decimal number", v)
+			return nil, errors.New("MKI value is not a decimal number")
 		}
 		if n < 8 && x>>(8*n) != 0 {
-			return nil, fmt.Errorf("MKI value %s does not fit in %d bytes", v, n)
+			return nil, fmt.Errorf("MKI value does not fit in %d bytes", n)
 		}
 		for i := len(mki) - 1; i >= 0 && x != 0; i-- {
 			mki[i] = byte(x)
@@ -339,7 +377,7 @@ func parseMKI(s string) ([]byte, error) {
 	var x big.Int
 	x.SetString(trimmed, 10)
 	if (x.BitLen()+7)/8 > int(n) {
-		return nil, fmt.Errorf("MKI value %s does not fit in %d bytes", v, n)
+		return nil, fmt.Errorf("MKI value does not fit in %d bytes", n)
 	}
 	x.FillBytes(mki)
 	return mki, nil
@@ -350,7 +388,7 @@ func (p *SessionParams) parse(suite Suite, f string, off int) error {
 	name, val, hasVal := strings.Cut(f, "=")
 	dup := func(seen bool) error {
 		if seen {
-			return &SyntaxError{Offset: off, Msg: "session parameter " + name + " repeats"}
+			return &SyntaxError{Offset: off, Msg: "session parameter " + name + " repeats"} // a known name
 		}
 		return nil
 	}
@@ -369,9 +407,11 @@ func (p *SessionParams) parse(suite Suite, f string, off int) error {
 		if err := dup(p.KDR != 0); err != nil {
 			return err
 		}
+		// RFC 4568 §6.3.1: KDR=n for n in 1..24, the rate being 2^n. KDR=0
+		// (rate 1) is refused: peers that send it may mean "derive once".
 		n, ok := parseDecimal(val, 2)
-		if !ok || n > 24 {
-			return &SyntaxError{Offset: off, Msg: fmt.Sprintf("KDR=%q is not 0 to 24", val)}
+		if !ok || n < 1 || n > 24 {
+			return &SyntaxError{Offset: off, Msg: "KDR is not 1 to 24"}
 		}
 		p.KDR = 1 << n
 	case "UNENCRYPTED_SRTP":
@@ -379,13 +419,16 @@ func (p *SessionParams) parse(suite Suite, f string, off int) error {
 	case "UNENCRYPTED_SRTCP":
 		return flag(&p.UnencryptedSRTCP)
 	case "UNAUTHENTICATED_SRTP":
+		if suite.AEAD() {
+			return &SyntaxError{Offset: off, Msg: "UNAUTHENTICATED_SRTP is not allowed with an AEAD suite (RFC 7714)"}
+		}
 		return flag(&p.UnauthenticatedSRTP)
 	case "FEC_ORDER":
 		if err := dup(p.FECOrder != ""); err != nil {
 			return err
 		}
 		if val != FECSRTP && val != SRTPFEC {
-			return &SyntaxError{Offset: off, Msg: fmt.Sprintf("FEC_ORDER=%q is not FEC_SRTP or SRTP_FEC", val)}
+			return &SyntaxError{Offset: off, Msg: "FEC_ORDER is not FEC_SRTP or SRTP_FEC"}
 		}
 		p.FECOrder = val
 	case "FEC_KEY":
@@ -402,13 +445,14 @@ func (p *SessionParams) parse(suite Suite, f string, off int) error {
 			return err
 		}
 		n, ok := parseDecimal(val, 10)
-		if !ok || n == 0 {
-			return &SyntaxError{Offset: off, Msg: fmt.Sprintf("WSH=%q is not a positive window size", val)}
+		if !ok || n == 0 || n > MaxWSH {
+			return &SyntaxError{Offset: off, Msg: "WSH is not a window size from 1 to 2^31"}
 		}
 		p.WSH = n
 	default:
 		if !strings.HasPrefix(f, "-") || len(f) == 1 {
-			return &SyntaxError{Offset: off, Msg: fmt.Sprintf("unknown session parameter %q (only -prefixed ones may be ignored)", name)}
+			// Not quoted: a misplaced field may be a key.
+			return &SyntaxError{Offset: off, Msg: "unknown session parameter (only -prefixed ones may be ignored)", Err: errUnsupportedParam}
 		}
 		for i := 0; i < len(f); i++ {
 			if f[i] < 0x21 || f[i] > 0x7e {
@@ -436,6 +480,15 @@ func (c *Crypto) check() error {
 		if err := CheckKDR(p.KDR); err != nil {
 			return err
 		}
+		if p.KDR == 1 {
+			return fmt.Errorf("%w: SDES cannot signal key derivation rate 1 (KDR=0 is outside RFC 4568)", ErrMalformed)
+		}
+	}
+	if p.WSH > MaxWSH {
+		return fmt.Errorf("%w: WSH %d is above 2^31", ErrMalformed, p.WSH)
+	}
+	if p.UnauthenticatedSRTP && c.Suite.AEAD() {
+		return fmt.Errorf("%w: UNAUTHENTICATED_SRTP is not allowed with an AEAD suite (RFC 7714)", ErrMalformed)
 	}
 	if p.FECOrder != "" && p.FECOrder != FECSRTP && p.FECOrder != SRTPFEC {
 		return fmt.Errorf("%w: FEC order %q is not FEC_SRTP or SRTP_FEC", ErrMalformed, p.FECOrder)
@@ -478,19 +531,19 @@ func checkKeys(suite Suite, keys []MasterKey, what string) error {
 	return nil
 }
 
-// MarshalText returns the attribute value, "1 AES_CM_128_HMAC_SHA1_80
+// Value returns the attribute value, "1 AES_CM_128_HMAC_SHA1_80
 // inline:…", without "a=crypto:", in the minimal form: a lifetime and MKI
 // appear only when set, and session parameters only when present. It
-// writes the real key bytes; do not log it.
-func (c *Crypto) MarshalText() ([]byte, error) {
+// holds the real key bytes; do not log it.
+func (c *Crypto) Value() (string, error) {
 	if err := c.check(); err != nil {
-		return nil, err
+		return "", err
 	}
-	return c.appendText(nil, false), nil
+	return string(c.appendText(nil, false)), nil
 }
 
-// Attribute returns the whole SDP line, "a=crypto:" followed by
-// MarshalText, with the real key bytes.
+// Attribute returns the whole SDP line, "a=crypto:" followed by Value,
+// with the real key bytes.
 func (c *Crypto) Attribute() (string, error) {
 	if err := c.check(); err != nil {
 		return "", err
@@ -503,6 +556,13 @@ func (c *Crypto) Attribute() (string, error) {
 func (c *Crypto) String() string {
 	return "a=crypto:" + string(c.appendText(nil, true))
 }
+
+// MarshalText returns String, so that encoding/json and other encoders
+// never write the keys. Use Value or Attribute for the real line.
+func (c *Crypto) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// LogValue returns String for log/slog.
+func (c *Crypto) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 func (c *Crypto) appendText(b []byte, redact bool) []byte {
 	b = strconv.AppendInt(b, int64(c.Tag), 10)

@@ -46,8 +46,8 @@ func TestParseCryptoRFC4568(t *testing.T) {
 			tag: 9, params: SessionParams{KDR: 1 << 23, UnencryptedSRTP: true, UnencryptedSRTCP: true, UnauthenticatedSRTP: true,
 				FECOrder: SRTPFEC, WSH: 60, Extensions: []string{"-X-vendor=1"}}},
 		// Lenient input, canonical output.
-		{line: "a=crypto:1\t aes_cm_128_hmac_sha1_80  INLINE:" + rfcKey1 + "  KDR=0\r\n", tag: 1, params: SessionParams{KDR: 1},
-			canon: "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + " KDR=0"},
+		{line: "a=crypto:1\t aes_cm_128_hmac_sha1_80  INLINE:" + rfcKey1 + "  KDR=1\r\n", tag: 1, params: SessionParams{KDR: 2},
+			canon: "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + " KDR=1"},
 		{line: "a=crypto:0 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + "|2^20|0001:2", tag: 0, lifetime: 1 << 20, mki: []byte{0, 1},
 			canon: "0 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + "|2^20|1:2"},
 	} {
@@ -64,7 +64,7 @@ func TestParseCryptoRFC4568(t *testing.T) {
 				c.params.FECKey = cr.Params.FECKey
 			}
 			assert.Equal(t, c.params, cr.Params)
-			b, err := cr.MarshalText()
+			b, err := cr.Value()
 			require.NoError(t, err)
 			want := c.canon
 			if want == "" {
@@ -106,7 +106,7 @@ func TestParseCryptoKeys(t *testing.T) {
 			c, err := ParseCrypto("1 " + s.String() + " inline:" + enc)
 			require.NoError(t, err, "%s %s", s, enc)
 			assert.True(t, c.Keys[0].Equal(k))
-			out, err := c.MarshalText()
+			out, err := c.Value()
 			require.NoError(t, err)
 			assert.Equal(t, "1 "+s.String()+" inline:"+padded, string(out))
 		}
@@ -155,6 +155,12 @@ func TestParseCryptoErrors(t *testing.T) {
 		{"1 AES_CM_128_HMAC_SHA1_80 " + strings.Join(many, ";"), "more than 16 keys"},
 		{"1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + " KDR=25", "KDR"},
 		{"1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + " KDR=01", "KDR"},
+		{"1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + " KDR=0", "KDR is not 1 to 24"},
+		{"1 AEAD_AES_128_GCM inline:" + rfcKey3[:36] + "AA== UNAUTHENTICATED_SRTP", "AEAD"},
+		{"1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + " WSH=2147483649", "WSH"},
+		{"1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1[:20] + "\r\n" + rfcKey1[20:], "base64"},
+		{"1 AEſ_CM_128_HMAC_SHA1_80 inline:" + rfcKey1, "not a suite name"},
+		{"1 inline:" + rfcKey1, "not a suite name"},
 		{"1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + " KDR=1 KDR=2", "repeats"},
 		{"1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + " UNENCRYPTED_SRTP UNENCRYPTED_SRTP", "repeats"},
 		{"1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + " UNENCRYPTED_SRTP=1", "no value"},
@@ -203,7 +209,7 @@ func TestCryptoMarshalErrors(t *testing.T) {
 		"big lifetime":  {Tag: 1, Suite: AES128CM_SHA1_80, Keys: []MasterKey{{Suite: k.Suite, Lifetime: MaxLifetimeSRTP + 1, m: k.m}}},
 		"empty MKI":     {Tag: 1, Suite: AES128CM_SHA1_80, Keys: []MasterKey{{Suite: k.Suite, MKI: []byte{}, m: k.m}}},
 	} {
-		_, err := c.MarshalText()
+		_, err := c.Value()
 		assert.Error(t, err, name)
 		_, err2 := c.Attribute()
 		assert.Error(t, err2, name)
@@ -323,4 +329,82 @@ func TestParseCryptoOffsets(t *testing.T) {
 	c, err := ParseCrypto("  a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + "\r\n")
 	require.NoError(t, err)
 	assert.Equal(t, 1, c.Tag)
+}
+
+func TestCryptoRedacted(t *testing.T) {
+	c, err := ParseCrypto("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + "|2^20|1:4 FEC_KEY=inline:" + rfcKey2 + "|2^20|2:4")
+	require.NoError(t, err)
+	assertRedacted(t, c, rfcKey1[:16], rfcKey2[:16])
+	o, err := NewOffer(nil, AES128CM_SHA1_80)
+	require.NoError(t, err)
+	attrs, err := o.Attributes()
+	require.NoError(t, err)
+	key := strings.TrimPrefix(attrs[0], "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:")
+	assertRedacted(t, o, key[:16])
+	assertRedacted(t, *o, key[:16])
+	v, err := c.Value()
+	require.NoError(t, err)
+	assert.Contains(t, v, rfcKey1, "Value is the real line")
+}
+
+func TestAcceptRefusesReflectedKeys(t *testing.T) {
+	offer, err := NewOffer(nil, AES128CM_SHA1_80, AES128CM_SHA1_32)
+	require.NoError(t, err)
+	attrs, err := offer.Attributes()
+	require.NoError(t, err)
+	// A B2BUA (or an attacker) copies the offer back as the answer.
+	_, err = offer.Accept(attrs[0])
+	assert.ErrorIs(t, err, ErrNoCommonSuite)
+	assert.ErrorContains(t, err, "reuses a key")
+	// Another offered attribute's key under the right tag and suite.
+	other := offer.Crypto[1].Keys[0]
+	k, err := ParseKeySalt(AES128CM_SHA1_80, other.KeySalt())
+	require.NoError(t, err)
+	reflected := Crypto{Tag: 1, Suite: AES128CM_SHA1_80, Keys: []MasterKey{k}}
+	line, err := reflected.Attribute()
+	require.NoError(t, err)
+	_, err = offer.Accept(line)
+	assert.ErrorIs(t, err, ErrNoCommonSuite)
+	// Only the salt reused is refused too.
+	fresh, err := GenerateMasterKey(nil, AES128CM_SHA1_80)
+	require.NoError(t, err)
+	mixed, err := NewMasterKey(AES128CM_SHA1_80, fresh.Key(), offer.Crypto[0].Keys[0].Salt())
+	require.NoError(t, err)
+	reflected.Keys = []MasterKey{mixed}
+	line, err = reflected.Attribute()
+	require.NoError(t, err)
+	_, err = offer.Accept(line)
+	assert.ErrorIs(t, err, ErrNoCommonSuite)
+}
+
+func TestAnswerSkipsUnusableLines(t *testing.T) {
+	good := "a=crypto:5 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey2
+	for name, bad := range map[string]string{
+		"unknown parameter": "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + " NEW_PARAM=1",
+		"MKI too long":      "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + "|1:200",
+		"short key":         "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1[:20],
+		"unknown suite":     "a=crypto:1 F8_128_HMAC_SHA1_80 inline:" + rfcKey1,
+	} {
+		ans, s, err := Answer([]string{bad, good}, nil)
+		require.NoError(t, err, name)
+		assert.Equal(t, 5, ans.Tag, name)
+		assert.Equal(t, 5, s.Tag, name)
+		_, _, err = Answer([]string{bad}, nil)
+		assert.ErrorIs(t, err, ErrNoCommonSuite, name)
+		assert.ErrorContains(t, err, "offered attribute 1 of 1", name)
+	}
+	// Duplicate tags count even when one line is unusable.
+	_, _, err := Answer([]string{"a=crypto:5 F8_128_HMAC_SHA1_80 inline:" + rfcKey1, good}, nil)
+	assert.ErrorIs(t, err, ErrMalformed)
+}
+
+func TestSessionSharesNothing(t *testing.T) {
+	offer, err := NewOffer(nil, AES128CM_SHA1_80)
+	require.NoError(t, err)
+	offer.Crypto[0].Keys[0].MKI = []byte{1}
+	ans := "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + "|1:1 -x"
+	s, err := offer.Accept(ans)
+	require.NoError(t, err)
+	offer.Crypto[0].Keys[0].MKI[0] = 9
+	assert.Equal(t, []byte{1}, s.Local.MKI)
 }

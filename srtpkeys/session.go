@@ -1,10 +1,12 @@
 package srtpkeys
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/pion/srtp/v3"
 )
@@ -97,8 +99,10 @@ func (o *Offer) Attributes() ([]string, error) {
 // Accept checks the peer's answer, an a=crypto attribute in any form
 // [ParseCrypto] takes, against the offer and returns the session: the
 // answer must echo the tag of an offered attribute, with its suite and the
-// same UNENCRYPTED/UNAUTHENTICATED parameters. Local is the key offered
-// under that tag; Remote is the answerer's key.
+// same UNENCRYPTED/UNAUTHENTICATED parameters, and its keys must differ
+// (in key and in salt) from every key of the offer, so that an answer that
+// reflects the offer back cannot make one key serve both directions. Local
+// is the key offered under that tag; Remote is the answerer's key.
 func (o *Offer) Accept(answer string) (*Session, error) {
 	a, err := ParseCrypto(answer)
 	if err != nil {
@@ -115,9 +119,27 @@ func (o *Offer) Accept(answer string) (*Session, error) {
 		if !sameProtection(&c.Params, &a.Params) {
 			return nil, fmt.Errorf("%w: the answer changes the UNENCRYPTED/UNAUTHENTICATED parameters of tag %d", ErrNoCommonSuite, a.Tag)
 		}
+		for j := range o.Crypto {
+			if reusesKey(&o.Crypto[j], a) {
+				return nil, fmt.Errorf("%w: the answer reuses a key of the offer", ErrNoCommonSuite)
+			}
+		}
 		return newSession(c, a), nil
 	}
 	return nil, fmt.Errorf("%w: the answer's tag %d was not offered", ErrNoCommonSuite, a.Tag)
+}
+
+// reusesKey reports whether any key of a shares its key or its salt with
+// any key of b (keys of suites with other lengths never match).
+func reusesKey(a, b *Crypto) bool {
+	for _, ka := range append(a.Keys, a.Params.FECKey...) {
+		for _, kb := range append(b.Keys, b.Params.FECKey...) {
+			if !distinctKeys(ka, kb) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func sameProtection(a, b *SessionParams) bool {
@@ -126,16 +148,40 @@ func sameProtection(a, b *SessionParams) bool {
 		a.UnauthenticatedSRTP == b.UnauthenticatedSRTP
 }
 
+// newSession builds a Session that shares no slice with local or remote.
 func newSession(local, remote *Crypto) *Session {
 	return &Session{
 		Suite:        local.Suite,
 		Tag:          local.Tag,
-		Local:        local.Keys[0],
-		LocalParams:  local.Params,
-		Remote:       remote.Keys[0],
-		RemoteExtra:  remote.Keys[1:],
-		RemoteParams: remote.Params,
+		Local:        cloneKey(local.Keys[0]),
+		LocalParams:  cloneParams(local.Params),
+		Remote:       cloneKey(remote.Keys[0]),
+		RemoteExtra:  cloneKeys(remote.Keys[1:]),
+		RemoteParams: cloneParams(remote.Params),
 	}
+}
+
+// cloneKey copies k's MKI; the key bytes are immutable and may be shared.
+func cloneKey(k MasterKey) MasterKey {
+	k.MKI = bytes.Clone(k.MKI)
+	return k
+}
+
+func cloneKeys(keys []MasterKey) []MasterKey {
+	if len(keys) == 0 {
+		return nil
+	}
+	out := make([]MasterKey, len(keys))
+	for i, k := range keys {
+		out[i] = cloneKey(k)
+	}
+	return out
+}
+
+func cloneParams(p SessionParams) SessionParams {
+	p.FECKey = cloneKeys(p.FECKey)
+	p.Extensions = slices.Clone(p.Extensions)
+	return p
 }
 
 // AnswerOptions tune [Answer]. The zero value is the safe default.
@@ -163,12 +209,14 @@ type AnswerOptions struct {
 // makes a fresh key for this end, and returns the answer attribute and the
 // session.
 //
-// Attributes with an unknown suite are skipped, as RFC 4568 says; a
-// malformed attribute, or two with the same tag, reject the whole offer.
-// Attributes that ask for unprotected media or a key derivation rate are
-// skipped unless opts allow them. The answer repeats the offer's
-// UNENCRYPTED/UNAUTHENTICATED parameters, as RFC 4568 §6.3 requires, and
-// no others.
+// Attributes this end cannot use are skipped, as RFC 4568 lets an answerer
+// do: an unknown suite, a malformed attribute, an unknown session
+// parameter, and (unless opts allow them) unprotected media or a key
+// derivation rate. Two attributes with the same tag reject the whole offer.
+// When nothing is acceptable the error wraps [ErrNoCommonSuite] and says
+// why the first unusable attribute was refused. The answer repeats the
+// offer's UNENCRYPTED/UNAUTHENTICATED parameters, as RFC 4568 §6.3
+// requires, and no others.
 func Answer(offered []string, opts *AnswerOptions) (*Crypto, *Session, error) {
 	if opts == nil {
 		opts = &AnswerOptions{}
@@ -177,42 +225,90 @@ func Answer(offered []string, opts *AnswerOptions) (*Crypto, *Session, error) {
 	if accept == nil {
 		accept = PionSuites()
 	}
-	var chosen *Crypto
+	var (
+		chosen   *Crypto
+		firstErr error
+	)
 	seen := make(map[int]bool, len(offered))
 	for i, line := range offered {
+		if tag, ok := leadingTag(line); ok {
+			if seen[tag] {
+				return nil, nil, fmt.Errorf("%w: tag %d appears twice in the offer", ErrMalformed, tag)
+			}
+			seen[tag] = true
+		}
 		c, err := ParseCrypto(line)
 		if err != nil {
-			if isUnknownSuite(err) {
-				continue
+			if firstErr == nil {
+				firstErr = &lineError{line: i + 1, of: len(offered), err: err}
 			}
-			return nil, nil, fmt.Errorf("%w (offered attribute %d of %d)", err, i+1, len(offered))
-		}
-		if seen[c.Tag] {
-			return nil, nil, fmt.Errorf("%w: tag %d appears twice in the offer", ErrMalformed, c.Tag)
-		}
-		seen[c.Tag] = true
-		if chosen != nil || !slices.Contains(accept, c.Suite) ||
-			(c.Params.Unprotected() && !opts.AllowUnprotected) ||
-			(c.Params.KDR != 0 && !opts.AllowKDR) {
 			continue
 		}
-		chosen = c
+		var why string
+		switch {
+		case !slices.Contains(accept, c.Suite):
+			why = "suite " + c.Suite.String() + " is not accepted"
+		case c.Params.Unprotected() && !opts.AllowUnprotected:
+			why = "it switches off encryption or authentication"
+		case c.Params.KDR != 0 && !opts.AllowKDR:
+			why = "it asks for a key derivation rate"
+		}
+		if why != "" {
+			if firstErr == nil {
+				firstErr = &lineError{line: i + 1, of: len(offered), err: errors.New(why)}
+			}
+			continue
+		}
+		if chosen == nil {
+			chosen = c
+		}
 	}
 	if chosen == nil {
-		return nil, nil, fmt.Errorf("%w: none of the %d offered attributes is acceptable", ErrNoCommonSuite, len(offered))
+		if firstErr == nil {
+			return nil, nil, fmt.Errorf("%w: the offer has no attributes", ErrNoCommonSuite)
+		}
+		return nil, nil, fmt.Errorf("%w: none of the %d offered attributes is acceptable (%w)", ErrNoCommonSuite, len(offered), firstErr)
 	}
 	k, err := GenerateMasterKey(opts.Rand, chosen.Suite)
 	if err != nil {
 		return nil, nil, err
 	}
 	ans := &Crypto{Tag: chosen.Tag, Suite: chosen.Suite, Keys: []MasterKey{k}}
+	if reusesKey(ans, chosen) {
+		return nil, nil, fmt.Errorf("%w: the new key equals an offered one", ErrRandom)
+	}
 	ans.Params.UnencryptedSRTP = chosen.Params.UnencryptedSRTP
 	ans.Params.UnencryptedSRTCP = chosen.Params.UnencryptedSRTCP
 	ans.Params.UnauthenticatedSRTP = chosen.Params.UnauthenticatedSRTP
 	return ans, newSession(ans, chosen), nil
 }
 
-func isUnknownSuite(err error) bool {
-	var se *SuiteError
-	return errors.As(err, &se)
+// leadingTag reads the tag of an a=crypto attribute as ParseCrypto would,
+// without parsing the rest, so duplicate tags are found even on lines that
+// are otherwise unusable.
+func leadingTag(line string) (int, bool) {
+	s := strings.TrimLeft(line, " \t")
+	s = strings.TrimPrefix(s, "a=")
+	if len(s) >= 7 && asciiEqualFold(s[:7], "crypto:") {
+		s = s[7:]
+	}
+	end := strings.IndexAny(s, " \t")
+	if end < 0 {
+		end = len(s)
+	}
+	n, ok := parseDecimal(s[:end], 9)
+	return int(n), ok
 }
+
+// lineError says which offered attribute was refused and why, without a
+// second "srtpkeys:" prefix inside the message.
+type lineError struct {
+	line, of int
+	err      error
+}
+
+func (e *lineError) Error() string {
+	return fmt.Sprintf("offered attribute %d of %d: %s", e.line, e.of, strings.TrimPrefix(e.err.Error(), "srtpkeys: "))
+}
+
+func (e *lineError) Unwrap() error { return e.err }
