@@ -44,6 +44,13 @@ func NewContext(k MasterKey, p *SessionParams, opts ...srtp.ContextOption) (*srt
 	if err != nil {
 		return nil, err
 	}
+	m := k.m
+	key, salt := m.b[:m.klen], m.b[m.klen:m.klen+m.slen]
+	if p == nil && k.MKI == nil && len(opts) == 0 {
+		// The common case: exactly the call a caller would write by hand.
+		return createContext(key, salt, profile,
+			srtp.SRTPReplayProtection(DefaultReplayWindow), srtp.SRTCPReplayProtection(DefaultReplayWindow))
+	}
 	window := uint(DefaultReplayWindow)
 	var all []srtp.ContextOption
 	if p != nil {
@@ -74,8 +81,11 @@ func NewContext(k MasterKey, p *SessionParams, opts ...srtp.ContextOption) (*srt
 		all = append(all, srtp.MasterKeyIndicator(k.MKI))
 	}
 	all = append(all, opts...)
-	m := k.m
-	c, err := srtp.CreateContext(m.b[:m.klen], m.b[m.klen:m.klen+m.slen], profile, all...)
+	return createContext(key, salt, profile, all...)
+}
+
+func createContext(key, salt []byte, profile srtp.ProtectionProfile, opts ...srtp.ContextOption) (*srtp.Context, error) {
+	c, err := srtp.CreateContext(key, salt, profile, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrContext, err)
 	}
