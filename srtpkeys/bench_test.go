@@ -3,6 +3,7 @@ package srtpkeys
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pion/srtp/v3"
 )
@@ -70,6 +71,48 @@ func BenchmarkContext(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkContextPaired builds one context each way per iteration,
+// alternating which goes first, and reports the ratio of the time spent in
+// NewContext to the time spent in srtp.CreateContext with the same options,
+// so that VM noise and drift hit both alike. Target: ratio ≤ 1.05.
+func BenchmarkContextPaired(b *testing.B) {
+	k, err := GenerateMasterKey(nil, AES128CM_SHA1_80)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, salt := k.Key(), k.Salt()
+	ours := func() {
+		if _, err := NewContext(k, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	theirs := func() {
+		if _, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAes128CmHmacSha1_80,
+			srtp.SRTPReplayProtection(DefaultReplayWindow), srtp.SRTCPReplayProtection(DefaultReplayWindow)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var tOurs, tTheirs time.Duration
+	i := 0
+	for b.Loop() {
+		first, second, t1, t2 := ours, theirs, &tOurs, &tTheirs
+		if i&1 == 1 {
+			first, second, t1, t2 = theirs, ours, &tTheirs, &tOurs
+		}
+		i++
+		start := time.Now()
+		first()
+		mid := time.Now()
+		second()
+		end := time.Now()
+		*t1 += mid.Sub(start)
+		*t2 += end.Sub(mid)
+	}
+	b.ReportMetric(float64(tOurs)/float64(tTheirs), "ratio")
+	b.ReportMetric(float64(tOurs.Nanoseconds())/float64(i), "ns/srtpkeys")
+	b.ReportMetric(float64(tTheirs.Nanoseconds())/float64(i), "ns/pion")
 }
 
 // BenchmarkParseCrypto parses a typical SDES line (Microsoft-style lifetime
