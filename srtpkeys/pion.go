@@ -52,7 +52,7 @@ func NewContext(k MasterKey, p *SessionParams, opts ...srtp.ContextOption) (*srt
 			srtp.SRTPReplayProtection(DefaultReplayWindow), srtp.SRTCPReplayProtection(DefaultReplayWindow))
 	}
 	window := uint(DefaultReplayWindow)
-	var all []srtp.ContextOption
+	all := make([]srtp.ContextOption, 0, 6+len(opts))
 	if p != nil {
 		if p.KDR != 0 {
 			return nil, &PionError{What: "key derivation rate " + strconv.FormatUint(p.KDR, 10) + " (only 0, derive once)"}
@@ -63,7 +63,6 @@ func NewContext(k MasterKey, p *SessionParams, opts ...srtp.ContextOption) (*srt
 		if p.WSH > DefaultReplayWindow {
 			window = uint(min(p.WSH, MaxReplayWindow))
 		}
-		all = make([]srtp.ContextOption, 0, 6+len(opts))
 		if p.UnencryptedSRTP {
 			all = append(all, srtp.SRTPNoEncryption())
 		}
@@ -73,8 +72,6 @@ func NewContext(k MasterKey, p *SessionParams, opts ...srtp.ContextOption) (*srt
 		if p.UnauthenticatedSRTP {
 			all = append(all, srtp.SRTPAuthenticationTagLength(0))
 		}
-	} else {
-		all = make([]srtp.ContextOption, 0, 3+len(opts))
 	}
 	all = append(all, srtp.SRTPReplayProtection(window), srtp.SRTCPReplayProtection(window))
 	if k.MKI != nil {
