@@ -1,0 +1,116 @@
+package secstatus
+
+import (
+	"fmt"
+)
+
+// Icon is what a phone shows for a call's security.
+type Icon uint8
+
+// The icons.
+const (
+	IconNone   Icon = iota // no security icon (the call-state icon only)
+	IconShield             // authenticated
+	IconLock               // encrypted
+)
+
+var iconNames = [...]string{"none", "shield", "lock"}
+
+// String returns "none", "shield" or "lock".
+func (i Icon) String() string {
+	if int(i) < len(iconNames) {
+		return iconNames[i]
+	}
+	return fmt.Sprintf("Icon(%d)", uint8(i))
+}
+
+// MarshalText returns String.
+func (i Icon) MarshalText() ([]byte, error) {
+	if int(i) >= len(iconNames) {
+		return nil, fmt.Errorf("%w: icon %d", ErrInvalid, uint8(i))
+	}
+	return []byte(i.String()), nil
+}
+
+// Display is what security icons a phone model can show.
+type Display uint8
+
+// The display kinds. CUCM documentation publishes no list of the models
+// that show only the lock, so this is a per-model capability the caller
+// sets.
+const (
+	ShieldAndLock Display = iota // shows the shield and the lock (most models)
+	LockOnly                     // shows only the lock
+)
+
+var displayNames = [...]string{"shield-and-lock", "lock-only"}
+
+// String returns "shield-and-lock" or "lock-only".
+func (d Display) String() string {
+	if int(d) < len(displayNames) {
+		return displayNames[d]
+	}
+	return fmt.Sprintf("Display(%d)", uint8(d))
+}
+
+// MarshalText returns String.
+func (d Display) MarshalText() ([]byte, error) {
+	if int(d) >= len(displayNames) {
+		return nil, fmt.Errorf("%w: display %d", ErrInvalid, uint8(d))
+	}
+	return []byte(d.String()), nil
+}
+
+// UnmarshalText accepts "shield-and-lock" and "lock-only".
+func (d *Display) UnmarshalText(b []byte) error {
+	for i, n := range displayNames {
+		if asciiEqualFold(string(b), n) {
+			*d = Display(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: display %q is not shield-and-lock or lock-only", ErrInvalid, truncate(string(b)))
+}
+
+// Media is the input of the icon decision: how far a call is secured.
+type Media struct {
+	Authenticated bool // signalling authenticated (TLS) end to end
+	AudioSecure   bool // audio encrypted (SRTP) end to end
+	Video         bool // the call has video
+	VideoSecure   bool // the video is encrypted end to end
+}
+
+// IconFor decides the icon a phone shows for m, following the CUCM
+// Security overview's Table 4 row by row (as ucm-behaviour.md §1.4 lists
+// it):
+//
+//	| authenticated | audio secure | video  | video secure | ShieldAndLock | LockOnly |
+//	|---------------|--------------|--------|--------------|---------------|----------|
+//	| any           | yes          | no     | –            | lock          | lock     |
+//	| any           | yes          | yes    | no           | shield        | none     |
+//	| any           | yes          | yes    | yes          | lock          | lock     |
+//	| yes           | no           | no/yes | –            | shield        | none     |
+//	| no            | no           | no/yes | –            | none          | none     |
+//
+// Secure audio implies authenticated signalling for Cisco devices, so the
+// first three rows ignore Authenticated. With overrideBFCP (the service
+// parameter "Override BFCP Application Encryption Status When Designating
+// Call Security Status", default False) secure audio shows the lock
+// whatever the other channels are.
+func IconFor(m Media, d Display, overrideBFCP bool) Icon {
+	switch {
+	case m.AudioSecure && (!m.Video || m.VideoSecure || overrideBFCP):
+		return IconLock
+	case (m.AudioSecure || m.Authenticated) && d == ShieldAndLock:
+		return IconShield
+	default:
+		return IconNone
+	}
+}
+
+// LevelIcon returns the icon for a call at level l without video: lock
+// for Encrypted, shield for Authenticated (none on a LockOnly phone),
+// none otherwise.
+func LevelIcon(l Level, d Display) Icon {
+	return IconFor(Media{Authenticated: l >= Authenticated, AudioSecure: l == Encrypted}, d, false)
+}

@@ -1,0 +1,109 @@
+package secstatus
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Level is the security status of a device, leg, call or conference, as
+// CUCM orders it: Unknown < NotAuthenticated < Authenticated < Encrypted.
+// The zero Level is Unknown, which behaves as nonsecure.
+type Level uint8
+
+// The four levels. Their String forms are the Call-Info tokens.
+const (
+	Unknown          Level = iota // no status known; shows no icon
+	NotAuthenticated              // signalling not authenticated; no icon
+	Authenticated                 // TLS signalling, media not encrypted; shield
+	Encrypted                     // TLS signalling and SRTP media; lock
+)
+
+var levelNames = [...]string{"Unknown", "NotAuthenticated", "Authenticated", "Encrypted"}
+
+// String returns the Call-Info token: "Unknown", "NotAuthenticated",
+// "Authenticated" or "Encrypted"; "Level(n)" for a value out of range.
+func (l Level) String() string {
+	if int(l) < len(levelNames) {
+		return levelNames[l]
+	}
+	return fmt.Sprintf("Level(%d)", uint8(l))
+}
+
+// Valid reports whether l is one of the four levels.
+func (l Level) Valid() bool { return int(l) < len(levelNames) }
+
+// ParseLevel returns the level named by s, ignoring ASCII case and
+// surrounding blanks, and whether s named one. Anything else is Unknown,
+// as Cisco phones read an unrecognised Call-Info security token.
+func ParseLevel(s string) (Level, bool) {
+	s = strings.Trim(s, " \t")
+	for i, n := range levelNames {
+		if asciiEqualFold(s, n) {
+			return Level(i), true
+		}
+	}
+	return Unknown, false
+}
+
+// MarshalText returns String; a value out of range is an error.
+func (l Level) MarshalText() ([]byte, error) {
+	if !l.Valid() {
+		return nil, fmt.Errorf("%w: level %d", ErrInvalid, uint8(l))
+	}
+	return []byte(l.String()), nil
+}
+
+// UnmarshalText accepts the four names in any ASCII case and refuses
+// anything else (unlike ParseLevel, which reads it as Unknown), so a typo
+// in a call description is an error, not a silent downgrade.
+func (l *Level) UnmarshalText(b []byte) error {
+	v, ok := ParseLevel(string(b))
+	if !ok {
+		return fmt.Errorf("%w: security level %q is not Unknown, NotAuthenticated, Authenticated or Encrypted", ErrInvalid, truncate(string(b)))
+	}
+	*l = v
+	return nil
+}
+
+// Min returns the lowest of levels (the least secure), or Unknown for
+// none. It is CUCM's rule for a call: the least of its parts.
+func Min(levels ...Level) Level {
+	if len(levels) == 0 {
+		return Unknown
+	}
+	m := levels[0]
+	for _, l := range levels[1:] {
+		if l < m {
+			m = l
+		}
+	}
+	return m
+}
+
+// asciiEqualFold is strings.EqualFold for ASCII only.
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], t[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+// truncate shortens s for an error message.
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
