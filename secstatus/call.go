@@ -305,7 +305,8 @@ func (c *Call) validate() error {
 // further by the resources in the call: music on hold that is not
 // encrypted makes it NotAuthenticated; a transcoder or MTP, through which
 // no SRTP flows, caps it at Authenticated; a hairpin back through a SIP
-// trunk makes it NotAuthenticated. Each device then shows the icon of the
+// trunk makes it NotAuthenticated. A call across a SIP trunk is never
+// Authenticated: that counts as nonsecure, so no shield is shown. Each device then shows the icon of the
 // call level (not its own leg's, as CUCM dictates to SIP phones with
 // sis 2.0.0) per [IconFor], video included.
 func Evaluate(c *Call, opts *Options) (*Result, error) {
@@ -331,6 +332,10 @@ func Evaluate(c *Call, opts *Options) (*Result, error) {
 		parts = append(parts, part{NotAuthenticated, "transferred back into the cluster across a SIP trunk"})
 	}
 	low := lowest(parts)
+	if low.level == Authenticated && len(c.Trunks) > 0 {
+		// R5: no shield across a trunk.
+		low = part{NotAuthenticated, "an authenticated call across a SIP trunk counts as nonsecure (" + low.reason + ")"}
+	}
 	res := &Result{Level: low.level, Reason: low.reason}
 	res.Media = c.media(low.level)
 	for i := range c.Devices {

@@ -74,10 +74,10 @@ func (d *Display) UnmarshalText(b []byte) error {
 
 // Media is the input of the icon decision: how far a call is secured.
 type Media struct {
-	Authenticated bool // signalling authenticated (TLS) end to end
-	AudioSecure   bool // audio encrypted (SRTP) end to end
-	Video         bool // the call has video
-	VideoSecure   bool // the video is encrypted end to end
+	Authenticated bool `json:"authenticated"` // signalling authenticated (TLS) end to end
+	AudioSecure   bool `json:"audio_secure"`  // audio encrypted (SRTP) end to end
+	Video         bool `json:"video"`         // the call has video
+	VideoSecure   bool `json:"video_secure"`  // the video is encrypted end to end
 }
 
 // IconFor decides the icon a phone shows for m, following the CUCM

@@ -176,6 +176,12 @@ func TestCallRules(t *testing.T) {
 	tr.RemoteStatus = &e
 	assert.Equal(t, Encrypted, eval(t, &Call{Devices: []Device{enc("a")}, Trunks: []Trunk{tr}}, &Options{MixedMode: true, HonourRemoteStatus: true}).Level)
 
+	// R5 again: an authenticated device across an encrypted trunk.
+	r = eval(t, &Call{Devices: []Device{{Name: "a", Mode: ModeAuthenticated}}, Trunks: []Trunk{{TLS: true, SRTP: true}}}, mixed)
+	assert.Equal(t, NotAuthenticated, r.Level)
+	assert.Equal(t, IconNone, r.Devices[0].Icon)
+	assert.Contains(t, r.Reason, "across a SIP trunk")
+
 	// R6: legacy releases: any SIP trunk makes the call nonsecure.
 	r = eval(t, &Call{Devices: []Device{enc("a")}, Trunks: []Trunk{{TLS: true, SRTP: true}}}, &Options{MixedMode: true, LegacySIPTrunks: true})
 	assert.Equal(t, NotAuthenticated, r.Level)
@@ -353,7 +359,8 @@ func TestJSON(t *testing.T) {
 	r := eval(t, &c, mixed)
 	out, err := json.Marshal(r)
 	require.NoError(t, err)
-	assert.Contains(t, string(out), `"level":"Authenticated"`)
+	assert.Contains(t, string(out), `"level":"NotAuthenticated"`)
+	assert.Contains(t, string(out), `"audio_secure":false`)
 	assert.Contains(t, string(out), `"icon":"none"`)
 	for _, bad := range []string{`{"devices":[{"mode":"secure"}]}`, `{"devices":[{"display":"x"}]}`, `{"resources":[{"kind":"bridge"}]}`, `{"trunks":[{"remote_status":"bogus"}]}`} {
 		assert.ErrorIs(t, json.Unmarshal([]byte(bad), &c), ErrInvalid, bad)
