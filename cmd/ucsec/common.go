@@ -50,7 +50,7 @@ func (e *fileError) Unwrap() error { return e.err }
 // libraryPrefixes are the prefixes the library packages put on their
 // errors; messages leave them out, since the command says where they come
 // from.
-var libraryPrefixes = []string{"sgn: ", "ctl: ", "itl: ", "cnfenc: ", "digest: ", "srtpkeys: "}
+var libraryPrefixes = []string{"sgn: ", "ctl: ", "itl: ", "cnfenc: ", "digest: ", "srtpkeys: ", "secstatus: "}
 
 // message returns err's text as the user sees it: one line, without a
 // library package prefix.
@@ -234,6 +234,39 @@ func (e *env) readInput(name string) ([]byte, error) {
 		return nil, &fileError{name, err}
 	}
 	return data, nil
+}
+
+// readInputMax is readInput for an input of at most limit bytes: a larger
+// one is an error, before more than limit+1 bytes are read.
+func (e *env) readInputMax(name string, limit int64) ([]byte, error) {
+	r := e.stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, &fileError{name, withoutPath(err)}
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	switch {
+	case err != nil:
+		return nil, &fileError{name, withoutPath(err)}
+	case int64(len(data)) > limit:
+		return nil, &fileError{name, fmt.Errorf("larger than %s", sizeText(limit))}
+	}
+	return data, nil
+}
+
+// sizeText returns n bytes as "1 MiB", "64 KiB" or "100 bytes".
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // parseInput reads the input file name (see readInput) and parses it with

@@ -1,11 +1,13 @@
 // Command ucsec signs, verifies, encrypts and inspects the files that Cisco
 // IP phones and Unified Communications Manager exchange, makes the
 // certificates to test them with, computes and checks SIP Digest
-// responses, and derives and negotiates SRTP keys.
+// responses, derives and negotiates SRTP keys, and shows the security
+// status of calls.
 //
 // Usage:
 //
 //	ucsec <group> <command> [flags] [args]
+//	ucsec <command> [flags] [args]
 //
 // The groups follow the library's packages:
 //
@@ -26,8 +28,14 @@
 //	       a=crypto attributes
 //	       commands: derive, sdes parse, sdes offer, sdes answer
 //
-// Run "ucsec -h", "ucsec <group> -h" or "ucsec <group> <command> -h" for
-// help; "ucsec help <group> <command>" is the same.
+// and one command stands alone:
+//
+//	status show the security level of a call or conference, described
+//	       in JSON, and the icon each phone shows (package secstatus)
+//
+// Run "ucsec -h", "ucsec <group> -h", "ucsec <group> <command> -h" or
+// "ucsec <command> -h" for help; "ucsec help <group> <command>" is the
+// same.
 //
 // # Conventions
 //

@@ -15,6 +15,11 @@ import (
 // group is adding its table here; each lives in a file of its own.
 var groups = []*group{sgnGroup, tlvGroup, cnfGroup, certGroup, digestGroup, srtpGroup}
 
+// commands lists the commands that stand alone, "ucsec <command>", in the
+// order help shows them, after the groups. A name is either a group's or a
+// command's, never both.
+var commands = []*command{statusCommand}
+
 // Exit statuses.
 const (
 	exitOK      = 0 // success
@@ -32,11 +37,12 @@ type group struct {
 	groups   []*group // subgroups, listed after the commands
 }
 
-// A command is one "ucsec <group> <command>".
+// A command is one "ucsec <group> <command>", or "ucsec <command>" for
+// one of [commands].
 type command struct {
 	name     string
-	synopsis string   // what follows "ucsec <group> <command>" on the usage line
-	summary  string   // one line for the group's help
+	synopsis string   // what follows "ucsec [<group>] <command>" on the usage line
+	summary  string   // one line for the group's help, or the top-level help
 	help     string   // paragraphs printed between the usage line and the flags
 	examples []string // full example invocations
 	args     argCount
@@ -90,9 +96,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		printUsage(stdout)
 		return exitOK
 	}
+	if c := findCommand(commands, args[0]); c != nil {
+		return c.execute(e, "ucsec "+c.name, args[1:])
+	}
 	g := findGroup(groups, args[0])
 	if g == nil {
-		fmt.Fprintf(stderr, "ucsec: unknown command group %q\n", args[0])
+		fmt.Fprintf(stderr, "ucsec: unknown command or group %q\n", args[0])
 		printUsage(stderr)
 		return exitError
 	}
@@ -113,7 +122,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		g, name = sub, name+" "+sub.name
 	}
-	c := g.find(args[0])
+	c := findCommand(g.commands, args[0])
 	if c == nil {
 		fmt.Fprintf(stderr, "ucsec: unknown command \"%s %s\"\n", name, args[0])
 		g.printUsage(stderr, name)
@@ -173,8 +182,9 @@ func findGroup(list []*group, name string) *group {
 	return nil
 }
 
-func (g *group) find(name string) *command {
-	for _, c := range g.commands {
+// findCommand returns the command of list called name, or nil.
+func findCommand(list []*command, name string) *command {
+	for _, c := range list {
 		if c.name == name {
 			return c
 		}
@@ -184,15 +194,26 @@ func (g *group) find(name string) *command {
 
 // printUsage prints the top-level help.
 func printUsage(w io.Writer) {
-	fmt.Fprint(w, "Usage: ucsec <group> <command> [flags] [args]\n\n"+
-		"Cisco unified-communications security tool: signed files, trust lists, encrypted configurations, certificates, SIP digest authentication, SRTP keys.\n\n"+
+	fmt.Fprint(w, "Usage: ucsec <group> <command> [flags] [args]\n"+
+		"       ucsec <command> [flags] [args]\n\n"+
+		"Cisco unified-communications security tool: signed files, trust lists, encrypted configurations, certificates, SIP digest authentication, SRTP keys, call security status.\n\n"+
 		"Groups:\n")
-	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	// The summaries of groups and commands line up.
+	width := 0
 	for _, g := range groups {
-		fmt.Fprintf(tw, "  %s\t%s\n", g.name, g.summary)
+		width = max(width, len(g.name))
 	}
-	tw.Flush()
-	fmt.Fprint(w, "\nRun 'ucsec <group> -h' or 'ucsec <group> <command> -h' for help.\n"+
+	for _, c := range commands {
+		width = max(width, len(c.name))
+	}
+	for _, g := range groups {
+		fmt.Fprintf(w, "  %-*s   %s\n", width, g.name, g.summary)
+	}
+	fmt.Fprint(w, "\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-*s   %s\n", width, c.name, c.summary)
+	}
+	fmt.Fprint(w, "\nRun 'ucsec <group> -h', 'ucsec <group> <command> -h' or 'ucsec <command> -h' for help.\n"+
 		"Flags may come before or after the arguments; '-' is standard input or output.\n"+
 		"Exit status: 0 ok, 1 signature, trust list or digest response not valid, decryption failed, or no acceptable SDES attribute, 2 usage or input error.\n\n"+
 		"Example:\n"+

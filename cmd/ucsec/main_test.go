@@ -101,6 +101,9 @@ func TestHelp(t *testing.T) {
 	for _, g := range groups {
 		addGroup(nil, g)
 	}
+	for _, c := range commands {
+		cases = append(cases, []string{c.name, "-h"}, []string{c.name, "--help"}, []string{"help", c.name})
+	}
 	for _, args := range cases {
 		r := mustRun(t, exitOK, args...)
 		if !strings.HasPrefix(r.stdout, "Usage: ucsec") || !strings.Contains(r.stdout, "Example") {
@@ -114,6 +117,14 @@ func TestHelp(t *testing.T) {
 	for _, g := range groups {
 		if !strings.Contains(top, "  "+g.name+" ") {
 			t.Errorf("top-level help does not list %s", g.name)
+		}
+		if findCommand(commands, g.name) != nil {
+			t.Errorf("%s is both a group and a command", g.name)
+		}
+	}
+	for _, c := range commands {
+		if !strings.Contains(top, "  "+c.name+" ") {
+			t.Errorf("top-level help does not list %s", c.name)
 		}
 	}
 	// A command's help lists its flags, with two dashes for long names.
@@ -131,7 +142,7 @@ func TestUsageErrors(t *testing.T) {
 		want string // in stderr
 	}{
 		{nil, "Usage: ucsec"},
-		{[]string{"nosuch"}, `unknown command group "nosuch"`},
+		{[]string{"nosuch"}, `unknown command or group "nosuch"`},
 		{[]string{"sgn"}, "Usage: ucsec sgn"},
 		{[]string{"sgn", "nosuch"}, `unknown command "sgn nosuch"`},
 		{[]string{"sgn", "verify", "--nosuch", sha1SGN}, "flag provided but not defined"},
