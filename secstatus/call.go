@@ -35,13 +35,7 @@ func (m Mode) MarshalText() ([]byte, error) {
 
 // UnmarshalText accepts the String forms, in any ASCII case.
 func (m *Mode) UnmarshalText(b []byte) error {
-	for i, n := range modeNames {
-		if asciiEqualFold(string(b), n) {
-			*m = Mode(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: mode %q is not non-secure, authenticated or encrypted", ErrInvalid, truncate(string(b)))
+	return unmarshalEnum(b, modeNames[:], (*uint8)(m), "mode")
 }
 
 // Options are the cluster settings and release differences that change
@@ -162,13 +156,7 @@ func (k ResourceKind) MarshalText() ([]byte, error) {
 
 // UnmarshalText accepts the String forms, in any ASCII case.
 func (k *ResourceKind) UnmarshalText(b []byte) error {
-	for i, n := range resourceNames {
-		if asciiEqualFold(string(b), n) {
-			*k = ResourceKind(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: resource %q is not moh, transcoder or mtp", ErrInvalid, truncate(string(b)))
+	return unmarshalEnum(b, resourceNames[:], (*uint8)(k), "resource")
 }
 
 // Call is a snapshot of one call: its endpoints, the SIP trunks it
@@ -310,6 +298,9 @@ func (c *Call) validate() error {
 // call level (not its own leg's, as CUCM dictates to SIP phones with
 // sis 2.0.0) per [IconFor], video included.
 func Evaluate(c *Call, opts *Options) (*Result, error) {
+	if c == nil {
+		return nil, fmt.Errorf("%w: no call", ErrInvalid)
+	}
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -340,16 +331,7 @@ func Evaluate(c *Call, opts *Options) (*Result, error) {
 	res.Media = c.media(low.level)
 	for i := range c.Devices {
 		d := &c.Devices[i]
-		st := DeviceStatus{Name: d.Name, Leg: legs[i].level, Reason: legs[i].reason}
-		if d.Gateway {
-			st.Reason = "gateway: shows no icon; " + st.Reason
-		} else {
-			st.Icon = IconFor(res.Media, d.Display, opts.OverrideBFCP)
-			if low.level < legs[i].level {
-				st.Reason = "call is " + low.level.String() + ": " + low.reason
-			}
-		}
-		res.Devices = append(res.Devices, st)
+		res.Devices = append(res.Devices, deviceStatus(d, legs[i], low, "call", res.Media, opts))
 	}
 	return res, nil
 }
@@ -424,10 +406,25 @@ func (c *Call) media(l Level) Media {
 	return m
 }
 
+// deviceStatus is what device d, whose own leg is leg, shows in a call or
+// conference (what) whose least secure part is low.
+func deviceStatus(d *Device, leg, low part, what string, m Media, o *Options) DeviceStatus {
+	st := DeviceStatus{Name: d.Name, Leg: leg.level, Reason: leg.reason}
+	if low.level < leg.level {
+		st.Reason = what + " is " + low.level.String() + ": " + low.reason
+	}
+	if d.Gateway {
+		st.Reason = "gateway, shows no icon; " + st.Reason
+	} else {
+		st.Icon = IconFor(m, d.Display, o.OverrideBFCP)
+	}
+	return st
+}
+
 // String summarises r in one line per device, for logs and the CLI.
 func (r *Result) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "call %s (%s)", r.Level, r.Reason)
+	fmt.Fprintf(&b, "level %s (%s)", r.Level, r.Reason)
 	for _, d := range r.Devices {
 		fmt.Fprintf(&b, "\n%s: %s (%s)", quote(d.Name), d.Icon, d.Reason)
 	}

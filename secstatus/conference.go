@@ -76,6 +76,9 @@ const maxChainDepth = 16
 // phone that can show it), none otherwise. A participant's hold does not
 // change it (no music is played into a secure conference).
 func (c *Conference) Evaluate(opts *Options) (*Result, error) {
+	if c == nil {
+		return nil, fmt.Errorf("%w: no conference", ErrInvalid)
+	}
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -87,17 +90,7 @@ func (c *Conference) Evaluate(opts *Options) (*Result, error) {
 	res := &Result{Level: low.level, Reason: low.reason, Media: call.media(low.level)}
 	for i := range c.Participants {
 		d := &c.Participants[i]
-		leg := d.conferenceLeg(opts)
-		st := DeviceStatus{Name: d.Name, Leg: leg.level, Reason: leg.reason}
-		if d.Gateway {
-			st.Reason = "gateway: shows no icon; " + st.Reason
-		} else {
-			st.Icon = IconFor(res.Media, d.Display, opts.OverrideBFCP)
-			if low.level < leg.level {
-				st.Reason = "conference is " + low.level.String() + ": " + low.reason
-			}
-		}
-		res.Devices = append(res.Devices, st)
+		res.Devices = append(res.Devices, deviceStatus(d, d.conferenceLeg(opts), low, "conference", res.Media, opts))
 	}
 	return res, nil
 }

@@ -32,6 +32,11 @@ func (i Icon) MarshalText() ([]byte, error) {
 	return []byte(i.String()), nil
 }
 
+// UnmarshalText accepts "none", "shield" and "lock", in any ASCII case.
+func (i *Icon) UnmarshalText(b []byte) error {
+	return unmarshalEnum(b, iconNames[:], (*uint8)(i), "icon")
+}
+
 // Display is what security icons a phone model can show.
 type Display uint8
 
@@ -63,13 +68,7 @@ func (d Display) MarshalText() ([]byte, error) {
 
 // UnmarshalText accepts "shield-and-lock" and "lock-only".
 func (d *Display) UnmarshalText(b []byte) error {
-	for i, n := range displayNames {
-		if asciiEqualFold(string(b), n) {
-			*d = Display(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: display %q is not shield-and-lock or lock-only", ErrInvalid, truncate(string(b)))
+	return unmarshalEnum(b, displayNames[:], (*uint8)(d), "display")
 }
 
 // Media is the input of the icon decision: how far a call is secured.

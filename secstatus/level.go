@@ -3,6 +3,7 @@ package secstatus
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Level is the security status of a device, leg, call or conference, as
@@ -100,10 +101,28 @@ func asciiEqualFold(s, t string) bool {
 	return true
 }
 
-// truncate shortens s for an error message.
+// truncate shortens s for an error message, on a rune boundary.
 func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
+	if len(s) <= 40 {
+		return s
 	}
-	return s
+	n := 40
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// unmarshalEnum sets *v to the index of the name b (ASCII case and
+// surrounding blanks ignored) in names, or returns an error naming what.
+func unmarshalEnum(b []byte, names []string, v *uint8, what string) error {
+	s := strings.Trim(string(b), " \t")
+	for i, n := range names {
+		if asciiEqualFold(s, n) {
+			*v = uint8(i)
+			return nil
+		}
+	}
+	last := len(names) - 1
+	return fmt.Errorf("%w: %s %q is not %s or %s", ErrInvalid, what, truncate(s), strings.Join(names[:last], ", "), names[last])
 }
