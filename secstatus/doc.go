@@ -13,8 +13,10 @@
 //   - Conferences: [Conference.Evaluate], [AllocateBridge], [MeetMe.Admit],
 //     and [Barge].
 //   - Single decisions: [IconFor] (Table 4) and [Min].
-//   - SIP: [ParseCallInfo] reads the status a peer sent, and
-//     [CallInfo.String] writes one.
+//   - SIP: [ParseCallInfo] reads the status a peer sent (treat an error
+//     as Unknown), and [CallInfo.String] writes one; [CallInfo.MarshalText]
+//     is the strict writer, refusing rather than leaving out anything
+//     that could break the header, for values from untrusted input.
 //
 // # Rules
 //
