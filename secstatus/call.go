@@ -112,6 +112,9 @@ type Trunk struct {
 	// Trunk Secure" set to "When using sRTP Only" (the default is "When
 	// using both sRTP and TLS"): SRTP alone makes the leg encrypted. Its
 	// semantics are inferred from the field's name: Cisco documents none.
+	// Without TLS the SRTP keys travel in clear in the SIP signalling, so
+	// the lock this allows is only as good as the network the trunk
+	// crosses; leave it off unless the administrator set the field.
 	SecureWhenSRTPOnly bool `json:"secure_when_srtp_only"`
 
 	// RemoteStatus is the security level the peer sent in its Call-Info
@@ -246,15 +249,17 @@ func (t *Trunk) legLevel(o *Options) part {
 
 // Transmit returns the level CUCM sends across the trunk in Call-Info
 // (with "Transmit Security Status" on) for a call whose local side is at
-// level local: the local level when the trunk has TLS and SRTP (so an
-// authenticated local party, such as a Meet-Me, is reported as
-// Authenticated), NotAuthenticated otherwise.
+// level local: the local level when the trunk leg is secure (TLS and SRTP,
+// or SRTP with SecureWhenSRTPOnly), so an authenticated local party, such
+// as a Meet-Me, is reported as Authenticated; NotAuthenticated otherwise.
 func (t *Trunk) Transmit(local Level) Level {
-	if t.TLS && t.SRTP {
-		return local
+	if t.secure() {
+		return local.norm()
 	}
 	return Min(local, NotAuthenticated)
 }
+
+func (t *Trunk) secure() bool { return t.SRTP && (t.TLS || t.SecureWhenSRTPOnly) }
 
 func quote(name string) string {
 	if name == "" {
@@ -331,7 +336,13 @@ func Evaluate(c *Call, opts *Options) (*Result, error) {
 	res.Media = c.media(low.level)
 	for i := range c.Devices {
 		d := &c.Devices[i]
-		res.Devices = append(res.Devices, deviceStatus(d, legs[i], low, "call", res.Media, opts))
+		st := deviceStatus(d, legs[i], low, "call", res.Media, opts)
+		if st.Icon == IconShield && len(c.Trunks) > 0 {
+			// R5: no shield across a trunk, whatever gave it (video, I2).
+			st.Icon = IconNone
+			st.Reason += "; no shield is shown across a SIP trunk"
+		}
+		res.Devices = append(res.Devices, st)
 	}
 	return res, nil
 }

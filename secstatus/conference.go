@@ -8,12 +8,19 @@ type Bridge struct {
 	// never secure, so Software overrides Secure.
 	Secure   bool `json:"secure"`
 	Software bool `json:"software,omitempty"`
+
+	// Capped marks a secure bridge given to a nonsecure initiator because
+	// no other was free: the conference stays NotAuthenticated even after
+	// the initiator leaves ([AllocateBridge] sets it).
+	Capped bool `json:"capped,omitempty"`
 }
 
 func (b Bridge) part() part {
 	switch {
 	case b.Software:
 		return part{NotAuthenticated, "software conference bridge (never secure)"}
+	case b.Capped:
+		return part{NotAuthenticated, "secure bridge allocated for a nonsecure initiator"}
 	case b.Secure:
 		return part{Encrypted, "secure conference bridge"}
 	default:
@@ -26,15 +33,17 @@ func (b Bridge) part() part {
 // resource group list offers (ucm-behaviour.md §1.5): a secure or
 // authenticated initiator gets a secure bridge if there is one; a
 // nonsecure initiator gets a nonsecure one if there is one, else a secure
-// one. With neither, the conference fails (ErrRefused).
+// one whose conference stays NotAuthenticated (Capped). With neither, the
+// conference fails (ErrRefused).
 func AllocateBridge(initiator Level, secureAvailable, nonsecureAvailable bool) (Bridge, error) {
+	initiator = initiator.norm()
 	switch {
 	case initiator >= Authenticated && secureAvailable:
 		return Bridge{Secure: true}, nil
 	case nonsecureAvailable:
 		return Bridge{}, nil
 	case secureAvailable:
-		return Bridge{Secure: true}, nil
+		return Bridge{Secure: true, Capped: true}, nil
 	default:
 		return Bridge{}, fmt.Errorf("%w: no conference bridge available", ErrRefused)
 	}
@@ -144,19 +153,23 @@ func (c *Conference) level(o *Options, depth int) (part, error) {
 	return lowest(parts), nil
 }
 
-// MeetMe is a Meet-Me conference number with its minimum security level
-// (Non Secure, Authenticated or Encrypted; NotAuthenticated stands for Non
-// Secure, the default).
+// MeetMe is a Meet-Me conference number with its minimum security level:
+// Non Secure (the default; Unknown and NotAuthenticated both stand for
+// it), Authenticated or Encrypted.
 type MeetMe struct {
 	Minimum Level `json:"minimum"`
 }
 
 // Admit checks a party at level party joining through a bridge
-// (ucm-behaviour.md §1.5, M1–M4): a party below the minimum is refused
-// (the initiator with "Device Not Authorized", later parties dropped), and
-// a minimum above Non Secure needs a secure bridge. Errors wrap
-// ErrRefused.
+// (ucm-behaviour.md §1.5, M1–M4): a Non Secure minimum admits everyone,
+// a party of unknown status too; otherwise a party below the minimum is
+// refused (the initiator with "Device Not Authorized", later parties
+// dropped), and the minimum needs a secure bridge. Errors wrap ErrRefused.
 func (m MeetMe) Admit(party Level, bridge Bridge) error {
+	party = party.norm()
+	if m.Minimum.norm() <= NotAuthenticated {
+		return nil
+	}
 	if m.Minimum >= Authenticated && bridge.part().level != Encrypted {
 		return fmt.Errorf("%w: Meet-Me minimum %s needs a secure bridge", ErrRefused, m.Minimum)
 	}
@@ -180,6 +193,7 @@ type BargeOptions struct {
 // the call's (ucm-behaviour.md §1.5), and NotAuthenticated while a SIP
 // target hears the barge tone.
 func Barge(barger, call Level, o BargeOptions) Level {
+	// Min maps values out of range to Unknown.
 	if o.SIPTarget && o.TonePlaying {
 		return Min(barger, call, NotAuthenticated)
 	}

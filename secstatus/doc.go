@@ -36,6 +36,7 @@
 //	| SIP endpoint without sis 2.0.0              | Authenticated at most          | D9     |
 //	| gateway (PSTN): its IP leg                  | as a device; shows no icon     | R4     |
 //	| SIP trunk with TLS and SRTP                 | Encrypted                      | T1     |
+//	| SIP trunk with SRTP, "secure with sRTP only" | Encrypted                     | T5     |
 //	| SIP trunk otherwise                         | NotAuthenticated (never a shield) | T2, T4, R5 |
 //	| unencrypted music on hold                   | NotAuthenticated while it plays | R7    |
 //	| transcoder or MTP                           | Authenticated at most          | R8     |

@@ -111,5 +111,6 @@ func IconFor(m Media, d Display, overrideBFCP bool) Icon {
 // for Encrypted, shield for Authenticated (none on a LockOnly phone),
 // none otherwise.
 func LevelIcon(l Level, d Display) Icon {
+	l = l.norm()
 	return IconFor(Media{Authenticated: l >= Authenticated, AudioSecure: l == Encrypted}, d, false)
 }

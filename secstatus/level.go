@@ -67,18 +67,28 @@ func (l *Level) UnmarshalText(b []byte) error {
 }
 
 // Min returns the lowest of levels (the least secure), or Unknown for
-// none. It is CUCM's rule for a call: the least of its parts.
+// none. It is CUCM's rule for a call: the least of its parts. A value that
+// is not one of the four levels counts as Unknown, here and everywhere in
+// this package, so it can never pass for more than Encrypted.
 func Min(levels ...Level) Level {
 	if len(levels) == 0 {
 		return Unknown
 	}
-	m := levels[0]
+	m := levels[0].norm()
 	for _, l := range levels[1:] {
-		if l < m {
+		if l := l.norm(); l < m {
 			m = l
 		}
 	}
 	return m
+}
+
+// norm maps a value out of range to Unknown.
+func (l Level) norm() Level {
+	if !l.Valid() {
+		return Unknown
+	}
+	return l
 }
 
 // asciiEqualFold is strings.EqualFold for ASCII only.

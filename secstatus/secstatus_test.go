@@ -435,3 +435,44 @@ func TestProperties(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewFindings pins the cases a review found.
+func TestReviewFindings(t *testing.T) {
+	// R5: no shield across a trunk even when it comes from insecure video.
+	a, b := enc("a"), enc("b")
+	a.Video, a.VideoSRTP, b.Video = true, true, true
+	r := eval(t, &Call{Devices: []Device{a, b}, Trunks: []Trunk{{TLS: true, SRTP: true}}}, mixed)
+	assert.Equal(t, Encrypted, r.Level)
+	for _, d := range r.Devices {
+		assert.Equal(t, IconNone, d.Icon)
+		assert.Contains(t, d.Reason, "no shield")
+	}
+
+	// M4: a Non Secure Meet-Me admits parties of unknown status; the zero
+	// value agrees.
+	assert.NoError(t, MeetMe{Minimum: NotAuthenticated}.Admit(Unknown, Bridge{}))
+	assert.NoError(t, MeetMe{}.Admit(Unknown, Bridge{}))
+
+	// Values out of range never count as more than Unknown.
+	bad := Level(9)
+	assert.Equal(t, Unknown, Min(bad, Encrypted))
+	assert.Equal(t, IconNone, LevelIcon(bad, ShieldAndLock))
+	assert.ErrorIs(t, MeetMe{Minimum: Encrypted}.Admit(bad, Bridge{Secure: true}), ErrRefused)
+	assert.Equal(t, Unknown, Barge(bad, bad, BargeOptions{}))
+	assert.Equal(t, Unknown, (&Trunk{TLS: true, SRTP: true}).Transmit(bad))
+	_, err := AllocateBridge(bad, false, false)
+	assert.ErrorIs(t, err, ErrRefused)
+
+	// A secure bridge given to a nonsecure initiator keeps the conference
+	// nonsecure after the initiator leaves.
+	br, err := AllocateBridge(NotAuthenticated, true, false)
+	require.NoError(t, err)
+	assert.True(t, br.Secure && br.Capped)
+	cr, err := (&Conference{Bridge: br, Participants: []Device{enc("a"), enc("b"), enc("c")}}).Evaluate(mixed)
+	require.NoError(t, err)
+	assert.Equal(t, NotAuthenticated, cr.Level)
+
+	// T5 and Transmit agree.
+	srtpOnly := Trunk{SRTP: true, SecureWhenSRTPOnly: true}
+	assert.Equal(t, Encrypted, srtpOnly.Transmit(Encrypted))
+}
