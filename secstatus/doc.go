@@ -24,35 +24,36 @@
 // Encrypted, and a call is as secure as its least secure part (the
 // references are the rows of ucm-behaviour.md §1):
 //
-//	| part                                        | level                          | rule   |
-//	|---------------------------------------------|--------------------------------|--------|
-//	| any device while the cluster is non-secure  | NotAuthenticated               | D1     |
-//	| device in non-secure mode                   | NotAuthenticated               | D2     |
-//	| device in authenticated mode                | Authenticated                  | D3     |
-//	| device in encrypted mode with SRTP audio    | Encrypted                      | D4     |
-//	| encrypted mode, audio fell back to RTP      | Authenticated                  | D5     |
-//	| device type not trusted                     | NotAuthenticated               | D6, R3 |
-//	| old-firmware phone in a conference or barge | Authenticated at most          | D7     |
-//	| SIP endpoint without sis 2.0.0              | Authenticated at most          | D9     |
-//	| gateway (PSTN): its IP leg                  | as a device; shows no icon     | R4     |
-//	| SIP trunk with TLS and SRTP                 | Encrypted                      | T1     |
-//	| SIP trunk with SRTP, "secure with sRTP only" | Encrypted                     | T5     |
-//	| SIP trunk otherwise                         | NotAuthenticated (never a shield) | T2, T4, R5 |
-//	| unencrypted music on hold                   | NotAuthenticated while it plays | R7    |
-//	| transcoder or MTP                           | Authenticated at most          | R8     |
-//	| hairpin back through a SIP trunk            | NotAuthenticated               | R10    |
-//	| conference bridge: secure / other           | Encrypted / NotAuthenticated   | F1     |
-//	| packet capture, MLPP tone in a conference   | NotAuthenticated               | R11, R12 |
-//	| party being added, unknown party joined     | Unknown                        | F4, F5 |
-//	| participant over a SIP trunk                | NotAuthenticated               | F8     |
-//	| barge                                       | lower of barger and call       | §1.5   |
-//	| barge tone on a SIP target                  | NotAuthenticated while it plays | R13   |
+//	| part                                         | level                           | rule     |
+//	|----------------------------------------------|---------------------------------|----------|
+//	| any device while the cluster is non-secure   | NotAuthenticated                | D1       |
+//	| device in non-secure mode                    | NotAuthenticated                | D2       |
+//	| device in authenticated mode                 | Authenticated                   | D3       |
+//	| device in encrypted mode with SRTP audio     | Encrypted                       | D4       |
+//	| encrypted mode, audio fell back to RTP       | Authenticated                   | D5       |
+//	| device type not trusted                      | NotAuthenticated                | D6, R3   |
+//	| old-firmware phone in a conference or barge  | Authenticated at most           | D7       |
+//	| SIP endpoint without sis 2.0.0               | Authenticated at most           | D9       |
+//	| gateway (PSTN): its IP leg                   | as a device; shows no icon      | R4       |
+//	| SIP trunk with TLS and SRTP                  | Encrypted                       | T1       |
+//	| SIP trunk with SRTP, "secure with sRTP only" | Encrypted                       | T5       |
+//	| SIP trunk otherwise                          | NotAuthenticated                | T2, T4   |
+//	| authenticated call across a SIP trunk        | NotAuthenticated (no shield)    | R5       |
+//	| unencrypted music on hold                    | NotAuthenticated while it plays | R7       |
+//	| transcoder or MTP                            | Authenticated at most           | R8       |
+//	| hairpin back through a SIP trunk             | NotAuthenticated                | R10      |
+//	| conference bridge: secure / other            | Encrypted / NotAuthenticated    | F1       |
+//	| packet capture, MLPP tone in a conference    | NotAuthenticated                | R11, R12 |
+//	| party being added, unknown party joined      | Unknown                         | F4, F5   |
+//	| participant over a SIP trunk                 | NotAuthenticated                | F8       |
+//	| barge                                        | lower of barger and call        | §1.5     |
+//	| barge tone on a SIP target                   | NotAuthenticated while it plays | R13      |
 //
 // Every device then shows the icon for the call's level (CUCM dictates it,
 // R14) by [IconFor]: a lock needs secure audio and, if there is video,
 // secure video; a shield needs authenticated signalling and a phone that
-// can show one ([ShieldAndLock]); [LockOnly] phones show a lock or
-// nothing.
+// can show one ([ShieldAndLock]) and a call that crosses no SIP trunk
+// (R5); [LockOnly] phones show a lock or nothing.
 //
 // # Versions
 //
