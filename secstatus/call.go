@@ -18,20 +18,10 @@ const (
 var modeNames = [...]string{"non-secure", "authenticated", "encrypted"}
 
 // String returns "non-secure", "authenticated" or "encrypted".
-func (m Mode) String() string {
-	if int(m) < len(modeNames) {
-		return modeNames[m]
-	}
-	return fmt.Sprintf("Mode(%d)", uint8(m))
-}
+func (m Mode) String() string { return enumString(modeNames[:], uint8(m), "Mode") }
 
 // MarshalText returns String.
-func (m Mode) MarshalText() ([]byte, error) {
-	if int(m) >= len(modeNames) {
-		return nil, fmt.Errorf("%w: mode %d", ErrInvalid, uint8(m))
-	}
-	return []byte(m.String()), nil
-}
+func (m Mode) MarshalText() ([]byte, error) { return marshalEnum(modeNames[:], uint8(m), "mode") }
 
 // UnmarshalText accepts the String forms, in any ASCII case.
 func (m *Mode) UnmarshalText(b []byte) error {
@@ -142,19 +132,11 @@ const (
 var resourceNames = [...]string{"moh", "transcoder", "mtp"}
 
 // String returns "moh", "transcoder" or "mtp".
-func (k ResourceKind) String() string {
-	if int(k) < len(resourceNames) {
-		return resourceNames[k]
-	}
-	return fmt.Sprintf("ResourceKind(%d)", uint8(k))
-}
+func (k ResourceKind) String() string { return enumString(resourceNames[:], uint8(k), "ResourceKind") }
 
 // MarshalText returns String.
 func (k ResourceKind) MarshalText() ([]byte, error) {
-	if int(k) >= len(resourceNames) {
-		return nil, fmt.Errorf("%w: resource kind %d", ErrInvalid, uint8(k))
-	}
-	return []byte(k.String()), nil
+	return marshalEnum(resourceNames[:], uint8(k), "resource kind")
 }
 
 // UnmarshalText accepts the String forms, in any ASCII case.

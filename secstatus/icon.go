@@ -1,9 +1,5 @@
 package secstatus
 
-import (
-	"fmt"
-)
-
 // Icon is what a phone shows for a call's security.
 type Icon uint8
 
@@ -17,20 +13,10 @@ const (
 var iconNames = [...]string{"none", "shield", "lock"}
 
 // String returns "none", "shield" or "lock".
-func (i Icon) String() string {
-	if int(i) < len(iconNames) {
-		return iconNames[i]
-	}
-	return fmt.Sprintf("Icon(%d)", uint8(i))
-}
+func (i Icon) String() string { return enumString(iconNames[:], uint8(i), "Icon") }
 
 // MarshalText returns String.
-func (i Icon) MarshalText() ([]byte, error) {
-	if int(i) >= len(iconNames) {
-		return nil, fmt.Errorf("%w: icon %d", ErrInvalid, uint8(i))
-	}
-	return []byte(i.String()), nil
-}
+func (i Icon) MarshalText() ([]byte, error) { return marshalEnum(iconNames[:], uint8(i), "icon") }
 
 // UnmarshalText accepts "none", "shield" and "lock", in any ASCII case.
 func (i *Icon) UnmarshalText(b []byte) error {
@@ -51,19 +37,11 @@ const (
 var displayNames = [...]string{"shield-and-lock", "lock-only"}
 
 // String returns "shield-and-lock" or "lock-only".
-func (d Display) String() string {
-	if int(d) < len(displayNames) {
-		return displayNames[d]
-	}
-	return fmt.Sprintf("Display(%d)", uint8(d))
-}
+func (d Display) String() string { return enumString(displayNames[:], uint8(d), "Display") }
 
 // MarshalText returns String.
 func (d Display) MarshalText() ([]byte, error) {
-	if int(d) >= len(displayNames) {
-		return nil, fmt.Errorf("%w: display %d", ErrInvalid, uint8(d))
-	}
-	return []byte(d.String()), nil
+	return marshalEnum(displayNames[:], uint8(d), "display")
 }
 
 // UnmarshalText accepts "shield-and-lock" and "lock-only".

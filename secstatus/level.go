@@ -123,6 +123,23 @@ func truncate(s string) string {
 	return s[:n] + "…"
 }
 
+// enumString returns names[v], or "typ(v)" for a value out of range.
+func enumString(names []string, v uint8, typ string) string {
+	if int(v) < len(names) {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", typ, v)
+}
+
+// marshalEnum returns names[v], or an error naming what for a value out of
+// range.
+func marshalEnum(names []string, v uint8, what string) ([]byte, error) {
+	if int(v) >= len(names) {
+		return nil, fmt.Errorf("%w: %s %d", ErrInvalid, what, v)
+	}
+	return []byte(names[v]), nil
+}
+
 // unmarshalEnum sets *v to the index of the name b (ASCII case and
 // surrounding blanks ignored) in names, or returns an error naming what.
 func unmarshalEnum(b []byte, names []string, v *uint8, what string) error {
