@@ -90,4 +90,10 @@
 //     encrypt as an exception, is covered by F6 rather than a resource.
 //   - The JTAPI numeric CallSecurityStatus values are not exposed; the
 //     value for Unknown is not documented.
+//   - The conference list's per-participant icons (F9) are the Devices of
+//     a [Result]; its "held" icon is not modelled.
+//   - Which SIP message carries Call-Info (the 200 OK to the originating
+//     phone, a re-INVITE or UPDATE to the terminating one, since an ACK
+//     cannot) is the SIP stack's job; this package reads and writes the
+//     header only.
 package secstatus
