@@ -118,23 +118,42 @@ func (d *Deriver) derive(base byte, index uint64) SessionKeys {
 	// stack buffer would escape through the cipher.Block interface.
 	m := new(sessionMaterial)
 	in := d.suite.info()
-	d.prf(m.key[:in.key], base, r, &m.scratch)
-	d.prf(m.auth[:in.authKey], base+1, r, &m.scratch)
-	d.prf(m.salt[:in.salt], base+2, r, &m.scratch)
-	clear(m.scratch[:])
+	outs := [3][]byte{m.key[:in.key], m.auth[:in.authKey], m.salt[:in.salt]}
+	// Lay out every counter block first and then encrypt them apart, so
+	// the CPU overlaps the independent AES calls. Whole blocks go straight
+	// into the keys; the tails of the authentication key and the salt go
+	// through m.ks.
+	var dst [5][]byte
+	var tail [len(m.ks)][]byte
+	n, tails := 0, 0
+	for i, out := range outs {
+		for ctr := 0; len(out) > 0; ctr++ {
+			d.counterBlock(&m.in[n], base+byte(i), r, byte(ctr))
+			if len(out) >= aes.BlockSize {
+				dst[n], out = out[:aes.BlockSize], out[aes.BlockSize:]
+			} else {
+				dst[n], tail[tails], out = m.ks[tails][:], out, nil
+				tails++
+			}
+			n++
+		}
+	}
+	for j := range n {
+		d.block.Encrypt(dst[j], m.in[j][:])
+	}
+	for t := range tails {
+		copy(tail[t], m.ks[t][:])
+	}
+	clear(m.in[:])
+	clear(m.ks[:])
 	return SessionKeys{suite: d.suite, m: m}
 }
 
-// prf fills out with the AES-CM keystream for key_id = label‖r (r 48 bits),
-// XORed into the master salt as RFC 3711 §4.3.1 says: x = key_id XOR salt,
-// IV = x·2^16.
-func (d *Deriver) prf(out []byte, label byte, r uint64, scratch *[2 * aes.BlockSize]byte) {
-	if len(out) == 0 {
-		return
-	}
-	iv, ks := scratch[:aes.BlockSize], scratch[aes.BlockSize:]
-	copy(iv, d.salt[:])
-	iv[14], iv[15] = 0, 0
+// counterBlock writes the AES-CM input block for key_id = label‖r (r 48
+// bits) and block counter ctr: x = key_id XOR master salt, IV = x·2^16,
+// as RFC 3711 §4.3.1 says.
+func (d *Deriver) counterBlock(iv *[aes.BlockSize]byte, label byte, r uint64, ctr byte) {
+	copy(iv[:14], d.salt[:])
 	iv[7] ^= label
 	iv[8] ^= byte(r >> 40)
 	iv[9] ^= byte(r >> 32)
@@ -142,11 +161,7 @@ func (d *Deriver) prf(out []byte, label byte, r uint64, scratch *[2 * aes.BlockS
 	iv[11] ^= byte(r >> 16)
 	iv[12] ^= byte(r >> 8)
 	iv[13] ^= byte(r)
-	for ctr := 0; len(out) > 0; ctr++ {
-		iv[15] = byte(ctr) // at most 2 blocks are ever needed
-		d.block.Encrypt(ks, iv)
-		out = out[copy(out, ks):]
-	}
+	iv[14], iv[15] = 0, ctr // at most 2 blocks per label are ever needed
 }
 
 // SessionKeys are the keys one SRTP or SRTCP packet is protected with: the
@@ -160,10 +175,15 @@ type SessionKeys struct {
 }
 
 type sessionMaterial struct {
-	key     [32]byte
-	salt    [14]byte
-	auth    [20]byte
-	scratch [2 * aes.BlockSize]byte // the PRF's counter and keystream blocks, zeroed after use
+	key  [32]byte
+	salt [14]byte
+	auth [20]byte
+	// The PRF's counter blocks (at most 2 for the key, 2 for the
+	// authentication key, 1 for the salt) and the keystream of the
+	// partial blocks (the AES-192 key's tail, the authentication key's
+	// tail, the salt), zeroed after use.
+	in [5][aes.BlockSize]byte
+	ks [3][aes.BlockSize]byte
 }
 
 // Suite returns the suite the keys belong to.
