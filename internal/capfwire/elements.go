@@ -1,0 +1,227 @@
+package capfwire
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ucsec/ucsec/internal/tlv"
+	"golang.org/x/crypto/cryptobyte"
+)
+
+// Get returns the value of the first element with the tag, aliasing the
+// frame, and whether there is one.
+func (f *Frame) Get(tag Tag) ([]byte, bool) {
+	for _, e := range f.Elements {
+		if e.Tag == tag {
+			return e.Value, true
+		}
+	}
+	return nil, false
+}
+
+// Add appends an element. The value is not copied.
+func (f *Frame) Add(tag Tag, value []byte) {
+	f.Elements = append(f.Elements, Element{Tag: tag, Value: value})
+}
+
+func (f *Frame) get(tag Tag) ([]byte, error) {
+	v, ok := f.Get(tag)
+	if !ok {
+		return nil, fmt.Errorf("%w: %v", ErrMissing, tag)
+	}
+	return v, nil
+}
+
+func malformed(tag Tag, format string, args ...any) error {
+	return fmt.Errorf("%w: %v element: %s", ErrMalformed, tag, fmt.Sprintf(format, args...))
+}
+
+// Uint8 returns the first element with the tag as a 1-byte value: REASON,
+// VERSION, AUTH_TYPE, KEY_TYPE, CURVE or CERTIFICATE_TYPE. The error matches
+// [ErrMissing] if there is none and [ErrMalformed] if it is not one byte.
+func (f *Frame) Uint8(tag Tag) (uint8, error) {
+	v, err := f.get(tag)
+	if err != nil {
+		return 0, err
+	}
+	x, ok := tlv.ParseUint8(v)
+	if !ok {
+		return 0, malformed(tag, "%d bytes, want 1", len(v))
+	}
+	return x, nil
+}
+
+// Uint16 returns the first element with the tag as a 2-byte big-endian value
+// (KEY_SIZE). Errors are as for [Frame.Uint8].
+func (f *Frame) Uint16(tag Tag) (uint16, error) {
+	v, err := f.get(tag)
+	if err != nil {
+		return 0, err
+	}
+	x, ok := tlv.ParseUint16(v)
+	if !ok {
+		return 0, malformed(tag, "%d bytes, want 2", len(v))
+	}
+	return x, nil
+}
+
+// Text returns the first element with the tag as NUL-terminated text
+// (DEVICE_NAME, PASSWORD): the value must end in its only NUL byte. The text
+// is returned as sent; its character set (ASCII or UTF-8) is not checked.
+// Errors are as for [Frame.Uint8].
+func (f *Frame) Text(tag Tag) (string, error) {
+	v, err := f.get(tag)
+	if err != nil {
+		return "", err
+	}
+	s, ok := tlv.ParseString(v)
+	if !ok {
+		return "", malformed(tag, "not NUL-terminated text")
+	}
+	return s, nil
+}
+
+// Password returns the PASSWORD element, or "" if there is none: the
+// reference client always sends it (empty is a lone NUL), Jabber omits it
+// (capf-tvs.md §8). Compare it with crypto/subtle.
+func (f *Frame) Password() (string, error) {
+	if _, ok := f.Get(TagPassword); !ok {
+		return "", nil
+	}
+	return f.Text(TagPassword)
+}
+
+// AddUint8 appends a 1-byte element.
+func (f *Frame) AddUint8(tag Tag, v uint8) {
+	f.Add(tag, []byte{v})
+}
+
+// AddUint16 appends a 2-byte big-endian element.
+func (f *Frame) AddUint16(tag Tag, v uint16) {
+	f.Add(tag, []byte{byte(v >> 8), byte(v)})
+}
+
+// AddString appends s followed by a NUL byte. It fails, adding nothing, if s
+// holds a NUL ([ErrMalformed]) or is too long for an element ([ErrTooLong]).
+func (f *Frame) AddString(tag Tag, s string) error {
+	if strings.IndexByte(s, 0) >= 0 {
+		return malformed(tag, "string holds a NUL byte")
+	}
+	if len(s)+1 > tlv.MaxLength {
+		return fmt.Errorf("%w: %v element: string of %d bytes", ErrTooLong, tag, len(s))
+	}
+	v := make([]byte, len(s)+1)
+	copy(v, s)
+	f.Add(tag, v)
+	return nil
+}
+
+// Certificate returns the first CERTIFICATE element, unwrapped with
+// [UnwrapCertificate]. The DER aliases the frame.
+func (f *Frame) Certificate() (certType uint8, der []byte, err error) {
+	v, err := f.get(TagCertificate)
+	if err != nil {
+		return 0, nil, err
+	}
+	return UnwrapCertificate(v)
+}
+
+// AddCertificate appends a CERTIFICATE element wrapping der with
+// [WrapCertificate].
+func (f *Frame) AddCertificate(certType uint8, der []byte) error {
+	v, err := WrapCertificate(certType, der)
+	if err != nil {
+		return err
+	}
+	f.Add(TagCertificate, v)
+	return nil
+}
+
+// certWrapperSize is the size of the CERTIFICATE wrapper before the DER.
+const certWrapperSize = 5
+
+// MaxCertificateSize is the longest DER that fits a CERTIFICATE element.
+const MaxCertificateSize = tlv.MaxLength - certWrapperSize
+
+// WrapCertificate returns the value of a CERTIFICATE element (tag 4):
+//
+//	0x01, u16 BE (= len(der) + 2), 0x00, certType, der
+//
+// certType is normally [CertificateTypeLSC] or [CertificateTypeMIC]. The
+// leading 0x01 is probably an inner tag or count; the meaning of the 0x00 is
+// unknown. Real CUCM sends the same wrapper. der must not be empty, nor longer
+// than [MaxCertificateSize].
+func WrapCertificate(certType uint8, der []byte) ([]byte, error) {
+	if len(der) == 0 {
+		return nil, malformed(TagCertificate, "empty certificate")
+	}
+	if len(der) > MaxCertificateSize {
+		return nil, fmt.Errorf("%w: %v element: certificate of %d bytes, limit %d", ErrTooLong, TagCertificate, len(der), MaxCertificateSize)
+	}
+	b := cryptobyte.NewFixedBuilder(make([]byte, 0, certWrapperSize+len(der)))
+	b.AddUint8(0x01)
+	b.AddUint16(uint16(len(der) + 2))
+	b.AddUint8(0x00)
+	b.AddUint8(certType)
+	b.AddBytes(der)
+	return b.Bytes()
+}
+
+// UnwrapCertificate parses the value of a CERTIFICATE element. Where the
+// reference readers just skip five bytes, it checks them: the first is 0x01,
+// the length field equals len(der) + 2 exactly, the fourth is 0x00, and der is
+// not empty. der aliases v and is not parsed as X.509.
+func UnwrapCertificate(v []byte) (certType uint8, der []byte, err error) {
+	s := cryptobyte.String(v)
+	var first, zero uint8
+	var n uint16
+	if !s.ReadUint8(&first) || !s.ReadUint16(&n) || !s.ReadUint8(&zero) || !s.ReadUint8(&certType) {
+		return 0, nil, malformed(TagCertificate, "%d bytes, shorter than its %d-byte wrapper", len(v), certWrapperSize)
+	}
+	switch {
+	case first != 0x01:
+		return 0, nil, malformed(TagCertificate, "wrapper starts with 0x%02x, want 0x01", first)
+	case zero != 0x00:
+		return 0, nil, malformed(TagCertificate, "wrapper byte 3 is 0x%02x, want 0x00", zero)
+	case int(n) != len(s)+2:
+		return 0, nil, malformed(TagCertificate, "wrapper length %d, want %d (DER length + 2)", n, len(s)+2)
+	case len(s) == 0:
+		return 0, nil, malformed(TagCertificate, "empty certificate")
+	}
+	return certType, s, nil
+}
+
+// WrapSHA2SignedData returns the value of a SHA2_SIGNED_DATA element (tag
+// 20): hashID ([HashSHA512] in practice), a u16 BE length, then sig. sig
+// must not be empty, nor so long that the value exceeds 65535 bytes.
+func WrapSHA2SignedData(hashID uint8, sig []byte) ([]byte, error) {
+	if len(sig) == 0 {
+		return nil, malformed(TagSHA2SignedData, "empty signature")
+	}
+	if 3+len(sig) > tlv.MaxLength {
+		return nil, fmt.Errorf("%w: %v element: signature of %d bytes", ErrTooLong, TagSHA2SignedData, len(sig))
+	}
+	b := cryptobyte.NewFixedBuilder(make([]byte, 0, 3+len(sig)))
+	b.AddUint8(hashID)
+	b.AddUint16(uint16(len(sig)))
+	b.AddBytes(sig)
+	return b.Bytes()
+}
+
+// UnwrapSHA2SignedData parses the value of a SHA2_SIGNED_DATA element. The
+// length must cover the rest of v exactly and the signature must not be
+// empty; the hash id is returned unchecked. sig aliases v.
+func UnwrapSHA2SignedData(v []byte) (hashID uint8, sig []byte, err error) {
+	s := cryptobyte.String(v)
+	var n uint16
+	if !s.ReadUint8(&hashID) || !s.ReadUint16(&n) {
+		return 0, nil, malformed(TagSHA2SignedData, "%d bytes, too short", len(v))
+	}
+	if int(n) != len(s) {
+		return 0, nil, malformed(TagSHA2SignedData, "length %d, but %d bytes follow", n, len(s))
+	}
+	if n == 0 {
+		return 0, nil, malformed(TagSHA2SignedData, "empty signature")
+	}
+	return hashID, s, nil
+}
