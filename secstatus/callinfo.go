@@ -3,6 +3,8 @@ package secstatus
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/ucsec/ucsec/internal/ascii"
 )
 
 // Limits on what ParseCallInfo reads. A CUCM callinfo entry is about 120
@@ -136,7 +138,7 @@ func knownParam(name string) (uint8, string) {
 	case 13:
 		bit, canon = ciCallInstance, "call-instance"
 	}
-	if bit == 0 || !asciiEqualFold(name, canon) {
+	if bit == 0 || !ascii.EqualFold(name, canon) {
 		return 0, ""
 	}
 	return bit, canon
@@ -241,7 +243,7 @@ func (p *ciParser) header(ci *CallInfo, present *bool) error {
 		if err != nil {
 			return err
 		}
-		if asciiEqualFold(uri, callInfoURN) {
+		if ascii.EqualFold(uri, callInfoURN) {
 			if *present {
 				return p.fail(start, "more than one callinfo entry")
 			}
@@ -403,11 +405,11 @@ func (p *ciParser) params(ci *CallInfo) error {
 // lowerToken returns the one of a, b and c that v is in any case, or v.
 func lowerToken(v, a, b, c string) string {
 	switch {
-	case asciiEqualFold(v, a):
+	case ascii.EqualFold(v, a):
 		return a
-	case asciiEqualFold(v, b):
+	case ascii.EqualFold(v, b):
 		return b
-	case c != "" && asciiEqualFold(v, c):
+	case c != "" && ascii.EqualFold(v, c):
 		return c
 	}
 	return v

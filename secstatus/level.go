@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ucsec/ucsec/internal/ascii"
 )
 
 // Level is the security status of a device, leg, call or conference, as
@@ -39,7 +41,7 @@ func (l Level) Valid() bool { return int(l) < len(levelNames) }
 func ParseLevel(s string) (Level, bool) {
 	s = strings.Trim(s, " \t")
 	for i, n := range levelNames {
-		if asciiEqualFold(s, n) {
+		if ascii.EqualFold(s, n) {
 			return Level(i), true
 		}
 	}
@@ -91,26 +93,6 @@ func (l Level) norm() Level {
 	return l
 }
 
-// asciiEqualFold is strings.EqualFold for ASCII only.
-func asciiEqualFold(s, t string) bool {
-	if len(s) != len(t) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		a, b := s[i], t[i]
-		if 'A' <= a && a <= 'Z' {
-			a += 'a' - 'A'
-		}
-		if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		if a != b {
-			return false
-		}
-	}
-	return true
-}
-
 // truncate shortens s for an error message, on a rune boundary.
 func truncate(s string) string {
 	if len(s) <= 40 {
@@ -145,7 +127,7 @@ func marshalEnum(names []string, v uint8, what string) ([]byte, error) {
 func unmarshalEnum(b []byte, names []string, v *uint8, what string) error {
 	s := strings.Trim(string(b), " \t")
 	for i, n := range names {
-		if asciiEqualFold(s, n) {
+		if ascii.EqualFold(s, n) {
 			*v = uint8(i)
 			return nil
 		}

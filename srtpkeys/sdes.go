@@ -9,6 +9,8 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+
+	"github.com/ucsec/ucsec/internal/ascii"
 )
 
 // Limits on what ParseCrypto accepts, so that hostile SDP cannot make it
@@ -121,7 +123,7 @@ func ParseCrypto(s string) (*Crypto, error) {
 	if strings.HasPrefix(s[start:], "a=") {
 		start += 2
 	}
-	if len(s)-start >= 7 && asciiEqualFold(s[start:start+7], "crypto:") {
+	if len(s)-start >= 7 && ascii.EqualFold(s[start:start+7], "crypto:") {
 		start += 7
 	}
 	p := cryptoParser{s: s, off: start}
@@ -277,7 +279,7 @@ func parseKeyParams(suite Suite, s string, base int) ([]MasterKey, error) {
 // parseKeyParam parses "inline:" key-salt ["|" lifetime] ["|" mki ":" len].
 func parseKeyParam(suite Suite, s string, base int) (MasterKey, error) {
 	const method = "inline:"
-	if len(s) < len(method) || !asciiEqualFold(s[:len(method)], method) {
+	if len(s) < len(method) || !ascii.EqualFold(s[:len(method)], method) {
 		return MasterKey{}, &SyntaxError{Offset: base, Msg: "key parameter does not start with inline:"}
 	}
 	off := len(method)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pion/srtp/v3"
+	"github.com/ucsec/ucsec/internal/ascii"
 )
 
 // Session is the keying of one negotiated SRTP media stream as seen from
@@ -289,7 +290,7 @@ func Answer(offered []string, opts *AnswerOptions) (*Crypto, *Session, error) {
 func leadingTag(line string) (int, bool) {
 	s := strings.TrimLeft(line, " \t")
 	s = strings.TrimPrefix(s, "a=")
-	if len(s) >= 7 && asciiEqualFold(s[:7], "crypto:") {
+	if len(s) >= 7 && ascii.EqualFold(s[:7], "crypto:") {
 		s = s[7:]
 	}
 	end := strings.IndexAny(s, " \t")

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/pion/srtp/v3"
+	"github.com/ucsec/ucsec/internal/ascii"
 )
 
 // Suite is an SRTP crypto suite: a cipher, an authentication transform and
@@ -59,28 +60,6 @@ func (s Suite) info() *suiteInfo {
 	return &suites[s]
 }
 
-// asciiEqualFold is strings.EqualFold for ASCII only: Unicode folding
-// would let "AEſ_CM_…" (U+017F) name a suite, so a byte-matching SDP
-// filter and this package would disagree on what was negotiated.
-func asciiEqualFold(s, t string) bool {
-	if len(s) != len(t) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		a, b := s[i], t[i]
-		if a >= 'A' && a <= 'Z' {
-			a += 'a' - 'A'
-		}
-		if b >= 'A' && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		if a != b {
-			return false
-		}
-	}
-	return true
-}
-
 // Suites returns every suite this package knows, in IANA registry order.
 func Suites() []Suite {
 	all := make([]Suite, numSuites)
@@ -104,11 +83,11 @@ func PionSuites() []Suite {
 func ParseSuite(s string) (Suite, error) {
 	for i := 1; i <= numSuites; i++ {
 		in := &suites[i]
-		if asciiEqualFold(s, in.name) {
+		if ascii.EqualFold(s, in.name) {
 			return Suite(i), nil
 		}
 		for _, a := range in.aliases {
-			if asciiEqualFold(s, a) {
+			if ascii.EqualFold(s, a) {
 				return Suite(i), nil
 			}
 		}
