@@ -18,7 +18,8 @@
 // There is no padding and no end marker. Unlike the signed-file elements of
 // internal/tlv, tag 0x0D has no special meaning here: it is DEVICE_NAME, an
 // ordinary element with a length. Frames are therefore split into elements
-// with the plain cryptobyte readers, and built with [tlv.AddBytes].
+// with [tlv.ReadPlainElement] (no padding rule), and built with
+// [tlv.AddBytes].
 //
 // Start with [ReadFrame] and [WriteFrame]. A [Frame] keeps its elements in
 // wire order, duplicates and unknown tags included; [Frame.Get] and the typed

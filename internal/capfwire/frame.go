@@ -108,8 +108,8 @@ func ReadFrame(r io.Reader) (*Frame, error) {
 }
 
 // parseElements splits a payload into elements. Tag 0x0D is DEVICE_NAME in
-// CAPF, not the lone padding byte that tlv.ReadElement skips, so this uses
-// the plain cryptobyte readers.
+// CAPF, not the lone padding byte of signed files, so this uses
+// tlv.ReadPlainElement rather than tlv.ReadElement.
 func parseElements(payload []byte) ([]Element, error) {
 	// Count first, so the slice is allocated once at its exact size.
 	count := 0
@@ -117,7 +117,7 @@ func parseElements(payload []byte) ([]Element, error) {
 		off := HeaderSize + len(payload) - len(s)
 		var tag uint8
 		var v cryptobyte.String
-		if !s.ReadUint8(&tag) || !s.ReadUint16LengthPrefixed(&v) {
+		if !tlv.ReadPlainElement(&s, &tag, &v) {
 			return nil, &FrameError{Offset: off, Msg: fmt.Sprintf("element %d overruns the payload", count), Err: ErrMalformed}
 		}
 	}
@@ -125,9 +125,8 @@ func parseElements(payload []byte) ([]Element, error) {
 	for s := cryptobyte.String(payload); len(s) > 0; {
 		var tag uint8
 		var v cryptobyte.String
-		s.ReadUint8(&tag)
-		s.ReadUint16LengthPrefixed(&v)
-		elems = append(elems, Element{Tag: Tag(tag), Value: v[:len(v):len(v)]})
+		tlv.ReadPlainElement(&s, &tag, &v) // checked above
+		elems = append(elems, Element{Tag: Tag(tag), Value: v})
 	}
 	return elems, nil
 }

@@ -33,16 +33,22 @@ var (
 // it succeeded. For [TagPadding] val is set to nil. On failure s is left
 // unchanged. val aliases s.
 func ReadElement(s *cryptobyte.String, tag *uint8, val *cryptobyte.String) bool {
-	// The hot path of every parser: plain indexing is several times faster
-	// than cryptobyte's generic length-prefix reader, with the same checks.
-	b := *s
-	if len(b) == 0 {
-		return false
-	}
-	if b[0] == TagPadding {
+	if b := *s; len(b) > 0 && b[0] == TagPadding {
 		*tag, *val, *s = TagPadding, nil, b[1:]
 		return true
 	}
+	return ReadPlainElement(s, tag, val)
+}
+
+// ReadPlainElement is ReadElement without the padding rule: every tag,
+// 0x0D included, has a length and a value. It is the element layout of the
+// CAPF and TVS protocols. On failure s is left unchanged. val aliases s,
+// with its capacity capped at its length, so appending to it cannot
+// overwrite what follows.
+func ReadPlainElement(s *cryptobyte.String, tag *uint8, val *cryptobyte.String) bool {
+	// The hot path of every parser: plain indexing is several times faster
+	// than cryptobyte's generic length-prefix reader, with the same checks.
+	b := *s
 	if len(b) < 3 {
 		return false
 	}

@@ -185,3 +185,22 @@ func FuzzReadElement(f *testing.F) {
 		}
 	})
 }
+
+func TestReadPlainElement(t *testing.T) {
+	// 0x0D is an ordinary tag here (CAPF DEVICE_NAME), not padding.
+	s := cryptobyte.String([]byte{0x0D, 0x00, 0x02, 'h', 'i', 0x01})
+	var tag uint8
+	var v cryptobyte.String
+	if !ReadPlainElement(&s, &tag, &v) || tag != 0x0D || string(v) != "hi" || cap(v) != 2 {
+		t.Fatalf("got tag %#x value %q cap %d", tag, v, cap(v))
+	}
+	rest := s
+	if ReadPlainElement(&s, &tag, &v) || len(s) != len(rest) {
+		t.Fatal("a truncated element was read or consumed input")
+	}
+	// ReadElement keeps the padding rule.
+	p := cryptobyte.String([]byte{0x0D, 0x00, 0x02, 'h', 'i'})
+	if !ReadElement(&p, &tag, &v) || tag != TagPadding || v != nil || len(p) != 4 {
+		t.Fatal("ReadElement lost its padding rule")
+	}
+}
