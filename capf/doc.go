@@ -1,0 +1,85 @@
+// Package capf is a Cisco-compatible Certificate Authority Proxy Function:
+// the service that issues phones their Locally Significant Certificates
+// (LSCs), and the phone's side of the same protocol.
+//
+// An administrator schedules an operation for a device: install (or
+// upgrade) an LSC, fetch the device's certificate ("Troubleshoot"), or
+// delete its LSC, with an authentication mode and optionally a deadline.
+// The device connects to TCP port 3804 over TLS, proves who it is, and the
+// server carries the operation out: for an install, the device generates a
+// key pair and sends the public key, and the server returns a certificate
+// signed by its CA.
+//
+// # Where to start
+//
+//   - A CAPF server: a [Store] ([OpenBoltStore]), an [Issuer] ([LocalCA],
+//     or [ExternalCA] for a CA reached by PKCS #10), and a [Server] with the
+//     CAPF certificate in its TLSConfig; then [Server.Serve].
+//   - Scheduling: [ScheduleOperation] and [CancelOperation] on the same
+//     store; [Store.Devices] lists operations and results, and
+//     [Device.Status] gives the status text CUCM shows.
+//   - A phone, or a lab client: [Client].
+//
+// # Authentication modes
+//
+// [AuthString] compares the PASSWORD a device sends with the scheduled
+// 4–10 digit string, in constant time and inside a store transaction, so
+// that concurrent guesses are counted exactly; after
+// [Server.MaxAuthFailures] wrong strings the operation fails with
+// [FailLocked] and must be scheduled again. [AuthNull] accepts any device
+// that names itself. [AuthLSC] and [AuthMIC] require the device to sign
+// its name and certificate with the certificate's key, over SHA-1 and
+// SHA-512 (RSA signatures over the bare digest, as phones make them, or
+// the standard form; ECDSA in ASN.1), and the certificate to chain to the
+// LSC roots (the local CA) or the manufacturing roots, within its validity
+// unless [Server.AllowExpiredMIC] is set, and to name the device. Which of
+// LSC and MIC a device presents is the device's choice (its capfAuthMode);
+// both modes accept either.
+//
+// # Security
+//
+// The protocol has weaknesses this package cannot fix and callers should
+// know:
+//
+//   - The device sends a bare public key: there is no proof that it holds
+//     the private key. A device that authenticates may obtain a certificate
+//     for any key. Authentication is what protects issuance.
+//   - The certificate-mode signatures cover the device name and the
+//     certificate, not the session: anyone who once saw them inside TLS can
+//     replay them. Only the optional SUDI data is bound to the session.
+//   - [AuthNull] authenticates nothing.
+//
+// The server goes further than the reference implementation: the
+// authenticating certificate must name the device (the reference accepts
+// any valid MIC for any device), chains are built and checked in full,
+// the authentication string is compared in constant time with a lockout,
+// operations have deadlines, and a result is committed only after the
+// device acknowledges the certificate. Every certificate is recorded with
+// [Store.RecordIssued] before it leaves the server.
+//
+// Bad input from the network ends the session with END_SESSION reason 7
+// and a typed error; frames are bounded at 65,543 bytes, every read has a
+// deadline and concurrent sessions are bounded by [Server.MaxConns].
+//
+// # Compatibility
+//
+// The wire protocol follows the frames observed between the reference
+// peers (usecallmanagernz capfd/capfc) and real CUCM/Jabber captures; see
+// the internal capfwire package. The server announces VERSION 3 and
+// AUTH_TYPE 0, accepts versions 1–3 (Jabber sends 2), a missing PASSWORD,
+// and any number (up to 16) of REQUEST_IN_PROGRESS frames; it sends only
+// element tags the reference client knows. Unknown element tags from a
+// device are ignored; a repeated tag is a protocol error.
+//
+// Ends of sessions: reason 1 after an install or delete, 0 after a fetch
+// or when nothing is scheduled, 9 for an unknown device, 7 for any failure.
+// The reference server sends 0 after a failed fetch and 1 after a failed
+// store; this one sends 7.
+//
+// TLS is 1.2 or later unless [Server.LegacyTLS] enables TLS 1.0 with the
+// CBC and RSA key exchange suites that 7900-series phones need.
+//
+// The meaning of commands 5–8, 16 and 18–23 is unknown (capf-tvs.md §10);
+// they are protocol errors here. Real phones may encode ECDSA signatures
+// differently from the ASN.1 form assumed.
+package capf

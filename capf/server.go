@@ -1,0 +1,320 @@
+package capf
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Default limits of a [Server].
+const (
+	DefaultAuthTimeout     = 30 * time.Second
+	DefaultKeyGenTimeout   = 180 * time.Second
+	DefaultMaxAuthFailures = 5
+	DefaultMaxConns        = 1024
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// A Server is a CAPF server: it authenticates devices that connect on TCP
+// port 3804 over TLS and carries out their scheduled operations. Set its
+// fields, then call [Server.Serve]. A Server must not be changed or copied
+// after Serve is called; one Server may serve several listeners.
+type Server struct {
+	// Store keeps operations, device records and issued certificates.
+	// Required.
+	Store Store
+	// Issuer signs LSCs for install operations. Required.
+	Issuer Issuer
+	// TLSConfig carries the CAPF certificate (Certificates or
+	// GetCertificate); it is cloned. The CAPF certificate must be a CA
+	// (BasicConstraints CA:TRUE, pathlen:0, KeyUsage keyCertSign): phones
+	// from CUCM 14SU2 on refuse it otherwise. Required.
+	TLSConfig *tls.Config
+	// LegacyTLS allows TLS 1.0 and 1.1 with the CBC and RSA key exchange
+	// cipher suites, which 7900-series phones need. Off by default: TLS
+	// 1.2 or later only.
+	LegacyTLS bool
+
+	// LSCRoots verifies certificates presented in the certificate
+	// authentication modes as LSCs. Nil means the certificate of Issuer
+	// when it is a *LocalCA, else no LSC is accepted.
+	LSCRoots *x509.CertPool
+	// MICRoots and MICIntermediates verify manufacturing certificates
+	// (Cisco Manufacturing CA and its roots, supplied by the operator).
+	// With MICRoots nil no MIC is accepted.
+	MICRoots, MICIntermediates *x509.CertPool
+	// AllowExpiredMIC accepts a MIC that has expired (many 7900-series
+	// MICs have), checking the chain as of the MIC's last valid second.
+	// Nothing else about the MIC is relaxed.
+	AllowExpiredMIC bool
+	// SUDIRoots, when set, verifies the SUDI certificate a phone may add;
+	// its signatures are always checked when present.
+	SUDIRoots *x509.CertPool
+	// RequireSUDI refuses certificate authentication without SUDI data.
+	RequireSUDI bool
+	// MatchName binds an authenticating certificate to the device name.
+	// Nil means the default: an LSC's subject CN must equal the device
+	// name; a MIC's CN must equal it or end in "-" followed by it (MICs
+	// are named like CP-7962G-SEP001122334455).
+	MatchName func(cert *x509.Certificate, device string, mic bool) bool
+
+	// MaxAuthFailures is how many wrong authentication strings lock an
+	// operation (it then fails with FailLocked and must be scheduled
+	// again). 0 means DefaultMaxAuthFailures.
+	MaxAuthFailures int
+	// AuthTimeout bounds the TLS handshake and every wait for a device
+	// frame other than the key. 0 means DefaultAuthTimeout.
+	AuthTimeout time.Duration
+	// KeyGenTimeout bounds the wait for the device's new public key: a
+	// 7962 takes a minute for RSA-2048. 0 means DefaultKeyGenTimeout; it
+	// must not be shorter than AuthTimeout.
+	KeyGenTimeout time.Duration
+	// MaxConns bounds concurrent sessions; beyond it, new connections are
+	// closed without a word, like the reference server. 0 means
+	// DefaultMaxConns.
+	MaxConns int
+	// ShutdownTimeout is how long Serve lets running sessions finish
+	// after its context is done before closing them. 0 means
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+
+	// Logger receives one record per session and errors; nil is silent.
+	Logger *slog.Logger
+	// Time returns the current time; nil means time.Now.
+	Time func() time.Time
+	// Rand is the source for session ids; nil means crypto/rand.
+	Rand io.Reader
+
+	initOnce sync.Once
+	initErr  error
+	tls      *tls.Config
+	lscRoots *x509.CertPool
+	log      *slog.Logger
+	nextID   atomic.Uint32
+	conns    chan struct{} // semaphore of MaxConns slots
+}
+
+// legacyCipherSuites are the TLS 1.0–1.2 suites 7900-series phones can
+// use, after Go's default ones.
+var legacyCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+	tls.TLS_RSA_WITH_AES_128_CBC_SHA,
+	tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+}
+
+func (s *Server) init() error {
+	s.initOnce.Do(func() { s.initErr = s.setup() })
+	return s.initErr
+}
+
+func (s *Server) setup() error {
+	switch {
+	case s.Store == nil:
+		return fmt.Errorf("%w: Server.Store is nil", ErrInvalid)
+	case s.Issuer == nil:
+		return fmt.Errorf("%w: Server.Issuer is nil", ErrInvalid)
+	case s.TLSConfig == nil || len(s.TLSConfig.Certificates) == 0 && s.TLSConfig.GetCertificate == nil && s.TLSConfig.GetConfigForClient == nil:
+		return fmt.Errorf("%w: Server.TLSConfig holds no CAPF certificate", ErrInvalid)
+	case s.AuthTimeout < 0 || s.KeyGenTimeout < 0 || s.MaxAuthFailures < 0 || s.MaxConns < 0 || s.ShutdownTimeout < 0:
+		return fmt.Errorf("%w: negative Server limit", ErrInvalid)
+	case s.KeyGenTimeout != 0 && s.KeyGenTimeout < s.authTimeout():
+		return fmt.Errorf("%w: Server.KeyGenTimeout %v is shorter than AuthTimeout %v", ErrInvalid, s.KeyGenTimeout, s.authTimeout())
+	}
+	c := s.TLSConfig.Clone()
+	if s.LegacyTLS {
+		c.MinVersion = tls.VersionTLS10
+		c.CipherSuites = legacyCipherSuites
+	} else if c.MinVersion < tls.VersionTLS12 {
+		c.MinVersion = tls.VersionTLS12
+	}
+	s.tls = c
+	s.lscRoots = s.LSCRoots
+	if s.lscRoots == nil {
+		if ca, ok := s.Issuer.(*LocalCA); ok && ca.Certificate != nil {
+			s.lscRoots = x509.NewCertPool()
+			s.lscRoots.AddCert(ca.Certificate)
+		}
+	}
+	s.log = s.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	var seed [4]byte
+	if _, err := io.ReadFull(s.rand(), seed[:]); err != nil {
+		return fmt.Errorf("capf: session id seed: %w", err)
+	}
+	s.nextID.Store(binary.BigEndian.Uint32(seed[:]))
+	n := s.MaxConns
+	if n == 0 {
+		n = DefaultMaxConns
+	}
+	s.conns = make(chan struct{}, n)
+	return nil
+}
+
+func (s *Server) now() time.Time {
+	if s.Time != nil {
+		return s.Time()
+	}
+	return time.Now()
+}
+
+func (s *Server) rand() io.Reader {
+	if s.Rand != nil {
+		return s.Rand
+	}
+	return rand.Reader
+}
+
+func (s *Server) authTimeout() time.Duration {
+	if s.AuthTimeout > 0 {
+		return s.AuthTimeout
+	}
+	return DefaultAuthTimeout
+}
+
+func (s *Server) keyGenTimeout() time.Duration {
+	if s.KeyGenTimeout > 0 {
+		return s.KeyGenTimeout
+	}
+	return DefaultKeyGenTimeout
+}
+
+func (s *Server) maxAuthFailures() int {
+	if s.MaxAuthFailures > 0 {
+		return s.MaxAuthFailures
+	}
+	return DefaultMaxAuthFailures
+}
+
+// sessionID returns the next session id: a counter from a random start,
+// unique for 2^32 sessions, never 0.
+func (s *Server) sessionID() uint32 {
+	for {
+		if id := s.nextID.Add(1); id != 0 {
+			return id
+		}
+	}
+}
+
+// Serve accepts connections on l and runs one CAPF session on each, until
+// ctx is done. It then closes l, gives running sessions ShutdownTimeout to
+// finish, closes the rest, and returns [ErrServerClosed] once every
+// session has ended. It returns earlier with the error of a failed Accept
+// or of an invalid configuration. Serve does not close the Store.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	if err := s.init(); err != nil {
+		return err
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		open  = map[net.Conn]struct{}{}
+		done  = make(chan struct{})
+		sctx  context.Context
+		abort context.CancelFunc
+	)
+	// Sessions run under sctx: it is cancelled only when the shutdown
+	// grace has run out, so that a session in progress may finish.
+	sctx, abort = context.WithCancel(context.WithoutCancel(ctx))
+	defer abort()
+	go func() {
+		select {
+		case <-ctx.Done():
+			l.Close()
+		case <-done:
+		}
+	}()
+	var acceptErr error
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() == nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				acceptErr = err
+			}
+			break
+		}
+		select {
+		case s.conns <- struct{}{}:
+		default:
+			s.log.Warn("capf: too many sessions, connection closed", "remote", c.RemoteAddr().String())
+			c.Close()
+			continue
+		}
+		mu.Lock()
+		open[c] = struct{}{}
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer func() {
+				mu.Lock()
+				delete(open, c)
+				mu.Unlock()
+				<-s.conns
+				wg.Done()
+			}()
+			s.serveConn(sctx, c)
+		}()
+	}
+	close(done)
+	l.Close()
+
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	grace := s.ShutdownTimeout
+	if grace == 0 {
+		grace = DefaultShutdownTimeout
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+		abort()
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		<-finished
+	}
+	if acceptErr != nil {
+		return fmt.Errorf("capf: accept: %w", acceptErr)
+	}
+	return ErrServerClosed
+}
+
+// ServeConn runs one CAPF session on c, a freshly accepted TCP connection,
+// and closes it. It is for callers with their own accept loop; the
+// MaxConns limit and graceful shutdown are then theirs.
+func (s *Server) ServeConn(ctx context.Context, c net.Conn) error {
+	if err := s.init(); err != nil {
+		c.Close()
+		return err
+	}
+	return s.serveConn(ctx, c)
+}

@@ -1,0 +1,411 @@
+package capf
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/ucsec/ucsec/internal/capfwire"
+)
+
+// protocolVersion is the VERSION the server announces; devices may answer
+// with a lower one (Jabber sends 2).
+const protocolVersion = 3
+
+// maxInProgress bounds the REQUEST_IN_PROGRESS frames accepted while a
+// device generates its key.
+const maxInProgress = 16
+
+// A session is the server side of one connection.
+type session struct {
+	s      *Server
+	ctx    context.Context
+	conn   *tls.Conn
+	id     uint32
+	log    *slog.Logger
+	device string
+	sch    *Schedule // the pending operation read at authentication
+	authed bool      // the device has authenticated
+	reason uint8     // END_SESSION reason sent
+}
+
+// errEnd carries the END_SESSION reason to send and what to record.
+type endError struct {
+	reason  uint8
+	failure Failure // recorded against the pending operation, if any
+	err     error
+}
+
+func (e *endError) Error() string { return e.err.Error() }
+func (e *endError) Unwrap() error { return e.err }
+
+func fail(reason uint8, f Failure, err error) error { return &endError{reason, f, err} }
+
+func protocolf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrProtocol}, args...)...)
+}
+
+func (s *Server) serveConn(ctx context.Context, raw net.Conn) error {
+	start := s.now()
+	conn := tls.Server(raw, s.tls)
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	defer stop()
+	ss := &session{s: s, ctx: ctx, conn: conn, id: s.sessionID()}
+	ss.log = s.log.With("session", ss.id, "remote", raw.RemoteAddr().String())
+	err := ss.run()
+	attrs := []any{"device", ss.device, "reason", ss.reason, "duration", s.now().Sub(start)}
+	if ss.sch != nil {
+		attrs = append(attrs, "operation", ss.sch.Operation.String(), "auth", ss.sch.Auth.String())
+	}
+	if err != nil {
+		ss.log.Warn("capf: session failed", append(attrs, "err", err)...)
+	} else {
+		ss.log.Info("capf: session done", attrs...)
+	}
+	return err
+}
+
+// run drives the session and sends END_SESSION. The returned error is nil
+// when the operation (or nothing) was carried out.
+func (ss *session) run() error {
+	s := ss.s
+	ss.conn.SetDeadline(s.now().Add(s.authTimeout()))
+	hctx, cancel := context.WithTimeout(ss.ctx, s.authTimeout())
+	err := ss.conn.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("capf: TLS handshake: %w", err)
+	}
+	err = ss.operate()
+	var ee *endError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		ss.reason = ee.reason
+		if ee.failure != FailNone && ss.sch != nil {
+			if rerr := ss.record(ee.failure, nil); rerr != nil {
+				ss.log.Error("capf: recording the failure", "err", rerr)
+			}
+		}
+	case errors.Is(err, net.ErrClosed) || errors.Is(err, errPeerGone):
+		return err
+	default:
+		ss.reason = capfwire.ReasonFailure
+		if ss.authed {
+			if rerr := ss.record(FailProtocol, nil); rerr != nil {
+				ss.log.Error("capf: recording the failure", "err", rerr)
+			}
+		}
+	}
+	end := &capfwire.Frame{Command: capfwire.CmdEndSession, Session: ss.id}
+	end.AddUint8(capfwire.TagReason, ss.reason)
+	ss.conn.SetWriteDeadline(s.now().Add(s.authTimeout()))
+	if werr := ss.send(end); werr != nil && err == nil {
+		err = werr
+	}
+	return err
+}
+
+var errPeerGone = errors.New("capf: device closed the connection")
+
+func (ss *session) send(f *capfwire.Frame) error {
+	return capfwire.WriteFrame(ss.conn, f)
+}
+
+// recv reads the next frame, which must carry the session id and one of
+// the wanted commands and no element twice.
+func (ss *session) recv(want ...capfwire.Command) (*capfwire.Frame, error) {
+	f, err := capfwire.ReadFrame(ss.conn)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errPeerGone
+		}
+		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	if f.Session != ss.id {
+		return nil, protocolf("session id %d, want %d", f.Session, ss.id)
+	}
+	ok := false
+	for _, c := range want {
+		ok = ok || f.Command == c
+	}
+	if !ok {
+		return nil, protocolf("unexpected %v", f.Command)
+	}
+	var seen [256]bool
+	for _, e := range f.Elements {
+		if seen[e.Tag] {
+			return nil, protocolf("%v: element %v repeated", f.Command, e.Tag)
+		}
+		seen[e.Tag] = true
+	}
+	return f, nil
+}
+
+// operate runs the session from AUTH_REQUEST to the operation's last
+// frame, leaving END_SESSION to run.
+func (ss *session) operate() error {
+	s := ss.s
+	req := &capfwire.Frame{Command: capfwire.CmdAuthRequest, Session: ss.id}
+	req.AddUint8(capfwire.TagVersion, protocolVersion)
+	req.AddUint8(capfwire.TagAuthType, capfwire.AuthNone)
+	if err := ss.send(req); err != nil {
+		return err
+	}
+	f, err := ss.recv(capfwire.CmdAuthResponse)
+	if err != nil {
+		return err
+	}
+	if v, err := f.Uint8(capfwire.TagVersion); err != nil || v == 0 || v > protocolVersion {
+		return protocolf("AUTH_RESPONSE version %d (err %v)", v, err)
+	}
+	name, err := f.Text(capfwire.TagDeviceName)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	if err := checkDeviceName(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	ss.device = name
+	ss.log = ss.log.With("device", name)
+	dev, err := s.Store.Device(ss.ctx, name)
+	if errors.Is(err, ErrUnknownDevice) {
+		return fail(capfwire.ReasonUnknownDevice, FailNone, err)
+	} else if err != nil {
+		return fail(capfwire.ReasonFailure, FailNone, err)
+	}
+	sch := dev.Pending
+	if sch == nil || sch.Operation == OpNone {
+		ss.reason = capfwire.ReasonNoAction
+		return nil
+	}
+	ss.sch = sch
+	if sch.Expired(s.now()) {
+		return fail(capfwire.ReasonFailure, FailDeadline, fmt.Errorf("capf: %v operation for %s expired at %s", sch.Operation, name, sch.Deadline.Format(time.RFC3339)))
+	}
+	if err := ss.authenticate(f); err != nil {
+		return err
+	}
+	ss.authed = true
+	switch sch.Operation {
+	case OpInstall:
+		return ss.install()
+	case OpFetch:
+		return ss.fetch()
+	case OpDelete:
+		return ss.delete()
+	}
+	return fail(capfwire.ReasonFailure, FailNone, fmt.Errorf("%w: stored operation %v", ErrInvalid, sch.Operation))
+}
+
+// record stores the outcome of the pending operation, if it is still the
+// one read at authentication. A success, or a failure that no retry can
+// mend (deadline, lockout, missing certificate), ends the operation; other
+// failures leave it pending so that the device may retry. apply, if not
+// nil, completes the record.
+func (ss *session) record(f Failure, apply func(d *Device, r *Result)) error {
+	now := ss.s.now()
+	sch := ss.sch
+	return ss.s.Store.Update(ss.ctx, ss.device, false, func(d *Device) error {
+		d.LastSeen = now
+		if d.Pending == nil || d.Pending.Operation != sch.Operation || !d.Pending.Scheduled.Equal(sch.Scheduled) {
+			return nil // cancelled or rescheduled meanwhile: keep the admin's choice
+		}
+		r := &Result{Operation: sch.Operation, Failure: f, Time: now}
+		if apply != nil {
+			apply(d, r)
+		}
+		d.Last = r
+		switch f {
+		case FailNone, FailDeadline, FailLocked, FailNoCertificate:
+			d.Pending = nil
+		}
+		return nil
+	})
+}
+
+// errStringOK aborts the authentication-string transaction without a write.
+var errStringOK = errors.New("capf: string matches")
+
+func (ss *session) authenticate(f *capfwire.Frame) error {
+	switch ss.sch.Auth {
+	case AuthNull:
+		return nil
+	case AuthString:
+		return ss.checkString(f)
+	case AuthLSC, AuthMIC:
+		if err := ss.checkCertificate(f); err != nil {
+			return fail(capfwire.ReasonFailure, FailAuthCertificate, err)
+		}
+		return nil
+	}
+	return fail(capfwire.ReasonFailure, FailNone, fmt.Errorf("%w: stored authentication mode %v", ErrInvalid, ss.sch.Auth))
+}
+
+// checkString compares the PASSWORD with the scheduled string inside a
+// store transaction, so that concurrent guesses are counted one by one and
+// the lockout is exact.
+func (ss *session) checkString(f *capfwire.Frame) error {
+	pw, err := f.Password()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	got := sha256.Sum256([]byte(pw))
+	max := ss.s.maxAuthFailures()
+	now := ss.s.now()
+	sch := ss.sch
+	var failure Failure
+	err = ss.s.Store.Update(ss.ctx, ss.device, false, func(d *Device) error {
+		failure = FailNone
+		p := d.Pending
+		if p == nil || p.Operation != sch.Operation || !p.Scheduled.Equal(sch.Scheduled) {
+			failure = FailCancelled
+			return errStringOK // nothing to write
+		}
+		want := sha256.Sum256([]byte(p.AuthString))
+		if p.Failures < max && subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
+			return errStringOK
+		}
+		d.LastSeen = now
+		p.Failures++
+		failure = FailAuthString
+		if p.Failures >= max {
+			failure = FailLocked
+			d.Pending = nil
+		}
+		d.Last = &Result{Operation: p.Operation, Failure: failure, Time: now}
+		return nil
+	})
+	switch {
+	case err != nil && !errors.Is(err, errStringOK):
+		return fail(capfwire.ReasonFailure, FailNone, err)
+	case failure == FailNone:
+		return nil
+	case failure == FailCancelled:
+		return fail(capfwire.ReasonFailure, FailNone, fmt.Errorf("capf: operation for %s cancelled during the session", ss.device))
+	}
+	// Recorded above, inside the transaction.
+	return fail(capfwire.ReasonFailure, FailNone, fmt.Errorf("%w: wrong authentication string (%v)", ErrAuth, failure))
+}
+
+// checkCertificate verifies the certificate authentication of capf-tvs.md
+// §4.2–4.4: signatures by the certificate's key over the device name and
+// the certificate, a chain to the LSC or MIC roots, the certificate bound
+// to the device name, and the SUDI data if present.
+func (ss *session) checkCertificate(f *capfwire.Frame) error {
+	s := ss.s
+	_, der, err := f.Certificate()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrAuth, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return fmt.Errorf("%w: certificate: %w", ErrAuth, err)
+	}
+	msg := authMessage(ss.device, der)
+	sha1sig, has1 := f.Get(capfwire.TagSignedData)
+	v20, has20 := f.Get(capfwire.TagSHA2SignedData)
+	if !has1 && !has20 {
+		return fmt.Errorf("%w: no signature", ErrAuth)
+	}
+	if has1 {
+		if err := verifySignature(cert.PublicKey, crypto.SHA1, msg, sha1sig); err != nil {
+			return fmt.Errorf("%w: SHA-1 signature: %w", ErrAuth, err)
+		}
+	}
+	if has20 {
+		hid, sig, err := capfwire.UnwrapSHA2SignedData(v20)
+		if err != nil || hid != capfwire.HashSHA512 {
+			return fmt.Errorf("%w: SHA2_SIGNED_DATA is not a SHA-512 signature", ErrAuth)
+		}
+		if err := verifySignature(cert.PublicKey, crypto.SHA512, msg, sig); err != nil {
+			return fmt.Errorf("%w: SHA-512 signature: %w", ErrAuth, err)
+		}
+	}
+	mic, err := ss.verifyChain(cert)
+	if err != nil {
+		return err
+	}
+	match := s.MatchName
+	if match == nil {
+		match = defaultMatchName
+	}
+	if !match(cert, ss.device, mic) {
+		return fmt.Errorf("%w: certificate %q does not name device %s", ErrAuth, cert.Subject.CommonName, ss.device)
+	}
+	v16, ok := f.Get(capfwire.TagSUDIData)
+	if !ok {
+		if s.RequireSUDI {
+			return fmt.Errorf("%w: no SUDI data", ErrAuth)
+		}
+		return nil
+	}
+	return ss.checkSUDI(v16)
+}
+
+func defaultMatchName(cert *x509.Certificate, device string, mic bool) bool {
+	cn := cert.Subject.CommonName
+	return cn == device || mic && strings.HasSuffix(cn, "-"+device)
+}
+
+// verifyChain verifies cert as an LSC, then as a MIC, and reports which.
+func (ss *session) verifyChain(cert *x509.Certificate) (mic bool, err error) {
+	s := ss.s
+	now := s.now()
+	any := []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
+	if s.lscRoots != nil {
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: s.lscRoots, CurrentTime: now, KeyUsages: any}); err == nil {
+			return false, nil
+		}
+	}
+	if s.MICRoots != nil {
+		at := now
+		if s.AllowExpiredMIC && now.After(cert.NotAfter) {
+			at = cert.NotAfter
+		}
+		_, err := cert.Verify(x509.VerifyOptions{Roots: s.MICRoots, Intermediates: s.MICIntermediates, CurrentTime: at, KeyUsages: any})
+		if err == nil {
+			return true, nil
+		}
+		return false, fmt.Errorf("%w: certificate chains to no LSC or MIC root: %w", ErrAuth, err)
+	}
+	return false, fmt.Errorf("%w: certificate chains to no LSC root", ErrAuth)
+}
+
+func (ss *session) checkSUDI(v []byte) error {
+	s := ss.s
+	sd, err := capfwire.UnwrapSUDI(v)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrAuth, err)
+	}
+	cert, err := x509.ParseCertificate(sd.Certificate)
+	if err != nil {
+		return fmt.Errorf("%w: SUDI certificate: %w", ErrAuth, err)
+	}
+	msg := sudiMessage(ss.id, sd.Certificate)
+	if err := verifySignature(cert.PublicKey, crypto.SHA512, msg, sd.SHA512); err != nil {
+		return fmt.Errorf("%w: SUDI SHA-512 signature: %w", ErrAuth, err)
+	}
+	if sd.SHA1 != nil {
+		if err := verifySignature(cert.PublicKey, crypto.SHA1, msg, sd.SHA1); err != nil {
+			return fmt.Errorf("%w: SUDI SHA-1 signature: %w", ErrAuth, err)
+		}
+	}
+	if s.SUDIRoots != nil {
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: s.SUDIRoots, Intermediates: s.MICIntermediates, CurrentTime: s.now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			return fmt.Errorf("%w: SUDI certificate: %w", ErrAuth, err)
+		}
+	}
+	return nil
+}
