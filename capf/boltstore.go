@@ -1,0 +1,457 @@
+package capf
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors from [OpenBoltStore] and [BoltStore].
+var (
+	// ErrCorrupt reports a store file, or a record in it, that cannot be
+	// read: not a bbolt file, a bad checksum, a record that is not the
+	// JSON this package writes, a missing bucket or index entry.
+	ErrCorrupt = errors.New("capf: store corrupt")
+	// ErrStoreLocked reports a store file that another process (or
+	// another BoltStore in this one) has open.
+	ErrStoreLocked = errors.New("capf: store in use")
+	// ErrStoreVersion reports a store file written by a newer version of
+	// this package, with a schema this one does not know.
+	ErrStoreVersion = errors.New("capf: store schema version not supported")
+)
+
+// BoltOptions configures [OpenBoltStore]. The zero value, or nil, gives
+// the defaults.
+type BoltOptions struct {
+	// Timeout is how long OpenBoltStore waits for the lock on a file that
+	// another process has open before it fails with [ErrStoreLocked].
+	// Zero means one second.
+	Timeout time.Duration
+}
+
+// boltSchema is the schema version this package writes and reads.
+//
+// Version 1 has these buckets:
+//
+//	meta              "version" -> decimal schema version
+//	devices           device name -> JSON Device
+//	issued            canonical serial (no leading zeros) -> JSON IssuedCertificate
+//	issued-order      8-byte big-endian sequence -> canonical serial
+//	issued-by-device  device name, 0x00, 8-byte big-endian sequence -> canonical serial
+//
+// The sequence is issued-order's bucket sequence, so both indexes list
+// certificates in the order they were recorded.
+const boltSchema = 1
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketDevices  = []byte("devices")
+	bucketIssued   = []byte("issued")
+	bucketOrder    = []byte("issued-order")
+	bucketByDevice = []byte("issued-by-device")
+	keyVersion     = []byte("version")
+
+	boltBuckets = [][]byte{bucketMeta, bucketDevices, bucketIssued, bucketOrder, bucketByDevice}
+)
+
+// A BoltStore is the durable [Store]: one bbolt file, written with a
+// synced commit (fdatasync) before a method returns nil, so nothing it
+// reported done is lost if the process is killed or the system crashes.
+// Writes from concurrent callers are coalesced into shared commits
+// ([bolt.DB.Batch]): each write waits up to 10ms for others to join it,
+// then for the commit, but many writes share one disk sync. A single
+// caller writing in a loop therefore manages about a hundred writes a
+// second; many callers at once, thousands.
+//
+// Only one BoltStore, in one process, can have a file open at a time.
+type BoltStore struct {
+	db   *bolt.DB
+	path string
+	// mu is held for reading by each call, and for writing by Close, so
+	// that Close waits for calls under way.
+	mu     sync.RWMutex
+	closed bool
+}
+
+var _ Store = (*BoltStore)(nil)
+
+// OpenBoltStore opens the store in the file at path, creating it (mode
+// 0600) if it does not exist. It fails with [ErrStoreLocked] if another
+// process has the file open and does not release it within the timeout,
+// with [ErrStoreVersion] if a newer version of this package wrote it, and
+// with [ErrCorrupt] if it is not a store file.
+func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
+	timeout := time.Second
+	if opts != nil && opts.Timeout != 0 {
+		timeout = opts.Timeout
+	}
+	if timeout < 0 {
+		return nil, fmt.Errorf("%w: negative BoltOptions.Timeout %v", ErrInvalid, timeout)
+	}
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, os.ErrNotExist)
+
+	// NoSync stays false: every commit is synced to disk.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s is locked by another process (or another BoltStore); gave up after %v", ErrStoreLocked, path, timeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	case err != nil:
+		return nil, fmt.Errorf("capf: open store: %w", err)
+	}
+	if created {
+		// Make the new directory entry durable too.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("capf: open store: %w", err)
+		}
+	}
+	if err := initBolt(db, path); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &BoltStore{db: db, path: path}, nil
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// initBolt checks the schema version of an existing store, or sets up an
+// empty file.
+func initBolt(db *bolt.DB, path string) error {
+	empty := false
+	err := db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			empty = tx.ForEach(func([]byte, *bolt.Bucket) error { return errStop }) == nil
+			if !empty {
+				return fmt.Errorf("%w: %s is a bbolt file, but not a CAPF store (no %q bucket)", ErrCorrupt, path, bucketMeta)
+			}
+			return nil
+		}
+		v := meta.Get(keyVersion)
+		n, err := strconv.ParseUint(string(v), 10, 32)
+		if err != nil || n == 0 {
+			return fmt.Errorf("%w: %s: schema version %q", ErrCorrupt, path, v)
+		}
+		if n > boltSchema {
+			return fmt.Errorf("%w: %s has schema version %d, this program reads versions up to %d (use a newer one)", ErrStoreVersion, path, n, boltSchema)
+		}
+		for _, b := range boltBuckets {
+			if tx.Bucket(b) == nil {
+				return fmt.Errorf("%w: %s: no %q bucket", ErrCorrupt, path, b)
+			}
+		}
+		return nil
+	})
+	if err != nil || !empty {
+		return err
+	}
+	return db.Update(func(tx *bolt.Tx) error {
+		for _, b := range boltBuckets {
+			if _, err := tx.CreateBucket(b); err != nil {
+				return fmt.Errorf("capf: create store %s: %w", path, err)
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyVersion, []byte(strconv.Itoa(boltSchema)))
+	})
+}
+
+var errStop = errors.New("stop")
+
+// begin checks ctx and the store. On a nil error the caller must call
+// s.mu.RUnlock.
+func (s *BoltStore) begin(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrStoreClosed
+	}
+	return nil
+}
+
+// wrap gives a bbolt error the package prefix.
+func (s *BoltStore) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("capf: store %s: %w", s.path, err)
+}
+
+func decodeDevice(name string, v []byte) (*Device, error) {
+	d := new(Device)
+	if err := json.Unmarshal(v, d); err != nil {
+		return nil, fmt.Errorf("%w: device %q: %v", ErrCorrupt, name, err)
+	}
+	if d.Name != name {
+		return nil, fmt.Errorf("%w: record of device %q names %q", ErrCorrupt, name, d.Name)
+	}
+	return d, nil
+}
+
+func decodeIssued(serial, v []byte) (*IssuedCertificate, error) {
+	c := new(IssuedCertificate)
+	if err := json.Unmarshal(v, c); err != nil {
+		return nil, fmt.Errorf("%w: issued certificate %s: %v", ErrCorrupt, serial, err)
+	}
+	if key, err := checkIssued(c); err != nil || key != string(serial) {
+		return nil, fmt.Errorf("%w: record of issued certificate %s has serial %q, device %q", ErrCorrupt, serial, c.Serial, c.Device)
+	}
+	return c, nil
+}
+
+// Device implements [Store].
+func (s *BoltStore) Device(ctx context.Context, name string) (*Device, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	if checkDeviceName(name) != nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownDevice, name)
+	}
+	var d *Device
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketDevices).Get([]byte(name))
+		if v == nil {
+			return fmt.Errorf("%w: %q", ErrUnknownDevice, name)
+		}
+		var err error
+		d, err = decodeDevice(name, v)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Devices implements [Store].
+func (s *BoltStore) Devices(ctx context.Context) ([]*Device, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	var ds []*Device
+	err := s.db.View(func(tx *bolt.Tx) error {
+		// Keys are in byte order, which is Go's string order.
+		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
+			d, err := decodeDevice(string(k), v)
+			if err != nil {
+				return err
+			}
+			ds = append(ds, d)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// Update implements [Store]. Concurrent updates share one commit; fn runs
+// inside it, so it must be quick and must not use the store.
+func (s *BoltStore) Update(ctx context.Context, name string, create bool, fn func(*Device) error) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	if err := checkDeviceName(name); err != nil {
+		if create {
+			return err
+		}
+		return fmt.Errorf("%w: %q", ErrUnknownDevice, name)
+	}
+	key := []byte(name)
+	// An error that leaves the transaction unwritten (unknown device, fn's
+	// error, a corrupt record) is passed out through fail rather than
+	// returned to Batch, which would roll back and re-run every other
+	// update in the batch, then run this one again alone. Batch may call
+	// the closure more than once, so each call starts afresh.
+	var fail error
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		fail = nil
+		b := tx.Bucket(bucketDevices)
+		var d *Device
+		if v := b.Get(key); v != nil {
+			var err error
+			if d, err = decodeDevice(name, v); err != nil {
+				fail = err
+				return nil
+			}
+		} else if create {
+			d = &Device{Name: name}
+		} else {
+			fail = fmt.Errorf("%w: %q", ErrUnknownDevice, name)
+			return nil
+		}
+		if err := fn(d); err != nil {
+			fail = err
+			return nil
+		}
+		if err := checkDevice(d, name); err != nil {
+			fail = err
+			return nil
+		}
+		v, err := json.Marshal(d)
+		if err != nil {
+			fail = fmt.Errorf("%w: device %q: %v", ErrInvalid, name, err)
+			return nil
+		}
+		return b.Put(key, v)
+	})
+	if err != nil {
+		return s.wrap(err)
+	}
+	return fail
+}
+
+// Remove implements [Store].
+func (s *BoltStore) Remove(ctx context.Context, name string) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	if checkDeviceName(name) != nil {
+		return nil // never stored
+	}
+	return s.wrap(s.db.Batch(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDevices).Delete([]byte(name))
+	}))
+}
+
+// RecordIssued implements [Store].
+func (s *BoltStore) RecordIssued(ctx context.Context, c *IssuedCertificate) error {
+	key, err := checkIssued(c)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("%w: issued certificate %s: %v", ErrInvalid, c.Serial, err)
+	}
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	serial := []byte(key)
+	var dup bool
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		dup = false
+		issued := tx.Bucket(bucketIssued)
+		if issued.Get(serial) != nil {
+			dup = true
+			return nil
+		}
+		order := tx.Bucket(bucketOrder)
+		seq, err := order.NextSequence() // rolled back with the transaction
+		if err != nil {
+			return err
+		}
+		var seqKey [8]byte
+		binary.BigEndian.PutUint64(seqKey[:], seq)
+		if err := issued.Put(serial, v); err != nil {
+			return err
+		}
+		if err := order.Put(seqKey[:], serial); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketByDevice).Put(deviceIndexKey(c.Device, seqKey[:]), serial)
+	})
+	if err != nil {
+		return s.wrap(err)
+	}
+	if dup {
+		return fmt.Errorf("%w: %s", ErrDuplicateSerial, c.Serial)
+	}
+	return nil
+}
+
+// deviceIndexKey returns the issued-by-device key: name, 0x00, then seq
+// (empty seq for the prefix of all the device's keys). checkDeviceName
+// keeps NUL out of names, so one device's prefix never matches another's.
+func deviceIndexKey(name string, seq []byte) []byte {
+	k := make([]byte, 0, len(name)+1+len(seq))
+	k = append(k, name...)
+	k = append(k, 0)
+	return append(k, seq...)
+}
+
+// Issued implements [Store]. Oldest first means in the order recorded.
+func (s *BoltStore) Issued(ctx context.Context, name string) ([]*IssuedCertificate, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	if name != "" && checkDeviceName(name) != nil {
+		return nil, nil // never recorded
+	}
+	var cs []*IssuedCertificate
+	err := s.db.View(func(tx *bolt.Tx) error {
+		issued := tx.Bucket(bucketIssued)
+		get := func(serial []byte) error {
+			v := issued.Get(serial)
+			if v == nil {
+				return fmt.Errorf("%w: index names issued certificate %s, which is not recorded", ErrCorrupt, serial)
+			}
+			c, err := decodeIssued(serial, v)
+			if err != nil {
+				return err
+			}
+			if name != "" && c.Device != name {
+				return fmt.Errorf("%w: index lists issued certificate %s under device %q, but it names %q", ErrCorrupt, serial, name, c.Device)
+			}
+			cs = append(cs, c)
+			return nil
+		}
+		if name == "" {
+			return tx.Bucket(bucketOrder).ForEach(func(_, serial []byte) error { return get(serial) })
+		}
+		prefix := deviceIndexKey(name, nil)
+		cur := tx.Bucket(bucketByDevice).Cursor()
+		for k, serial := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, serial = cur.Next() {
+			if err := get(serial); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+// Close waits for calls under way, then closes the file. Closing a closed
+// store does nothing.
+func (s *BoltStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.wrap(s.db.Close())
+}
