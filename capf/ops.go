@@ -1,6 +1,7 @@
 package capf
 
 import (
+	"crypto"
 	"crypto/x509"
 	"fmt"
 	"time"
@@ -158,7 +159,7 @@ func (ss *session) delete() error {
 }
 
 // publicKeysEqual compares two public keys of the crypto package types.
-func publicKeysEqual(a, b any) bool {
-	k, ok := a.(interface{ Equal(x any) bool })
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && k.Equal(b)
 }

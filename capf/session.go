@@ -64,7 +64,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) error {
 	ss := &session{s: s, ctx: ctx, conn: conn, id: s.sessionID()}
 	ss.log = s.log.With("session", ss.id, "remote", raw.RemoteAddr().String())
 	err := ss.run()
-	attrs := []any{"device", ss.device, "reason", ss.reason, "duration", s.now().Sub(start)}
+	attrs := []any{"reason", ss.reason, "duration", s.now().Sub(start)}
 	if ss.sch != nil {
 		attrs = append(attrs, "operation", ss.sch.Operation.String(), "auth", ss.sch.Auth.String())
 	}
