@@ -236,27 +236,12 @@ func requestKey(req *CertificateRequest) (crypto.PublicKey, error) {
 	return nil, fmt.Errorf("%w: the device's key is a %T, not RSA or ECDSA", errIssueInvalid, pub)
 }
 
-// checkLSCName accepts the names that can be an LSC's CN and SAN URI and
-// read back unchanged from the certificate: 1 to 64 bytes (ub-common-name)
-// of printable ASCII without spaces (the URI is an IA5String), and a string
-// that Go's URL parser reads back as itself with no host part (else
-// crypto/x509 could not parse the certificate, or would see another URI).
-// Device names (SEP001122334455, CSFJSMITH, BOT…, TCT…, CIPC…) all are.
+// checkLSCName accepts the names that can be an LSC's CN and SAN URI: the
+// device names of [checkDeviceName]. The error wraps ErrIssue and
+// ErrInvalid.
 func checkLSCName(name string) error {
-	if name == "" {
-		return fmt.Errorf("%w: empty device name", errIssueInvalid)
-	}
-	if len(name) > 64 {
-		return fmt.Errorf("%w: device name of %d bytes (a common name has at most 64)", errIssueInvalid, len(name))
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c <= ' ' || c >= 0x7f {
-			return fmt.Errorf("%w: device name %q has a byte 0x%02x that is not printable ASCII", errIssueInvalid, name, c)
-		}
-	}
-	u, err := url.Parse(name)
-	if err != nil || u.Host != "" || u.String() != name {
-		return fmt.Errorf("%w: device name %q would not read back from a URI subject alternative name", errIssueInvalid, name)
+	if err := checkDeviceName(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrIssue, err)
 	}
 	return nil
 }

@@ -30,13 +30,21 @@ const maxInProgress = 16
 type session struct {
 	s      *Server
 	ctx    context.Context
-	conn   *tls.Conn
+	conn   sessionConn
 	id     uint32
 	log    *slog.Logger
 	device string
 	sch    *Schedule // the pending operation read at authentication
 	authed bool      // the device has authenticated
 	reason uint8     // END_SESSION reason sent
+}
+
+// sessionConn is what a session needs of its connection: a *tls.Conn
+// after the handshake, or a stand-in in tests.
+type sessionConn interface {
+	io.ReadWriter
+	SetDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
 }
 
 // errEnd carries the END_SESSION reason to send and what to record.
@@ -63,7 +71,15 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) error {
 	defer stop()
 	ss := &session{s: s, ctx: ctx, conn: conn, id: s.sessionID()}
 	ss.log = s.log.With("session", ss.id, "remote", raw.RemoteAddr().String())
-	err := ss.run()
+	conn.SetDeadline(start.Add(s.authTimeout()))
+	hctx, cancel := context.WithTimeout(ctx, s.authTimeout())
+	err := conn.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		err = fmt.Errorf("capf: TLS handshake: %w", err)
+	} else {
+		err = ss.run()
+	}
 	attrs := []any{"reason", ss.reason, "duration", s.now().Sub(start)}
 	if ss.sch != nil {
 		attrs = append(attrs, "operation", ss.sch.Operation.String(), "auth", ss.sch.Auth.String())
@@ -76,18 +92,12 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) error {
 	return err
 }
 
-// run drives the session and sends END_SESSION. The returned error is nil
-// when the operation (or nothing) was carried out.
+// run drives the session after the TLS handshake and sends END_SESSION.
+// The returned error is nil when the operation (or nothing) was carried
+// out.
 func (ss *session) run() error {
 	s := ss.s
-	ss.conn.SetDeadline(s.now().Add(s.authTimeout()))
-	hctx, cancel := context.WithTimeout(ss.ctx, s.authTimeout())
-	err := ss.conn.HandshakeContext(hctx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("capf: TLS handshake: %w", err)
-	}
-	err = ss.operate()
+	err := ss.operate()
 	var ee *endError
 	switch {
 	case err == nil:

@@ -1,0 +1,139 @@
+package capf
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ucsec/ucsec/internal/capfwire"
+)
+
+// fuzzConn feeds the fuzzer's bytes to the server as the device's side
+// and counts what the server writes.
+type fuzzConn struct {
+	r       *bytes.Reader
+	written int
+}
+
+func (c *fuzzConn) Read(b []byte) (int, error)       { return c.r.Read(b) }
+func (c *fuzzConn) Write(b []byte) (int, error)      { c.written += len(b); return len(b), nil }
+func (c *fuzzConn) SetDeadline(time.Time) error      { return nil }
+func (c *fuzzConn) SetWriteDeadline(time.Time) error { return nil }
+
+var (
+	fuzzOnce   sync.Once
+	fuzzCACert *x509.Certificate
+	fuzzCAKey  *ecdsa.PrivateKey
+	fuzzPhone  *ecdsa.PrivateKey
+)
+
+func fuzzPKI() {
+	fuzzOnce.Do(func() {
+		fuzzCAKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		fuzzPhone, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fuzz CAPF"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour),
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, fuzzCAKey.Public(), fuzzCAKey)
+		fuzzCACert, _ = x509.ParseCertificate(der)
+	})
+}
+
+func fuzzFrame(cmd capfwire.Command, add func(f *capfwire.Frame)) []byte {
+	f := &capfwire.Frame{Command: cmd, Session: 1}
+	if add != nil {
+		add(f)
+	}
+	b, _ := f.Marshal()
+	return b
+}
+
+// FuzzServerSession runs the server's side of a session, after the TLS
+// handshake, on whatever a device sends: it must end, without a panic and
+// with a bounded amount of output, whatever the input. Two devices are
+// scheduled: SEP001122334455 for an EC install by null string and
+// SEP665544332211 for a fetch by the string 1234.
+func FuzzServerSession(f *testing.F) {
+	fuzzPKI()
+	spki, _ := x509.MarshalPKIXPublicKey(fuzzPhone.Public())
+	auth := func(dev, pw string) []byte {
+		return fuzzFrame(capfwire.CmdAuthResponse, func(f *capfwire.Frame) {
+			f.AddUint8(capfwire.TagReason, 1)
+			f.AddUint8(capfwire.TagVersion, 3)
+			f.AddString(capfwire.TagPassword, pw)
+			f.AddString(capfwire.TagDeviceName, dev)
+		})
+	}
+	install := bytes.Join([][]byte{
+		auth("SEP001122334455", ""),
+		fuzzFrame(capfwire.CmdRequestInProgress, nil),
+		fuzzFrame(capfwire.CmdKeyGenerateResponse, func(f *capfwire.Frame) { f.Add(capfwire.TagPublicKey, spki) }),
+		fuzzFrame(capfwire.CmdStoreCertificateResponse, func(f *capfwire.Frame) { f.AddUint8(capfwire.TagReason, 1) }),
+	}, nil)
+	f.Add(install)
+	f.Add(bytes.Join([][]byte{
+		auth("SEP665544332211", "1234"),
+		fuzzFrame(capfwire.CmdFetchCertificateResponse, func(f *capfwire.Frame) {
+			f.AddUint8(capfwire.TagReason, 1)
+			f.AddCertificate(capfwire.CertificateTypeLSC, fuzzCACert.Raw)
+		}),
+	}, nil))
+	f.Add(auth("SEP665544332211", "9999"))
+	f.Add(install[:40])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx := context.Background()
+		st := NewMemoryStore()
+		now := time.Now()
+		if err := ScheduleOperation(ctx, st, "SEP001122334455", Schedule{Operation: OpInstall, Key: EC256}, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := ScheduleOperation(ctx, st, "SEP665544332211", Schedule{Operation: OpFetch, Auth: AuthString, AuthString: "1234"}, now); err != nil {
+			t.Fatal(err)
+		}
+		srv := &Server{
+			Store:     st,
+			Issuer:    &LocalCA{Certificate: fuzzCACert, Signer: fuzzCAKey},
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{{}}},
+			Rand:      zeroReader{},
+		}
+		if err := srv.init(); err != nil {
+			t.Fatal(err)
+		}
+		conn := &fuzzConn{r: bytes.NewReader(data)}
+		ss := &session{s: srv, ctx: ctx, conn: conn, id: 1, log: srv.log}
+		if err := ss.run(); err != nil && bytes.Equal(data, install) {
+			t.Log(err)
+		}
+		// AUTH_REQUEST, at most three requests, END_SESSION: a few frames,
+		// each bounded by the certificate issued.
+		if conn.written > 8*1024 {
+			t.Fatalf("server wrote %d bytes", conn.written)
+		}
+		d, err := st.Device(ctx, "SEP001122334455")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(data, install) && (ss.reason != capfwire.ReasonOK || d.Certificate == nil) {
+			t.Fatalf("the valid install seed ended with reason %d", ss.reason)
+		}
+		if ss.reason == capfwire.ReasonOK && d.Pending == nil && d.Certificate == nil {
+			t.Fatal("install reported done, no certificate recorded")
+		}
+	})
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(b []byte) (int, error) { clear(b); return len(b), nil }
+
+var _ io.Reader = zeroReader{}
