@@ -46,9 +46,10 @@ type Server struct {
 	LegacyTLS bool
 
 	// LSCRoots verifies certificates presented in the certificate
-	// authentication modes as LSCs. Nil means the certificate of Issuer
-	// when it is a *LocalCA, else no LSC is accepted.
-	LSCRoots *x509.CertPool
+	// authentication modes as LSCs, with LSCIntermediates for chains
+	// through issuing CAs (of an ExternalCA). Nil means the certificate of
+	// Issuer when it is a *LocalCA, else no LSC is accepted.
+	LSCRoots, LSCIntermediates *x509.CertPool
 	// MICRoots and MICIntermediates verify manufacturing certificates
 	// (Cisco Manufacturing CA and its roots, supplied by the operator).
 	// With MICRoots nil no MIC is accepted.

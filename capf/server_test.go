@@ -941,3 +941,76 @@ func TestServerLegacyTLS(t *testing.T) {
 		})
 	}
 }
+
+// An LSC that was replaced or deleted no longer authenticates.
+func TestServerSupersededLSC(t *testing.T) {
+	clock := time.Now()
+	var mu sync.Mutex
+	tick := func() time.Time { mu.Lock(); defer mu.Unlock(); clock = clock.Add(2 * time.Second); return clock }
+	s := stStart(t, func(srv *Server) {
+		srv.Time = tick
+		srv.Issuer = &LocalCA{Certificate: stPKIGet().capf, Signer: stPKIGet().capfKey, Time: tick}
+	})
+	install := func(c *Client, mode AuthMode) (*Outcome, error) {
+		s.schedule(t, stDev, Schedule{Operation: OpInstall, Auth: mode, Key: EC256})
+		return stEnroll(t, c, s.addr)
+	}
+	first, err := install(s.phone(stDev), AuthNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.phone(stDev)
+	c.Certificate, c.Key = first.Certificate, first.Key
+	second, err := install(c, AuthLSC)
+	if err != nil {
+		t.Fatalf("renewal with the current LSC: %v", err)
+	}
+	if _, err := install(c, AuthLSC); stReason(err) != 7 {
+		t.Fatalf("renewal with the replaced LSC: %v", err)
+	}
+	s.schedule(t, stDev, Schedule{Operation: OpDelete})
+	c.Certificate, c.Key, c.Current = second.Certificate, second.Key, second.Certificate
+	if _, err := stEnroll(t, c, s.addr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := install(c, AuthLSC); stReason(err) != 7 {
+		t.Fatalf("renewal with the deleted LSC: %v", err)
+	}
+}
+
+// With an ExternalCA the server sends a PKCS#10 request out, hands the
+// device what comes back (here a PKCS#7 bundle) and accepts the result as
+// an LSC later.
+func TestServerExternalCA(t *testing.T) {
+	xc := xcPKIOnce(t)
+	p := stPKIGet()
+	fake := &xcFake{t: t, raPub: p.capfKey.Public(), format: "p7b-der"}
+	s := stStart(t, func(srv *Server) {
+		srv.Issuer = &ExternalCA{Submit: fake.Submit, Signer: p.capfKey, Roots: xc.roots}
+		srv.LSCRoots = xc.roots
+		srv.LSCIntermediates = p.pool(xc.issuing)
+	})
+	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: RSA2048})
+	out, err := stEnroll(t, s.phone(stDev), s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fake.called != 1 || out.Certificate.Issuer.String() != xc.issuing.Subject.String() {
+		t.Fatalf("called %d, issuer %v", fake.called, out.Certificate.Issuer)
+	}
+	c := s.phone(stDev)
+	c.Certificate, c.Key = out.Certificate, out.Key
+	s.schedule(t, stDev, Schedule{Operation: OpInstall, Auth: AuthLSC, Key: EC256})
+	if _, err := stEnroll(t, c, s.addr); err != nil {
+		t.Fatalf("LSC from the external CA: %v", err)
+	}
+	// The CA fails: the device gets END 7 and the operation stays pending.
+	fake.err = errors.New("CA down")
+	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
+	if _, err := stEnroll(t, s.phone(stDev), s.addr); stReason(err) != 7 {
+		t.Fatalf("CA down: %v", err)
+	}
+	if d := s.device(t, stDev); d.Pending == nil || d.Last.Failure != FailIssue {
+		t.Fatalf("after CA failure: %q", d.Status())
+	}
+}

@@ -1,6 +1,7 @@
 package capf
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -34,7 +35,8 @@ type session struct {
 	id     uint32
 	log    *slog.Logger
 	device string
-	sch    *Schedule // the pending operation read at authentication
+	dev    *Device   // the device's record read at authentication
+	sch    *Schedule // its pending operation
 	authed bool      // the device has authenticated
 	reason uint8     // END_SESSION reason sent
 }
@@ -195,6 +197,7 @@ func (ss *session) operate() error {
 	} else if err != nil {
 		return fail(capfwire.ReasonFailure, FailNone, err)
 	}
+	ss.dev = dev
 	sch := dev.Pending
 	if sch == nil || sch.Operation == OpNone {
 		ss.reason = capfwire.ReasonNoAction
@@ -354,6 +357,11 @@ func (ss *session) checkCertificate(f *capfwire.Frame) error {
 	if !match(cert, ss.device, mic) {
 		return fmt.Errorf("%w: certificate %q does not name device %s", ErrAuth, cert.Subject.CommonName, ss.device)
 	}
+	if !mic {
+		if err := ss.checkCurrentLSC(cert); err != nil {
+			return err
+		}
+	}
 	v16, ok := f.Get(capfwire.TagSUDIData)
 	if !ok {
 		if s.RequireSUDI {
@@ -362,6 +370,22 @@ func (ss *session) checkCertificate(f *capfwire.Frame) error {
 		return nil
 	}
 	return ss.checkSUDI(v16)
+}
+
+// checkCurrentLSC refuses an LSC that the device's record shows replaced
+// (older than the LSC installed since) or deleted (older than a successful
+// delete), so that a stolen old LSC key cannot enrol again.
+func (ss *session) checkCurrentLSC(cert *x509.Certificate) error {
+	d := ss.dev
+	if d.Certificate != nil && !bytes.Equal(d.Certificate, cert.Raw) {
+		if cur, err := x509.ParseCertificate(d.Certificate); err == nil && cert.NotBefore.Before(cur.NotBefore) {
+			return fmt.Errorf("%w: LSC %s was replaced by %s", ErrAuth, SerialHex(cert.SerialNumber), SerialHex(cur.SerialNumber))
+		}
+	}
+	if d.Certificate == nil && d.Last != nil && d.Last.Operation == OpDelete && d.Last.Failure == FailNone && cert.NotBefore.Before(d.Last.Time) {
+		return fmt.Errorf("%w: LSC %s was deleted", ErrAuth, SerialHex(cert.SerialNumber))
+	}
+	return nil
 }
 
 func defaultMatchName(cert *x509.Certificate, device string, mic bool) bool {
@@ -375,7 +399,7 @@ func (ss *session) verifyChain(cert *x509.Certificate) (mic bool, err error) {
 	now := s.now()
 	any := []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
 	if s.lscRoots != nil {
-		if _, err := cert.Verify(x509.VerifyOptions{Roots: s.lscRoots, CurrentTime: now, KeyUsages: any}); err == nil {
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: s.lscRoots, Intermediates: s.LSCIntermediates, CurrentTime: now, KeyUsages: any}); err == nil {
 			return false, nil
 		}
 	}
