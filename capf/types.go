@@ -122,9 +122,6 @@ func (m *AuthMode) UnmarshalText(b []byte) error {
 	return err
 }
 
-// certificate reports whether the mode authenticates with a certificate.
-func (m AuthMode) certificate() bool { return m == AuthLSC || m == AuthMIC }
-
 // A KeySpec is the key pair an install operation asks the device to make.
 type KeySpec uint8
 
