@@ -13,7 +13,7 @@ import (
 
 // groups lists the command groups in the order help shows them. Adding a
 // group is adding its table here; each lives in a file of its own.
-var groups = []*group{sgnGroup, tlvGroup, cnfGroup, certGroup, digestGroup, srtpGroup}
+var groups = []*group{sgnGroup, tlvGroup, cnfGroup, certGroup, digestGroup, srtpGroup, capfGroup}
 
 // commands lists the commands that stand alone, "ucsec <command>", in the
 // order help shows them, after the groups. A name is either a group's or a

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/ucsec/ucsec/capf"
+)
+
+var capfServe = &command{
+	name:     "serve",
+	synopsis: "--store DIR --cert FILE --key FILE [--listen ADDR] [flags]",
+	summary:  "run a CAPF server that issues LSCs with its own CA",
+	help: `
+Run a CAPF server: phones (and 'ucsec capf enroll') connect over TLS to
+--listen and carry out the operations scheduled for them with 'ucsec capf
+schedule'. The CAPF certificate (--cert, --key: one PEM file may hold
+both) is the server's TLS certificate and the CA that signs the LSCs, as
+in the reference capfd. It must be a CA certificate: basic constraints
+CA:TRUE with pathlen:0 and key usage keyCertSign (phones from CUCM 14SU2
+on refuse it otherwise). An LSC is valid for --validity days, and never
+beyond the CAPF certificate.
+
+--store is the server's directory, created with mode 0700: capf.db, the
+operations, device records and every certificate issued, and admin.sock,
+the socket on which the schedule, cancel and list commands reach the
+running server (the server holds capf.db locked). Every change is on disk
+before it is reported done.
+
+The certificate authentication modes (lsc, mic) accept an LSC issued by
+this CA, or a manufacturing certificate (MIC) that chains to --roots,
+through --mic-intermediates if needed. Without --roots no MIC is accepted.
+
+The server logs to standard error, one line per session; once it listens
+it prints "capf: listening on ADDR". SIGINT or SIGTERM stops it: it stops
+accepting, lets sessions under way finish (up to 30 seconds) and exits
+with status 0. A second signal kills it.`,
+	examples: []string{
+		"ucsec capf serve --store /var/lib/capf --cert capf.pem --key capf.pem --listen :3804",
+		"ucsec capf serve --store capf --cert capf.pem --key capf.pem --roots cisco-mic-roots.pem --allow-expired-mic --legacy-tls",
+	},
+	args:  noArgs,
+	setup: func(fs *flag.FlagSet) action { return newCapfServeCmd(fs).run },
+}
+
+type capfServeCmd struct {
+	store           string
+	listen          string
+	keys            *keyPairFlags
+	roots           string
+	intermediates   string
+	allowExpiredMIC bool
+	legacyTLS       bool
+	validity        int
+	maxAuthFailures int
+	authTimeout     time.Duration
+	keygenTimeout   time.Duration
+}
+
+// maxValidityDays is capfd's bound on the LSC validity.
+const maxValidityDays = 3560
+
+func newCapfServeCmd(fs *flag.FlagSet) *capfServeCmd {
+	c := new(capfServeCmd)
+	storeFlag(fs, &c.store)
+	fs.StringVar(&c.listen, "listen", ":3804", "listen on `ADDR`, host:port")
+	c.keys = addKeyPairFlags(fs, "", "CAPF (CA)")
+	fs.StringVar(&c.roots, "roots", "", "manufacturing root certificates `FILE` (PEM, several allowed) for MIC authentication")
+	fs.StringVar(&c.intermediates, "mic-intermediates", "", "manufacturing intermediate certificates `FILE` (PEM)")
+	fs.BoolVar(&c.allowExpiredMIC, "allow-expired-mic", false, "accept expired MICs (many 7900-series MICs are)")
+	fs.BoolVar(&c.legacyTLS, "legacy-tls", false, "allow TLS 1.0 and 1.1 with CBC suites, for 7900-series phones")
+	fs.IntVar(&c.validity, "validity", 365, fmt.Sprintf("LSC validity in `DAYS`, 1 to %d", maxValidityDays))
+	fs.IntVar(&c.maxAuthFailures, "max-auth-failures", capf.DefaultMaxAuthFailures, "wrong authentication strings that lock an operation, `N`")
+	fs.DurationVar(&c.authTimeout, "auth-timeout", capf.DefaultAuthTimeout, "bound on the TLS handshake and each device message, `DUR`")
+	fs.DurationVar(&c.keygenTimeout, "keygen-timeout", capf.DefaultKeyGenTimeout, "how long a device may take to make its key, `DUR`")
+	return c
+}
+
+// storeFlag defines --store, the CAPF directory all capf commands share.
+func storeFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "store", "", "CAPF store `DIR`, holding capf.db and admin.sock (required)")
+}
+
+// serveContext returns the context a server for the store directory dir
+// runs under: cancelled by SIGINT or SIGTERM, after which the signals
+// have their default effect again. The tests replace it to stop servers
+// running in-process.
+var serveContext = func(dir string) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func (c *capfServeCmd) run(e *env, _ []string) error {
+	switch {
+	case c.store == "":
+		return usageError("missing --store")
+	case c.validity < 1 || c.validity > maxValidityDays:
+		return usageError(fmt.Sprintf("--validity must be between 1 and %d days", maxValidityDays))
+	case c.maxAuthFailures < 1:
+		return usageError("--max-auth-failures must be at least 1")
+	case c.authTimeout <= 0:
+		return usageError("--auth-timeout must be positive")
+	case c.keygenTimeout < c.authTimeout:
+		return usageError("--keygen-timeout must not be shorter than --auth-timeout")
+	case c.intermediates != "" && c.roots == "":
+		return usageError("--mic-intermediates needs --roots")
+	}
+	cert, key, err := c.keys.load()
+	if err != nil {
+		return err
+	}
+	validity := time.Duration(c.validity) * 24 * time.Hour
+	switch now := time.Now(); {
+	case !cert.BasicConstraintsValid || !cert.IsCA:
+		return fmt.Errorf("%s: the CAPF certificate must be a CA certificate (basic constraints CA:TRUE, pathlen:0)", c.keys.certPath)
+	case cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageCertSign == 0:
+		return fmt.Errorf("%s: the CAPF certificate's key usage lacks keyCertSign", c.keys.certPath)
+	case now.Before(cert.NotBefore):
+		return fmt.Errorf("%s: the CAPF certificate is not valid before %s", c.keys.certPath, cert.NotBefore.UTC().Format(time.RFC3339))
+	case now.Add(validity).After(cert.NotAfter):
+		return fmt.Errorf("%s: the CAPF certificate expires %s, before an LSC of %d days would: renew it or lower --validity",
+			c.keys.certPath, cert.NotAfter.UTC().Format(time.RFC3339), c.validity)
+	}
+	var micRoots, micIntermediates *x509.CertPool
+	if c.roots != "" {
+		if micRoots, err = loadCertPool(c.roots); err != nil {
+			return err
+		}
+	}
+	if c.intermediates != "" {
+		if micIntermediates, err = loadCertPool(c.intermediates); err != nil {
+			return err
+		}
+	}
+
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	if !cert.BasicConstraintsValid || cert.MaxPathLen != 0 || !cert.MaxPathLenZero {
+		log.Warn("capf: the CAPF certificate has no pathlen:0; phones from CUCM 14SU2 on may refuse it")
+	}
+	if err := os.MkdirAll(c.store, 0o700); err != nil {
+		return &fileError{c.store, withoutPath(err)}
+	}
+	if fi, err := os.Stat(c.store); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("capf: the store directory is open to other users", "dir", c.store, "mode", fi.Mode().Perm().String())
+	}
+	st, err := capf.OpenBoltStore(filepath.Join(c.store, storeFileName), nil)
+	if errors.Is(err, capf.ErrStoreLocked) {
+		return fmt.Errorf("%s is in use: is another CAPF server running on it?", c.store)
+	} else if err != nil {
+		return capfError(err)
+	}
+	defer st.Close()
+	// Holding the lock, this is the only server of the directory: a
+	// socket left there is stale.
+	adminListener, err := listenAdmin(filepath.Join(c.store, socketFileName))
+	if err != nil {
+		return err
+	}
+	defer adminListener.Close()
+	tcp, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+
+	srv := &capf.Server{
+		Store:  st,
+		Issuer: &capf.LocalCA{Certificate: cert, Signer: key, Validity: validity},
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{
+			Certificate: [][]byte{cert.Raw},
+			PrivateKey:  key,
+			Leaf:        cert,
+		}}},
+		LegacyTLS:        c.legacyTLS,
+		MICRoots:         micRoots,
+		MICIntermediates: micIntermediates,
+		AllowExpiredMIC:  c.allowExpiredMIC,
+		MaxAuthFailures:  c.maxAuthFailures,
+		AuthTimeout:      c.authTimeout,
+		KeyGenTimeout:    c.keygenTimeout,
+		Logger:           log,
+	}
+	ctx, stop := serveContext(c.store)
+	defer stop()
+	// After the first signal, a second one kills the process.
+	context.AfterFunc(ctx, func() {
+		stop()
+		log.Info("capf: stopping: sessions under way may finish")
+	})
+
+	fmt.Fprintf(e.stderr, "capf: listening on %s\n", tcp.Addr())
+	admin := &adminServer{st: st, log: log}
+	adminDone := make(chan struct{})
+	go func() {
+		defer close(adminDone)
+		admin.serve(ctx, adminListener)
+	}()
+	log.Info("capf: serving", "addr", tcp.Addr().String(), "store", c.store,
+		"ca", cert.Subject.String(), "validity_days", c.validity, "legacy_tls", c.legacyTLS, "mic_roots", micRoots != nil)
+	err = srv.Serve(ctx, tcp)
+	stop()
+	<-adminDone
+	if !errors.Is(err, capf.ErrServerClosed) {
+		return capfError(err)
+	}
+	if err := st.Close(); err != nil {
+		return capfError(err)
+	}
+	log.Info("capf: stopped")
+	return nil
+}
+
+// loadCertPool returns the certificates in the file path: PEM
+// certificates, or one in DER.
+func loadCertPool(path string) (*x509.CertPool, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, &fileError{path, fmt.Errorf("certificate %d: %w", n+1, err)}
+		}
+		pool.AddCert(cert)
+		n++
+	}
+	if n == 0 {
+		cert, err := x509.ParseCertificate(data)
+		if err != nil {
+			return nil, &fileError{path, errors.New("no certificate found")}
+		}
+		pool.AddCert(cert)
+	}
+	return pool, nil
+}
