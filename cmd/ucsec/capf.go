@@ -456,13 +456,13 @@ func (c *capfEnrollCmd) run(e *env, _ []string) error {
 	defer cancel()
 	outcome, sessionErr := cl.Enroll(ctx, c.server)
 	if outcome == nil {
-		return capfError(sessionErr)
+		return sessionErr
 	}
 	r := &enrollReport{Device: c.device, Session: outcome.Session, Operation: outcome.Operation.String(), Reason: outcome.Reason, Deleted: outcome.Deleted}
 	switch {
 	case sessionErr != nil:
 		r.Result = "failed"
-		r.Error = message(capfError(sessionErr))
+		r.Error = message(sessionErr)
 	case outcome.Operation == capf.OpNone:
 		r.Result = "nothing scheduled"
 	case outcome.Operation == capf.OpInstall:
@@ -508,7 +508,7 @@ func (c *capfEnrollCmd) run(e *env, _ []string) error {
 		}
 		return statusError(exitInvalid)
 	}
-	return capfError(sessionErr)
+	return sessionErr
 }
 
 // write writes the issued certificate to out and its private key to

@@ -250,21 +250,6 @@ func (r *adminResponse) result() (*adminResponse, error) {
 	return r, nil
 }
 
-// capfError returns err with its message stripped of the "capf: " prefix
-// of package capf (the command says where it comes from); it unwraps to
-// err.
-func capfError(err error) error {
-	if err == nil || !strings.HasPrefix(err.Error(), "capf: ") {
-		return err
-	}
-	return &trimmedError{err}
-}
-
-type trimmedError struct{ err error }
-
-func (e *trimmedError) Error() string { return strings.TrimPrefix(e.err.Error(), "capf: ") }
-func (e *trimmedError) Unwrap() error { return e.err }
-
 // The server side.
 
 // adminServer answers requests on the admin socket with the server's store.
@@ -455,11 +440,11 @@ func direct(ctx context.Context, dir string, req *adminRequest, create bool) (*a
 	}
 	st, err := capf.OpenBoltStore(path, &capf.BoltOptions{Timeout: directOpenTimeout})
 	if err != nil {
-		return nil, capfError(err)
+		return nil, err
 	}
 	resp := handleAdmin(ctx, st, req, time.Now())
 	if err := st.Close(); err != nil && resp.OK {
-		return nil, capfError(err)
+		return nil, err
 	}
 	return resp.result()
 }

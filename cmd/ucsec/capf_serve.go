@@ -158,7 +158,7 @@ func (c *capfServeCmd) run(e *env, _ []string) error {
 	if errors.Is(err, capf.ErrStoreLocked) {
 		return fmt.Errorf("%s is in use: is another CAPF server running on it?", c.store)
 	} else if err != nil {
-		return capfError(err)
+		return err
 	}
 	defer st.Close()
 	// Holding the lock, this is the only server of the directory: a
@@ -211,10 +211,10 @@ func (c *capfServeCmd) run(e *env, _ []string) error {
 	stop()
 	<-adminDone
 	if !errors.Is(err, capf.ErrServerClosed) {
-		return capfError(err)
+		return err
 	}
 	if err := st.Close(); err != nil {
-		return capfError(err)
+		return err
 	}
 	log.Info("capf: stopped")
 	return nil

@@ -50,7 +50,7 @@ func (e *fileError) Unwrap() error { return e.err }
 // libraryPrefixes are the prefixes the library packages put on their
 // errors; messages leave them out, since the command says where they come
 // from.
-var libraryPrefixes = []string{"sgn: ", "ctl: ", "itl: ", "cnfenc: ", "digest: ", "srtpkeys: ", "secstatus: "}
+var libraryPrefixes = []string{"sgn: ", "ctl: ", "itl: ", "cnfenc: ", "digest: ", "srtpkeys: ", "secstatus: ", "capf: "}
 
 // message returns err's text as the user sees it: one line, without a
 // library package prefix.

@@ -1,8 +1,8 @@
 // Command ucsec signs, verifies, encrypts and inspects the files that Cisco
 // IP phones and Unified Communications Manager exchange, makes the
 // certificates to test them with, computes and checks SIP Digest
-// responses, derives and negotiates SRTP keys, and shows the security
-// status of calls.
+// responses, derives and negotiates SRTP keys, shows the security
+// status of calls, and runs a CAPF that issues phones their certificates.
 //
 // Usage:
 //
@@ -27,6 +27,9 @@
 //	srtp   derive SRTP session keys; parse, offer and answer SDES
 //	       a=crypto attributes
 //	       commands: derive, sdes parse, sdes offer, sdes answer
+//	capf   run a CAPF server, schedule its operations, list them, and
+//	       enrol as a phone would
+//	       commands: serve, schedule, list, cancel, enroll
 //
 // and one command stands alone:
 //
@@ -57,7 +60,8 @@
 //	   a trust list breaks its policy, or does not vouch for a signed file;
 //	   an encrypted configuration does not decrypt with the given key;
 //	   a Digest response does not match the given password or HA1;
-//	   an SDES offer has no attribute this end accepts
+//	   an SDES offer has no attribute this end accepts;
+//	   a CAPF server refused the enrolment
 //	2  usage error, or an input that could not be read or is malformed
 //
 // Errors are printed on standard error as one line starting with "ucsec: ".

@@ -23,7 +23,7 @@ var commands = []*command{statusCommand}
 // Exit statuses.
 const (
 	exitOK      = 0 // success
-	exitInvalid = 1 // a signature did not verify or has another signer, a decryption failed, a digest response did not match, or an SDES offer has nothing acceptable
+	exitInvalid = 1 // a signature did not verify or has another signer, a decryption failed, a digest response did not match, an SDES offer has nothing acceptable, or a CAPF server refused
 	exitError   = 2 // usage error, unreadable or malformed input
 )
 
@@ -215,7 +215,7 @@ func printUsage(w io.Writer) {
 	}
 	fmt.Fprint(w, "\nRun 'ucsec <group> -h', 'ucsec <group> <command> -h' or 'ucsec <command> -h' for help.\n"+
 		"Flags may come before or after the arguments; '-' is standard input or output.\n"+
-		"Exit status: 0 ok, 1 signature, trust list or digest response not valid, decryption failed, or no acceptable SDES attribute, 2 usage or input error.\n\n"+
+		"Exit status: 0 ok, 1 signature, trust list or digest response not valid, decryption failed, no acceptable SDES attribute, or CAPF refusal, 2 usage or input error.\n\n"+
 		"Example:\n"+
 		"  ucsec sgn sign --cert tftp.pem --key tftp.pem --hash sha512 SEP001122334455.cnf.xml\n")
 }
