@@ -1,7 +1,9 @@
 package capf
 
 import (
+	"context"
 	"crypto"
+	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
 	"time"
@@ -27,11 +29,11 @@ func (ss *session) install() error {
 	if err := ss.send(req); err != nil {
 		return err
 	}
-	ss.conn.SetDeadline(s.now().Add(s.keyGenTimeout()))
+	keyBy := time.Now().Add(s.keyGenTimeout())
 	var f *capfwire.Frame
 	for i := 0; ; i++ {
 		var err error
-		f, err = ss.recv(capfwire.CmdRequestInProgress, capfwire.CmdKeyGenerateResponse)
+		f, err = ss.recv(keyBy, capfwire.CmdRequestInProgress, capfwire.CmdKeyGenerateResponse)
 		if err != nil {
 			return err
 		}
@@ -54,28 +56,37 @@ func (ss *session) install() error {
 	if !spec.Matches(pub) {
 		return fail(capfwire.ReasonFailure, FailKeyGeneration, fmt.Errorf("%w: %s sent a %T, want %v", ErrProtocol, ss.device, pub, spec))
 	}
-	cert, err := s.Issuer.Issue(ss.ctx, &CertificateRequest{Device: ss.device, PublicKey: pub, RawSubjectPublicKeyInfo: spki})
+	if err := checkPublicKey(pub); err != nil {
+		return fail(capfwire.ReasonFailure, FailKeyGeneration, err)
+	}
+	if err := ss.claim(); err != nil {
+		return err
+	}
+	ictx, cancel := context.WithTimeout(ss.ctx, s.issueTimeout())
+	cert, err := s.Issuer.Issue(ictx, &CertificateRequest{Device: ss.device, PublicKey: pub, RawSubjectPublicKeyInfo: spki})
+	cancel()
 	if err != nil {
 		return fail(capfwire.ReasonFailure, FailIssue, err)
 	}
-	if !publicKeysEqual(cert.PublicKey, pub) {
-		return fail(capfwire.ReasonFailure, FailIssue, fmt.Errorf("%w: the issuer certified another key", ErrIssue))
+	if !publicKeysEqual(cert.PublicKey, pub) || cert.Subject.CommonName != ss.device {
+		return fail(capfwire.ReasonFailure, FailIssue, fmt.Errorf("%w: the issuer certified another key or name (%q)", ErrIssue, cert.Subject.CommonName))
 	}
 	serial := SerialHex(cert.SerialNumber)
-	now := s.now()
-	if err := s.Store.RecordIssued(ss.ctx, &IssuedCertificate{Serial: serial, Device: ss.device, Issued: now, DER: cert.Raw}); err != nil {
+	if err := s.Store.RecordIssued(ss.ctx, &IssuedCertificate{Serial: serial, Device: ss.device, Issued: s.now(), DER: cert.Raw}); err != nil {
 		return fail(capfwire.ReasonFailure, FailIssue, err)
 	}
+	// From here on the operation ends, whatever happens: one operation
+	// issues one certificate.
+	ss.issued = true
 	store := &capfwire.Frame{Command: capfwire.CmdStoreCertificateRequest, Session: ss.id}
 	store.AddUint8(capfwire.TagCertificateType, capfwire.CertificateTypeLSC)
 	if err := store.AddCertificate(capfwire.CertificateTypeLSC, cert.Raw); err != nil {
 		return fail(capfwire.ReasonFailure, FailIssue, err)
 	}
-	ss.conn.SetDeadline(now.Add(s.authTimeout()))
 	if err := ss.send(store); err != nil {
 		return err
 	}
-	f, err = ss.recv(capfwire.CmdStoreCertificateResponse)
+	f, err = ss.recv(time.Now().Add(s.authTimeout()), capfwire.CmdStoreCertificateResponse)
 	if err != nil {
 		return err
 	}
@@ -99,7 +110,7 @@ func (ss *session) fetch() error {
 	if err := ss.send(&capfwire.Frame{Command: capfwire.CmdFetchCertificateRequest, Session: ss.id}); err != nil {
 		return err
 	}
-	f, err := ss.recv(capfwire.CmdFetchCertificateResponse)
+	f, err := ss.recv(time.Now().Add(ss.s.authTimeout()), capfwire.CmdFetchCertificateResponse)
 	if err != nil {
 		return err
 	}
@@ -135,7 +146,7 @@ func (ss *session) delete() error {
 	if err := ss.send(&capfwire.Frame{Command: capfwire.CmdDeleteCertificateRequest, Session: ss.id}); err != nil {
 		return err
 	}
-	f, err := ss.recv(capfwire.CmdDeleteCertificateResponse)
+	f, err := ss.recv(time.Now().Add(ss.s.authTimeout()), capfwire.CmdDeleteCertificateResponse)
 	if err != nil {
 		return err
 	}
@@ -151,10 +162,24 @@ func (ss *session) delete() error {
 	default:
 		return protocolf("DELETE_CERTIFICATE_RESPONSE reason %d", reason)
 	}
-	if err := ss.record(failure, func(d *Device, r *Result) { d.Certificate = nil }); err != nil {
+	now := ss.s.now()
+	if err := ss.record(failure, func(d *Device, r *Result) {
+		d.Certificate = nil
+		d.VoidBefore = now
+	}); err != nil {
 		return fail(capfwire.ReasonFailure, FailNone, err)
 	}
 	ss.reason = capfwire.ReasonOK
+	return nil
+}
+
+// checkPublicKey refuses RSA keys no honest device makes and that would
+// make a certificate worthless: an even modulus, or a public exponent that
+// is even or below 3 (with e = 1 anyone can forge signatures).
+func checkPublicKey(pub crypto.PublicKey) error {
+	if k, ok := pub.(*rsa.PublicKey); ok && (k.N.Bit(0) == 0 || k.E < 3 || k.E%2 == 0) {
+		return fmt.Errorf("%w: unusable RSA public key (exponent %d)", ErrProtocol, k.E)
+	}
 	return nil
 }
 

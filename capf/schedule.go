@@ -56,7 +56,7 @@ func ScheduleOperation(ctx context.Context, st Store, device string, sch Schedul
 	if sch.Scheduled.IsZero() {
 		sch.Scheduled = now
 	}
-	sch.Failures = 0
+	sch.Failures, sch.Claimed, sch.ClaimedAt = 0, 0, time.Time{}
 	return st.Update(ctx, device, true, func(d *Device) error {
 		if sch.Operation == OpNone {
 			d.Pending = nil

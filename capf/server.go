@@ -18,11 +18,13 @@ import (
 
 // Default limits of a [Server].
 const (
-	DefaultAuthTimeout     = 30 * time.Second
-	DefaultKeyGenTimeout   = 180 * time.Second
-	DefaultMaxAuthFailures = 5
-	DefaultMaxConns        = 1024
-	DefaultShutdownTimeout = 30 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultAuthTimeout      = 30 * time.Second
+	DefaultKeyGenTimeout    = 180 * time.Second
+	DefaultIssueTimeout     = 60 * time.Second
+	DefaultMaxAuthFailures  = 5
+	DefaultMaxConns         = 1024
+	DefaultShutdownTimeout  = 30 * time.Second
 )
 
 // A Server is a CAPF server: it authenticates devices that connect on TCP
@@ -55,13 +57,16 @@ type Server struct {
 	// With MICRoots nil no MIC is accepted.
 	MICRoots, MICIntermediates *x509.CertPool
 	// AllowExpiredMIC accepts a MIC that has expired (many 7900-series
-	// MICs have), checking the chain as of the MIC's last valid second.
-	// Nothing else about the MIC is relaxed.
+	// MICs have): its chain is then checked as of the MIC's last valid
+	// second, so the intermediates and roots must have been valid then.
 	AllowExpiredMIC bool
-	// SUDIRoots, when set, verifies the SUDI certificate a phone may add;
-	// its signatures are always checked when present.
-	SUDIRoots *x509.CertPool
-	// RequireSUDI refuses certificate authentication without SUDI data.
+	// SUDIRoots and SUDIIntermediates, when set, verify the SUDI
+	// certificate a phone may add; its signatures, over the session id, are
+	// always checked when present. Nothing ties a SUDI to the device name:
+	// its subject holds the phone's serial number, not its MAC address.
+	SUDIRoots, SUDIIntermediates *x509.CertPool
+	// RequireSUDI refuses certificate authentication without SUDI data. It
+	// needs SUDIRoots.
 	RequireSUDI bool
 	// MatchName binds an authenticating certificate to the device name.
 	// Nil means the default: an LSC's subject CN must equal the device
@@ -73,20 +78,27 @@ type Server struct {
 	// operation (it then fails with FailLocked and must be scheduled
 	// again). 0 means DefaultMaxAuthFailures.
 	MaxAuthFailures int
-	// AuthTimeout bounds the TLS handshake and every wait for a device
-	// frame other than the key. 0 means DefaultAuthTimeout.
+	// HandshakeTimeout bounds the TLS handshake. 0 means
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// AuthTimeout bounds each wait for a device frame other than the key,
+	// and each write. 0 means DefaultAuthTimeout.
 	AuthTimeout time.Duration
 	// KeyGenTimeout bounds the wait for the device's new public key: a
 	// 7962 takes a minute for RSA-2048. 0 means DefaultKeyGenTimeout; it
 	// must not be shorter than AuthTimeout.
 	KeyGenTimeout time.Duration
+	// IssueTimeout bounds the Issuer's work on one certificate (an
+	// ExternalCA's round trip). 0 means DefaultIssueTimeout.
+	IssueTimeout time.Duration
 	// MaxConns bounds concurrent sessions; beyond it, new connections are
 	// closed without a word, like the reference server. 0 means
 	// DefaultMaxConns.
 	MaxConns int
 	// ShutdownTimeout is how long Serve lets running sessions finish
 	// after its context is done before closing them. 0 means
-	// DefaultShutdownTimeout.
+	// DefaultShutdownTimeout. Serve still waits for a Store or Issuer call
+	// in progress; IssueTimeout bounds the latter.
 	ShutdownTimeout time.Duration
 
 	// Logger receives one record per session and errors; nil is silent.
@@ -103,6 +115,7 @@ type Server struct {
 	log      *slog.Logger
 	nextID   atomic.Uint32
 	conns    chan struct{} // semaphore of MaxConns slots
+	lastWarn atomic.Int64  // when a refused connection was last logged (Unix ns)
 }
 
 // legacyCipherSuites are the TLS 1.0–1.2 suites 7900-series phones can
@@ -135,17 +148,23 @@ func (s *Server) setup() error {
 		return fmt.Errorf("%w: Server.Issuer is nil", ErrInvalid)
 	case s.TLSConfig == nil || len(s.TLSConfig.Certificates) == 0 && s.TLSConfig.GetCertificate == nil && s.TLSConfig.GetConfigForClient == nil:
 		return fmt.Errorf("%w: Server.TLSConfig holds no CAPF certificate", ErrInvalid)
-	case s.AuthTimeout < 0 || s.KeyGenTimeout < 0 || s.MaxAuthFailures < 0 || s.MaxConns < 0 || s.ShutdownTimeout < 0:
+	case s.HandshakeTimeout < 0 || s.AuthTimeout < 0 || s.KeyGenTimeout < 0 || s.IssueTimeout < 0 ||
+		s.MaxAuthFailures < 0 || s.MaxConns < 0 || s.ShutdownTimeout < 0:
 		return fmt.Errorf("%w: negative Server limit", ErrInvalid)
+	case s.RequireSUDI && s.SUDIRoots == nil:
+		return fmt.Errorf("%w: Server.RequireSUDI needs SUDIRoots (a self-made SUDI proves nothing)", ErrInvalid)
 	case s.KeyGenTimeout != 0 && s.KeyGenTimeout < s.authTimeout():
 		return fmt.Errorf("%w: Server.KeyGenTimeout %v is shorter than AuthTimeout %v", ErrInvalid, s.KeyGenTimeout, s.authTimeout())
 	}
-	c := s.TLSConfig.Clone()
-	if s.LegacyTLS {
-		c.MinVersion = tls.VersionTLS10
-		c.CipherSuites = legacyCipherSuites
-	} else if c.MinVersion < tls.VersionTLS12 {
-		c.MinVersion = tls.VersionTLS12
+	c := s.tlsFloor(s.TLSConfig.Clone())
+	if get := c.GetConfigForClient; get != nil {
+		c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			cfg, err := get(hello)
+			if cfg != nil {
+				cfg = s.tlsFloor(cfg.Clone())
+			}
+			return cfg, err
+		}
 	}
 	s.tls = c
 	s.lscRoots = s.LSCRoots
@@ -172,6 +191,17 @@ func (s *Server) setup() error {
 	return nil
 }
 
+// tlsFloor applies LegacyTLS, or the TLS 1.2 minimum, to c.
+func (s *Server) tlsFloor(c *tls.Config) *tls.Config {
+	if s.LegacyTLS {
+		c.MinVersion = tls.VersionTLS10
+		c.CipherSuites = legacyCipherSuites
+	} else if c.MinVersion < tls.VersionTLS12 {
+		c.MinVersion = tls.VersionTLS12
+	}
+	return c
+}
+
 func (s *Server) now() time.Time {
 	if s.Time != nil {
 		return s.Time()
@@ -184,6 +214,20 @@ func (s *Server) rand() io.Reader {
 		return s.Rand
 	}
 	return rand.Reader
+}
+
+func (s *Server) handshakeTimeout() time.Duration {
+	if s.HandshakeTimeout > 0 {
+		return s.HandshakeTimeout
+	}
+	return DefaultHandshakeTimeout
+}
+
+func (s *Server) issueTimeout() time.Duration {
+	if s.IssueTimeout > 0 {
+		return s.IssueTimeout
+	}
+	return DefaultIssueTimeout
 }
 
 func (s *Server) authTimeout() time.Duration {
@@ -238,31 +282,48 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	// grace has run out, so that a session in progress may finish.
 	sctx, abort = context.WithCancel(context.WithoutCancel(ctx))
 	defer abort()
+	var closeOnce sync.Once
+	closeListener := func() { closeOnce.Do(func() { l.Close() }) }
 	go func() {
 		select {
 		case <-ctx.Done():
-			l.Close()
+			closeListener()
 		case <-done:
 		}
 	}()
 	var acceptErr error
+	var backoff time.Duration
 	for {
 		c, err := l.Accept()
 		if err != nil {
-			if ctx.Err() == nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					time.Sleep(10 * time.Millisecond)
-					continue
-				}
-				acceptErr = err
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
 			}
+			// Out of file descriptors or buffers: wait and retry, as
+			// net/http does, rather than end the service.
+			var te interface{ Temporary() bool }
+			var ne net.Error
+			if errors.As(err, &te) && te.Temporary() || errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("capf: accept failed, retrying", "err", err, "in", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+				}
+				continue
+			}
+			acceptErr = err
 			break
 		}
+		backoff = 0
 		select {
 		case s.conns <- struct{}{}:
 		default:
-			s.log.Warn("capf: too many sessions, connection closed", "remote", c.RemoteAddr().String())
+			// Logged at most once a second, so that a flood cannot fill the log.
+			if now := time.Now().UnixNano(); now-s.lastWarn.Load() > int64(time.Second) {
+				s.lastWarn.Store(now)
+				s.log.Warn("capf: too many sessions, connection closed", "remote", c.RemoteAddr().String(), "max", cap(s.conns))
+			}
 			c.Close()
 			continue
 		}
@@ -282,7 +343,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		}()
 	}
 	close(done)
-	l.Close()
+	closeListener()
 
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()

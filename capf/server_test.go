@@ -17,6 +17,8 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -427,7 +429,9 @@ func TestServerCertificateAuth(t *testing.T) {
 				}
 				return
 			}
-			if stReason(err) != 7 || d.Last.Failure != FailAuthCertificate || d.Pending == nil {
+			// Refused, and nothing recorded for an unauthenticated device:
+			// the operation stays pending and its status unchanged.
+			if stReason(err) != 7 || d.Last.Failure == FailAuthCertificate || d.Pending == nil {
 				t.Fatalf("accepted or wrong record: %v %+v", err, d.Last)
 			}
 		})
@@ -690,13 +694,19 @@ func TestServerProtocolErrors(t *testing.T) {
 			}
 		})
 	}
-	// The operation survived every failure above, ready for a retry.
+	// The operation survived every failure above but the last: once a
+	// certificate went out, the operation is over, stored or not.
 	d := s.device(t, stDev)
-	if d.Pending == nil || d.Last.Failure != FailStore {
+	if d.Pending != nil || d.Last.Failure != FailStore || d.Certificate != nil {
 		t.Fatalf("after protocol errors: %+v %+v", d.Pending, d.Last)
 	}
-	if _, err := stEnroll(t, s.phone(stDev), s.addr); err != nil {
+	if out, err := stEnroll(t, s.phone(stDev), s.addr); err != nil || out.Operation != OpNone {
 		t.Fatal(err)
+	}
+	// The certificate the device refused to store is of no use to it.
+	iss, _ := s.store.Issued(context.Background(), stDev)
+	if len(iss) != 1 {
+		t.Fatalf("%d issued", len(iss))
 	}
 }
 
@@ -707,7 +717,10 @@ func TestServerSUDI(t *testing.T) {
 	micKey := p.rsaAlt
 	mic := p.mic("CP-8865-"+stDev, micKey.Public(), now.Add(-time.Hour), now.Add(time.Hour))
 	sudi := p.mic("SUDI "+stDev, p.keys[RSA1024].Public(), now.Add(-time.Hour), now.Add(time.Hour))
-	strict := stStart(t, func(srv *Server) { srv.RequireSUDI = true; srv.SUDIRoots = p.pool(p.micRoot) })
+	strict := stStart(t, func(srv *Server) {
+		srv.RequireSUDI = true
+		srv.SUDIRoots, srv.SUDIIntermediates = p.pool(p.micRoot), p.pool(p.micCA)
+	})
 	for _, tc := range []struct {
 		name string
 		s    *stServer
@@ -850,12 +863,13 @@ func TestServerConfig(t *testing.T) {
 			TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{p.capf.Raw}, PrivateKey: p.capfKey}}}}
 	}
 	for name, mut := range map[string]func(*Server){
-		"no store":          func(s *Server) { s.Store = nil },
-		"no issuer":         func(s *Server) { s.Issuer = nil },
-		"no tls":            func(s *Server) { s.TLSConfig = nil },
-		"no certificate":    func(s *Server) { s.TLSConfig = &tls.Config{} },
-		"short keygen wait": func(s *Server) { s.AuthTimeout = time.Minute; s.KeyGenTimeout = time.Second },
-		"negative":          func(s *Server) { s.MaxConns = -1 },
+		"no store":           func(s *Server) { s.Store = nil },
+		"no issuer":          func(s *Server) { s.Issuer = nil },
+		"no tls":             func(s *Server) { s.TLSConfig = nil },
+		"no certificate":     func(s *Server) { s.TLSConfig = &tls.Config{} },
+		"short keygen wait":  func(s *Server) { s.AuthTimeout = time.Minute; s.KeyGenTimeout = time.Second },
+		"negative":           func(s *Server) { s.MaxConns = -1 },
+		"sudi without roots": func(s *Server) { s.RequireSUDI = true },
 	} {
 		s := good()
 		mut(s)
@@ -942,15 +956,10 @@ func TestServerLegacyTLS(t *testing.T) {
 	}
 }
 
-// An LSC that was replaced or deleted no longer authenticates.
+// An LSC that was replaced or deleted no longer authenticates, however
+// often it is tried and even when its replacement came in the same second.
 func TestServerSupersededLSC(t *testing.T) {
-	clock := time.Now()
-	var mu sync.Mutex
-	tick := func() time.Time { mu.Lock(); defer mu.Unlock(); clock = clock.Add(2 * time.Second); return clock }
-	s := stStart(t, func(srv *Server) {
-		srv.Time = tick
-		srv.Issuer = &LocalCA{Certificate: stPKIGet().capf, Signer: stPKIGet().capfKey, Time: tick}
-	})
+	s := stStart(t, nil)
 	install := func(c *Client, mode AuthMode) (*Outcome, error) {
 		s.schedule(t, stDev, Schedule{Operation: OpInstall, Auth: mode, Key: EC256})
 		return stEnroll(t, c, s.addr)
@@ -965,16 +974,28 @@ func TestServerSupersededLSC(t *testing.T) {
 	if err != nil {
 		t.Fatalf("renewal with the current LSC: %v", err)
 	}
-	if _, err := install(c, AuthLSC); stReason(err) != 7 {
-		t.Fatalf("renewal with the replaced LSC: %v", err)
+	for i := range 2 {
+		if _, err := install(c, AuthLSC); stReason(err) != 7 {
+			t.Fatalf("renewal %d with the replaced LSC: %v", i, err)
+		}
 	}
 	s.schedule(t, stDev, Schedule{Operation: OpDelete})
 	c.Certificate, c.Key, c.Current = second.Certificate, second.Key, second.Certificate
 	if _, err := stEnroll(t, c, s.addr); err != nil {
 		t.Fatal(err)
 	}
+	for i := range 2 {
+		if _, err := install(c, AuthLSC); stReason(err) != 7 {
+			t.Fatalf("renewal %d with the deleted LSC: %v", i, err)
+		}
+	}
+	// A fetch or a cancel in between changes nothing.
+	s.schedule(t, stDev, Schedule{Operation: OpFetch})
+	if err := CancelOperation(context.Background(), s.store, stDev, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := install(c, AuthLSC); stReason(err) != 7 {
-		t.Fatalf("renewal with the deleted LSC: %v", err)
+		t.Fatalf("renewal with the deleted LSC after a cancel: %v", err)
 	}
 }
 
@@ -1012,5 +1033,180 @@ func TestServerExternalCA(t *testing.T) {
 	}
 	if d := s.device(t, stDev); d.Pending == nil || d.Last.Failure != FailIssue {
 		t.Fatalf("after CA failure: %q", d.Status())
+	}
+}
+
+// sendKey answers KEY_GENERATE_REQUEST with key's public key and returns
+// the certificate of the STORE_CERTIFICATE_REQUEST.
+func (p *stPeer) sendKey(sid uint32, key crypto.Signer) *x509.Certificate {
+	p.t.Helper()
+	p.recv(capfwire.CmdKeyGenerateRequest)
+	spki, _ := x509.MarshalPKIXPublicKey(key.Public())
+	p.send(&capfwire.Frame{Command: capfwire.CmdKeyGenerateResponse, Session: sid, Elements: []capfwire.Element{{Tag: capfwire.TagPublicKey, Value: spki}}})
+	f := p.recv(capfwire.CmdStoreCertificateRequest)
+	_, der, err := f.Certificate()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return cert
+}
+
+func (p *stPeer) storeReply(sid uint32, reason uint8) {
+	r := &capfwire.Frame{Command: capfwire.CmdStoreCertificateResponse, Session: sid}
+	r.AddUint8(capfwire.TagReason, reason)
+	p.send(r)
+}
+
+// A certificate the device took but did not store ends the operation and
+// never authenticates.
+func TestServerUnstoredLSC(t *testing.T) {
+	s := stStart(t, nil)
+	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := stDial(t, ctx, s)
+	sid := p.auth(3, stDev, nil)
+	taken := p.sendKey(sid, s.pki.keys[EC256])
+	p.storeReply(sid, 7)
+	if r := p.end(); r != 7 {
+		t.Fatalf("END %d", r)
+	}
+	s.schedule(t, stDev, Schedule{Operation: OpInstall, Auth: AuthLSC, Key: EC256})
+	c := s.phone(stDev)
+	c.Certificate, c.Key = taken, s.pki.keys[EC256]
+	if _, err := stEnroll(t, c, s.addr); stReason(err) != 7 {
+		t.Fatalf("unstored LSC authenticated: %v", err)
+	}
+}
+
+// Two sessions for one operation: the second cannot get a certificate
+// while the first holds its claim.
+func TestServerClaim(t *testing.T) {
+	s := stStart(t, nil)
+	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a := stDial(t, ctx, s)
+	sidA := a.auth(3, stDev, nil)
+	certA := a.sendKey(sidA, s.pki.keys[EC256])
+
+	b := stDial(t, ctx, s)
+	sidB := b.auth(3, stDev, nil)
+	b.recv(capfwire.CmdKeyGenerateRequest)
+	spki, _ := x509.MarshalPKIXPublicKey(s.pki.keys[EC256].Public())
+	b.send(&capfwire.Frame{Command: capfwire.CmdKeyGenerateResponse, Session: sidB, Elements: []capfwire.Element{{Tag: capfwire.TagPublicKey, Value: spki}}})
+	if r := b.end(); r != 7 {
+		t.Fatalf("second session: END %d", r)
+	}
+	a.storeReply(sidA, 1)
+	if r := a.end(); r != 1 {
+		t.Fatalf("first session: END %d", r)
+	}
+	d := s.device(t, stDev)
+	if string(d.Certificate) != string(certA.Raw) || d.Pending != nil {
+		t.Fatalf("record: %q", d.Status())
+	}
+	if iss, _ := s.store.Issued(context.Background(), stDev); len(iss) != 1 {
+		t.Fatalf("%d certificates issued for one operation", len(iss))
+	}
+}
+
+// Cancelled while the device stores its certificate: the device did store
+// it, so the record has it, and the result stays "cancelled".
+func TestServerCancelledDuringSession(t *testing.T) {
+	s := stStart(t, nil)
+	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := stDial(t, ctx, s)
+	sid := p.auth(3, stDev, nil)
+	cert := p.sendKey(sid, s.pki.keys[EC256])
+	if err := CancelOperation(ctx, s.store, stDev, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	p.storeReply(sid, 1)
+	if r := p.end(); r != 1 {
+		t.Fatalf("END %d", r)
+	}
+	d := s.device(t, stDev)
+	if string(d.Certificate) != string(cert.Raw) || d.Last.Failure != FailCancelled {
+		t.Fatalf("record: %q", d.Status())
+	}
+}
+
+// RSA keys with an exponent of 1 or an even one are refused.
+func TestServerBadRSAKey(t *testing.T) {
+	s := stStart(t, nil)
+	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: RSA2048})
+	good := s.pki.keys[RSA2048].Public().(*rsa.PublicKey)
+	for _, e := range []int{1, 4} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		p := stDial(t, ctx, s)
+		sid := p.auth(3, stDev, nil)
+		p.recv(capfwire.CmdKeyGenerateRequest)
+		spki, err := x509.MarshalPKIXPublicKey(&rsa.PublicKey{N: good.N, E: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.send(&capfwire.Frame{Command: capfwire.CmdKeyGenerateResponse, Session: sid, Elements: []capfwire.Element{{Tag: capfwire.TagPublicKey, Value: spki}}})
+		if r := p.end(); r != 7 {
+			t.Fatalf("e=%d: END %d", e, r)
+		}
+		cancel()
+	}
+	if iss, _ := s.store.Issued(context.Background(), stDev); len(iss) != 0 {
+		t.Fatalf("%d issued", len(iss))
+	}
+}
+
+// A server clock an hour slow (Server.Time is for records and deadlines
+// of operations) does not touch socket deadlines.
+func TestServerShiftedClock(t *testing.T) {
+	s := stStart(t, func(srv *Server) { srv.Time = func() time.Time { return time.Now().Add(-time.Hour) } })
+	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
+	if _, err := stEnroll(t, s.phone(stDev), s.addr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// flakyListener fails its first Accepts with EMFILE.
+type flakyListener struct {
+	net.Listener
+	fails atomic.Int32
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.fails.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+func TestServerAcceptRetry(t *testing.T) {
+	p := stPKIGet()
+	st := NewMemoryStore()
+	srv := &Server{Store: st, Issuer: &LocalCA{Certificate: p.capf, Signer: p.capfKey},
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{p.capf.Raw}, PrivateKey: p.capfKey}}}}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &flakyListener{Listener: inner}
+	l.fails.Store(3)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	s := &stServer{addr: inner.Addr().String(), store: st, srv: srv, pki: p}
+	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
+	if _, err := stEnroll(t, s.phone(stDev), s.addr); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Fatal(err)
 	}
 }

@@ -38,7 +38,12 @@ type session struct {
 	dev    *Device   // the device's record read at authentication
 	sch    *Schedule // its pending operation
 	authed bool      // the device has authenticated
+	issued bool      // a certificate was issued (and recorded) in this session
 	reason uint8     // END_SESSION reason sent
+
+	// The LSC the device authenticated with, if any, checked again
+	// against the record when the operation is claimed.
+	authLSC *x509.Certificate
 }
 
 // sessionConn is what a session needs of its connection: a *tls.Conn
@@ -49,7 +54,7 @@ type sessionConn interface {
 	SetWriteDeadline(time.Time) error
 }
 
-// errEnd carries the END_SESSION reason to send and what to record.
+// endError carries the END_SESSION reason to send and what to record.
 type endError struct {
 	reason  uint8
 	failure Failure // recorded against the pending operation, if any
@@ -65,16 +70,20 @@ func protocolf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrProtocol}, args...)...)
 }
 
+// Socket deadlines are always from the real clock (time.Now): Server.Time
+// is for the business logic (deadlines of operations, records,
+// certificates) and may be shifted.
+
 func (s *Server) serveConn(ctx context.Context, raw net.Conn) error {
-	start := s.now()
+	start := time.Now()
 	conn := tls.Server(raw, s.tls)
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
 	ss := &session{s: s, ctx: ctx, conn: conn, id: s.sessionID()}
 	ss.log = s.log.With("session", ss.id, "remote", raw.RemoteAddr().String())
-	conn.SetDeadline(start.Add(s.authTimeout()))
-	hctx, cancel := context.WithTimeout(ctx, s.authTimeout())
+	conn.SetDeadline(start.Add(s.handshakeTimeout()))
+	hctx, cancel := context.WithTimeout(ctx, s.handshakeTimeout())
 	err := conn.HandshakeContext(hctx)
 	cancel()
 	if err != nil {
@@ -82,7 +91,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) error {
 	} else {
 		err = ss.run()
 	}
-	attrs := []any{"reason", ss.reason, "duration", s.now().Sub(start)}
+	attrs := []any{"reason", ss.reason, "duration", time.Since(start)}
 	if ss.sch != nil {
 		attrs = append(attrs, "operation", ss.sch.Operation.String(), "auth", ss.sch.Auth.String())
 	}
@@ -98,31 +107,35 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) error {
 // The returned error is nil when the operation (or nothing) was carried
 // out.
 func (ss *session) run() error {
-	s := ss.s
 	err := ss.operate()
+	// What to record of a failure. Before the device has authenticated
+	// nothing is written (the string check counts its own failures, and an
+	// expired operation may be closed by anyone); after, every failure is
+	// recorded, including a device that went away.
+	failure, gone := FailNone, false
 	var ee *endError
 	switch {
 	case err == nil:
 	case errors.As(err, &ee):
-		ss.reason = ee.reason
-		if ee.failure != FailNone && ss.sch != nil {
-			if rerr := ss.record(ee.failure, nil); rerr != nil {
-				ss.log.Error("capf: recording the failure", "err", rerr)
-			}
-		}
+		ss.reason, failure = ee.reason, ee.failure
 	case errors.Is(err, net.ErrClosed) || errors.Is(err, errPeerGone):
-		return err
+		failure, gone = FailProtocol, true
 	default:
-		ss.reason = capfwire.ReasonFailure
-		if ss.authed {
-			if rerr := ss.record(FailProtocol, nil); rerr != nil {
-				ss.log.Error("capf: recording the failure", "err", rerr)
-			}
+		ss.reason, failure = capfwire.ReasonFailure, FailProtocol
+	}
+	if ss.issued && failure == FailProtocol {
+		failure = FailStore // the certificate went out; was it stored?
+	}
+	if failure != FailNone && ss.sch != nil && (ss.authed || failure == FailDeadline) {
+		if rerr := ss.record(failure, nil); rerr != nil {
+			ss.log.Error("capf: recording the failure", "err", rerr)
 		}
+	}
+	if gone {
+		return err
 	}
 	end := &capfwire.Frame{Command: capfwire.CmdEndSession, Session: ss.id}
 	end.AddUint8(capfwire.TagReason, ss.reason)
-	ss.conn.SetWriteDeadline(s.now().Add(s.authTimeout()))
 	if werr := ss.send(end); werr != nil && err == nil {
 		err = werr
 	}
@@ -132,12 +145,14 @@ func (ss *session) run() error {
 var errPeerGone = errors.New("capf: device closed the connection")
 
 func (ss *session) send(f *capfwire.Frame) error {
+	ss.conn.SetWriteDeadline(time.Now().Add(ss.s.authTimeout()))
 	return capfwire.WriteFrame(ss.conn, f)
 }
 
-// recv reads the next frame, which must carry the session id and one of
-// the wanted commands and no element twice.
-func (ss *session) recv(want ...capfwire.Command) (*capfwire.Frame, error) {
+// recv reads the next frame, by the deadline, which must carry the
+// session id and one of the wanted commands and no element twice.
+func (ss *session) recv(deadline time.Time, want ...capfwire.Command) (*capfwire.Frame, error) {
+	ss.conn.SetDeadline(deadline)
 	f, err := capfwire.ReadFrame(ss.conn)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -175,7 +190,7 @@ func (ss *session) operate() error {
 	if err := ss.send(req); err != nil {
 		return err
 	}
-	f, err := ss.recv(capfwire.CmdAuthResponse)
+	f, err := ss.recv(time.Now().Add(s.authTimeout()), capfwire.CmdAuthResponse)
 	if err != nil {
 		return err
 	}
@@ -222,30 +237,87 @@ func (ss *session) operate() error {
 	return fail(capfwire.ReasonFailure, FailNone, fmt.Errorf("%w: stored operation %v", ErrInvalid, sch.Operation))
 }
 
-// record stores the outcome of the pending operation, if it is still the
-// one read at authentication. A success, or a failure that no retry can
-// mend (deadline, lockout, missing certificate), ends the operation; other
-// failures leave it pending so that the device may retry. apply, if not
-// nil, completes the record.
+// sameOperation reports whether p is still the operation sch.
+func sameOperation(p, sch *Schedule) bool {
+	return p != nil && p.Operation == sch.Operation && p.Scheduled.Equal(sch.Scheduled)
+}
+
+// record stores the outcome of the session. apply, if not nil, changes the
+// device's certificate state to what the device acknowledged; it runs even
+// if the operation was cancelled or rescheduled meanwhile, since the
+// device did what it did. The result is recorded, and the operation
+// updated, only if it is still the one read at authentication: a success,
+// a failure no retry can mend (deadline, lockout, missing certificate), or
+// any failure after a certificate was issued ends it; other failures leave
+// it pending so that the device may retry.
 func (ss *session) record(f Failure, apply func(d *Device, r *Result)) error {
 	now := ss.s.now()
 	sch := ss.sch
-	return ss.s.Store.Update(ss.ctx, ss.device, false, func(d *Device) error {
-		d.LastSeen = now
-		if d.Pending == nil || d.Pending.Operation != sch.Operation || !d.Pending.Scheduled.Equal(sch.Scheduled) {
-			return nil // cancelled or rescheduled meanwhile: keep the admin's choice
-		}
+	changed := false
+	err := ss.s.Store.Update(ss.ctx, ss.device, false, func(d *Device) error {
 		r := &Result{Operation: sch.Operation, Failure: f, Time: now}
 		if apply != nil {
 			apply(d, r)
 		}
+		if ss.authed {
+			d.LastSeen = now
+		}
+		changed = !sameOperation(d.Pending, sch)
+		if changed {
+			return nil
+		}
 		d.Last = r
-		switch f {
-		case FailNone, FailDeadline, FailLocked, FailNoCertificate:
+		switch {
+		case f == FailNone, f == FailDeadline, f == FailLocked, f == FailNoCertificate, ss.issued:
 			d.Pending = nil
+		case d.Pending.Claimed == ss.id:
+			d.Pending.Claimed, d.Pending.ClaimedAt = 0, time.Time{} // released for a retry
 		}
 		return nil
 	})
+	if err == nil && changed {
+		ss.log.Warn("capf: the operation was cancelled or rescheduled during the session; its result is not recorded", "failure", f.String())
+	}
+	return err
+}
+
+// claimLease is how long a claim on an operation keeps other sessions
+// from carrying it out: as long as the claiming session can still run.
+func (s *Server) claimLease() time.Duration { return 2*s.authTimeout() + s.issueTimeout() }
+
+// claim marks the operation as being carried out by this session, right
+// before a certificate is issued, so that one operation never yields two
+// certificates, and checks the authenticating LSC against the record once
+// more (it may have been replaced since it was read).
+func (ss *session) claim() error {
+	now := ss.s.now()
+	var refused error
+	err := ss.s.Store.Update(ss.ctx, ss.device, false, func(d *Device) error {
+		refused = nil
+		p := d.Pending
+		switch {
+		case !sameOperation(p, ss.sch):
+			refused = fail(capfwire.ReasonFailure, FailNone, fmt.Errorf("capf: the operation for %s was cancelled or rescheduled during the session", ss.device))
+		case p.Claimed != 0 && p.Claimed != ss.id && now.Before(p.ClaimedAt.Add(ss.s.claimLease())):
+			refused = fail(capfwire.ReasonFailure, FailNone, fmt.Errorf("capf: session %d is carrying out the operation for %s", p.Claimed, ss.device))
+		case ss.authLSC != nil:
+			if err := currentLSC(d, ss.authLSC); err != nil {
+				refused = fail(capfwire.ReasonFailure, FailAuthCertificate, err)
+			}
+		}
+		if refused != nil {
+			return refused
+		}
+		p.Claimed, p.ClaimedAt = ss.id, now
+		return nil
+	})
+	if refused != nil {
+		return refused
+	}
+	if err != nil {
+		return fail(capfwire.ReasonFailure, FailNone, err)
+	}
+	return nil
 }
 
 // errStringOK aborts the authentication-string transaction without a write.
@@ -329,22 +401,20 @@ func (ss *session) checkCertificate(f *capfwire.Frame) error {
 	msg := authMessage(ss.device, der)
 	sha1sig, has1 := f.Get(capfwire.TagSignedData)
 	v20, has20 := f.Get(capfwire.TagSHA2SignedData)
-	if !has1 && !has20 {
-		return fmt.Errorf("%w: no signature", ErrAuth)
+	if !has20 {
+		return fmt.Errorf("%w: no SHA-512 signature (SHA2_SIGNED_DATA)", ErrAuth)
 	}
 	if has1 {
 		if err := verifySignature(cert.PublicKey, crypto.SHA1, msg, sha1sig); err != nil {
 			return fmt.Errorf("%w: SHA-1 signature: %w", ErrAuth, err)
 		}
 	}
-	if has20 {
-		hid, sig, err := capfwire.UnwrapSHA2SignedData(v20)
-		if err != nil || hid != capfwire.HashSHA512 {
-			return fmt.Errorf("%w: SHA2_SIGNED_DATA is not a SHA-512 signature", ErrAuth)
-		}
-		if err := verifySignature(cert.PublicKey, crypto.SHA512, msg, sig); err != nil {
-			return fmt.Errorf("%w: SHA-512 signature: %w", ErrAuth, err)
-		}
+	hid, sig, err := capfwire.UnwrapSHA2SignedData(v20)
+	if err != nil || hid != capfwire.HashSHA512 {
+		return fmt.Errorf("%w: SHA2_SIGNED_DATA is not a SHA-512 signature", ErrAuth)
+	}
+	if err := verifySignature(cert.PublicKey, crypto.SHA512, msg, sig); err != nil {
+		return fmt.Errorf("%w: SHA-512 signature: %w", ErrAuth, err)
 	}
 	mic, err := ss.verifyChain(cert)
 	if err != nil {
@@ -358,9 +428,10 @@ func (ss *session) checkCertificate(f *capfwire.Frame) error {
 		return fmt.Errorf("%w: certificate %q does not name device %s", ErrAuth, cert.Subject.CommonName, ss.device)
 	}
 	if !mic {
-		if err := ss.checkCurrentLSC(cert); err != nil {
+		if err := ss.checkLSC(cert); err != nil {
 			return err
 		}
+		ss.authLSC = cert
 	}
 	v16, ok := f.Get(capfwire.TagSUDIData)
 	if !ok {
@@ -372,17 +443,39 @@ func (ss *session) checkCertificate(f *capfwire.Frame) error {
 	return ss.checkSUDI(v16)
 }
 
-// checkCurrentLSC refuses an LSC that the device's record shows replaced
-// (older than the LSC installed since) or deleted (older than a successful
-// delete), so that a stolen old LSC key cannot enrol again.
-func (ss *session) checkCurrentLSC(cert *x509.Certificate) error {
-	d := ss.dev
-	if d.Certificate != nil && !bytes.Equal(d.Certificate, cert.Raw) {
-		if cur, err := x509.ParseCertificate(d.Certificate); err == nil && cert.NotBefore.Before(cur.NotBefore) {
-			return fmt.Errorf("%w: LSC %s was replaced by %s", ErrAuth, SerialHex(cert.SerialNumber), SerialHex(cur.SerialNumber))
+// checkLSC refuses an LSC that the server issued to the device but that
+// is not the one the device last acknowledged: replaced, deleted, or never
+// acknowledged. So an old LSC key, stolen or left on a retired phone, and
+// a certificate a device took but did not store cannot authenticate. An
+// LSC issued elsewhere (another CAPF under LSCRoots) is accepted while the
+// record holds no LSC.
+func (ss *session) checkLSC(cert *x509.Certificate) error {
+	if err := currentLSC(ss.dev, cert); err != nil {
+		return err
+	}
+	if ss.dev.Certificate != nil {
+		return nil // it is the current one
+	}
+	issued, err := ss.s.Store.Issued(ss.ctx, ss.device)
+	if err != nil {
+		return err
+	}
+	serial := SerialHex(cert.SerialNumber)
+	for _, c := range issued {
+		if c.Serial == serial {
+			return fmt.Errorf("%w: LSC %s was never stored, or was deleted, by %s", ErrAuth, serial, ss.device)
 		}
 	}
-	if d.Certificate == nil && d.Last != nil && d.Last.Operation == OpDelete && d.Last.Failure == FailNone && cert.NotBefore.Before(d.Last.Time) {
+	return nil
+}
+
+// currentLSC checks an LSC against the device's record: it must be the
+// recorded LSC if there is one, and not older than a delete.
+func currentLSC(d *Device, cert *x509.Certificate) error {
+	switch {
+	case d.Certificate != nil && !bytes.Equal(cert.Raw, d.Certificate):
+		return fmt.Errorf("%w: LSC %s is not the device's current LSC", ErrAuth, SerialHex(cert.SerialNumber))
+	case d.Certificate == nil && !d.VoidBefore.IsZero() && !cert.NotBefore.After(d.VoidBefore):
 		return fmt.Errorf("%w: LSC %s was deleted", ErrAuth, SerialHex(cert.SerialNumber))
 	}
 	return nil
@@ -437,7 +530,7 @@ func (ss *session) checkSUDI(v []byte) error {
 		}
 	}
 	if s.SUDIRoots != nil {
-		if _, err := cert.Verify(x509.VerifyOptions{Roots: s.SUDIRoots, Intermediates: s.MICIntermediates, CurrentTime: s.now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: s.SUDIRoots, Intermediates: s.SUDIIntermediates, CurrentTime: s.now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 			return fmt.Errorf("%w: SUDI certificate: %w", ErrAuth, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -240,7 +241,8 @@ type Schedule struct {
 	Operation Operation `json:"operation"`
 	Auth      AuthMode  `json:"auth"`
 	// AuthString is the string the user must type, for [AuthString]. It is
-	// a secret: [Device.String] and the CLI never print it.
+	// a secret: [Schedule.String], [Schedule.LogValue] and the CLI never
+	// print it.
 	AuthString string  `json:"authString,omitempty"`
 	Key        KeySpec `json:"key"`
 	// Deadline is CUCM's "Operation Completes By": after it the operation
@@ -250,7 +252,31 @@ type Schedule struct {
 	Scheduled time.Time `json:"scheduled"`
 	// Failures counts failed authentication attempts for this operation.
 	Failures int `json:"failures,omitempty"`
+	// Claimed is the server session carrying the operation out, set right
+	// before a certificate is issued, and ClaimedAt when; another session
+	// cannot carry the same operation out until the claim is released or
+	// has lapsed. Set by the server; scheduling clears them.
+	Claimed   uint32    `json:"claimed,omitempty"`
+	ClaimedAt time.Time `json:"claimedAt,omitzero"`
 }
+
+// String describes the schedule without its authentication string.
+func (s Schedule) String() string {
+	str := fmt.Sprintf("%v, auth %v", s.Operation, s.Auth)
+	if s.AuthString != "" {
+		str += " (string set)"
+	}
+	if s.Operation == OpInstall {
+		str += ", key " + s.Key.String()
+	}
+	if !s.Deadline.IsZero() {
+		str += ", by " + s.Deadline.UTC().Format(time.RFC3339)
+	}
+	return str
+}
+
+// LogValue implements slog.LogValuer, leaving the authentication string out.
+func (s Schedule) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Failure says why an operation failed. The zero value means it succeeded.
 type Failure uint8
@@ -337,6 +363,10 @@ type Device struct {
 	Fetched []byte `json:"fetched,omitempty"`
 	// LastSeen is when the device last connected.
 	LastSeen time.Time `json:"lastSeen,omitzero"`
+	// VoidBefore is the time of the last successful delete: while the
+	// device has no recorded LSC, an LSC whose notBefore is at or before
+	// it does not authenticate.
+	VoidBefore time.Time `json:"voidBefore,omitzero"`
 }
 
 // Status returns the text CUCM shows for the device: "Operation Pending"
