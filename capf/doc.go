@@ -28,13 +28,15 @@
 // [Server.MaxAuthFailures] wrong strings the operation fails with
 // [FailLocked] and must be scheduled again. [AuthNull] accepts any device
 // that names itself. [AuthLSC] and [AuthMIC] require the device to sign
-// its name and certificate with the certificate's key, over SHA-1 and
-// SHA-512 (RSA signatures over the bare digest, as phones make them, or
-// the standard form; ECDSA in ASN.1), and the certificate to chain to the
-// LSC roots (the local CA) or the manufacturing roots, within its validity
-// unless [Server.AllowExpiredMIC] is set, and to name the device. Which of
-// LSC and MIC a device presents is the device's choice (its capfAuthMode);
-// both modes accept either.
+// its name and certificate with the certificate's key over SHA-512, and
+// over SHA-1 too if it sends that signature (RSA signatures over the bare
+// digest, as phones make them, or the standard form; ECDSA in ASN.1), and
+// the certificate to chain to the LSC roots (the local CA) or the
+// manufacturing roots, within its validity unless [Server.AllowExpiredMIC]
+// is set, and to name the device. An LSC this server issued must be the
+// one the device last acknowledged: a replaced, deleted or never stored
+// LSC does not authenticate. Which of LSC and MIC a device presents is
+// the device's choice (its capfAuthMode); both modes accept either.
 //
 // # Security
 //
@@ -55,7 +57,17 @@
 // the authentication string is compared in constant time with a lockout,
 // operations have deadlines, and a result is committed only after the
 // device acknowledges the certificate. Every certificate is recorded with
-// [Store.RecordIssued] before it leaves the server.
+// [Store.RecordIssued] before it leaves the server, and one operation
+// issues at most one certificate: it is claimed in the store before the
+// certificate is made, and ends once one went out, whether the device
+// stored it or not.
+//
+// Nothing is written to the store for a device that has not
+// authenticated, with two exceptions: the count of wrong authentication
+// strings, and the end of an operation whose deadline has passed. Anyone
+// who knows a device name can therefore use up a string-mode operation
+// with wrong strings (it then fails with [FailLocked] and must be
+// scheduled again): that is the price of a lockout.
 //
 // Bad input from the network ends the session with END_SESSION reason 7
 // and a typed error; frames are bounded at 65,543 bytes, every read has a
