@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ucsec/ucsec/internal/netserve"
 )
 
 // Default limits of a [Server].
@@ -114,8 +115,7 @@ type Server struct {
 	lscRoots *x509.CertPool
 	log      *slog.Logger
 	nextID   atomic.Uint32
-	conns    chan struct{} // semaphore of MaxConns slots
-	lastWarn atomic.Int64  // when a refused connection was last logged (Unix ns)
+	conns    *netserve.Limit // MaxConns
 }
 
 // legacyCipherSuites are the TLS 1.0–1.2 suites 7900-series phones can
@@ -187,7 +187,7 @@ func (s *Server) setup() error {
 	if n == 0 {
 		n = DefaultMaxConns
 	}
-	s.conns = make(chan struct{}, n)
+	s.conns = netserve.NewLimit(n)
 	return nil
 }
 
@@ -265,107 +265,20 @@ func (s *Server) sessionID() uint32 {
 // ctx is done. It then closes l, gives running sessions ShutdownTimeout to
 // finish, closes the rest, and returns [ErrServerClosed] once every
 // session has ended. It returns earlier with the error of a failed Accept
+// (temporary ones, such as running out of file descriptors, are retried)
 // or of an invalid configuration. Serve does not close the Store.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if err := s.init(); err != nil {
 		return err
 	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		open  = map[net.Conn]struct{}{}
-		done  = make(chan struct{})
-		sctx  context.Context
-		abort context.CancelFunc
-	)
-	// Sessions run under sctx: it is cancelled only when the shutdown
-	// grace has run out, so that a session in progress may finish.
-	sctx, abort = context.WithCancel(context.WithoutCancel(ctx))
-	defer abort()
-	var closeOnce sync.Once
-	closeListener := func() { closeOnce.Do(func() { l.Close() }) }
-	go func() {
-		select {
-		case <-ctx.Done():
-			closeListener()
-		case <-done:
-		}
-	}()
-	var acceptErr error
-	var backoff time.Duration
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				break
-			}
-			// Out of file descriptors or buffers: wait and retry, as
-			// net/http does, rather than end the service.
-			var te interface{ Temporary() bool }
-			var ne net.Error
-			if errors.As(err, &te) && te.Temporary() || errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("capf: accept failed, retrying", "err", err, "in", backoff)
-				select {
-				case <-time.After(backoff):
-				case <-ctx.Done():
-				}
-				continue
-			}
-			acceptErr = err
-			break
-		}
-		backoff = 0
-		select {
-		case s.conns <- struct{}{}:
-		default:
-			// Logged at most once a second, so that a flood cannot fill the log.
-			if now := time.Now().UnixNano(); now-s.lastWarn.Load() > int64(time.Second) {
-				s.lastWarn.Store(now)
-				s.log.Warn("capf: too many sessions, connection closed", "remote", c.RemoteAddr().String(), "max", cap(s.conns))
-			}
-			c.Close()
-			continue
-		}
-		mu.Lock()
-		open[c] = struct{}{}
-		mu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer func() {
-				mu.Lock()
-				delete(open, c)
-				mu.Unlock()
-				<-s.conns
-				wg.Done()
-			}()
-			s.serveConn(sctx, c)
-		}()
-	}
-	close(done)
-	closeListener()
-
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
 	grace := s.ShutdownTimeout
 	if grace == 0 {
 		grace = DefaultShutdownTimeout
 	}
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-finished:
-	case <-t.C:
-		abort()
-		mu.Lock()
-		for c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		<-finished
-	}
-	if acceptErr != nil {
-		return fmt.Errorf("capf: accept: %w", acceptErr)
+	err := netserve.Serve(ctx, l, netserve.Config{Limit: s.conns, ShutdownTimeout: grace, Log: s.log, Prefix: "capf:"},
+		func(ctx context.Context, c net.Conn) { s.serveConn(ctx, c) })
+	if err != nil {
+		return fmt.Errorf("capf: accept: %w", err)
 	}
 	return ErrServerClosed
 }

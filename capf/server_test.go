@@ -17,8 +17,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -1169,44 +1167,6 @@ func TestServerShiftedClock(t *testing.T) {
 	s := stStart(t, func(srv *Server) { srv.Time = func() time.Time { return time.Now().Add(-time.Hour) } })
 	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
 	if _, err := stEnroll(t, s.phone(stDev), s.addr); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// flakyListener fails its first Accepts with EMFILE.
-type flakyListener struct {
-	net.Listener
-	fails atomic.Int32
-}
-
-func (l *flakyListener) Accept() (net.Conn, error) {
-	if l.fails.Add(-1) >= 0 {
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept", syscall.EMFILE)}
-	}
-	return l.Listener.Accept()
-}
-
-func TestServerAcceptRetry(t *testing.T) {
-	p := stPKIGet()
-	st := NewMemoryStore()
-	srv := &Server{Store: st, Issuer: &LocalCA{Certificate: p.capf, Signer: p.capfKey},
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{p.capf.Raw}, PrivateKey: p.capfKey}}}}
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &flakyListener{Listener: inner}
-	l.fails.Store(3)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	s := &stServer{addr: inner.Addr().String(), store: st, srv: srv, pki: p}
-	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
-	if _, err := stEnroll(t, s.phone(stDev), s.addr); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	if err := <-done; !errors.Is(err, ErrServerClosed) {
 		t.Fatal(err)
 	}
 }

@@ -1,0 +1,142 @@
+// Package netserve is the accept loop of the module's TCP servers (CAPF,
+// TVS): a bound on concurrent connections, retry of temporary accept
+// errors, and a graceful shutdown with a deadline.
+package netserve
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A Limit bounds the connections served at once, across every listener
+// that shares it.
+type Limit struct {
+	slots    chan struct{}
+	lastWarn atomic.Int64 // when a refused connection was last logged (Unix ns)
+}
+
+// NewLimit returns a Limit of n connections; n must be positive.
+func NewLimit(n int) *Limit { return &Limit{slots: make(chan struct{}, n)} }
+
+// Config is what Serve needs beyond the listener.
+type Config struct {
+	// Limit bounds concurrent connections; beyond it a new connection is
+	// closed at once, without a word. Required.
+	Limit *Limit
+	// ShutdownTimeout is how long running connections may go on after
+	// ctx is done before their context is cancelled and they are closed.
+	ShutdownTimeout time.Duration
+	// Log receives warnings (temporary accept errors, refused
+	// connections, at most one a second). Required; use a discarding
+	// logger for silence.
+	Log *slog.Logger
+	// Prefix starts every log message, as "capf:".
+	Prefix string
+}
+
+// Serve accepts connections on l and runs handle on each in its own
+// goroutine until ctx is done or Accept fails for good. It then closes l,
+// lets running connections finish for cfg.ShutdownTimeout, cancels the
+// context they were given and closes them, and returns once every handler
+// has returned: nil after ctx is done, else the Accept error.
+//
+// A handler's context is not cancelled by ctx, only when the grace period
+// runs out, so that a connection in progress may finish. Serve closes
+// each connection after its handler returns.
+func Serve(ctx context.Context, l net.Listener, cfg Config, handle func(ctx context.Context, c net.Conn)) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		open = map[net.Conn]struct{}{}
+		done = make(chan struct{})
+	)
+	hctx, abort := context.WithCancel(context.WithoutCancel(ctx))
+	defer abort()
+	var closeOnce sync.Once
+	closeListener := func() { closeOnce.Do(func() { l.Close() }) }
+	go func() {
+		select {
+		case <-ctx.Done():
+			closeListener()
+		case <-done:
+		}
+	}()
+
+	var acceptErr error
+	var backoff time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
+			}
+			// Out of file descriptors or buffers: wait and retry, as
+			// net/http does, rather than end the service.
+			var te interface{ Temporary() bool }
+			var ne net.Error
+			if errors.As(err, &te) && te.Temporary() || errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				cfg.Log.Warn(cfg.Prefix+" accept failed, retrying", "err", err, "in", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+				}
+				continue
+			}
+			acceptErr = err
+			break
+		}
+		backoff = 0
+		select {
+		case cfg.Limit.slots <- struct{}{}:
+		default:
+			// Logged at most once a second, so that a flood cannot fill
+			// the log.
+			if now := time.Now().UnixNano(); now-cfg.Limit.lastWarn.Load() > int64(time.Second) {
+				cfg.Limit.lastWarn.Store(now)
+				cfg.Log.Warn(cfg.Prefix+" too many connections, connection closed", "remote", c.RemoteAddr().String(), "max", cap(cfg.Limit.slots))
+			}
+			c.Close()
+			continue
+		}
+		mu.Lock()
+		open[c] = struct{}{}
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer func() {
+				c.Close()
+				mu.Lock()
+				delete(open, c)
+				mu.Unlock()
+				<-cfg.Limit.slots
+				wg.Done()
+			}()
+			handle(hctx, c)
+		}()
+	}
+	close(done)
+	closeListener()
+
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	t := time.NewTimer(cfg.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+		abort()
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		<-finished
+	}
+	return acceptErr
+}
