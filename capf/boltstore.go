@@ -7,14 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
+	"github.com/ucsec/ucsec/internal/boltdb"
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Errors from [OpenBoltStore] and [BoltStore].
@@ -42,7 +39,8 @@ type BoltOptions struct {
 
 // boltSchema is the schema version this package writes and reads.
 //
-// Version 1 has these buckets:
+// Version 1 has these buckets (package internal/boltdb sets up and checks
+// meta and the others):
 //
 //	meta              "version" -> decimal schema version
 //	devices           device name -> JSON Device
@@ -55,14 +53,16 @@ type BoltOptions struct {
 const boltSchema = 1
 
 var (
-	bucketMeta     = []byte("meta")
 	bucketDevices  = []byte("devices")
 	bucketIssued   = []byte("issued")
 	bucketOrder    = []byte("issued-order")
 	bucketByDevice = []byte("issued-by-device")
-	keyVersion     = []byte("version")
 
-	boltBuckets = [][]byte{bucketMeta, bucketDevices, bucketIssued, bucketOrder, bucketByDevice}
+	boltSchemaDef = &boltdb.Schema{
+		Name:    "CAPF store",
+		Version: boltSchema,
+		Buckets: [][]byte{bucketDevices, bucketIssued, bucketOrder, bucketByDevice},
+	}
 )
 
 // A BoltStore is the durable [Store]: one bbolt file, written with a
@@ -99,84 +99,28 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	if timeout < 0 {
 		return nil, fmt.Errorf("%w: negative BoltOptions.Timeout %v", ErrInvalid, timeout)
 	}
-	_, statErr := os.Stat(path)
-	created := errors.Is(statErr, os.ErrNotExist)
-
-	// NoSync stays false: every commit is synced to disk.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("%w: %s is locked by another process (or another BoltStore); gave up after %v", ErrStoreLocked, path, timeout)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
-	case err != nil:
-		return nil, fmt.Errorf("capf: open store: %w", err)
-	}
-	if created {
-		// Make the new directory entry durable too.
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("capf: open store: %w", err)
-		}
-	}
-	if err := initBolt(db, path); err != nil {
-		db.Close()
-		return nil, err
+	db, err := boltdb.Open(path, timeout, boltSchemaDef)
+	if err != nil {
+		return nil, openError(err)
 	}
 	return &BoltStore{db: db, path: path}, nil
 }
 
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
+// openError maps an error from boltdb.Open to this package's sentinels.
+func openError(err error) error {
+	var e *boltdb.Error
+	if errors.As(err, &e) {
+		switch e.Kind {
+		case boltdb.ErrLocked:
+			return e.With(ErrStoreLocked)
+		case boltdb.ErrVersion:
+			return e.With(ErrStoreVersion)
+		case boltdb.ErrCorrupt:
+			return e.With(ErrCorrupt)
+		}
 	}
-	defer f.Close()
-	return f.Sync()
+	return fmt.Errorf("capf: open store: %w", err)
 }
-
-// initBolt checks the schema version of an existing store, or sets up an
-// empty file.
-func initBolt(db *bolt.DB, path string) error {
-	empty := false
-	err := db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			empty = tx.ForEach(func([]byte, *bolt.Bucket) error { return errStop }) == nil
-			if !empty {
-				return fmt.Errorf("%w: %s is a bbolt file, but not a CAPF store (no %q bucket)", ErrCorrupt, path, bucketMeta)
-			}
-			return nil
-		}
-		v := meta.Get(keyVersion)
-		n, err := strconv.ParseUint(string(v), 10, 32)
-		if err != nil || n == 0 {
-			return fmt.Errorf("%w: %s: schema version %q", ErrCorrupt, path, v)
-		}
-		if n > boltSchema {
-			return fmt.Errorf("%w: %s has schema version %d, this program reads versions up to %d (use a newer one)", ErrStoreVersion, path, n, boltSchema)
-		}
-		for _, b := range boltBuckets {
-			if tx.Bucket(b) == nil {
-				return fmt.Errorf("%w: %s: no %q bucket", ErrCorrupt, path, b)
-			}
-		}
-		return nil
-	})
-	if err != nil || !empty {
-		return err
-	}
-	return db.Update(func(tx *bolt.Tx) error {
-		for _, b := range boltBuckets {
-			if _, err := tx.CreateBucket(b); err != nil {
-				return fmt.Errorf("capf: create store %s: %w", path, err)
-			}
-		}
-		return tx.Bucket(bucketMeta).Put(keyVersion, []byte(strconv.Itoa(boltSchema)))
-	})
-}
-
-var errStop = errors.New("stop")
 
 // begin checks ctx and the store. On a nil error the caller must call
 // s.mu.RUnlock.
