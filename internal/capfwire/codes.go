@@ -177,3 +177,83 @@ const (
 	HashSHA256 uint8 = 2
 	HashSHA512 uint8 = 3 // the only one the reference server accepts in element 20
 )
+
+// TVS (Trust Verification Service, capf-tvs.md §1.2 and §2.3).
+
+// TVSProtocolID is the first byte of every TVS frame.
+const TVSProtocolID = 0x57
+
+// TVSVersion is the protocol version, the second byte of a TVS frame.
+const TVSVersion = 1
+
+// TVSHeaderSize is the size of the TVS frame header; the payload follows it.
+const TVSHeaderSize = 10
+
+// A TVSCommand is the third byte of a TVS frame header.
+type TVSCommand uint8
+
+// TVS commands (§2.3). QUERY_REQUEST and QUERY_RESPONSE are defined by the
+// reference scripts but not implemented; their semantics are unknown.
+const (
+	TVSCmdNone           TVSCommand = 0 // defined, unused
+	TVSCmdVerifyRequest  TVSCommand = 1 // phone→server: DEVICE_NAME, CERTIFICATE
+	TVSCmdVerifyResponse TVSCommand = 2 // server→phone: STATUS (+ ROLES, TTL)
+	TVSCmdQueryRequest   TVSCommand = 3 // unknown semantics
+	TVSCmdQueryResponse  TVSCommand = 4 // unknown semantics
+)
+
+var tvsCommandNames = [...]string{
+	TVSCmdNone:           "NONE",
+	TVSCmdVerifyRequest:  "VERIFY_REQUEST",
+	TVSCmdVerifyResponse: "VERIFY_RESPONSE",
+	TVSCmdQueryRequest:   "QUERY_REQUEST",
+	TVSCmdQueryResponse:  "QUERY_RESPONSE",
+}
+
+// String returns the command's name, such as "VERIFY_REQUEST", or its
+// decimal value if it has none.
+func (c TVSCommand) String() string {
+	if int(c) < len(tvsCommandNames) {
+		return tvsCommandNames[c]
+	}
+	return strconv.Itoa(int(c))
+}
+
+// TVS element tags (§2.3). They share the [Tag] type, and so the [Elements]
+// methods, with the CAPF tags, but not their meaning: TVS tag 1 is
+// DEVICE_NAME, CAPF tag 1 is REASON. [TVSTagName] names them.
+const (
+	TVSTagDeviceName  Tag = 1 // 0x01, then ASCII without NUL; see [WrapTVSDeviceName]
+	TVSTagCertificate Tag = 2 // raw X.509 DER (no wrapper, unlike CAPF tag 4)
+	TVSTagStatus      Tag = 7 // u8, see TVSStatus*
+	TVSTagRoles       Tag = 8 // one byte per role, the role numbers of ITL files
+	TVSTagTTL         Tag = 9 // u32 BE, seconds the phone may cache the verdict
+)
+
+var tvsTagNames = [...]string{
+	TVSTagDeviceName:  "DEVICE_NAME",
+	TVSTagCertificate: "CERTIFICATE",
+	TVSTagStatus:      "STATUS",
+	TVSTagRoles:       "ROLES",
+	TVSTagTTL:         "TTL",
+}
+
+// TVSTagName returns the TVS name of a tag, such as "STATUS", or its decimal
+// value if it has none. ([Tag.String] gives the CAPF names.)
+func TVSTagName(t Tag) string {
+	if int(t) < len(tvsTagNames) && tvsTagNames[t] != "" {
+		return tvsTagNames[t]
+	}
+	return strconv.Itoa(int(t))
+}
+
+// tvsTag prints a tag with its TVS name, for error messages.
+type tvsTag Tag
+
+func (t tvsTag) String() string { return TVSTagName(Tag(t)) }
+
+// STATUS values of a VERIFY_RESPONSE.
+const (
+	TVSStatusValid   uint8 = 0 // known certificate; ROLES and TTL follow
+	TVSStatusInvalid uint8 = 1 // invalid or unknown certificate; STATUS only
+)

@@ -1,13 +1,22 @@
-// Package capfwire reads and writes the frames of the Cisco CAPF (Certificate
-// Authority Proxy Function) protocol. It is the wire codec only: it knows the
-// framing, the command and element codes and the layout of a few element
-// values, and nothing about which frame may follow which. That belongs to the
-// capf package.
+// Package capfwire reads and writes the frames of the two Cisco protocols a
+// phone speaks to its call controller's certificate services: CAPF
+// (Certificate Authority Proxy Function) and TVS (Trust Verification
+// Service). It is the wire codec only: it knows the framing, the command and
+// element codes and the layout of a few element values, and nothing about
+// which frame may follow which. That belongs to the protocol layer (the capf
+// package for CAPF).
+//
+// Both protocols carry the same payload, a sequence of elements: tag u8,
+// length u16 BE, value, with no padding and no end marker. [Elements] holds
+// them, with the getters and adders, once for both; [Frame] (CAPF) and
+// [TVSFrame] (TVS) embed it and differ only in their headers, which both
+// start with the protocol id and end with the u16 BE payload length (so a
+// payload is at most 65535 bytes).
 //
 // CAPF runs over TCP port 3804 with TLS from the first byte; the phone is the
 // TLS client, but the server sends the first frame (AUTH_REQUEST) and the last
 // (END_SESSION), one operation per connection. A frame is an 8-byte header
-// followed by a payload of elements (../shared/spec/capf-tvs.md §1.1):
+// followed by the elements (../shared/spec/capf-tvs.md §1.1):
 //
 //	offset 0  u8      protocol id, always 0x55 ([ProtocolID])
 //	offset 1  u8      command ([Command], §2.1)
@@ -15,41 +24,51 @@
 //	offset 6  u16 BE  payload length, header not included (so at most 65535)
 //	offset 8          elements: tag u8, length u16 BE, value (§2.2)
 //
-// There is no padding and no end marker. Unlike the signed-file elements of
-// internal/tlv, tag 0x0D has no special meaning here: it is DEVICE_NAME, an
-// ordinary element with a length. Frames are therefore split into elements
-// with [tlv.ReadPlainElement] (no padding rule), and built with
-// [tlv.AddBytes].
+// TVS runs over TCP port 2445, TLS from the first byte; the phone sends a
+// VERIFY_REQUEST with a certificate it does not find in its ITL and the
+// server answers whether, and in which roles, to trust it (§6). A frame is a
+// 10-byte header, protocol id 0x57 ([TVSProtocolID]), version, command
+// ([TVSCommand], §2.3), a reserved byte, a u32 BE request id chosen by the
+// client, the payload length, then the elements; see [TVSFrame]. The TVS
+// tags ([TVSTagDeviceName] …) are [Tag] values with their own meaning
+// (TVS tag 1 is DEVICE_NAME, CAPF tag 1 is REASON); [TVSTagName] names them.
 //
-// Start with [ReadFrame] and [WriteFrame]. A [Frame] keeps its elements in
-// wire order, duplicates and unknown tags included; [Frame.Get] and the typed
-// getters return the first element with a tag. Rejecting duplicates or unknown
-// tags (both Python reference peers abort on an unknown tag) is left to the
-// protocol layer. Decoding is exact: a frame that decodes marshals back to
-// the same bytes.
+// Unlike the signed-file elements of internal/tlv, tag 0x0D has no special
+// meaning here: it is the CAPF DEVICE_NAME, an ordinary element with a
+// length. Payloads are therefore split into elements with
+// [tlv.ReadPlainElement] (no padding rule), and built with [tlv.AddBytes].
+//
+// Start with [ReadFrame] and [WriteFrame], or [ReadTVSFrame] and
+// [WriteTVSFrame]. A frame keeps its elements in wire order, duplicates and
+// unknown tags included; [Elements.Get] and the typed getters return the
+// first element with a tag. Rejecting duplicates, unknown tags (both Python
+// reference peers abort on an unknown tag) or an unexpected TVS version is
+// left to the protocol layer. Decoding is exact: a frame that decodes
+// marshals back to the same bytes.
 //
 // # Security
 //
-// [ReadFrame] reads exactly one frame and never more: the 8-byte header, then
-// the payload length it announces, which is at most 65535 bytes, so a peer
-// cannot make it allocate more than one bounded buffer (plus one [Element]
-// per three payload bytes at most). Element values alias that buffer. Nothing
-// here is secret-dependent; the PASSWORD element is returned as is and must be
-// compared by the caller in constant time.
+// [ReadFrame] and [ReadTVSFrame] read exactly one frame and never more: the
+// header, then the payload length it announces, which is at most 65535
+// bytes, so a peer cannot make them allocate more than one bounded buffer
+// (plus one [Element] per three payload bytes at most). Element values alias
+// that buffer. Nothing here is secret-dependent; the PASSWORD element is
+// returned as is and must be compared by the caller in constant time.
 //
 // # Compatibility
 //
-// The codes, the certificate wrapper of element 4 and the SHA2_SIGNED_DATA
-// layout of element 20 follow capf-tvs.md §2 and were checked against the
-// frames observed between the reference peers (§9.2), which are the test
-// fixtures. Real Cisco peers differ in content, not in framing (§8): CUCM
-// sends no AUTH_TYPE or KEY_TYPE, Jabber sends VERSION 2 and no PASSWORD
-// ([Frame.Password] reads an absent PASSWORD as empty).
+// The codes, the certificate wrapper of CAPF element 4, the SHA2_SIGNED_DATA
+// layout of CAPF element 20 and the 0x01 prefix of the TVS DEVICE_NAME follow
+// capf-tvs.md §2 and were checked against the frames observed between the
+// reference peers (§9.2), which are the test fixtures. Real Cisco peers
+// differ in content, not in framing (§8): CUCM sends no AUTH_TYPE or
+// KEY_TYPE, Jabber sends VERSION 2 and no PASSWORD ([Elements.Password]
+// reads an absent PASSWORD as empty). The TVS frames were observed between
+// the reference peers only; QUERY_REQUEST and QUERY_RESPONSE are named but
+// their content is unknown.
 //
-// [Frame.Marshal] builds the whole frame in one buffer and [WriteFrame] hands
-// it to a single Write call: the reference server notes that a phone's CAPF
-// client stalls when a header and its payload arrive in separate writes.
-//
-// The TVS protocol (protocol id 0x57, 10-byte header, the same elements) is
-// not covered yet.
+// [Frame.Marshal] and [TVSFrame.Marshal] build the whole frame in one buffer
+// and [WriteFrame] and [WriteTVSFrame] hand it to a single Write call: the
+// reference server notes that a phone's CAPF client stalls when a header and
+// its payload arrive in separate writes.
 package capfwire

@@ -8,10 +8,19 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 )
 
+// Elements is the payload of a frame, CAPF ([Frame]) or TVS ([TVSFrame]):
+// its elements in wire order, duplicates and unknown tags kept. Both frame
+// types embed it, so its methods are theirs.
+//
+// The getters return the first element with a tag; its value aliases the
+// frame. Their errors name a tag by its CAPF name ([Tag.String]); the
+// [TVSFrame] getters name TVS tags by theirs.
+type Elements []Element
+
 // Get returns the value of the first element with the tag, aliasing the
 // frame, and whether there is one.
-func (f *Frame) Get(tag Tag) ([]byte, bool) {
-	for _, e := range f.Elements {
+func (es Elements) Get(tag Tag) ([]byte, bool) {
+	for _, e := range es {
 		if e.Tag == tag {
 			return e.Value, true
 		}
@@ -20,41 +29,45 @@ func (f *Frame) Get(tag Tag) ([]byte, bool) {
 }
 
 // Add appends an element. The value is not copied.
-func (f *Frame) Add(tag Tag, value []byte) {
-	f.Elements = append(f.Elements, Element{Tag: tag, Value: value})
+func (es *Elements) Add(tag Tag, value []byte) {
+	*es = append(*es, Element{Tag: tag, Value: value})
 }
 
-func (f *Frame) get(tag Tag) ([]byte, error) {
-	v, ok := f.Get(tag)
+// get is Get with an [ErrMissing] error naming the element as name.
+func (es Elements) get(tag Tag, name fmt.Stringer) ([]byte, error) {
+	v, ok := es.Get(tag)
 	if !ok {
-		return nil, fmt.Errorf("%w: %v", ErrMissing, tag)
+		return nil, fmt.Errorf("%w: %v", ErrMissing, name)
 	}
 	return v, nil
 }
 
-func malformed(tag Tag, format string, args ...any) error {
-	return fmt.Errorf("%w: %v element: %s", ErrMalformed, tag, fmt.Sprintf(format, args...))
+func malformed(name fmt.Stringer, format string, args ...any) error {
+	return fmt.Errorf("%w: %v element: %s", ErrMalformed, name, fmt.Sprintf(format, args...))
 }
 
 // Uint8 returns the first element with the tag as a 1-byte value: REASON,
-// VERSION, AUTH_TYPE, KEY_TYPE, CURVE or CERTIFICATE_TYPE. The error matches
+// VERSION, AUTH_TYPE, KEY_TYPE, CURVE or CERTIFICATE_TYPE in CAPF, STATUS in
+// TVS ([TVSFrame.Status] names it better in errors). The error matches
 // [ErrMissing] if there is none and [ErrMalformed] if it is not one byte.
-func (f *Frame) Uint8(tag Tag) (uint8, error) {
-	v, err := f.get(tag)
+func (es Elements) Uint8(tag Tag) (uint8, error) { return es.uint8(tag, tag) }
+
+func (es Elements) uint8(tag Tag, name fmt.Stringer) (uint8, error) {
+	v, err := es.get(tag, name)
 	if err != nil {
 		return 0, err
 	}
 	x, ok := tlv.ParseUint8(v)
 	if !ok {
-		return 0, malformed(tag, "%d bytes, want 1", len(v))
+		return 0, malformed(name, "%d bytes, want 1", len(v))
 	}
 	return x, nil
 }
 
 // Uint16 returns the first element with the tag as a 2-byte big-endian value
-// (KEY_SIZE). Errors are as for [Frame.Uint8].
-func (f *Frame) Uint16(tag Tag) (uint16, error) {
-	v, err := f.get(tag)
+// (KEY_SIZE). Errors are as for [Elements.Uint8].
+func (es Elements) Uint16(tag Tag) (uint16, error) {
+	v, err := es.get(tag, tag)
 	if err != nil {
 		return 0, err
 	}
@@ -65,12 +78,28 @@ func (f *Frame) Uint16(tag Tag) (uint16, error) {
 	return x, nil
 }
 
+// Uint32 returns the first element with the tag as a 4-byte big-endian value
+// (the TTL of TVS). Errors are as for [Elements.Uint8].
+func (es Elements) Uint32(tag Tag) (uint32, error) { return es.uint32(tag, tag) }
+
+func (es Elements) uint32(tag Tag, name fmt.Stringer) (uint32, error) {
+	v, err := es.get(tag, name)
+	if err != nil {
+		return 0, err
+	}
+	x, ok := tlv.ParseUint32(v)
+	if !ok {
+		return 0, malformed(name, "%d bytes, want 4", len(v))
+	}
+	return x, nil
+}
+
 // Text returns the first element with the tag as NUL-terminated text
 // (DEVICE_NAME, PASSWORD): the value must end in its only NUL byte. The text
 // is returned as sent; its character set (ASCII or UTF-8) is not checked.
-// Errors are as for [Frame.Uint8].
-func (f *Frame) Text(tag Tag) (string, error) {
-	v, err := f.get(tag)
+// Errors are as for [Elements.Uint8].
+func (es Elements) Text(tag Tag) (string, error) {
+	v, err := es.get(tag, tag)
 	if err != nil {
 		return "", err
 	}
@@ -84,26 +113,31 @@ func (f *Frame) Text(tag Tag) (string, error) {
 // Password returns the PASSWORD element, or "" if there is none: the
 // reference client always sends it (empty is a lone NUL), Jabber omits it
 // (capf-tvs.md §8). Compare it with crypto/subtle.
-func (f *Frame) Password() (string, error) {
-	if _, ok := f.Get(TagPassword); !ok {
+func (es Elements) Password() (string, error) {
+	if _, ok := es.Get(TagPassword); !ok {
 		return "", nil
 	}
-	return f.Text(TagPassword)
+	return es.Text(TagPassword)
 }
 
 // AddUint8 appends a 1-byte element.
-func (f *Frame) AddUint8(tag Tag, v uint8) {
-	f.Add(tag, []byte{v})
+func (es *Elements) AddUint8(tag Tag, v uint8) {
+	es.Add(tag, []byte{v})
 }
 
 // AddUint16 appends a 2-byte big-endian element.
-func (f *Frame) AddUint16(tag Tag, v uint16) {
-	f.Add(tag, []byte{byte(v >> 8), byte(v)})
+func (es *Elements) AddUint16(tag Tag, v uint16) {
+	es.Add(tag, []byte{byte(v >> 8), byte(v)})
+}
+
+// AddUint32 appends a 4-byte big-endian element.
+func (es *Elements) AddUint32(tag Tag, v uint32) {
+	es.Add(tag, []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 // AddString appends s followed by a NUL byte. It fails, adding nothing, if s
 // holds a NUL ([ErrMalformed]) or is too long for an element ([ErrTooLong]).
-func (f *Frame) AddString(tag Tag, s string) error {
+func (es *Elements) AddString(tag Tag, s string) error {
 	if strings.IndexByte(s, 0) >= 0 {
 		return malformed(tag, "string holds a NUL byte")
 	}
@@ -112,28 +146,29 @@ func (f *Frame) AddString(tag Tag, s string) error {
 	}
 	v := make([]byte, len(s)+1)
 	copy(v, s)
-	f.Add(tag, v)
+	es.Add(tag, v)
 	return nil
 }
 
-// Certificate returns the first CERTIFICATE element, unwrapped with
-// [UnwrapCertificate]. The DER aliases the frame.
-func (f *Frame) Certificate() (certType uint8, der []byte, err error) {
-	v, err := f.get(TagCertificate)
+// Certificate returns the first CAPF CERTIFICATE element (tag 4), unwrapped
+// with [UnwrapCertificate]. The DER aliases the frame. ([TVSFrame.Certificate]
+// reads the TVS one, which has another tag and no wrapper.)
+func (es Elements) Certificate() (certType uint8, der []byte, err error) {
+	v, err := es.get(TagCertificate, TagCertificate)
 	if err != nil {
 		return 0, nil, err
 	}
 	return UnwrapCertificate(v)
 }
 
-// AddCertificate appends a CERTIFICATE element wrapping der with
+// AddCertificate appends a CAPF CERTIFICATE element wrapping der with
 // [WrapCertificate].
-func (f *Frame) AddCertificate(certType uint8, der []byte) error {
+func (es *Elements) AddCertificate(certType uint8, der []byte) error {
 	v, err := WrapCertificate(certType, der)
 	if err != nil {
 		return err
 	}
-	f.Add(TagCertificate, v)
+	es.Add(TagCertificate, v)
 	return nil
 }
 
