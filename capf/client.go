@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ucsec/ucsec/internal/tlsroots"
+
 	"github.com/ucsec/ucsec/internal/capfwire"
 )
 
@@ -172,7 +174,7 @@ func (c *Client) Run(ctx context.Context, conn net.Conn) (*Outcome, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	cfg := c.tlsConfig()
+	cfg := tlsroots.ClientConfig(c.TLSConfig, "capf: CAPF")
 	stop := context.AfterFunc(ctx, func() {
 		// Wake any blocked read or write; the session maps the error to
 		// ctx.Err().
@@ -202,11 +204,8 @@ func (c *Client) check() error {
 	if err := checkDeviceName(c.Device); err != nil {
 		return err
 	}
-	if c.TLSConfig == nil {
-		return invalid("TLSConfig is required to verify the CAPF certificate")
-	}
-	if cfg := c.TLSConfig; !cfg.InsecureSkipVerify && cfg.ServerName == "" && cfg.RootCAs == nil {
-		return invalid("TLSConfig needs RootCAs (the CAPF certificate or its CA) or a ServerName")
+	if err := tlsroots.Check(c.TLSConfig); err != nil {
+		return invalid("%v", err)
 	}
 	if strings.IndexByte(c.AuthString, 0) >= 0 || len(c.AuthString) >= capfwire.MaxPayload/2 {
 		return invalid("authentication string holds a NUL byte or is too long")
@@ -275,42 +274,6 @@ func (c *Client) version() uint8 {
 		return c.Version
 	}
 	return 3
-}
-
-// tlsConfig returns the configuration for the handshake: a clone of
-// TLSConfig that, without a ServerName, verifies the chain against RootCAs
-// (checked non-nil by check) and checks no host name.
-func (c *Client) tlsConfig() *tls.Config {
-	cfg := c.TLSConfig.Clone()
-	if cfg.InsecureSkipVerify || cfg.ServerName != "" {
-		return cfg
-	}
-	roots, next := cfg.RootCAs, cfg.VerifyConnection
-	cfg.InsecureSkipVerify = true // replaced by the check below, which skips the host name only
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("capf: server sent no certificate")
-		}
-		opts := x509.VerifyOptions{
-			Roots:         roots,
-			Intermediates: x509.NewCertPool(),
-			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		}
-		if cfg.Time != nil {
-			opts.CurrentTime = cfg.Time()
-		}
-		for _, ic := range cs.PeerCertificates[1:] {
-			opts.Intermediates.AddCert(ic)
-		}
-		if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
-			return fmt.Errorf("capf: CAPF certificate: %w", err)
-		}
-		if next != nil {
-			return next(cs)
-		}
-		return nil
-	}
-	return cfg
 }
 
 // clientConn is what a session needs of its connection (a *tls.Conn, or a
