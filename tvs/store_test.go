@@ -1,0 +1,902 @@
+package tvs
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ucsec/ucsec/ctl"
+	"github.com/ucsec/ucsec/internal/boltdb"
+	"github.com/ucsec/ucsec/internal/testkeys"
+)
+
+var testKey = sync.OnceValue(func() *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+var nextSerial atomic.Int64
+
+// newCert returns a new self-signed certificate with the common name cn.
+// Each call gives another certificate, even for the same name.
+func newCert(tb testing.TB, cn string) *x509.Certificate {
+	tb.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(nextSerial.Add(1)),
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"ucsec test"}},
+		NotBefore:    time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
+		NotAfter:     time.Date(2035, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, testKey().Public(), testKey())
+	require.NoError(tb, err)
+	c, err := x509.ParseCertificate(der)
+	require.NoError(tb, err)
+	return c
+}
+
+func pemOf(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+// requireEntry checks that got is want as a store gives it back: the same
+// certificate (fully parsed), the roles in order.
+func requireEntry(t *testing.T, want *Entry, got *Entry) {
+	t.Helper()
+	require.NotNil(t, got)
+	require.Equal(t, want.Certificate.Raw, got.Certificate.Raw)
+	require.True(t, want.Certificate.Equal(got.Certificate))
+	require.Equal(t, want.Certificate.Subject.String(), got.Certificate.Subject.String())
+	require.Equal(t, want.Certificate.PublicKey, got.Certificate.PublicKey)
+	require.Equal(t, want.Roles, got.Roles)
+	require.Equal(t, want.TTL, got.TTL)
+}
+
+func requireEntries(t *testing.T, want, got []*Entry) {
+	t.Helper()
+	require.Len(t, got, len(want))
+	for i := range want {
+		requireEntry(t, want[i], got[i])
+	}
+}
+
+func TestMemoryStore(t *testing.T) {
+	testStore(t, func(t *testing.T) Store {
+		s := NewMemoryStore()
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestBoltStore(t *testing.T) {
+	testStore(t, func(t *testing.T) Store {
+		s, err := OpenBoltStore(filepath.Join(t.TempDir(), "tvs.db"), nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// testStore is the conformance suite every Store must pass. open returns
+// a new, empty store that the test may close.
+func testStore(t *testing.T, open func(t *testing.T) Store) {
+	ctx := context.Background()
+	allRoles := []ctl.Role{ctl.RoleSAST, ctl.RoleCCM, ctl.RoleCCMTFTP, ctl.RoleTFTP, ctl.RoleCAPF, ctl.RoleAppServer, ctl.RoleTVS}
+
+	t.Run("NotFound", func(t *testing.T) {
+		s := open(t)
+		sum := sha256.Sum256([]byte("no such certificate"))
+		_, err := s.Lookup(ctx, sum)
+		require.ErrorIs(t, err, ErrNotFound)
+		require.Contains(t, err.Error(), fmt.Sprintf("%x", sum))
+		require.ErrorIs(t, s.Delete(ctx, sum), ErrNotFound)
+		es, err := s.Entries(ctx)
+		require.NoError(t, err)
+		require.Empty(t, es)
+	})
+
+	t.Run("PutLookup", func(t *testing.T) {
+		s := open(t)
+		c := newCert(t, "CUCM")
+		in := &Entry{Certificate: c, Roles: []ctl.Role{ctl.RoleTVS, ctl.RoleCCM}, TTL: time.Hour}
+		require.NoError(t, s.Put(ctx, in))
+		// Put leaves its argument alone: roles not sorted in place.
+		require.Equal(t, []ctl.Role{ctl.RoleTVS, ctl.RoleCCM}, in.Roles)
+		want := &Entry{Certificate: c, Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: time.Hour}
+		got, err := s.Lookup(ctx, sha256.Sum256(c.Raw))
+		require.NoError(t, err)
+		requireEntry(t, want, got)
+		require.Equal(t, "CUCM", got.Certificate.Subject.CommonName)
+		require.Equal(t, in.Sum(), got.Sum())
+
+		// Put again replaces.
+		want = &Entry{Certificate: c, Roles: []ctl.Role{ctl.RoleTFTP}}
+		require.NoError(t, s.Put(ctx, want))
+		got, err = s.Lookup(ctx, in.Sum())
+		require.NoError(t, err)
+		requireEntry(t, want, got)
+		es, err := s.Entries(ctx)
+		require.NoError(t, err)
+		requireEntries(t, []*Entry{want}, es)
+
+		// Every role at once, reversed: stored in the fixed order.
+		want = &Entry{Certificate: c, Roles: allRoles, TTL: MaxTTL}
+		reversed := slices.Clone(allRoles)
+		slices.Reverse(reversed)
+		require.NoError(t, s.Put(ctx, &Entry{Certificate: c, Roles: reversed, TTL: MaxTTL}))
+		got, err = s.Lookup(ctx, in.Sum())
+		require.NoError(t, err)
+		requireEntry(t, want, got)
+	})
+
+	t.Run("Invalid", func(t *testing.T) {
+		s := open(t)
+		c := newCert(t, "CUCM")
+		junk := *c
+		junk.Raw = []byte{0x30, 0x03, 0x02, 0x01, 0x01}
+		ok := []ctl.Role{ctl.RoleCCM}
+		for _, tc := range []struct {
+			name string
+			e    *Entry
+		}{
+			{"nil", nil},
+			{"no certificate", &Entry{Roles: ok}},
+			{"empty Raw", &Entry{Certificate: &x509.Certificate{}, Roles: ok}},
+			{"junk Raw", &Entry{Certificate: &junk, Roles: ok}},
+			{"no roles", &Entry{Certificate: c}},
+			{"empty roles", &Entry{Certificate: c, Roles: []ctl.Role{}}},
+			{"role 5", &Entry{Certificate: c, Roles: []ctl.Role{5}}},
+			{"role 8", &Entry{Certificate: c, Roles: []ctl.Role{ctl.RoleCCM, 8}}},
+			{"role 256", &Entry{Certificate: c, Roles: []ctl.Role{256}}},
+			{"role 277", &Entry{Certificate: c, Roles: []ctl.Role{256 + 21}}},
+			{"role 65535", &Entry{Certificate: c, Roles: []ctl.Role{65535}}},
+			{"role twice", &Entry{Certificate: c, Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS, ctl.RoleCCM}}},
+			{"negative TTL", &Entry{Certificate: c, Roles: ok, TTL: -time.Second}},
+			{"TTL under 1s", &Entry{Certificate: c, Roles: ok, TTL: 999 * time.Millisecond}},
+			{"TTL 1ns", &Entry{Certificate: c, Roles: ok, TTL: 1}},
+			{"TTL not whole seconds", &Entry{Certificate: c, Roles: ok, TTL: 1500 * time.Millisecond}},
+			{"TTL over 30 days", &Entry{Certificate: c, Roles: ok, TTL: MaxTTL + time.Second}},
+			{"TTL a year", &Entry{Certificate: c, Roles: ok, TTL: 365 * 24 * time.Hour}},
+		} {
+			err := s.Put(ctx, tc.e)
+			require.ErrorIs(t, err, ErrInvalid, tc.name)
+			t.Logf("%s: %v", tc.name, err)
+		}
+		es, err := s.Entries(ctx)
+		require.NoError(t, err)
+		require.Empty(t, es, "nothing invalid was stored")
+
+		for _, ttl := range []time.Duration{0, time.Second, 86400 * time.Second, MaxTTL} {
+			e := &Entry{Certificate: c, Roles: ok, TTL: ttl}
+			require.NoError(t, s.Put(ctx, e), "%v", ttl)
+			got, err := s.Lookup(ctx, e.Sum())
+			require.NoError(t, err)
+			require.Equal(t, ttl, got.TTL)
+		}
+	})
+
+	t.Run("DeepCopy", func(t *testing.T) {
+		s := open(t)
+		c := newCert(t, "CUCM")
+		want := &Entry{Certificate: newCopy(t, c), Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: time.Minute}
+		in := &Entry{Certificate: c, Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: time.Minute}
+		sum := in.Sum()
+		require.NoError(t, s.Put(ctx, in))
+		// Changing what Put was given changes nothing.
+		in.Roles[0] = ctl.RoleSAST
+		c.Raw[len(c.Raw)-1] ^= 0xff
+		c.Subject.CommonName = "changed"
+		in.TTL = time.Hour
+
+		got, err := s.Lookup(ctx, sum)
+		require.NoError(t, err)
+		requireEntry(t, want, got)
+		// Nor changing what Lookup returned.
+		got.Roles[1] = ctl.RoleSAST
+		got.Certificate.Raw[0] = 0
+		got.Certificate.RawSubject[0] = 0
+		got.Certificate.Subject.CommonName = "changed"
+		got.TTL = 0
+		got2, err := s.Lookup(ctx, sum)
+		require.NoError(t, err)
+		requireEntry(t, want, got2)
+		require.Equal(t, "CUCM", got2.Certificate.Subject.CommonName)
+		// Nor what Entries returned.
+		es, err := s.Entries(ctx)
+		require.NoError(t, err)
+		es[0].Roles[0] = ctl.RoleTFTP
+		es[0].Certificate.Raw[1] = 0
+		es[0].Certificate.Signature[0] ^= 0xff
+		got2, err = s.Lookup(ctx, sum)
+		require.NoError(t, err)
+		requireEntry(t, want, got2)
+		// Two lookups share nothing either.
+		got3, err := s.Lookup(ctx, sum)
+		require.NoError(t, err)
+		got3.Certificate.Raw[2] = 0
+		requireEntry(t, want, got2)
+	})
+
+	t.Run("EntriesOrder", func(t *testing.T) {
+		s := open(t)
+		// Two with the same subject (ordered by sum), names out of order,
+		// and one whose subject sorts by its second attribute.
+		a1, a2, b, c := newCert(t, "a"), newCert(t, "a"), newCert(t, "b"), newCert(t, "c")
+		if sa1, sa2 := sha256.Sum256(a1.Raw), sha256.Sum256(a2.Raw); bytes.Compare(sa1[:], sa2[:]) > 0 {
+			a1, a2 = a2, a1
+		}
+		in := map[*x509.Certificate]*Entry{}
+		for _, cert := range []*x509.Certificate{c, a2, b, a1} {
+			e := &Entry{Certificate: cert, Roles: []ctl.Role{ctl.RoleCCM}}
+			in[cert] = e
+			require.NoError(t, s.Put(ctx, e))
+		}
+		es, err := s.Entries(ctx)
+		require.NoError(t, err)
+		requireEntries(t, []*Entry{in[a1], in[a2], in[b], in[c]}, es)
+		// Subject strings, as pkix.Name.String gives them.
+		require.Equal(t, "CN=a,O=ucsec test", es[0].Certificate.Subject.String())
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		s := open(t)
+		e1 := &Entry{Certificate: newCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM}}
+		e2 := &Entry{Certificate: newCert(t, "two"), Roles: []ctl.Role{ctl.RoleTFTP}}
+		require.NoError(t, s.Put(ctx, e1))
+		require.NoError(t, s.Put(ctx, e2))
+		require.NoError(t, s.Delete(ctx, e1.Sum()))
+		_, err := s.Lookup(ctx, e1.Sum())
+		require.ErrorIs(t, err, ErrNotFound)
+		require.ErrorIs(t, s.Delete(ctx, e1.Sum()), ErrNotFound)
+		got, err := s.Lookup(ctx, e2.Sum())
+		require.NoError(t, err)
+		requireEntry(t, e2, got)
+		es, err := s.Entries(ctx)
+		require.NoError(t, err)
+		requireEntries(t, []*Entry{e2}, es)
+		// Deleted, then put again.
+		require.NoError(t, s.Put(ctx, e1))
+		es, err = s.Entries(ctx)
+		require.NoError(t, err)
+		requireEntries(t, []*Entry{e1, e2}, es)
+	})
+
+	t.Run("Close", func(t *testing.T) {
+		s := open(t)
+		e := &Entry{Certificate: newCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM}}
+		require.NoError(t, s.Put(ctx, e))
+		require.NoError(t, s.Close())
+		_, err := s.Lookup(ctx, e.Sum())
+		require.ErrorIs(t, err, ErrStoreClosed)
+		require.ErrorIs(t, s.Put(ctx, e), ErrStoreClosed)
+		require.ErrorIs(t, s.Delete(ctx, e.Sum()), ErrStoreClosed)
+		_, err = s.Entries(ctx)
+		require.ErrorIs(t, err, ErrStoreClosed)
+		require.NoError(t, s.Close(), "second Close")
+		// An invalid entry is still invalid.
+		require.ErrorIs(t, s.Put(ctx, &Entry{}), ErrInvalid)
+	})
+
+	t.Run("Context", func(t *testing.T) {
+		s := open(t)
+		e := &Entry{Certificate: newCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM}}
+		require.NoError(t, s.Put(ctx, e))
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err := s.Lookup(cctx, e.Sum())
+		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorIs(t, s.Put(cctx, &Entry{Certificate: newCert(t, "two"), Roles: []ctl.Role{ctl.RoleCCM}}), context.Canceled)
+		require.ErrorIs(t, s.Delete(cctx, e.Sum()), context.Canceled)
+		_, err = s.Entries(cctx)
+		require.ErrorIs(t, err, context.Canceled)
+		// Nothing was written.
+		es, err := s.Entries(ctx)
+		require.NoError(t, err)
+		requireEntries(t, []*Entry{e}, es)
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		s := open(t)
+		// fixed is always there; flip's roles change, toggle comes and goes.
+		fixed := &Entry{Certificate: newCert(t, "fixed"), Roles: []ctl.Role{ctl.RoleTVS}, TTL: time.Hour}
+		flipA := &Entry{Certificate: newCert(t, "flip"), Roles: []ctl.Role{ctl.RoleCCM}}
+		flipB := &Entry{Certificate: flipA.Certificate, Roles: []ctl.Role{ctl.RoleTFTP, ctl.RoleCAPF}, TTL: time.Minute}
+		toggle := &Entry{Certificate: newCert(t, "toggle"), Roles: []ctl.Role{ctl.RoleAppServer}}
+		require.NoError(t, s.Put(ctx, fixed))
+		require.NoError(t, s.Put(ctx, flipA))
+
+		const readers, writes = 16, 40
+		var (
+			wg      sync.WaitGroup // readers
+			writers sync.WaitGroup
+			done    atomic.Bool
+			lookups atomic.Int64
+		)
+		errs := make(chan error, readers+2)
+		for range readers {
+			wg.Go(func() {
+				for !done.Load() {
+					got, err := s.Lookup(ctx, fixed.Sum())
+					if err != nil || !slices.Equal(got.Roles, fixed.Roles) || got.TTL != fixed.TTL {
+						errs <- fmt.Errorf("fixed: %v, %v", got, err)
+						return
+					}
+					got, err = s.Lookup(ctx, flipA.Sum())
+					if err != nil || !(slices.Equal(got.Roles, flipA.Roles) && got.TTL == flipA.TTL ||
+						slices.Equal(got.Roles, []ctl.Role{ctl.RoleTFTP, ctl.RoleCAPF}) && got.TTL == flipB.TTL) {
+						errs <- fmt.Errorf("flip: %v, %v", got, err)
+						return
+					}
+					switch got, err := s.Lookup(ctx, toggle.Sum()); {
+					case err == nil && !slices.Equal(got.Roles, toggle.Roles):
+						errs <- fmt.Errorf("toggle: %v", got.Roles)
+						return
+					case err != nil && !errors.Is(err, ErrNotFound):
+						errs <- err
+						return
+					}
+					lookups.Add(3)
+				}
+			})
+		}
+		writers.Go(func() {
+			for i := range writes {
+				e := flipA
+				if i%2 == 0 {
+					e = flipB
+				}
+				if err := s.Put(ctx, e); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+		writers.Go(func() {
+			for range writes / 2 {
+				if err := s.Put(ctx, toggle); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := s.Entries(ctx); err != nil {
+					errs <- err
+					return
+				}
+				if err := s.Delete(ctx, toggle.Sum()); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+		writers.Wait()
+		done.Store(true)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		t.Logf("%d lookups", lookups.Load())
+		es, err := s.Entries(ctx)
+		require.NoError(t, err)
+		require.Len(t, es, 2)
+	})
+}
+
+func newCopy(t *testing.T, c *x509.Certificate) *x509.Certificate {
+	t.Helper()
+	d, err := x509.ParseCertificate(bytes.Clone(c.Raw))
+	require.NoError(t, err)
+	return d
+}
+
+// Bolt-only behaviour.
+
+func openBolt(t *testing.T, path string) *BoltStore {
+	t.Helper()
+	s, err := OpenBoltStore(path, &BoltOptions{Timeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	return s
+}
+
+// rawBolt runs fn in a write transaction on the bbolt file itself.
+func rawBolt(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, db.Update(fn))
+	require.NoError(t, db.Close())
+}
+
+func TestBoltStoreReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tvs.db")
+	s := openBolt(t, path)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	e1 := &Entry{Certificate: newCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: 86400 * time.Second}
+	e2 := &Entry{Certificate: newCert(t, "two"), Roles: []ctl.Role{ctl.RoleTFTP}}
+	e3 := &Entry{Certificate: newCert(t, "three"), Roles: []ctl.Role{ctl.RoleSAST}, TTL: MaxTTL}
+	for _, e := range []*Entry{e1, e2, e3} {
+		require.NoError(t, s.Put(ctx, e))
+	}
+	require.NoError(t, s.Delete(ctx, e2.Sum()))
+	require.NoError(t, s.Close())
+
+	s = openBolt(t, path)
+	defer s.Close()
+	es, err := s.Entries(ctx)
+	require.NoError(t, err)
+	requireEntries(t, []*Entry{e1, e3}, es)
+	got, err := s.Lookup(ctx, e3.Sum())
+	require.NoError(t, err)
+	requireEntry(t, e3, got)
+	_, err = s.Lookup(ctx, e2.Sum())
+	require.ErrorIs(t, err, ErrNotFound)
+
+	// The record format the schema comment documents.
+	require.NoError(t, s.Close())
+	rawBolt(t, path, func(tx *bolt.Tx) error {
+		sum := e1.Sum()
+		v := tx.Bucket([]byte("certificates")).Get(sum[:])
+		require.Equal(t, slices.Concat([]byte{0, 1, 0x51, 0x80, 2, 1, 21}, e1.Certificate.Raw), v)
+		require.Equal(t, "1", string(tx.Bucket([]byte("meta")).Get([]byte("version"))))
+		return nil
+	})
+}
+
+func TestBoltStoreLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tvs.db")
+	s := openBolt(t, path)
+	_, err := OpenBoltStore(path, &BoltOptions{Timeout: 100 * time.Millisecond})
+	require.ErrorIs(t, err, ErrStoreLocked)
+	require.ErrorIs(t, err, boltdb.ErrLocked)
+	require.Contains(t, err.Error(), path)
+	require.True(t, strings.HasPrefix(err.Error(), "tvs: store in use: "), err.Error())
+	require.NoError(t, s.Close())
+	require.NoError(t, openBolt(t, path).Close())
+
+	_, err = OpenBoltStore(path, &BoltOptions{Timeout: -1})
+	require.ErrorIs(t, err, ErrInvalid)
+	_, err = OpenBoltStore(filepath.Join(t.TempDir(), "no", "dir", "tvs.db"), nil)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	require.True(t, strings.HasPrefix(err.Error(), "tvs: open store: "), err.Error())
+}
+
+func TestBoltStoreCorrupt(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tvs.db")
+	good := &Entry{Certificate: newCert(t, "good"), Roles: []ctl.Role{ctl.RoleCCM}}
+	bad := &Entry{Certificate: newCert(t, "bad"), Roles: []ctl.Role{ctl.RoleTFTP}}
+	other := newCert(t, "other")
+	s := openBolt(t, path)
+	require.NoError(t, s.Put(ctx, good))
+	require.NoError(t, s.Put(ctx, bad))
+	require.NoError(t, s.Close())
+	file, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	badSum := bad.Sum()
+	der := bad.Certificate.Raw
+	rec := func(head ...byte) []byte { return slices.Concat(head, der) }
+	for _, tc := range []struct {
+		name  string
+		key   []byte
+		value []byte
+	}{
+		{"empty", badSum[:], []byte{}},
+		{"short", badSum[:], []byte{0, 0, 0, 0}},
+		{"roles cut", badSum[:], []byte{0, 0, 0, 0, 2, 1}},
+		{"no certificate", badSum[:], []byte{0, 0, 0, 0, 1, 3}},
+		{"other certificate", badSum[:], slices.Concat([]byte{0, 0, 0, 0, 1, 3}, other.Raw)},
+		{"certificate cut", badSum[:], rec(0, 0, 0, 0, 1, 3)[:100]},
+		{"trailing byte", badSum[:], append(rec(0, 0, 0, 0, 1, 3), 0)},
+		{"no roles", badSum[:], rec(0, 0, 0, 0, 0)},
+		{"unknown role", badSum[:], rec(0, 0, 0, 0, 1, 5)},
+		{"role twice", badSum[:], rec(0, 0, 0, 0, 2, 3, 3)},
+		{"roles out of order", badSum[:], rec(0, 0, 0, 0, 2, 21, 3)},
+		{"TTL too long", badSum[:], rec(0, 0x27, 0x8d, 0x01, 1, 3)}, // 2592001
+		{"TTL huge", badSum[:], rec(0xff, 0xff, 0xff, 0xff, 1, 3)},
+		{"short key", []byte("short"), rec(0, 0, 0, 0, 1, 3)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(path, file, 0o600))
+			rawBolt(t, path, func(tx *bolt.Tx) error {
+				return tx.Bucket([]byte("certificates")).Put(tc.key, tc.value)
+			})
+			s := openBolt(t, path)
+			defer s.Close()
+			_, err := s.Entries(ctx)
+			require.ErrorIs(t, err, ErrCorrupt)
+			t.Log(err)
+			got, err := s.Lookup(ctx, good.Sum())
+			require.NoError(t, err, "other records still read")
+			requireEntry(t, good, got)
+			if len(tc.key) != sha256.Size {
+				return
+			}
+			_, err = s.Lookup(ctx, badSum)
+			require.ErrorIs(t, err, ErrCorrupt)
+			// A corrupt record can be deleted, or replaced.
+			require.NoError(t, s.Put(ctx, bad))
+			got, err = s.Lookup(ctx, badSum)
+			require.NoError(t, err)
+			requireEntry(t, bad, got)
+			require.NoError(t, s.Delete(ctx, badSum))
+			es, err := s.Entries(ctx)
+			require.NoError(t, err)
+			requireEntries(t, []*Entry{good}, es)
+		})
+	}
+
+	// The accepted boundaries of a record written by hand.
+	require.NoError(t, os.WriteFile(path, file, 0o600))
+	rawBolt(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("certificates")).Put(badSum[:], rec(0, 0x27, 0x8d, 0x00, 7, 0, 1, 2, 3, 4, 7, 21)) // 2592000
+	})
+	s = openBolt(t, path)
+	defer s.Close()
+	got, err := s.Lookup(ctx, badSum)
+	require.NoError(t, err)
+	requireEntry(t, &Entry{Certificate: bad.Certificate, Roles: []ctl.Role{0, 1, 2, 3, 4, 7, 21}, TTL: MaxTTL}, got)
+}
+
+func TestBoltStoreSchema(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tvs.db")
+	require.NoError(t, openBolt(t, path).Close())
+	file, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	for _, tc := range []struct {
+		name     string
+		version  string
+		want     error
+		internal error
+	}{
+		{"newer", "2", ErrStoreVersion, boltdb.ErrVersion},
+		{"much newer", "4000000000", ErrStoreVersion, boltdb.ErrVersion},
+		{"zero", "0", ErrCorrupt, boltdb.ErrCorrupt},
+		{"not a number", "one", ErrCorrupt, boltdb.ErrCorrupt},
+		{"missing", "", ErrCorrupt, boltdb.ErrCorrupt},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(path, file, 0o600))
+			rawBolt(t, path, func(tx *bolt.Tx) error {
+				if tc.version == "" {
+					return tx.Bucket([]byte("meta")).Delete([]byte("version"))
+				}
+				return tx.Bucket([]byte("meta")).Put([]byte("version"), []byte(tc.version))
+			})
+			_, err := OpenBoltStore(path, nil)
+			require.ErrorIs(t, err, tc.want)
+			require.ErrorIs(t, err, tc.internal)
+			require.Contains(t, err.Error(), path)
+			require.True(t, strings.HasPrefix(err.Error(), "tvs: "), err.Error())
+			t.Log(err)
+			// The file was left alone and is not locked.
+			rawBolt(t, path, func(tx *bolt.Tx) error { return nil })
+		})
+	}
+
+	t.Run("CAPF store", func(t *testing.T) {
+		// What capf writes: meta version 1, its own buckets.
+		capfFile := filepath.Join(dir, "capf.db")
+		rawBolt(t, capfFile, func(tx *bolt.Tx) error {
+			for _, b := range []string{"meta", "devices", "issued", "issued-order", "issued-by-device"} {
+				if _, err := tx.CreateBucket([]byte(b)); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket([]byte("meta")).Put([]byte("version"), []byte("1"))
+		})
+		_, err := OpenBoltStore(capfFile, nil)
+		require.ErrorIs(t, err, ErrCorrupt)
+		require.Contains(t, err.Error(), `no "certificates" bucket`)
+		t.Log(err)
+	})
+
+	t.Run("other bbolt file", func(t *testing.T) {
+		other := filepath.Join(dir, "other.db")
+		rawBolt(t, other, func(tx *bolt.Tx) error {
+			_, err := tx.CreateBucket([]byte("widgets"))
+			return err
+		})
+		_, err := OpenBoltStore(other, nil)
+		require.ErrorIs(t, err, ErrCorrupt)
+		require.Contains(t, err.Error(), "not a TVS store")
+	})
+
+	t.Run("not bbolt", func(t *testing.T) {
+		junk := filepath.Join(dir, "junk.db")
+		require.NoError(t, os.WriteFile(junk, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600))
+		_, err := OpenBoltStore(junk, nil)
+		require.ErrorIs(t, err, ErrCorrupt)
+		t.Log(err)
+	})
+}
+
+func TestKnownRoles(t *testing.T) {
+	// The roles an Entry may have are exactly those ctl names, and they
+	// all fit a byte.
+	var known []ctl.Role
+	for r := range 1 << 16 {
+		if knownRole(ctl.Role(r)) {
+			known = append(known, ctl.Role(r))
+		}
+	}
+	require.Equal(t, []ctl.Role{ctl.RoleSAST, ctl.RoleCCM, ctl.RoleCCMTFTP, ctl.RoleTFTP, ctl.RoleCAPF, ctl.RoleAppServer, ctl.RoleTVS}, known)
+	var names []string
+	for _, r := range known {
+		names = append(names, r.ShortName())
+	}
+	// The fixed order of the reference is the order of the numbers.
+	require.Equal(t, []string{"SAST", "CCM", "CCM+TFTP", "TFTP", "CAPF", "APP-SERVER", "TVS"}, names)
+	require.False(t, knownRole(5))
+	require.Equal(t, strconv.Itoa(5), ctl.Role(5).ShortName())
+}
+
+func TestEntrySum(t *testing.T) {
+	c := newCert(t, "x")
+	require.Equal(t, sha256.Sum256(c.Raw), (&Entry{Certificate: c}).Sum())
+	require.Equal(t, [32]byte{}, (&Entry{}).Sum())
+}
+
+// Loading.
+
+func TestLoadTrustList(t *testing.T) {
+	ctx := context.Background()
+	itl, err := ctl.Parse(testkeys.Vector(t, "ITLFile.tlv"))
+	require.NoError(t, err)
+	require.NoError(t, itl.Verify())
+	require.Len(t, itl.Records, 7)
+	sast, _ := testkeys.Load(t, "sast")
+	asterisk, _ := testkeys.Load(t, "tftp")   // CN=Asterisk
+	ec, _ := testkeys.Load(t, "tftp-ec-p384") // CN=ApacheEC
+
+	for name, open := range map[string]func(t *testing.T) Store{
+		"memory": func(*testing.T) Store { return NewMemoryStore() },
+		"bolt": func(t *testing.T) Store {
+			s, err := OpenBoltStore(filepath.Join(t.TempDir(), "tvs.db"), nil)
+			require.NoError(t, err)
+			return s
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			defer s.Close()
+			n, err := LoadTrustList(ctx, s, itl, 86400*time.Second)
+			require.NoError(t, err)
+			require.Equal(t, 3, n)
+			es, err := s.Entries(ctx)
+			require.NoError(t, err)
+			day := 86400 * time.Second
+			// Sorted by subject: CN=ApacheEC…, CN=Asterisk…, CN=SAST….
+			requireEntries(t, []*Entry{
+				{Certificate: ec, Roles: []ctl.Role{ctl.RoleTFTP}, TTL: day},
+				// Five records of the one certificate.
+				{Certificate: asterisk, Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleCCMTFTP, ctl.RoleCAPF, ctl.RoleAppServer, ctl.RoleTVS}, TTL: day},
+				{Certificate: sast, Roles: []ctl.Role{ctl.RoleSAST}, TTL: day},
+			}, es)
+			// What a phone's request for the TVS certificate finds.
+			got, err := s.Lookup(ctx, sha256.Sum256(asterisk.Raw))
+			require.NoError(t, err)
+			require.Contains(t, got.Roles, ctl.RoleTVS)
+
+			// The CTL, loaded next, replaces the roles of the
+			// certificates it holds too.
+			ctlFile, err := ctl.Parse(testkeys.Vector(t, "CTLFile-sha512-v1.1.tlv"))
+			require.NoError(t, err)
+			n, err = LoadTrustList(ctx, s, ctlFile, 0)
+			require.NoError(t, err)
+			require.Equal(t, 2, n)
+			es, err = s.Entries(ctx)
+			require.NoError(t, err)
+			requireEntries(t, []*Entry{
+				{Certificate: ec, Roles: []ctl.Role{ctl.RoleTFTP}, TTL: day},
+				{Certificate: asterisk, Roles: []ctl.Role{ctl.RoleCCMTFTP}},
+				{Certificate: sast, Roles: []ctl.Role{ctl.RoleSAST}},
+			}, es)
+		})
+	}
+}
+
+func TestLoadTrustListRecords(t *testing.T) {
+	ctx := context.Background()
+	a, b := newCert(t, "a"), newCert(t, "b")
+	s := NewMemoryStore()
+	f := &ctl.File{Records: []ctl.Record{
+		{Role: ctl.RoleCCM, DNSName: "cucm1"}, // no certificate: skipped
+		{Role: ctl.RoleTVS, Certificate: a.Raw},
+		{Role: ctl.RoleCCM, Certificate: b.Raw},
+		{Role: ctl.RoleTVS, Certificate: a.Raw}, // the same again: one role
+		{Role: ctl.RoleSAST, Certificate: a.Raw},
+	}}
+	n, err := LoadTrustList(ctx, s, f, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	es, err := s.Entries(ctx)
+	require.NoError(t, err)
+	requireEntries(t, []*Entry{
+		{Certificate: a, Roles: []ctl.Role{ctl.RoleSAST, ctl.RoleTVS}, TTL: time.Hour},
+		{Certificate: b, Roles: []ctl.Role{ctl.RoleCCM}, TTL: time.Hour},
+	}, es)
+
+	// Nothing to load.
+	n, err = LoadTrustList(ctx, s, &ctl.File{Records: []ctl.Record{{Role: ctl.RoleCCM}}}, 0)
+	require.NoError(t, err)
+	require.Zero(t, n)
+
+	// Any bad record, and nothing is put.
+	c := newCert(t, "c")
+	for name, f := range map[string]*ctl.File{
+		"nil":          nil,
+		"junk":         {Records: []ctl.Record{{Role: ctl.RoleCCM, Certificate: c.Raw}, {Role: ctl.RoleTFTP, Certificate: []byte{0x30, 0x00}}}},
+		"trailing":     {Records: []ctl.Record{{Role: ctl.RoleCCM, Certificate: c.Raw}, {Role: ctl.RoleTFTP, Certificate: append(slices.Clone(a.Raw), 0)}}},
+		"unknown role": {Records: []ctl.Record{{Role: ctl.RoleCCM, Certificate: c.Raw}, {Role: 9, Certificate: a.Raw}}},
+	} {
+		n, err := LoadTrustList(ctx, s, f, 0)
+		require.ErrorIs(t, err, ErrInvalid, name)
+		require.Zero(t, n)
+		t.Logf("%s: %v", name, err)
+	}
+	_, err = LoadTrustList(ctx, s, &ctl.File{Records: []ctl.Record{{Role: ctl.RoleCCM, Certificate: c.Raw}}}, 2*MaxTTL)
+	require.ErrorIs(t, err, ErrInvalid)
+	es, err = s.Entries(ctx)
+	require.NoError(t, err)
+	require.Len(t, es, 2)
+
+	// A store error is passed on.
+	require.NoError(t, s.Close())
+	_, err = LoadTrustList(ctx, s, f, 0)
+	require.ErrorIs(t, err, ErrStoreClosed)
+}
+
+func TestLoadCertificates(t *testing.T) {
+	ctx := context.Background()
+	sast, _ := testkeys.Load(t, "sast")
+	asterisk, _ := testkeys.Load(t, "tftp")
+	roles := []ctl.Role{ctl.RoleTVS, ctl.RoleCCM}
+	want := []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}
+
+	// Two PEM files, each a private key and a certificate: the keys are
+	// skipped.
+	bundle := slices.Concat(testkeys.Vector(t, "keys/tftp.pem"), []byte("\n# comment\n"), testkeys.Vector(t, "keys/sast.pem"))
+	s := NewMemoryStore()
+	n, err := LoadCertificates(ctx, s, bundle, roles, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, []ctl.Role{ctl.RoleTVS, ctl.RoleCCM}, roles, "roles left alone")
+	es, err := s.Entries(ctx)
+	require.NoError(t, err)
+	requireEntries(t, []*Entry{
+		{Certificate: asterisk, Roles: want, TTL: time.Minute},
+		{Certificate: sast, Roles: want, TTL: time.Minute},
+	}, es)
+
+	// Changing the roles given afterwards changes nothing stored.
+	roles[0] = ctl.RoleSAST
+	got, err := s.Lookup(ctx, sha256.Sum256(sast.Raw))
+	require.NoError(t, err)
+	require.Equal(t, want, got.Roles)
+
+	// DER; the same certificate twice in PEM; leading white space.
+	s = NewMemoryStore()
+	c := newCert(t, "c")
+	n, err = LoadCertificates(ctx, s, c.Raw, []ctl.Role{ctl.RoleTFTP}, 0)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	n, err = LoadCertificates(ctx, s, slices.Concat([]byte("\r\n\n"), pemOf(asterisk), pemOf(asterisk)), []ctl.Role{ctl.RoleCAPF}, 0)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	es, err = s.Entries(ctx)
+	require.NoError(t, err)
+	requireEntries(t, []*Entry{
+		{Certificate: asterisk, Roles: []ctl.Role{ctl.RoleCAPF}},
+		{Certificate: c, Roles: []ctl.Role{ctl.RoleTFTP}},
+	}, es)
+
+	// Bad input, and nothing is put.
+	broken := slices.Concat(pemOf(sast), []byte("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"))
+	for _, tc := range []struct {
+		name  string
+		data  []byte
+		roles []ctl.Role
+		ttl   time.Duration
+	}{
+		{"empty", nil, want, 0},
+		{"junk", []byte("hello"), want, 0},
+		{"DER with trailing data", append(slices.Clone(sast.Raw), 0), want, 0},
+		{"PEM without a certificate", testkeys.Vector(t, "keys/tftp.pem")[:bytes.Index(testkeys.Vector(t, "keys/tftp.pem"), []byte("-----BEGIN CERTIFICATE"))], want, 0},
+		{"malformed PEM block", broken, want, 0},
+		{"PEM block not a certificate", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{0x30, 0x00}}), want, 0},
+		{"PEM after DER", slices.Concat(sast.Raw, pemOf(asterisk)), want, 0},
+		{"no roles", pemOf(sast), nil, 0},
+		{"unknown role", pemOf(sast), []ctl.Role{ctl.RoleCCM, 100}, 0},
+		{"role twice", pemOf(sast), []ctl.Role{ctl.RoleCCM, ctl.RoleCCM}, 0},
+		{"bad TTL", pemOf(sast), want, 1500 * time.Millisecond},
+	} {
+		n, err := LoadCertificates(ctx, s, tc.data, tc.roles, tc.ttl)
+		require.ErrorIs(t, err, ErrInvalid, tc.name)
+		require.Zero(t, n, tc.name)
+		t.Logf("%s: %v", tc.name, err)
+	}
+	es, err = s.Entries(ctx)
+	require.NoError(t, err)
+	require.Len(t, es, 2)
+}
+
+// BenchmarkLookup measures what a phone's request costs the store: a
+// lookup of an RSA-2048 certificate (897 bytes DER) among 100 others.
+func BenchmarkLookup(b *testing.B) {
+	ctx := context.Background()
+	cert, _ := testkeys.Load(b, "tftp")
+	target := &Entry{Certificate: cert, Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: 86400 * time.Second}
+	for _, name := range []string{"memory", "bolt"} {
+		var s Store
+		if name == "memory" {
+			s = NewMemoryStore()
+		} else {
+			bs, err := OpenBoltStore(filepath.Join(b.TempDir(), "tvs.db"), nil)
+			require.NoError(b, err)
+			s = bs
+		}
+		require.NoError(b, s.Put(ctx, target))
+		for i := range 100 {
+			require.NoError(b, s.Put(ctx, &Entry{Certificate: newCert(b, fmt.Sprint(i)), Roles: []ctl.Role{ctl.RoleCCM}}))
+		}
+		sum := target.Sum()
+		miss := sha256.Sum256([]byte("unknown"))
+		b.Run(name+"/hit", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Lookup(ctx, sum); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"/miss", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Lookup(ctx, miss); !errors.Is(err, ErrNotFound) {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"/hit-parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.Lookup(ctx, sum); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+		require.NoError(b, s.Close())
+	}
+}
