@@ -156,17 +156,7 @@ func (s *Server) setup() error {
 	case s.KeyGenTimeout != 0 && s.KeyGenTimeout < s.authTimeout():
 		return fmt.Errorf("%w: Server.KeyGenTimeout %v is shorter than AuthTimeout %v", ErrInvalid, s.KeyGenTimeout, s.authTimeout())
 	}
-	c := s.tlsFloor(s.TLSConfig.Clone())
-	if get := c.GetConfigForClient; get != nil {
-		c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-			cfg, err := get(hello)
-			if cfg != nil {
-				cfg = s.tlsFloor(cfg.Clone())
-			}
-			return cfg, err
-		}
-	}
-	s.tls = c
+	s.tls = netserve.ServerTLS(s.TLSConfig, s.LegacyTLS, legacyCipherSuites)
 	s.lscRoots = s.LSCRoots
 	if s.lscRoots == nil {
 		if ca, ok := s.Issuer.(*LocalCA); ok && ca.Certificate != nil {
@@ -189,17 +179,6 @@ func (s *Server) setup() error {
 	}
 	s.conns = netserve.NewLimit(n)
 	return nil
-}
-
-// tlsFloor applies LegacyTLS, or the TLS 1.2 minimum, to c.
-func (s *Server) tlsFloor(c *tls.Config) *tls.Config {
-	if s.LegacyTLS {
-		c.MinVersion = tls.VersionTLS10
-		c.CipherSuites = legacyCipherSuites
-	} else if c.MinVersion < tls.VersionTLS12 {
-		c.MinVersion = tls.VersionTLS12
-	}
-	return c
 }
 
 func (s *Server) now() time.Time {

@@ -5,6 +5,7 @@ package netserve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -139,4 +140,31 @@ func Serve(ctx context.Context, l net.Listener, cfg Config, handle func(ctx cont
 		<-finished
 	}
 	return acceptErr
+}
+
+// ServerTLS returns a clone of cfg for a server with the protocol floor
+// applied: TLS 1.2 or later, or with legacy, TLS 1.0 and later with the
+// given cipher suites. The floor also applies to the configurations
+// cfg.GetConfigForClient returns.
+func ServerTLS(cfg *tls.Config, legacy bool, legacySuites []uint16) *tls.Config {
+	floor := func(c *tls.Config) *tls.Config {
+		if legacy {
+			c.MinVersion = tls.VersionTLS10
+			c.CipherSuites = legacySuites
+		} else if c.MinVersion < tls.VersionTLS12 {
+			c.MinVersion = tls.VersionTLS12
+		}
+		return c
+	}
+	c := floor(cfg.Clone())
+	if get := c.GetConfigForClient; get != nil {
+		c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			cc, err := get(hello)
+			if cc != nil {
+				cc = floor(cc.Clone())
+			}
+			return cc, err
+		}
+	}
+	return c
 }
