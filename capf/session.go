@@ -6,7 +6,6 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"crypto/subtle"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/ucsec/ucsec/internal/netserve"
 
 	"github.com/ucsec/ucsec/internal/capfwire"
 )
@@ -76,16 +77,10 @@ func protocolf(format string, args ...any) error {
 
 func (s *Server) serveConn(ctx context.Context, raw net.Conn) error {
 	start := time.Now()
-	conn := tls.Server(raw, s.tls)
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	defer stop()
+	conn, done, err := netserve.Handshake(ctx, raw, s.tls, s.handshakeTimeout())
+	defer done()
 	ss := &session{s: s, ctx: ctx, conn: conn, id: s.sessionID()}
 	ss.log = s.log.With("session", ss.id, "remote", raw.RemoteAddr().String())
-	conn.SetDeadline(start.Add(s.handshakeTimeout()))
-	hctx, cancel := context.WithTimeout(ctx, s.handshakeTimeout())
-	err := conn.HandshakeContext(hctx)
-	cancel()
 	if err != nil {
 		err = fmt.Errorf("capf: TLS handshake: %w", err)
 	} else {

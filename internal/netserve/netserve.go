@@ -168,3 +168,21 @@ func ServerTLS(cfg *tls.Config, legacy bool, legacySuites []uint16) *tls.Config 
 	}
 	return c
 }
+
+// Handshake runs the server side of a TLS handshake on raw, a freshly
+// accepted connection, within timeout. The connection is closed when ctx
+// is done. The deadline set for the handshake stays on the connection; the
+// caller sets its own for what follows. The caller must call done when it
+// has finished with the connection, even after an error.
+func Handshake(ctx context.Context, raw net.Conn, cfg *tls.Config, timeout time.Duration) (conn *tls.Conn, done func(), err error) {
+	conn = tls.Server(raw, cfg)
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	done = func() { stop(); conn.Close() }
+	conn.SetDeadline(time.Now().Add(timeout))
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := conn.HandshakeContext(hctx); err != nil {
+		return conn, done, err
+	}
+	return conn, done, nil
+}
