@@ -503,10 +503,9 @@ func TestServerJabberStyle(t *testing.T) {
 	if kt, _ := f.Uint8(capfwire.TagKeyType); kt != capfwire.KeyTypeEC {
 		t.Fatalf("key type %d", kt)
 	}
-	spki, _ := x509.MarshalPKIXPublicKey(s.pki.keys[EC256].Public())
 	p.send(&capfwire.Frame{Command: capfwire.CmdRequestInProgress, Session: sid})
 	p.send(&capfwire.Frame{Command: capfwire.CmdRequestInProgress, Session: sid})
-	p.send(&capfwire.Frame{Command: capfwire.CmdKeyGenerateResponse, Session: sid, Elements: []capfwire.Element{{Tag: capfwire.TagPublicKey, Value: spki}}})
+	p.sendPublicKey(sid, s.pki.keys[EC256].Public())
 	f = p.recv(capfwire.CmdStoreCertificateRequest)
 	if _, _, err := f.Certificate(); err != nil {
 		t.Fatal(err)
@@ -652,8 +651,7 @@ func TestServerProtocolErrors(t *testing.T) {
 		{"wrong key type", func(p *stPeer) uint8 {
 			sid := p.auth(3, stDev, nil)
 			p.recv(capfwire.CmdKeyGenerateRequest)
-			spki, _ := x509.MarshalPKIXPublicKey(s.pki.keys[EC384].Public())
-			p.send(&capfwire.Frame{Command: capfwire.CmdKeyGenerateResponse, Session: sid, Elements: []capfwire.Element{{Tag: capfwire.TagPublicKey, Value: spki}}})
+			p.sendPublicKey(sid, s.pki.keys[EC384].Public())
 			return p.end()
 		}, 7},
 		{"garbage key", func(p *stPeer) uint8 {
@@ -673,8 +671,7 @@ func TestServerProtocolErrors(t *testing.T) {
 		{"store refused", func(p *stPeer) uint8 {
 			sid := p.auth(3, stDev, nil)
 			p.recv(capfwire.CmdKeyGenerateRequest)
-			spki, _ := x509.MarshalPKIXPublicKey(s.pki.keys[EC256].Public())
-			p.send(&capfwire.Frame{Command: capfwire.CmdKeyGenerateResponse, Session: sid, Elements: []capfwire.Element{{Tag: capfwire.TagPublicKey, Value: spki}}})
+			p.sendPublicKey(sid, s.pki.keys[EC256].Public())
 			p.recv(capfwire.CmdStoreCertificateRequest)
 			r := &capfwire.Frame{Command: capfwire.CmdStoreCertificateResponse, Session: sid}
 			r.AddUint8(capfwire.TagReason, 7)
@@ -798,8 +795,7 @@ func TestServerTimeouts(t *testing.T) {
 	p.recv(capfwire.CmdKeyGenerateRequest)
 	p.send(&capfwire.Frame{Command: capfwire.CmdRequestInProgress, Session: sid})
 	time.Sleep(300 * time.Millisecond)
-	spki, _ := x509.MarshalPKIXPublicKey(s.pki.keys[EC256].Public())
-	p.send(&capfwire.Frame{Command: capfwire.CmdKeyGenerateResponse, Session: sid, Elements: []capfwire.Element{{Tag: capfwire.TagPublicKey, Value: spki}}})
+	p.sendPublicKey(sid, s.pki.keys[EC256].Public())
 	p.recv(capfwire.CmdStoreCertificateRequest)
 }
 
@@ -1034,13 +1030,22 @@ func TestServerExternalCA(t *testing.T) {
 	}
 }
 
+// sendPublicKey sends KEY_GENERATE_RESPONSE with pub.
+func (p *stPeer) sendPublicKey(sid uint32, pub crypto.PublicKey) {
+	p.t.Helper()
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.send(&capfwire.Frame{Command: capfwire.CmdKeyGenerateResponse, Session: sid, Elements: []capfwire.Element{{Tag: capfwire.TagPublicKey, Value: spki}}})
+}
+
 // sendKey answers KEY_GENERATE_REQUEST with key's public key and returns
 // the certificate of the STORE_CERTIFICATE_REQUEST.
 func (p *stPeer) sendKey(sid uint32, key crypto.Signer) *x509.Certificate {
 	p.t.Helper()
 	p.recv(capfwire.CmdKeyGenerateRequest)
-	spki, _ := x509.MarshalPKIXPublicKey(key.Public())
-	p.send(&capfwire.Frame{Command: capfwire.CmdKeyGenerateResponse, Session: sid, Elements: []capfwire.Element{{Tag: capfwire.TagPublicKey, Value: spki}}})
+	p.sendPublicKey(sid, key.Public())
 	f := p.recv(capfwire.CmdStoreCertificateRequest)
 	_, der, err := f.Certificate()
 	if err != nil {
@@ -1095,8 +1100,7 @@ func TestServerClaim(t *testing.T) {
 	b := stDial(t, ctx, s)
 	sidB := b.auth(3, stDev, nil)
 	b.recv(capfwire.CmdKeyGenerateRequest)
-	spki, _ := x509.MarshalPKIXPublicKey(s.pki.keys[EC256].Public())
-	b.send(&capfwire.Frame{Command: capfwire.CmdKeyGenerateResponse, Session: sidB, Elements: []capfwire.Element{{Tag: capfwire.TagPublicKey, Value: spki}}})
+	b.sendPublicKey(sidB, s.pki.keys[EC256].Public())
 	if r := b.end(); r != 7 {
 		t.Fatalf("second session: END %d", r)
 	}
@@ -1146,11 +1150,7 @@ func TestServerBadRSAKey(t *testing.T) {
 		p := stDial(t, ctx, s)
 		sid := p.auth(3, stDev, nil)
 		p.recv(capfwire.CmdKeyGenerateRequest)
-		spki, err := x509.MarshalPKIXPublicKey(&rsa.PublicKey{N: good.N, E: e})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.send(&capfwire.Frame{Command: capfwire.CmdKeyGenerateResponse, Session: sid, Elements: []capfwire.Element{{Tag: capfwire.TagPublicKey, Value: spki}}})
+		p.sendPublicKey(sid, &rsa.PublicKey{N: good.N, E: e})
 		if r := p.end(); r != 7 {
 			t.Fatalf("e=%d: END %d", e, r)
 		}
