@@ -631,20 +631,8 @@ func refStartServer(t *testing.T, p *refPKI, st Store, configure func(*Server)) 
 	if configure != nil {
 		configure(srv)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return &refServer{addr: l.Addr().String(), store: st, log: lg}
+	addr := stServe(t, srv)
+	return &refServer{addr: addr, store: st, log: lg}
 }
 
 func (s *refServer) schedule(t *testing.T, dev string, sch Schedule) {

@@ -164,6 +164,14 @@ func stStart(t testing.TB, configure func(*Server)) *stServer {
 	if configure != nil {
 		configure(srv)
 	}
+	addr := stServe(t, srv)
+	return &stServer{addr: addr, store: st, srv: srv, pki: p}
+}
+
+// stServe runs srv on a loopback listener until the test ends and returns
+// its address.
+func stServe(t testing.TB, srv *Server) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +185,7 @@ func stStart(t testing.TB, configure func(*Server)) *stServer {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &stServer{addr: l.Addr().String(), store: st, srv: srv, pki: p}
+	return l.Addr().String()
 }
 
 // phone returns a client for device that trusts the CAPF and answers key
