@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/ucsec/ucsec/internal/boltdb"
@@ -76,15 +75,20 @@ var (
 //
 // Only one BoltStore, in one process, can have a file open at a time.
 type BoltStore struct {
-	db   *bolt.DB
-	path string
-	// mu is held for reading by each call, and for writing by Close, so
-	// that Close waits for calls under way.
-	mu     sync.RWMutex
-	closed bool
+	h *boltdb.Handle
 }
 
 var _ Store = (*BoltStore)(nil)
+
+// boltSentinels are this package's errors for package internal/boltdb.
+var boltSentinels = boltdb.Sentinels{
+	Prefix:  "capf",
+	Locked:  ErrStoreLocked,
+	Version: ErrStoreVersion,
+	Corrupt: ErrCorrupt,
+	Invalid: ErrInvalid,
+	Closed:  ErrStoreClosed,
+}
 
 // OpenBoltStore opens the store in the file at path, creating it (mode
 // 0600) if it does not exist. It fails with [ErrStoreLocked] if another
@@ -92,56 +96,15 @@ var _ Store = (*BoltStore)(nil)
 // with [ErrStoreVersion] if a newer version of this package wrote it, and
 // with [ErrCorrupt] if it is not a store file.
 func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
-	timeout := time.Second
-	if opts != nil && opts.Timeout != 0 {
+	var timeout time.Duration
+	if opts != nil {
 		timeout = opts.Timeout
 	}
-	if timeout < 0 {
-		return nil, fmt.Errorf("%w: negative BoltOptions.Timeout %v", ErrInvalid, timeout)
-	}
-	db, err := boltdb.Open(path, timeout, boltSchemaDef)
+	h, err := boltdb.OpenHandle(path, timeout, boltSchemaDef, boltSentinels)
 	if err != nil {
-		return nil, openError(err)
+		return nil, err
 	}
-	return &BoltStore{db: db, path: path}, nil
-}
-
-// openError maps an error from boltdb.Open to this package's sentinels.
-func openError(err error) error {
-	var e *boltdb.Error
-	if errors.As(err, &e) {
-		switch e.Kind {
-		case boltdb.ErrLocked:
-			return e.With(ErrStoreLocked)
-		case boltdb.ErrVersion:
-			return e.With(ErrStoreVersion)
-		case boltdb.ErrCorrupt:
-			return e.With(ErrCorrupt)
-		}
-	}
-	return fmt.Errorf("capf: open store: %w", err)
-}
-
-// begin checks ctx and the store. On a nil error the caller must call
-// s.mu.RUnlock.
-func (s *BoltStore) begin(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ErrStoreClosed
-	}
-	return nil
-}
-
-// wrap gives a bbolt error the package prefix.
-func (s *BoltStore) wrap(err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("capf: store %s: %w", s.path, err)
+	return &BoltStore{h: h}, nil
 }
 
 func decodeDevice(name string, v []byte) (*Device, error) {
@@ -168,15 +131,16 @@ func decodeIssued(serial, v []byte) (*IssuedCertificate, error) {
 
 // Device implements [Store].
 func (s *BoltStore) Device(ctx context.Context, name string) (*Device, error) {
-	if err := s.begin(ctx); err != nil {
+	done, err := s.h.Begin(ctx)
+	if err != nil {
 		return nil, err
 	}
-	defer s.mu.RUnlock()
+	defer done()
 	if checkDeviceName(name) != nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownDevice, name)
 	}
 	var d *Device
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err = s.h.DB().View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketDevices).Get([]byte(name))
 		if v == nil {
 			return fmt.Errorf("%w: %q", ErrUnknownDevice, name)
@@ -193,12 +157,13 @@ func (s *BoltStore) Device(ctx context.Context, name string) (*Device, error) {
 
 // Devices implements [Store].
 func (s *BoltStore) Devices(ctx context.Context) ([]*Device, error) {
-	if err := s.begin(ctx); err != nil {
+	done, err := s.h.Begin(ctx)
+	if err != nil {
 		return nil, err
 	}
-	defer s.mu.RUnlock()
+	defer done()
 	var ds []*Device
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err = s.h.DB().View(func(tx *bolt.Tx) error {
 		// Keys are in byte order, which is Go's string order.
 		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
 			d, err := decodeDevice(string(k), v)
@@ -218,10 +183,11 @@ func (s *BoltStore) Devices(ctx context.Context) ([]*Device, error) {
 // Update implements [Store]. Concurrent updates share one commit; fn runs
 // inside it, so it must be quick and must not use the store.
 func (s *BoltStore) Update(ctx context.Context, name string, create bool, fn func(*Device) error) error {
-	if err := s.begin(ctx); err != nil {
+	done, err := s.h.Begin(ctx)
+	if err != nil {
 		return err
 	}
-	defer s.mu.RUnlock()
+	defer done()
 	if err := checkDeviceName(name); err != nil {
 		if create {
 			return err
@@ -235,7 +201,7 @@ func (s *BoltStore) Update(ctx context.Context, name string, create bool, fn fun
 	// update in the batch, then run this one again alone. Batch may call
 	// the closure more than once, so each call starts afresh.
 	var fail error
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.h.DB().Batch(func(tx *bolt.Tx) error {
 		fail = nil
 		b := tx.Bucket(bucketDevices)
 		var d *Device
@@ -267,21 +233,22 @@ func (s *BoltStore) Update(ctx context.Context, name string, create bool, fn fun
 		return b.Put(key, v)
 	})
 	if err != nil {
-		return s.wrap(err)
+		return s.h.Wrap(err)
 	}
 	return fail
 }
 
 // Remove implements [Store].
 func (s *BoltStore) Remove(ctx context.Context, name string) error {
-	if err := s.begin(ctx); err != nil {
+	done, err := s.h.Begin(ctx)
+	if err != nil {
 		return err
 	}
-	defer s.mu.RUnlock()
+	defer done()
 	if checkDeviceName(name) != nil {
 		return nil // never stored
 	}
-	return s.wrap(s.db.Batch(func(tx *bolt.Tx) error {
+	return s.h.Wrap(s.h.DB().Batch(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDevices).Delete([]byte(name))
 	}))
 }
@@ -296,13 +263,14 @@ func (s *BoltStore) RecordIssued(ctx context.Context, c *IssuedCertificate) erro
 	if err != nil {
 		return fmt.Errorf("%w: issued certificate %s: %v", ErrInvalid, c.Serial, err)
 	}
-	if err := s.begin(ctx); err != nil {
+	done, err := s.h.Begin(ctx)
+	if err != nil {
 		return err
 	}
-	defer s.mu.RUnlock()
+	defer done()
 	serial := []byte(key)
 	var dup bool
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.h.DB().Batch(func(tx *bolt.Tx) error {
 		dup = false
 		issued := tx.Bucket(bucketIssued)
 		if issued.Get(serial) != nil {
@@ -325,7 +293,7 @@ func (s *BoltStore) RecordIssued(ctx context.Context, c *IssuedCertificate) erro
 		return tx.Bucket(bucketByDevice).Put(deviceIndexKey(c.Device, seqKey[:]), serial)
 	})
 	if err != nil {
-		return s.wrap(err)
+		return s.h.Wrap(err)
 	}
 	if dup {
 		return fmt.Errorf("%w: %s", ErrDuplicateSerial, c.Serial)
@@ -345,15 +313,16 @@ func deviceIndexKey(name string, seq []byte) []byte {
 
 // Issued implements [Store]. Oldest first means in the order recorded.
 func (s *BoltStore) Issued(ctx context.Context, name string) ([]*IssuedCertificate, error) {
-	if err := s.begin(ctx); err != nil {
+	done, err := s.h.Begin(ctx)
+	if err != nil {
 		return nil, err
 	}
-	defer s.mu.RUnlock()
+	defer done()
 	if name != "" && checkDeviceName(name) != nil {
 		return nil, nil // never recorded
 	}
 	var cs []*IssuedCertificate
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err = s.h.DB().View(func(tx *bolt.Tx) error {
 		issued := tx.Bucket(bucketIssued)
 		get := func(serial []byte) error {
 			v := issued.Get(serial)
@@ -390,12 +359,4 @@ func (s *BoltStore) Issued(ctx context.Context, name string) ([]*IssuedCertifica
 
 // Close waits for calls under way, then closes the file. Closing a closed
 // store does nothing.
-func (s *BoltStore) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	return s.wrap(s.db.Close())
-}
+func (s *BoltStore) Close() error { return s.h.Close() }

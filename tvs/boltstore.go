@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/ucsec/ucsec/ctl"
@@ -115,15 +114,20 @@ func decodeRecord(key, v []byte) (*Entry, error) {
 //
 // Only one BoltStore, in one process, can have a file open at a time.
 type BoltStore struct {
-	db   *bolt.DB
-	path string
-	// mu is held for reading by each call, and for writing by Close, so
-	// that Close waits for calls under way.
-	mu     sync.RWMutex
-	closed bool
+	h *boltdb.Handle
 }
 
 var _ Store = (*BoltStore)(nil)
+
+// boltSentinels are this package's errors for package internal/boltdb.
+var boltSentinels = boltdb.Sentinels{
+	Prefix:  "tvs",
+	Locked:  ErrStoreLocked,
+	Version: ErrStoreVersion,
+	Corrupt: ErrCorrupt,
+	Invalid: ErrInvalid,
+	Closed:  ErrStoreClosed,
+}
 
 // OpenBoltStore opens the store in the file at path, creating it (mode
 // 0600) if it does not exist. It fails with [ErrStoreLocked] if another
@@ -131,72 +135,32 @@ var _ Store = (*BoltStore)(nil)
 // with [ErrStoreVersion] if a newer version of this package wrote it, and
 // with [ErrCorrupt] if it is not a TVS store file.
 func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
-	timeout := time.Second
-	if opts != nil && opts.Timeout != 0 {
+	var timeout time.Duration
+	if opts != nil {
 		timeout = opts.Timeout
 	}
-	if timeout < 0 {
-		return nil, fmt.Errorf("%w: negative BoltOptions.Timeout %v", ErrInvalid, timeout)
-	}
-	db, err := boltdb.Open(path, timeout, boltSchemaDef)
+	h, err := boltdb.OpenHandle(path, timeout, boltSchemaDef, boltSentinels)
 	if err != nil {
-		return nil, openError(err)
+		return nil, err
 	}
-	return &BoltStore{db: db, path: path}, nil
-}
-
-// openError maps an error from boltdb.Open to this package's sentinels.
-func openError(err error) error {
-	var e *boltdb.Error
-	if errors.As(err, &e) {
-		switch e.Kind {
-		case boltdb.ErrLocked:
-			return e.With(ErrStoreLocked)
-		case boltdb.ErrVersion:
-			return e.With(ErrStoreVersion)
-		case boltdb.ErrCorrupt:
-			return e.With(ErrCorrupt)
-		}
-	}
-	return fmt.Errorf("tvs: open store: %w", err)
-}
-
-// begin checks ctx and the store. On a nil error the caller must call
-// s.mu.RUnlock.
-func (s *BoltStore) begin(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ErrStoreClosed
-	}
-	return nil
-}
-
-// wrap gives a bbolt error the package prefix.
-func (s *BoltStore) wrap(err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("tvs: store %s: %w", s.path, err)
+	return &BoltStore{h: h}, nil
 }
 
 // Lookup implements [Store], in a read-only transaction.
 func (s *BoltStore) Lookup(ctx context.Context, sum [32]byte) (*Entry, error) {
-	if err := s.begin(ctx); err != nil {
+	done, err := s.h.Begin(ctx)
+	if err != nil {
 		return nil, err
 	}
-	defer s.mu.RUnlock()
+	defer done()
 	var v []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err = s.h.DB().View(func(tx *bolt.Tx) error {
 		// Copied: bbolt's memory is valid only during the transaction.
 		v = bytes.Clone(tx.Bucket(bucketCertificates).Get(sum[:]))
 		return nil
 	})
 	if err != nil {
-		return nil, s.wrap(err)
+		return nil, s.h.Wrap(err)
 	}
 	if v == nil {
 		return nil, notFound(sum)
@@ -213,22 +177,24 @@ func (s *BoltStore) Put(ctx context.Context, e *Entry) error {
 		return err
 	}
 	v := encodeRecord(r)
-	if err := s.begin(ctx); err != nil {
+	done, err := s.h.Begin(ctx)
+	if err != nil {
 		return err
 	}
-	defer s.mu.RUnlock()
-	return s.wrap(s.db.Update(func(tx *bolt.Tx) error {
+	defer done()
+	return s.h.Wrap(s.h.DB().Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCertificates).Put(r.sum[:], v)
 	}))
 }
 
 // Delete implements [Store].
 func (s *BoltStore) Delete(ctx context.Context, sum [32]byte) error {
-	if err := s.begin(ctx); err != nil {
+	done, err := s.h.Begin(ctx)
+	if err != nil {
 		return err
 	}
-	defer s.mu.RUnlock()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	defer done()
+	err = s.h.DB().Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCertificates)
 		if b.Get(sum[:]) == nil {
 			return notFound(sum) // rolls back: nothing written
@@ -238,17 +204,18 @@ func (s *BoltStore) Delete(ctx context.Context, sum [32]byte) error {
 	if errors.Is(err, ErrNotFound) {
 		return err
 	}
-	return s.wrap(err)
+	return s.h.Wrap(err)
 }
 
 // Entries implements [Store].
 func (s *BoltStore) Entries(ctx context.Context) ([]*Entry, error) {
-	if err := s.begin(ctx); err != nil {
+	done, err := s.h.Begin(ctx)
+	if err != nil {
 		return nil, err
 	}
-	defer s.mu.RUnlock()
+	defer done()
 	var keys, values [][]byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err = s.h.DB().View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCertificates).ForEach(func(k, v []byte) error {
 			keys = append(keys, bytes.Clone(k))
 			values = append(values, bytes.Clone(v))
@@ -256,7 +223,7 @@ func (s *BoltStore) Entries(ctx context.Context) ([]*Entry, error) {
 		})
 	})
 	if err != nil {
-		return nil, s.wrap(err)
+		return nil, s.h.Wrap(err)
 	}
 	es := make([]*Entry, len(values))
 	for i, v := range values {
@@ -270,12 +237,4 @@ func (s *BoltStore) Entries(ctx context.Context) ([]*Entry, error) {
 
 // Close waits for calls under way, then closes the file. Closing a closed
 // store does nothing.
-func (s *BoltStore) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	return s.wrap(s.db.Close())
-}
+func (s *BoltStore) Close() error { return s.h.Close() }

@@ -411,7 +411,9 @@ func newCopy(t *testing.T, c *x509.Certificate) *x509.Certificate {
 	return d
 }
 
-// Bolt-only behaviour.
+// Bolt-only behaviour. Package internal/boltdb tests what every store file
+// does (creating, locking, schema versions, files of other kinds); these
+// tests check what this package stores and the errors it reports.
 
 func openBolt(t *testing.T, path string) *BoltStore {
 	t.Helper()
@@ -420,23 +422,21 @@ func openBolt(t *testing.T, path string) *BoltStore {
 	return s
 }
 
-// rawBolt runs fn in a write transaction on the bbolt file itself.
-func rawBolt(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+// putBolt writes value under key in the certificates bucket of the store
+// file at path, as it is (no checks).
+func putBolt(t *testing.T, path string, key, value []byte) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	require.NoError(t, err)
-	require.NoError(t, db.Update(fn))
-	require.NoError(t, db.Close())
+	s := openBolt(t, path)
+	require.NoError(t, s.h.DB().Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("certificates")).Put(key, value)
+	}))
+	require.NoError(t, s.Close())
 }
 
 func TestBoltStoreReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tvs.db")
 	s := openBolt(t, path)
-	fi, err := os.Stat(path)
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-
 	e1 := &Entry{Certificate: newCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: 86400 * time.Second}
 	e2 := &Entry{Certificate: newCert(t, "two"), Roles: []ctl.Role{ctl.RoleTFTP}}
 	e3 := &Entry{Certificate: newCert(t, "three"), Roles: []ctl.Role{ctl.RoleSAST}, TTL: MaxTTL}
@@ -458,32 +458,66 @@ func TestBoltStoreReopen(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotFound)
 
 	// The record format the schema comment documents.
-	require.NoError(t, s.Close())
-	rawBolt(t, path, func(tx *bolt.Tx) error {
+	require.NoError(t, s.h.DB().View(func(tx *bolt.Tx) error {
 		sum := e1.Sum()
 		v := tx.Bucket([]byte("certificates")).Get(sum[:])
 		require.Equal(t, slices.Concat([]byte{0, 1, 0x51, 0x80, 2, 1, 21}, e1.Certificate.Raw), v)
 		require.Equal(t, "1", string(tx.Bucket([]byte("meta")).Get([]byte("version"))))
 		return nil
-	})
+	}))
 }
 
-func TestBoltStoreLocked(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tvs.db")
+// TestBoltStoreOpenErrors checks that OpenBoltStore reports this
+// package's sentinels, and this package's schema.
+func TestBoltStoreOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tvs.db")
 	s := openBolt(t, path)
 	_, err := OpenBoltStore(path, &BoltOptions{Timeout: 100 * time.Millisecond})
 	require.ErrorIs(t, err, ErrStoreLocked)
 	require.ErrorIs(t, err, boltdb.ErrLocked)
-	require.Contains(t, err.Error(), path)
-	require.True(t, strings.HasPrefix(err.Error(), "tvs: store in use: "), err.Error())
+	require.True(t, strings.HasPrefix(err.Error(), "tvs: store in use: "+path), err.Error())
 	require.NoError(t, s.Close())
-	require.NoError(t, openBolt(t, path).Close())
-
 	_, err = OpenBoltStore(path, &BoltOptions{Timeout: -1})
 	require.ErrorIs(t, err, ErrInvalid)
-	_, err = OpenBoltStore(filepath.Join(t.TempDir(), "no", "dir", "tvs.db"), nil)
+	_, err = OpenBoltStore(filepath.Join(dir, "no", "dir", "tvs.db"), nil)
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.True(t, strings.HasPrefix(err.Error(), "tvs: open store: "), err.Error())
+
+	// A newer schema, and files of other kinds.
+	s = openBolt(t, path)
+	require.NoError(t, s.h.DB().Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("version"), []byte(strconv.Itoa(boltSchema+1)))
+	}))
+	require.NoError(t, s.Close())
+	_, err = OpenBoltStore(path, nil)
+	require.ErrorIs(t, err, ErrStoreVersion)
+	require.ErrorIs(t, err, boltdb.ErrVersion)
+	require.True(t, strings.HasPrefix(err.Error(), "tvs: store schema version not supported: "+path), err.Error())
+	t.Log(err)
+
+	// What capf writes: meta version 1, its own buckets.
+	capfFile := filepath.Join(dir, "capf.db")
+	db, err := boltdb.Open(capfFile, time.Second, &boltdb.Schema{Name: "CAPF store", Version: 1, Buckets: [][]byte{
+		[]byte("devices"), []byte("issued"), []byte("issued-order"), []byte("issued-by-device"),
+	}})
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	_, err = OpenBoltStore(capfFile, nil)
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorIs(t, err, boltdb.ErrCorrupt)
+	require.True(t, strings.HasPrefix(err.Error(), "tvs: store corrupt: "+capfFile), err.Error())
+	require.Contains(t, err.Error(), `no "certificates" bucket`)
+	t.Log(err)
+
+	// A bbolt file without this package's meta bucket.
+	require.NoError(t, os.Remove(path))
+	s = openBolt(t, path)
+	require.NoError(t, s.h.DB().Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("meta")) }))
+	require.NoError(t, s.Close())
+	_, err = OpenBoltStore(path, nil)
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.Contains(t, err.Error(), "not a TVS store")
 }
 
 func TestBoltStoreCorrupt(t *testing.T) {
@@ -524,9 +558,7 @@ func TestBoltStoreCorrupt(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, file, 0o600))
-			rawBolt(t, path, func(tx *bolt.Tx) error {
-				return tx.Bucket([]byte("certificates")).Put(tc.key, tc.value)
-			})
+			putBolt(t, path, tc.key, tc.value)
 			s := openBolt(t, path)
 			defer s.Close()
 			_, err := s.Entries(ctx)
@@ -554,89 +586,12 @@ func TestBoltStoreCorrupt(t *testing.T) {
 
 	// The accepted boundaries of a record written by hand.
 	require.NoError(t, os.WriteFile(path, file, 0o600))
-	rawBolt(t, path, func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("certificates")).Put(badSum[:], rec(0, 0x27, 0x8d, 0x00, 7, 0, 1, 2, 3, 4, 7, 21)) // 2592000
-	})
+	putBolt(t, path, badSum[:], rec(0, 0x27, 0x8d, 0x00, 7, 0, 1, 2, 3, 4, 7, 21)) // 2592000
 	s = openBolt(t, path)
 	defer s.Close()
 	got, err := s.Lookup(ctx, badSum)
 	require.NoError(t, err)
 	requireEntry(t, &Entry{Certificate: bad.Certificate, Roles: []ctl.Role{0, 1, 2, 3, 4, 7, 21}, TTL: MaxTTL}, got)
-}
-
-func TestBoltStoreSchema(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "tvs.db")
-	require.NoError(t, openBolt(t, path).Close())
-	file, err := os.ReadFile(path)
-	require.NoError(t, err)
-
-	for _, tc := range []struct {
-		name     string
-		version  string
-		want     error
-		internal error
-	}{
-		{"newer", "2", ErrStoreVersion, boltdb.ErrVersion},
-		{"much newer", "4000000000", ErrStoreVersion, boltdb.ErrVersion},
-		{"zero", "0", ErrCorrupt, boltdb.ErrCorrupt},
-		{"not a number", "one", ErrCorrupt, boltdb.ErrCorrupt},
-		{"missing", "", ErrCorrupt, boltdb.ErrCorrupt},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			require.NoError(t, os.WriteFile(path, file, 0o600))
-			rawBolt(t, path, func(tx *bolt.Tx) error {
-				if tc.version == "" {
-					return tx.Bucket([]byte("meta")).Delete([]byte("version"))
-				}
-				return tx.Bucket([]byte("meta")).Put([]byte("version"), []byte(tc.version))
-			})
-			_, err := OpenBoltStore(path, nil)
-			require.ErrorIs(t, err, tc.want)
-			require.ErrorIs(t, err, tc.internal)
-			require.Contains(t, err.Error(), path)
-			require.True(t, strings.HasPrefix(err.Error(), "tvs: "), err.Error())
-			t.Log(err)
-			// The file was left alone and is not locked.
-			rawBolt(t, path, func(tx *bolt.Tx) error { return nil })
-		})
-	}
-
-	t.Run("CAPF store", func(t *testing.T) {
-		// What capf writes: meta version 1, its own buckets.
-		capfFile := filepath.Join(dir, "capf.db")
-		rawBolt(t, capfFile, func(tx *bolt.Tx) error {
-			for _, b := range []string{"meta", "devices", "issued", "issued-order", "issued-by-device"} {
-				if _, err := tx.CreateBucket([]byte(b)); err != nil {
-					return err
-				}
-			}
-			return tx.Bucket([]byte("meta")).Put([]byte("version"), []byte("1"))
-		})
-		_, err := OpenBoltStore(capfFile, nil)
-		require.ErrorIs(t, err, ErrCorrupt)
-		require.Contains(t, err.Error(), `no "certificates" bucket`)
-		t.Log(err)
-	})
-
-	t.Run("other bbolt file", func(t *testing.T) {
-		other := filepath.Join(dir, "other.db")
-		rawBolt(t, other, func(tx *bolt.Tx) error {
-			_, err := tx.CreateBucket([]byte("widgets"))
-			return err
-		})
-		_, err := OpenBoltStore(other, nil)
-		require.ErrorIs(t, err, ErrCorrupt)
-		require.Contains(t, err.Error(), "not a TVS store")
-	})
-
-	t.Run("not bbolt", func(t *testing.T) {
-		junk := filepath.Join(dir, "junk.db")
-		require.NoError(t, os.WriteFile(junk, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600))
-		_, err := OpenBoltStore(junk, nil)
-		require.ErrorIs(t, err, ErrCorrupt)
-		t.Log(err)
-	})
 }
 
 func TestKnownRoles(t *testing.T) {

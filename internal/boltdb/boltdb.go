@@ -11,6 +11,11 @@
 // [Error.With] gives the same error under the caller's own sentinel.
 // Open's other errors (a file that cannot be opened or created, a failed
 // directory sync) are returned as they are, for the caller to prefix.
+//
+// A store package's BoltStore holds its file as a [Handle] ([OpenHandle]):
+// Open with the package's lock timeout option, its errors under the
+// package's own [Sentinels], and the lock that lets Close wait for the
+// calls under way ([Handle.Begin]).
 package boltdb
 
 import (

@@ -146,6 +146,7 @@ func TestOpenRefused(t *testing.T) {
 	t.Run("not bbolt", func(t *testing.T) {
 		for i, data := range [][]byte{
 			[]byte("hello, world\n"),
+			[]byte("-----BEGIN CERTIFICATE-----\n"),
 			bytes.Repeat([]byte{0x5a}, 16384),
 		} {
 			junk := filepath.Join(dir, fmt.Sprintf("junk%d.db", i))
