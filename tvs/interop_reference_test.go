@@ -1,0 +1,1189 @@
+//go:build linux
+
+package tvs
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ucsec/ucsec/ctl"
+	"github.com/ucsec/ucsec/internal/capfwire"
+)
+
+// Interop tests against the Python reference implementation,
+// usecallmanagernz/daemons (tvsd, tvsc, tvsctl), capf-tvs.md §9.3 checks
+// 10 and 13:
+//
+//   - TestReferenceServer: the reference client tvsc against our Server,
+//     its printout compared with what it prints for tvsd holding the same
+//     entry, the request id checked through a TLS tap;
+//   - TestReferenceClient: our Client against tvsd, filled with tvsctl;
+//   - TestReferenceWire: the same request bytes sent to tvsd and to our
+//     Server, whose answers must be the same bytes; requests tvsd drops
+//     are logged with what our Server does instead.
+//
+// The reference is GPL: it is run from a local checkout, never copied into
+// this repository, and CI cannot fetch it. The tests therefore run only
+// when TVS_REFERENCE_DIR (or CAPF_REFERENCE_DIR: the same checkout holds
+// both daemons) names a checkout:
+//
+//	TVS_REFERENCE_DIR=/path/to/daemons go test ./tvs -run Reference -v -count=1
+//
+// TVS_REFERENCE_PYTHON (else CAPF_REFERENCE_PYTHON) selects the
+// interpreter, by default /usr/bin/python3 with the cryptography module
+// (Debian's python3-cryptography).
+//
+// tvsd binds 0.0.0.0, so it runs in a private network namespace (unshare
+// -n; unshare -r -n when not root), next to a small relay from a Unix
+// socket to its loopback port. The test reaches it through that socket.
+
+const refTimeout = 60 * time.Second
+
+// refDefaultTTL is the TTL tvsctl stores when it is given none (its help
+// says 3600; it stores 86400), and our DefaultTTL.
+const refDefaultTTL = 86400
+
+// refEnv is the reference checkout and the interpreter to run it with.
+type refEnv struct {
+	dir    string
+	python string
+}
+
+func refSetup(t *testing.T) *refEnv {
+	t.Helper()
+	dir := cmp.Or(os.Getenv("TVS_REFERENCE_DIR"), os.Getenv("CAPF_REFERENCE_DIR"))
+	if dir == "" {
+		t.Skip("TVS_REFERENCE_DIR (or CAPF_REFERENCE_DIR) not set: this interop test runs the GPL reference tools (usecallmanagernz/daemons), which are not installable in CI; point it at a local checkout to run it")
+	}
+	for _, s := range []string{"tvsd", "tvsc", "tvsctl"} {
+		if _, err := os.Stat(filepath.Join(dir, s)); err != nil {
+			t.Fatalf("%s is not a checkout of usecallmanagernz/daemons with the TVS tools: %v", dir, err)
+		}
+	}
+	py := cmp.Or(os.Getenv("TVS_REFERENCE_PYTHON"), os.Getenv("CAPF_REFERENCE_PYTHON"), "/usr/bin/python3")
+	out, stderr, err := refExec(py, "-c", "import sys, cryptography; print(sys.version.split()[0], cryptography.__version__)")
+	if err != nil {
+		t.Fatalf("%s cannot import cryptography (apt-get install python3-cryptography, or set TVS_REFERENCE_PYTHON): %v\n%s", py, err, stderr)
+	}
+	t.Logf("reference %s, python %s (python, cryptography %s)", dir, py, strings.TrimSpace(out))
+	return &refEnv{dir: dir, python: py}
+}
+
+func (e *refEnv) script(name string) string { return filepath.Join(e.dir, name) }
+
+// refExec runs a command to completion within refTimeout.
+func refExec(name string, args ...string) (stdout, stderr string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), refTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w (killed after %v)", err, refTimeout)
+	}
+	return o.String(), e.String(), err
+}
+
+// refLog is a concurrency-safe text sink with positions, for a server's
+// log or a child process's output.
+type refLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *refLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *refLog) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Len()
+}
+
+func (l *refLog) Since(mark int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.buf.Bytes()[mark:])
+}
+
+// waitFor waits until the text after mark matches re; it reports whether
+// it did within the timeout.
+func (l *refLog) waitFor(mark int, re *regexp.Regexp, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if re.MatchString(l.Since(mark)) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ---- certificates ----
+
+func refCert(t *testing.T, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
+	t.Helper()
+	tmpl.SerialNumber, _ = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	tmpl.NotBefore = time.Now().Add(-time.Hour)
+	tmpl.NotAfter = time.Now().Add(5 * 365 * 24 * time.Hour)
+	tmpl.BasicConstraintsValid = true
+	if parent == nil {
+		parent = tmpl
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func refECKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// refWritePEM writes a certificate and, if key is not nil, its PKCS #8 key:
+// the one-file form the reference tools read.
+func refWritePEM(t *testing.T, path string, cert *x509.Certificate, key crypto.Signer) {
+	t.Helper()
+	var b bytes.Buffer
+	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+	if key != nil {
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pem.Encode(&b, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ---- the entries both servers hold ----
+
+// A refCase is a certificate, and the entry both servers hold for it (none
+// if roles is empty).
+type refCase struct {
+	name  string
+	cert  *x509.Certificate
+	file  string // its PEM, for tvsc and tvsctl
+	roles []ctl.Role
+	ttl   time.Duration // 0: the servers' default
+	load  bool          // put with LoadCertificates rather than Store.Put
+}
+
+func (c *refCase) known() bool { return len(c.roles) != 0 }
+
+func (c *refCase) hash() string {
+	s := sha256.Sum256(c.cert.Raw)
+	return hex.EncodeToString(s[:])
+}
+
+// wantRoles is the roles in the reference's fixed order, their numbers.
+func (c *refCase) wantRoles() []ctl.Role {
+	r := slices.Clone(c.roles)
+	slices.Sort(r)
+	return r
+}
+
+func (c *refCase) wantNames() []string {
+	var names []string
+	for _, r := range c.wantRoles() {
+		names = append(names, r.ShortName())
+	}
+	return names
+}
+
+func (c *refCase) wantTTL() uint32 {
+	if c.ttl == 0 {
+		return refDefaultTTL
+	}
+	return uint32(c.ttl / time.Second)
+}
+
+// ctlArgs is the tvsctl command line that adds the entry, its role flags
+// in the order the case gives them.
+func (c *refCase) ctlArgs() []string {
+	args := []string{"-a", c.file}
+	for _, r := range c.roles {
+		args = append(args, "--"+strings.ReplaceAll(strings.ToLower(r.ShortName()), "+", "-"))
+	}
+	if c.ttl != 0 {
+		args = append(args, "-L", strconv.Itoa(int(c.ttl/time.Second)))
+	}
+	return args
+}
+
+// ---- our Server ----
+
+type refOurs struct {
+	addr  string
+	store *MemoryStore
+	log   *refLog
+}
+
+func refStartOurs(t *testing.T, cert tls.Certificate) *refOurs {
+	t.Helper()
+	o := &refOurs{store: NewMemoryStore(), log: &refLog{}}
+	srv := &Server{
+		Store:           o.store,
+		TLSConfig:       &tls.Config{Certificates: []tls.Certificate{cert}},
+		Timeout:         20 * time.Second,
+		ShutdownTimeout: 2 * time.Second,
+		Logger:          slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.addr = l.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return o
+}
+
+// ---- tvsd in a network namespace ----
+
+// refRelayPy is a Unix-socket-to-TCP relay, run inside tvsd's network
+// namespace so that the test, outside it, can reach tvsd's loopback port.
+// (The same relay as capf's interop test.)
+const refRelayPy = `
+import socket, sys, threading
+path, port = sys.argv[1], int(sys.argv[2])
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+srv.listen(16)
+def pump(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+def serve(c):
+    try:
+        u = socket.create_connection(("127.0.0.1", port))
+    except OSError:
+        c.close()
+        return
+    t = threading.Thread(target=pump, args=(c, u), daemon=True)
+    t.start()
+    pump(u, c)
+    t.join()
+    c.close()
+    u.close()
+print("relay ready", flush=True)
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+`
+
+// refNetnsSh starts tvsd and the relay in the namespace unshare made:
+// $1 ip, $2 python, $3 tvsd, $4 database, $5 TVS certificate and key,
+// $6 relay program, $7 socket.
+const refNetnsSh = `"$1" link set lo up || exit 1
+"$2" "$3" "$4" -T "$5" -p 2445 &
+exec "$2" -c "$6" "$7" 2445`
+
+type refTvsd struct {
+	env  *refEnv
+	db   string
+	sock string
+	out  *refLog // tvsd's log and the relay's output
+	mode string
+}
+
+// refStartTvsd starts tvsd on the database db with the TVS certificate and
+// key in pemFile. It is stopped (its process group sent SIGTERM) when the
+// test ends.
+func refStartTvsd(t *testing.T, env *refEnv, db, pemFile string) *refTvsd {
+	t.Helper()
+	d := &refTvsd{env: env, db: db, sock: filepath.Join(filepath.Dir(db), "tvsd.sock"), out: &refLog{}}
+	d.ctl(t, "-l") // tvsd needs the table; tvsctl creates it
+	unshare, err1 := exec.LookPath("unshare")
+	ip, err2 := exec.LookPath("ip")
+	if err := errors.Join(err1, err2); err != nil {
+		t.Skipf("cannot run tvsd, which binds 0.0.0.0, in a network namespace: %v", err)
+	}
+	args := []string{"-n"}
+	d.mode = "unshare -n"
+	if os.Geteuid() != 0 {
+		args = []string{"-r", "-n"}
+		d.mode = "unshare -r -n"
+	}
+	args = append(args, "--", "/bin/sh", "-c", refNetnsSh, "sh", ip, env.python, env.script("tvsd"), db, pemFile, refRelayPy, d.sock)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, unshare, args...)
+	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1")
+	cmd.Stdout, cmd.Stderr = d.out, d.out
+	// tvsd is the shell's child: signal the whole group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("starting tvsd: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	pgid := cmd.Process.Pid
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			t.Errorf("tvsd (process group %d) did not stop on SIGTERM", pgid)
+		}
+		if out := d.out.Since(0); strings.Contains(out, "Traceback") {
+			t.Errorf("tvsd raised an exception:\n%s", out)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := d.out.Since(0)
+		if strings.Contains(out, "Listening Port: 2445") && strings.Contains(out, "relay ready") {
+			break
+		}
+		select {
+		case err := <-done:
+			if os.Geteuid() != 0 {
+				t.Skipf("cannot run tvsd in a network namespace as a user (%s: %v); run as root:\n%s", d.mode, err, out)
+			}
+			t.Fatalf("tvsd (%s) exited (%v):\n%s", d.mode, err, out)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tvsd (%s) did not start within 20s:\n%s", d.mode, out)
+		}
+	}
+	d.mode = fmt.Sprintf("%s (process group %d), through %s", d.mode, pgid, d.sock)
+	return d
+}
+
+func (d *refTvsd) dial(ctx context.Context) (net.Conn, error) {
+	var nd net.Dialer
+	return nd.DialContext(ctx, "unix", d.sock)
+}
+
+// ctl runs tvsctl on the database and returns its output.
+func (d *refTvsd) ctl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, stderr, err := refExec(d.env.python, append([]string{d.env.script("tvsctl"), d.db}, args...)...)
+	if err != nil {
+		t.Fatalf("tvsctl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return out
+}
+
+// refListed is one entry as tvsctl -l shows it.
+type refListed struct {
+	roles []string
+	ttl   string
+}
+
+// list returns tvsctl -l, by certificate hash.
+func (d *refTvsd) list(t *testing.T) map[string]*refListed {
+	t.Helper()
+	found := map[string]*refListed{}
+	var cur *refListed
+	for line := range strings.Lines(d.ctl(t, "-l")) {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch k {
+		case "Certificate Hash":
+			cur = &refListed{}
+			found[v] = cur
+		case "Role":
+			if cur != nil {
+				cur.roles = append(cur.roles, v)
+			}
+		case "TTL":
+			if cur != nil {
+				cur.ttl = v
+			}
+		}
+	}
+	return found
+}
+
+// refForward listens on 127.0.0.1 and forwards each connection, as bytes,
+// to what dial gives: a TCP address for tvsc and our Client, whose TLS
+// then runs end to end with tvsd.
+func refForward(t *testing.T, dial func(context.Context) (net.Conn, error)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), refTimeout)
+				defer cancel()
+				up, err := dial(ctx)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				deadline := time.Now().Add(refTimeout)
+				c.SetDeadline(deadline)
+				up.SetDeadline(deadline)
+				var once sync.Once
+				closeBoth := func() { once.Do(func() { c.Close(); up.Close() }) }
+				var pumps sync.WaitGroup
+				pumps.Go(func() { io.Copy(up, c); closeBoth() })
+				io.Copy(c, up)
+				closeBoth()
+				pumps.Wait()
+			})
+		}
+	})
+	return l.Addr().String()
+}
+
+// ---- a frame tap: a TLS-terminating relay that records the plaintext ----
+
+type refTapMode int
+
+const (
+	refTapRecord refTapMode = iota // pass every frame on unchanged
+	refTapNewID                    // give each request a fresh random id; give the client its own id back if the server echoed the fresh one
+	refTapBadID                    // flip the bits of every response id
+)
+
+// A refTapFrame is a frame as the server saw it: a request after the tap
+// changed it, a response before.
+type refTapFrame struct {
+	fromServer bool
+	raw        []byte
+}
+
+// A refTap sits between tvsc and a server, terminating TLS on both sides
+// (it holds the TVS key), and records every frame it relays.
+type refTap struct {
+	addr     string
+	mode     refTapMode
+	cert     tls.Certificate
+	dial     func(context.Context) (net.Conn, error)
+	mu       sync.Mutex
+	sessions [][]refTapFrame
+}
+
+func refStartTap(t *testing.T, mode refTapMode, cert tls.Certificate, dial func(context.Context) (net.Conn, error)) *refTap {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := &refTap{addr: l.Addr().String(), mode: mode, cert: cert, dial: dial}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			tp.mu.Lock()
+			idx := len(tp.sessions)
+			tp.sessions = append(tp.sessions, nil)
+			tp.mu.Unlock()
+			wg.Go(func() { tp.relay(c, idx) })
+		}
+	})
+	return tp
+}
+
+func (tp *refTap) session(i int) []refTapFrame {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	if i < 0 || i >= len(tp.sessions) {
+		return nil
+	}
+	return slices.Clone(tp.sessions[i])
+}
+
+func (tp *refTap) relay(raw net.Conn, idx int) {
+	ctx, cancel := context.WithTimeout(context.Background(), refTimeout)
+	defer cancel()
+	down := tls.Server(raw, &tls.Config{Certificates: []tls.Certificate{tp.cert}})
+	defer down.Close()
+	upRaw, err := tp.dial(ctx)
+	if err != nil {
+		return
+	}
+	up := tls.Client(upRaw, &tls.Config{InsecureSkipVerify: true}) // our own relay to a server under test
+	defer up.Close()
+	deadline := time.Now().Add(refTimeout)
+	raw.SetDeadline(deadline)
+	upRaw.SetDeadline(deadline)
+	if down.HandshakeContext(ctx) != nil || up.HandshakeContext(ctx) != nil {
+		return
+	}
+	var clientID, serverID uint32 // the request's id from the client, and as sent on
+	var once sync.Once
+	closeBoth := func() { once.Do(func() { down.Close(); up.Close() }) }
+	pump := func(src, dst *tls.Conn, fromServer bool) {
+		defer closeBoth()
+		for {
+			buf := make([]byte, capfwire.TVSHeaderSize)
+			if _, err := io.ReadFull(src, buf); err != nil {
+				return
+			}
+			buf = append(buf, make([]byte, binary.BigEndian.Uint16(buf[8:10]))...)
+			if _, err := io.ReadFull(src, buf[capfwire.TVSHeaderSize:]); err != nil {
+				return
+			}
+			id := binary.BigEndian.Uint32(buf[4:8])
+			out := buf
+			tp.mu.Lock()
+			switch {
+			case !fromServer && tp.mode == refTapNewID:
+				clientID, serverID = id, id
+				for serverID == id || serverID == 0 {
+					var b [4]byte
+					rand.Read(b[:])
+					serverID = binary.BigEndian.Uint32(b[:])
+				}
+				binary.BigEndian.PutUint32(buf[4:8], serverID)
+			case fromServer && tp.mode == refTapNewID && id == serverID:
+				out = slices.Clone(buf)
+				binary.BigEndian.PutUint32(out[4:8], clientID)
+			case fromServer && tp.mode == refTapBadID:
+				out = slices.Clone(buf)
+				binary.BigEndian.PutUint32(out[4:8], ^id)
+			}
+			tp.sessions[idx] = append(tp.sessions[idx], refTapFrame{fromServer: fromServer, raw: buf})
+			tp.mu.Unlock()
+			if _, err := dst.Write(out); err != nil {
+				return
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { pump(down, up, false) })
+	pump(up, down, true)
+	wg.Wait()
+}
+
+// ---- the rig: both servers, the same entries ----
+
+// A refPeer is a TVS server the tests talk to over TCP, and its log.
+type refPeer struct {
+	name string
+	addr string
+	log  *refLog
+	dial func(context.Context) (net.Conn, error) // for taps
+	// done matches the log of a request once the server has handled it.
+	done *regexp.Regexp
+}
+
+type refRig struct {
+	env     *refEnv
+	work    string
+	tvsCert *x509.Certificate // the TVS certificate of both servers: a self-signed CA
+	tvsKey  crypto.Signer
+	tvsTLS  tls.Certificate
+	caFile  string // the TVS certificate alone, for tvsc -T
+	ours    *refOurs
+	tvsd    *refTvsd
+	peers   []*refPeer // ours, then tvsd
+	cases   []*refCase // the last one unknown to both servers
+}
+
+func (r *refRig) file(name string) string { return filepath.Join(r.work, name) }
+
+func (r *refRig) roots() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(r.tvsCert)
+	return p
+}
+
+func refNewRig(t *testing.T) *refRig {
+	t.Helper()
+	env := refSetup(t)
+	r := &refRig{env: env, work: t.TempDir()}
+	tvsKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.tvsKey = tvsKey
+	r.tvsCert = refCert(t, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "TVS-ucsec-interop", Organization: []string{"ucsec interop"}, Country: []string{"NZ"}},
+		IsCA:        true,
+		KeyUsage:    x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}, nil, tvsKey.Public(), tvsKey)
+	r.tvsTLS = tls.Certificate{Certificate: [][]byte{r.tvsCert.Raw}, PrivateKey: tvsKey, Leaf: r.tvsCert}
+	r.caFile = r.file("tvs-ca.pem")
+	refWritePEM(t, r.caFile, r.tvsCert, nil)
+	refWritePEM(t, r.file("tvs.pem"), r.tvsCert, tvsKey)
+
+	// The certificates the servers vouch for, issued by a cluster CA.
+	caKey := refECKey(t)
+	ca := refCert(t, &x509.Certificate{Subject: pkix.Name{CommonName: "ucsec interop cluster CA"}, IsCA: true, KeyUsage: x509.KeyUsageCertSign}, nil, caKey.Public(), caKey)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := func(cn string, pub crypto.PublicKey) *x509.Certificate {
+		return refCert(t, &x509.Certificate{
+			Subject:     pkix.Name{CommonName: cn, Organization: []string{"ucsec interop"}, OrganizationalUnit: []string{"VoIP"}},
+			KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		}, ca, pub, caKey)
+	}
+	r.cases = []*refCase{
+		{name: "capf ttl 3600", roles: []ctl.Role{ctl.RoleCAPF}, ttl: time.Hour},
+		{name: "ccm+tftp and tvs ttl 600", roles: []ctl.Role{ctl.RoleTVS, ctl.RoleCCMTFTP}, ttl: 10 * time.Minute, load: true},
+		{name: "every role ttl max", roles: []ctl.Role{ctl.RoleTVS, ctl.RoleAppServer, ctl.RoleCAPF, ctl.RoleTFTP, ctl.RoleCCMTFTP, ctl.RoleCCM, ctl.RoleSAST}, ttl: MaxTTL},
+		{name: "sast default ttl", roles: []ctl.Role{ctl.RoleSAST}},
+		{name: "ccm tftp app-server ttl 1", roles: []ctl.Role{ctl.RoleAppServer, ctl.RoleTFTP, ctl.RoleCCM}, ttl: time.Second},
+		{name: "unknown"},
+	}
+	for i, c := range r.cases {
+		var pub crypto.PublicKey = refECKey(t).Public()
+		if i == 1 {
+			pub = rsaKey.Public()
+		}
+		c.cert = leaf(fmt.Sprintf("ucsec-tvs-interop-%d", i), pub)
+		c.file = r.file(fmt.Sprintf("case%d.pem", i))
+		refWritePEM(t, c.file, c.cert, nil)
+	}
+
+	r.ours = refStartOurs(t, r.tvsTLS)
+	r.tvsd = refStartTvsd(t, env, r.file("tvs.sqlite3"), r.file("tvs.pem"))
+	t.Logf("tvsd: %s", r.tvsd.mode)
+	ctx := context.Background()
+	for _, c := range r.cases {
+		if !c.known() {
+			continue
+		}
+		if c.load {
+			pemData, err := os.ReadFile(c.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := LoadCertificates(ctx, r.ours.store, pemData, c.roles, c.ttl); n != 1 || err != nil {
+				t.Fatalf("LoadCertificates %s: %d, %v", c.name, n, err)
+			}
+		} else if err := r.ours.store.Put(ctx, &Entry{Certificate: c.cert, Roles: c.roles, TTL: c.ttl}); err != nil {
+			t.Fatalf("Put %s: %v", c.name, err)
+		}
+		r.tvsd.ctl(t, c.ctlArgs()...)
+	}
+	r.peers = []*refPeer{
+		{name: "our Server", addr: r.ours.addr, log: r.ours.log, done: regexp.MustCompile(`msg="tvs: request (?:answered|failed)"`),
+			dial: func(ctx context.Context) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", r.ours.addr)
+			}},
+		{name: "tvsd", addr: refForward(t, r.tvsd.dial), log: r.tvsd.out, dial: r.tvsd.dial,
+			done: regexp.MustCompile(`Status: Invalid|TTL: \d+|Error: .*\n`)},
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("our Server's whole log:\n%s\ntvsd's whole log:\n%s", r.ours.log.Since(0), r.tvsd.out.Since(0))
+		}
+	})
+	return r
+}
+
+// ---- tvsc ----
+
+// refTvscRun is one tvsc run against a peer (or a tap in front of it).
+type refTvscRun struct {
+	args           []string
+	stdout, stderr string
+	err            error
+	status, ttl    string
+	roles          []string
+	peer           string
+	peerLog        string
+}
+
+func (r *refTvscRun) String() string {
+	return fmt.Sprintf("tvsc %s\nexit: %v\nstdout:\n%s\nstderr:\n%s\n%s's log:\n%s",
+		strings.Join(r.args, " "), r.err, r.stdout, r.stderr, r.peer, r.peerLog)
+}
+
+// tvsc runs tvsc against addr (p's, or a tap's in front of p) about c.
+func (r *refRig) tvsc(t *testing.T, p *refPeer, addr string, c *refCase, opts ...string) *refTvscRun {
+	t.Helper()
+	mark := p.log.Len()
+	args := append([]string{r.env.script("tvsc"), "-h", addr, "-T", r.caFile, "-t", "20"}, opts...)
+	args = append(args, c.file)
+	run := &refTvscRun{args: args[1:], peer: p.name}
+	run.stdout, run.stderr, run.err = refExec(r.env.python, args...)
+	p.log.waitFor(mark, p.done, 3*time.Second) // the server may log after tvsc has its answer
+	run.peerLog = p.log.Since(mark)
+	for line := range strings.Lines(run.stdout) {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch v = strings.TrimSpace(v); k {
+		case "Status":
+			run.status = v
+		case "Role":
+			run.roles = append(run.roles, v)
+		case "TTL":
+			run.ttl = v
+		}
+	}
+	return run
+}
+
+// expect checks that tvsc exited 0 and printed c's verdict.
+func (run *refTvscRun) expect(t *testing.T, c *refCase) {
+	t.Helper()
+	status, ttl := "Invalid", ""
+	if c.known() {
+		status, ttl = "Valid", fmt.Sprintf("%d seconds", c.wantTTL())
+	}
+	if run.err != nil || run.status != status || !slices.Equal(run.roles, c.wantNames()) || run.ttl != ttl {
+		t.Fatalf("want status %s, roles %v, TTL %q:\n%v", status, c.wantNames(), ttl, run)
+	}
+}
+
+// TestReferenceServer: the reference client tvsc against our Server
+// (capf-tvs.md §9.3 check 10).
+func TestReferenceServer(t *testing.T) {
+	r := refNewRig(t)
+	ours, tvsd := r.peers[0], r.peers[1]
+
+	// Status, roles and TTL as set; the whole printout as tvsc prints it
+	// for tvsd holding the same entry.
+	for _, c := range r.cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := r.tvsc(t, ours, ours.addr, c)
+			got.expect(t, c)
+			ref := r.tvsc(t, tvsd, tvsd.addr, c)
+			ref.expect(t, c)
+			if got.stdout != ref.stdout {
+				t.Errorf("tvsc prints differently for our Server and for tvsd:\n--- ours\n%v\n--- tvsd\n%v", got, ref)
+			}
+			if want := "device=" + DefaultDeviceName + " sha256=" + c.hash(); !strings.Contains(got.peerLog, want) {
+				t.Errorf("our Server's log lacks %q:\n%v", want, got)
+			}
+		})
+	}
+
+	t.Run("device name", func(t *testing.T) {
+		const dev = "CP-7962-SEP001122334455"
+		c := r.cases[0]
+		got := r.tvsc(t, ours, ours.addr, c, "-d", dev)
+		got.expect(t, c)
+		if !strings.Contains(got.peerLog, "device="+dev+" ") {
+			t.Errorf("our Server did not log device %s:\n%v", dev, got)
+		}
+		ref := r.tvsc(t, tvsd, tvsd.addr, c, "-d", dev)
+		ref.expect(t, c)
+		if !strings.Contains(ref.peerLog, "Device Name: "+dev) {
+			t.Errorf("tvsd did not log device %s:\n%v", dev, ref)
+		}
+	})
+
+	// tvsc checks the response id, but always sends 1, so that a server
+	// that answered 1 whatever it got would pass. A tap gives each request
+	// a random id and checks the response carries it; tvsc gets its 1 back.
+	var answers [2][][]byte // each peer's responses, one per case, as recorded
+	t.Run("request id echoed", func(t *testing.T) {
+		for pi, p := range r.peers {
+			tap := refStartTap(t, refTapNewID, r.tvsTLS, p.dial)
+			for i, c := range r.cases {
+				run := r.tvsc(t, p, tap.addr, c)
+				run.expect(t, c)
+				s := tap.session(i)
+				if len(s) != 2 || s[0].fromServer || !s[1].fromServer {
+					t.Fatalf("%s: want one request and one response, recorded %d frames:\n%v", p.name, len(s), run)
+				}
+				req, resp := s[0].raw, s[1].raw
+				if !bytes.Equal(req[4:8], resp[4:8]) {
+					t.Errorf("%s, %s: request id %x, response id %x", p.name, c.name, req[4:8], resp[4:8])
+				}
+				answers[pi] = append(answers[pi], resp)
+			}
+		}
+	})
+
+	// The same answers, byte for byte but the id (the tap gave each
+	// request its own), whoever answers.
+	t.Run("same frames as tvsd", func(t *testing.T) {
+		if len(answers[0]) != len(r.cases) || len(answers[1]) != len(r.cases) {
+			t.Skip("needs the recorded answers")
+		}
+		for i, c := range r.cases {
+			a, b := slices.Clone(answers[0][i]), slices.Clone(answers[1][i])
+			clear(a[4:8])
+			clear(b[4:8])
+			if !bytes.Equal(a, b) {
+				t.Errorf("%s: response to tvsc differs (id zeroed):\n ours % x\n tvsd % x", c.name, a, b)
+			}
+		}
+	})
+
+	t.Run("tvsc checks the id", func(t *testing.T) {
+		tap := refStartTap(t, refTapBadID, r.tvsTLS, ours.dial)
+		run := r.tvsc(t, ours, tap.addr, r.cases[0])
+		if run.err == nil || !strings.Contains(run.stderr, "Mismatched session ID") {
+			t.Fatalf("want tvsc to refuse a response with another id:\n%v", run)
+		}
+	})
+}
+
+// TestReferenceClient: our Client against tvsd, filled with tvsctl
+// (capf-tvs.md §9.3 check 13).
+func TestReferenceClient(t *testing.T) {
+	r := refNewRig(t)
+	tvsd := r.peers[1]
+	client := func(dev string) *Client {
+		return &Client{Servers: []string{tvsd.addr}, TLSConfig: &tls.Config{RootCAs: r.roots()}, DeviceName: dev, Timeout: 10 * time.Second, CacheSize: -1}
+	}
+	verify := func(t *testing.T, c *Client, rc *refCase) (*Verdict, string, error, time.Duration) {
+		t.Helper()
+		mark := tvsd.log.Len()
+		ctx, cancel := context.WithTimeout(context.Background(), refTimeout)
+		defer cancel()
+		start := time.Now()
+		v, err := c.Verify(ctx, rc.cert)
+		elapsed := time.Since(start)
+		tvsd.log.waitFor(mark, tvsd.done, 3*time.Second)
+		return v, tvsd.log.Since(mark), err, elapsed
+	}
+	listed := r.tvsd.list(t)
+
+	for _, rc := range r.cases {
+		t.Run(rc.name, func(t *testing.T) {
+			v, lg, err, _ := verify(t, client(""), rc)
+			if err != nil {
+				t.Fatalf("Verify: %v\ntvsd's log:\n%s", err, lg)
+			}
+			if v.Valid != rc.known() || !slices.Equal(v.Roles, rc.wantRoles()) || v.Server != tvsd.addr {
+				t.Fatalf("verdict %+v, want valid %v roles %v from %s\ntvsd's log:\n%s", v, rc.known(), rc.wantRoles(), tvsd.addr, lg)
+			}
+			wantTTL := time.Duration(0)
+			if rc.known() {
+				wantTTL = time.Duration(rc.wantTTL()) * time.Second
+			}
+			if v.TTL != wantTTL {
+				t.Errorf("TTL %v, want %v", v.TTL, wantTTL)
+			}
+			if !strings.Contains(lg, "Device Name: "+DefaultDeviceName) {
+				t.Errorf("tvsd did not log the default device name:\n%s", lg)
+			}
+			// What tvsctl says it holds.
+			l := listed[rc.hash()]
+			switch {
+			case !rc.known() && l != nil:
+				t.Errorf("tvsctl -l lists the unknown certificate: %+v", l)
+			case rc.known() && l == nil:
+				t.Errorf("tvsctl -l does not list %s", rc.hash())
+			case rc.known():
+				var names []string
+				for _, role := range v.Roles {
+					names = append(names, role.ShortName())
+				}
+				if !slices.Equal(names, l.roles) || strconv.Itoa(int(v.TTL/time.Second)) != l.ttl {
+					t.Errorf("verdict roles %v TTL %v; tvsctl -l roles %v TTL %s", names, v.TTL, l.roles, l.ttl)
+				}
+			}
+		})
+	}
+
+	t.Run("verifier", func(t *testing.T) {
+		c := client("")
+		ctx := context.Background()
+		for _, q := range []struct {
+			rc   *refCase
+			role ctl.Role
+			want bool
+		}{
+			{r.cases[0], ctl.RoleCAPF, true}, {r.cases[0], ctl.RoleTVS, false},
+			{r.cases[1], ctl.RoleCCM, true}, {r.cases[1], ctl.RoleTFTP, true}, {r.cases[1], ctl.RoleTVS, true}, {r.cases[1], ctl.RoleSAST, false},
+			{r.cases[len(r.cases)-1], ctl.RoleCCM, false},
+		} {
+			if ok, err := c.VerifyCertificate(ctx, q.rc.cert, q.role); ok != q.want || err != nil {
+				t.Errorf("%s as %s: %v, %v; want %v", q.rc.name, q.role.ShortName(), ok, err, q.want)
+			}
+		}
+	})
+
+	// tvsd drops, unanswered, a request whose device name is not
+	// CP-nnnn-SEP and 12 uppercase hex digits.
+	t.Run("device name", func(t *testing.T) {
+		rc := r.cases[0]
+		const good = "CP-7962-SEP001122334455"
+		v, lg, err, _ := verify(t, client(good), rc)
+		if err != nil || !v.Valid || !strings.Contains(lg, "Device Name: "+good) {
+			t.Fatalf("device %s: %+v, %v\ntvsd's log:\n%s", good, v, err, lg)
+		}
+		for _, bad := range []string{"CP-7962-SEP001122aabbcc", "SEP001122334455", "CP-88651-SEP001122334455", "CP-7962G-SEP001122334455"} {
+			c := client(bad)
+			v, lg, err, elapsed := verify(t, c, rc)
+			if err == nil {
+				t.Errorf("device %s: tvsd answered %+v\ntvsd's log:\n%s", bad, v, lg)
+				continue
+			}
+			t.Logf("device %s: after %v: %v", bad, elapsed.Round(time.Millisecond), err)
+			if !strings.Contains(lg, "Invalid device name: "+bad) {
+				t.Errorf("device %s: tvsd did not log it as invalid:\n%s", bad, lg)
+			}
+			var ne net.Error
+			plain := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+			if !plain || !strings.Contains(err.Error(), tvsd.addr) || !strings.HasPrefix(err.Error(), "tvs:") {
+				t.Errorf("device %s: want an error naming %s and wrapping EOF or a timeout, got %v", bad, tvsd.addr, err)
+			}
+			if elapsed >= c.Timeout {
+				t.Errorf("device %s: the client waited its whole timeout (%v) for a closed connection", bad, elapsed)
+			}
+		}
+		v, lg, err, _ = verify(t, client(""), rc)
+		if err != nil || !v.Valid || !strings.Contains(lg, "Device Name: "+DefaultDeviceName) {
+			t.Fatalf("DefaultDeviceName after the dropped requests: %+v, %v\ntvsd's log:\n%s", v, err, lg)
+		}
+	})
+}
+
+// refAsk sends req, raw, over TLS to the server that dial reaches, and
+// returns everything it sends back until it closes the connection.
+func refAsk(dial func(context.Context) (net.Conn, error), roots *x509.CertPool, req []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	raw, err := dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer raw.Close()
+	dl, _ := ctx.Deadline()
+	raw.SetDeadline(dl)
+	c := tls.Client(raw, &tls.Config{
+		RootCAs:            roots,
+		InsecureSkipVerify: true, // no host name; the chain is checked below
+		VerifyPeerCertificate: func(certs [][]byte, _ [][]*x509.Certificate) error {
+			leaf, err := x509.ParseCertificate(certs[0])
+			if err != nil {
+				return err
+			}
+			_, err = leaf.Verify(x509.VerifyOptions{Roots: roots})
+			return err
+		},
+	})
+	if err := c.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := c.Write(req); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(c)
+}
+
+// refDescribe shows the answer of a server, or that it gave none.
+func refDescribe(b []byte, err error) string {
+	switch {
+	case err != nil:
+		return fmt.Sprintf("error %v after % x", err, b)
+	case len(b) == 0:
+		return "no answer (closed the connection)"
+	}
+	f, ferr := capfwire.ReadTVSFrame(bytes.NewReader(b))
+	if ferr != nil {
+		return fmt.Sprintf("unparsable (%v): % x", ferr, b)
+	}
+	var el []string
+	for _, e := range f.Elements {
+		el = append(el, fmt.Sprintf("%s=%x", capfwire.TVSTagName(e.Tag), e.Value))
+	}
+	s := fmt.Sprintf("%v id %08x [%s]", f.Command, f.ID, strings.Join(el, " "))
+	if n := capfwire.TVSHeaderSize + int(binary.BigEndian.Uint16(b[8:10])); n < len(b) {
+		s += fmt.Sprintf(", then %d more bytes", len(b)-n)
+	}
+	return s
+}
+
+// TestReferenceWire: the same request, byte for byte, to tvsd and to our
+// Server; the answers must be the same bytes.
+func TestReferenceWire(t *testing.T) {
+	r := refNewRig(t)
+	ours, tvsd := r.peers[0], r.peers[1]
+	roots := r.roots()
+	type request struct {
+		name    string
+		version uint8
+		cmd     capfwire.TVSCommand
+		id      uint32
+		el      capfwire.Elements
+		// accept says why a different answer from tvsd's is not a
+		// failure.
+		accept string
+	}
+	nameEl := func(dev string) capfwire.Element {
+		v, err := capfwire.WrapTVSDeviceName(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return capfwire.Element{Tag: capfwire.TVSTagDeviceName, Value: v}
+	}
+	certEl := func(c *refCase) capfwire.Element {
+		return capfwire.Element{Tag: capfwire.TVSTagCertificate, Value: c.cert.Raw}
+	}
+	exchange := func(t *testing.T, q request) (o, d []byte, oerr, derr error) {
+		t.Helper()
+		f := &capfwire.TVSFrame{Version: q.version, Command: q.cmd, ID: q.id, Elements: q.el}
+		req, err := f.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, oerr = refAsk(ours.dial, roots, req)
+		d, derr = refAsk(tvsd.dial, roots, req)
+		return
+	}
+
+	for i, c := range r.cases {
+		t.Run(c.name, func(t *testing.T) {
+			id := 0xA5C30000 + uint32(i)
+			o, d, oerr, derr := exchange(t, request{version: 1, cmd: capfwire.TVSCmdVerifyRequest, id: id, el: capfwire.Elements{nameEl(DefaultDeviceName), certEl(c)}})
+			if oerr != nil || derr != nil || len(d) < capfwire.TVSHeaderSize {
+				t.Fatalf("ours: %s\ntvsd: %s\ntvsd's log:\n%s", refDescribe(o, oerr), refDescribe(d, derr), tvsd.log.Since(0))
+			}
+			if !bytes.Equal(o, d) {
+				t.Fatalf("the answers differ:\n ours % x\n tvsd % x\n ours: %s\n tvsd: %s", o, d, refDescribe(o, nil), refDescribe(d, nil))
+			}
+			if got := binary.BigEndian.Uint32(o[4:8]); got != id {
+				t.Errorf("response id %08x, request id %08x", got, id)
+			}
+			t.Logf("both: % x", o)
+		})
+	}
+
+	// The sample of capf-tvs.md §9.2: CAPF role, TTL 3600.
+	t.Run("spec sample", func(t *testing.T) {
+		const id = 0x01020304
+		o, d, oerr, derr := exchange(t, request{version: 1, cmd: capfwire.TVSCmdVerifyRequest, id: id, el: capfwire.Elements{nameEl("CP-7962-SEP001122334455"), certEl(r.cases[0])}})
+		want, _ := hex.DecodeString("57010200" + "01020304" + "000f" + "07000100" + "08000104" + "090004" + "00000e10")
+		if oerr != nil || derr != nil || !bytes.Equal(o, want) || !bytes.Equal(d, want) {
+			t.Errorf("want % x\n ours %s: % x\n tvsd %s: % x", want, refDescribe(o, oerr), o, refDescribe(d, derr), d)
+		}
+	})
+
+	// Requests off the beaten track. Where tvsd answers, we must answer the
+	// same bytes; where it drops the request, what we do is logged, and
+	// checked only where capf-tvs.md §6 says (a bad device name gets an
+	// answer, STATUS 1 at worst).
+	t.Run("divergences", func(t *testing.T) {
+		known, unknown := r.cases[0], r.cases[len(r.cases)-1]
+		withNUL := append([]byte{0x01}, DefaultDeviceName+"\x00"...)
+		for i, q := range []request{
+			{name: "lowercase hex device name", el: capfwire.Elements{nameEl("CP-7962-SEP001122aabbcc"), certEl(known)}},
+			{name: "device name without CP- (CAPF style)", el: capfwire.Elements{nameEl("SEP001122334455"), certEl(known)}},
+			{name: "device name with a letter in the model", el: capfwire.Elements{nameEl("CP-7962G-SEP001122334455"), certEl(known)}},
+			{name: "device name, unknown certificate", el: capfwire.Elements{nameEl("CP-7962-SEP001122aabbcc"), certEl(unknown)}},
+			{name: "no device name", el: capfwire.Elements{certEl(known)}},
+			{name: "device name without the 0x01", el: capfwire.Elements{{Tag: capfwire.TVSTagDeviceName, Value: []byte(DefaultDeviceName)}, certEl(known)}},
+			{name: "device name with a NUL", el: capfwire.Elements{{Tag: capfwire.TVSTagDeviceName, Value: withNUL}, certEl(known)}},
+			{name: "certificate first", el: capfwire.Elements{certEl(known), nameEl(DefaultDeviceName)}},
+			{name: "no certificate", el: capfwire.Elements{nameEl(DefaultDeviceName)}},
+			{name: "certificate not DER", el: capfwire.Elements{nameEl(DefaultDeviceName), {Tag: capfwire.TVSTagCertificate, Value: []byte("not a certificate")}}},
+			{name: "unknown element tag 3", el: capfwire.Elements{nameEl(DefaultDeviceName), certEl(known), {Tag: 3, Value: []byte{0}}}},
+			// tvsd keeps the last of repeated elements, our Server (capfwire's
+			// getters) the first. Phones send one certificate.
+			{name: "two certificates, known first", el: capfwire.Elements{nameEl(DefaultDeviceName), certEl(known), certEl(unknown)}, accept: "tvsd looks up the last CERTIFICATE, our Server the first"},
+			{name: "two certificates, unknown first", el: capfwire.Elements{nameEl(DefaultDeviceName), certEl(unknown), certEl(known)}, accept: "tvsd looks up the last CERTIFICATE, our Server the first"},
+			{name: "QUERY_REQUEST", cmd: capfwire.TVSCmdQueryRequest, el: capfwire.Elements{nameEl(DefaultDeviceName), certEl(known)}},
+			{name: "version 2", version: 2, el: capfwire.Elements{nameEl(DefaultDeviceName), certEl(known)}},
+		} {
+			q.version = cmp.Or(q.version, 1)
+			q.cmd = cmp.Or(q.cmd, capfwire.TVSCmdVerifyRequest)
+			q.id = 0x5EED0000 + uint32(i)
+			mark := tvsd.log.Len()
+			o, d, oerr, derr := exchange(t, q)
+			tvsd.log.waitFor(mark, tvsd.done, 2*time.Second)
+			why := ""
+			if m := regexp.MustCompile(`Error: (.*)`).FindStringSubmatch(tvsd.log.Since(mark)); m != nil {
+				why = fmt.Sprintf(" (tvsd: %q)", m[1])
+			}
+			t.Logf("%s:\n  tvsd: %s%s\n  ours: %s", q.name, refDescribe(d, derr), why, refDescribe(o, oerr))
+			switch {
+			case len(d) != 0 && !bytes.Equal(o, d) && q.accept != "":
+				t.Logf("%s: DIFFERENCE, not failed (%s)", q.name, q.accept)
+			case len(d) != 0 && !bytes.Equal(o, d):
+				t.Errorf("%s: tvsd answers, and we answer differently:\n ours % x\n tvsd % x", q.name, o, d)
+			case strings.Contains(q.name, "device name") && q.cmd == capfwire.TVSCmdVerifyRequest && len(o) == 0:
+				t.Errorf("%s: our Server gave no answer (capf-tvs.md §6: answer, STATUS 1 at worst)", q.name)
+			}
+		}
+	})
+}
