@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -218,7 +220,7 @@ func (c *Client) ask(ctx context.Context, addr string, der []byte) (*Verdict, er
 	d := tls.Dialer{Config: tlsroots.ClientConfig(c.TLSConfig, "tvs: TVS")}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("tvs: %s: %w", addr, err)
+		return nil, &serverError{addr, err}
 	}
 	defer nc.Close()
 	conn := nc.(*tls.Conn)
@@ -228,22 +230,42 @@ func (c *Client) ask(ctx context.Context, addr string, der []byte) (*Verdict, er
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
 	if err := capfwire.WriteTVSFrame(conn, req); err != nil {
-		return nil, fmt.Errorf("tvs: %s: %w", addr, err)
+		return nil, &serverError{addr, err}
 	}
 	resp, err := capfwire.ReadTVSFrame(conn)
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			err = ctx.Err()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The connection's deadline is the context's: it passed a
+			// moment before the context noticed.
+			err = context.DeadlineExceeded
+		case errors.Is(err, capfwire.ErrProtocol) || errors.Is(err, capfwire.ErrMalformed):
+			err = fmt.Errorf("%w: %w", ErrProtocol, err)
 		}
-		return nil, fmt.Errorf("tvs: %s: %w", addr, err)
+		return nil, &serverError{addr, err}
 	}
 	v, err := c.verdict(req, resp)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", addr, err)
+		return nil, &serverError{addr, err}
 	}
 	v.Server = addr
 	return v, nil
 }
+
+// A serverError is the error of an exchange with one server: "tvs: ",
+// the address, then the error without its own "tvs: ".
+type serverError struct {
+	addr string
+	err  error
+}
+
+func (e *serverError) Error() string {
+	return "tvs: " + e.addr + ": " + strings.TrimPrefix(e.err.Error(), "tvs: ")
+}
+
+func (e *serverError) Unwrap() error { return e.err }
 
 // verdict reads a response to req.
 func (c *Client) verdict(req, resp *capfwire.TVSFrame) (*Verdict, error) {

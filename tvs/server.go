@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -153,9 +154,21 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) error {
 		log.Warn("tvs: request failed", "err", err)
 		return err
 	}
-	req, err := capfwire.ReadTVSFrame(conn)
+	return s.exchange(ctx, conn, log, start)
+}
+
+// exchange reads one request from rw, the connection once its TLS
+// handshake is done, and writes the answer, if the request gets one. It
+// logs the outcome with log, start being when the connection was taken.
+func (s *Server) exchange(ctx context.Context, rw io.ReadWriter, log *slog.Logger, start time.Time) error {
+	req, err := capfwire.ReadTVSFrame(rw)
 	if err != nil {
-		err = fmt.Errorf("%w: %w", ErrProtocol, err)
+		if errors.Is(err, capfwire.ErrProtocol) || errors.Is(err, capfwire.ErrMalformed) {
+			err = fmt.Errorf("%w: %w", ErrProtocol, err)
+		} else {
+			// The peer closed, or the deadline passed: no protocol broken.
+			err = fmt.Errorf("tvs: reading the request: %w", err)
+		}
 		log.Warn("tvs: request failed", "err", err)
 		return err
 	}
@@ -165,7 +178,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) error {
 		log.Warn("tvs: request failed", "err", err)
 		return err
 	}
-	if err := capfwire.WriteTVSFrame(conn, resp); err != nil {
+	if err := capfwire.WriteTVSFrame(rw, resp); err != nil {
 		err = fmt.Errorf("tvs: writing the response: %w", err)
 		log.Warn("tvs: request failed", "err", err)
 		return err
