@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -11,9 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/ucsec/ucsec/capf"
@@ -91,14 +88,6 @@ func newCapfServeCmd(fs *flag.FlagSet) *capfServeCmd {
 // storeFlag defines --store, the CAPF directory all capf commands share.
 func storeFlag(fs *flag.FlagSet, p *string) {
 	fs.StringVar(p, "store", "", "CAPF store `DIR`, holding capf.db and admin.sock (required)")
-}
-
-// serveContext returns the context a server for the store directory dir
-// runs under: cancelled by SIGINT or SIGTERM, after which the signals
-// have their default effect again. The tests replace it to stop servers
-// running in-process.
-var serveContext = func(dir string) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 func (c *capfServeCmd) run(e *env, _ []string) error {
@@ -190,13 +179,8 @@ func (c *capfServeCmd) run(e *env, _ []string) error {
 		KeyGenTimeout:    c.keygenTimeout,
 		Logger:           log,
 	}
-	ctx, stop := serveContext(c.store)
+	ctx, stop := serverContext(c.store, log, "capf: stopping: sessions under way may finish")
 	defer stop()
-	// After the first signal, a second one kills the process.
-	context.AfterFunc(ctx, func() {
-		stop()
-		log.Info("capf: stopping: sessions under way may finish")
-	})
 
 	fmt.Fprintf(e.stderr, "capf: listening on %s\n", tcp.Addr())
 	admin := &adminServer{st: st, log: log}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"crypto"
 	"encoding/hex"
 	"encoding/json"
@@ -10,12 +11,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math/big"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -95,6 +99,27 @@ func (e *env) exitStatus(err error) int {
 		fmt.Fprintf(e.stderr, "ucsec: %s\n", message(err))
 	}
 	return statusOf(err)
+}
+
+// serveContext returns the context a server runs under: cancelled by
+// SIGINT or SIGTERM, after which the signals have their default effect
+// again. key names the server for the tests, which replace serveContext
+// to stop servers running in-process: the store directory of "capf
+// serve".
+var serveContext = func(key string) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// serverContext returns the context of a server (see serveContext) and
+// its cancel function. When the first signal arrives it logs stopping,
+// and a second signal kills the process.
+func serverContext(key string, log *slog.Logger, stopping string) (context.Context, context.CancelFunc) {
+	ctx, stop := serveContext(key)
+	context.AfterFunc(ctx, func() {
+		stop()
+		log.Info(stopping)
+	})
+	return ctx, stop
 }
 
 // permuteArgs moves the flags in args in front of the positional arguments,
