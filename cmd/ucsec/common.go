@@ -54,7 +54,7 @@ func (e *fileError) Unwrap() error { return e.err }
 // libraryPrefixes are the prefixes the library packages put on their
 // errors; messages leave them out, since the command says where they come
 // from.
-var libraryPrefixes = []string{"sgn: ", "ctl: ", "itl: ", "cnfenc: ", "digest: ", "srtpkeys: ", "secstatus: ", "capf: "}
+var libraryPrefixes = []string{"sgn: ", "ctl: ", "itl: ", "cnfenc: ", "digest: ", "srtpkeys: ", "secstatus: ", "capf: ", "tvs: "}
 
 // message returns err's text as the user sees it: one line, without a
 // library package prefix.
@@ -105,7 +105,7 @@ func (e *env) exitStatus(err error) int {
 // SIGINT or SIGTERM, after which the signals have their default effect
 // again. key names the server for the tests, which replace serveContext
 // to stop servers running in-process: the store directory of "capf
-// serve".
+// serve", the certificate file of "tvs serve".
 var serveContext = func(key string) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }

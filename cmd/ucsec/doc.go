@@ -2,7 +2,8 @@
 // IP phones and Unified Communications Manager exchange, makes the
 // certificates to test them with, computes and checks SIP Digest
 // responses, derives and negotiates SRTP keys, shows the security
-// status of calls, and runs a CAPF that issues phones their certificates.
+// status of calls, runs a CAPF that issues phones their certificates, and
+// runs and asks a TVS that vouches for the certificates phones do not hold.
 //
 // Usage:
 //
@@ -30,6 +31,10 @@
 //	capf   run a CAPF server, schedule its operations, list them, and
 //	       enrol as a phone would
 //	       commands: serve, schedule, list, cancel, enroll
+//	tvs    run a Trust Verification Service vouching for the
+//	       certificates of trust lists and files, and ask one as a
+//	       phone would
+//	       commands: serve, query
 //
 // and one command stands alone:
 //
@@ -61,7 +66,8 @@
 //	   an encrypted configuration does not decrypt with the given key;
 //	   a Digest response does not match the given password or HA1;
 //	   an SDES offer has no attribute this end accepts;
-//	   a CAPF server refused the enrolment
+//	   a CAPF server refused the enrolment;
+//	   a TVS does not trust the certificate
 //	2  usage error, or an input that could not be read or is malformed
 //
 // Errors are printed on standard error as one line starting with "ucsec: ".

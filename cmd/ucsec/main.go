@@ -13,7 +13,7 @@ import (
 
 // groups lists the command groups in the order help shows them. Adding a
 // group is adding its table here; each lives in a file of its own.
-var groups = []*group{sgnGroup, tlvGroup, cnfGroup, certGroup, digestGroup, srtpGroup, capfGroup}
+var groups = []*group{sgnGroup, tlvGroup, cnfGroup, certGroup, digestGroup, srtpGroup, capfGroup, tvsGroup}
 
 // commands lists the commands that stand alone, "ucsec <command>", in the
 // order help shows them, after the groups. A name is either a group's or a
@@ -23,7 +23,7 @@ var commands = []*command{statusCommand}
 // Exit statuses.
 const (
 	exitOK      = 0 // success
-	exitInvalid = 1 // a signature did not verify or has another signer, a decryption failed, a digest response did not match, an SDES offer has nothing acceptable, or a CAPF server refused
+	exitInvalid = 1 // a signature did not verify or has another signer, a decryption failed, a digest response did not match, an SDES offer has nothing acceptable, a CAPF server refused, or a TVS does not trust the certificate
 	exitError   = 2 // usage error, unreadable or malformed input
 )
 
@@ -196,7 +196,7 @@ func findCommand(list []*command, name string) *command {
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, "Usage: ucsec <group> <command> [flags] [args]\n"+
 		"       ucsec <command> [flags] [args]\n\n"+
-		"Cisco unified-communications security tool: signed files, trust lists, encrypted configurations, certificates, SIP digest authentication, SRTP keys, call security status.\n\n"+
+		"Cisco unified-communications security tool: signed files, trust lists, encrypted configurations, certificates, SIP digest authentication, SRTP keys, call security status, CAPF and TVS.\n\n"+
 		"Groups:\n")
 	// The summaries of groups and commands line up.
 	width := 0
@@ -215,7 +215,7 @@ func printUsage(w io.Writer) {
 	}
 	fmt.Fprint(w, "\nRun 'ucsec <group> -h', 'ucsec <group> <command> -h' or 'ucsec <command> -h' for help.\n"+
 		"Flags may come before or after the arguments; '-' is standard input or output.\n"+
-		"Exit status: 0 ok, 1 signature, trust list or digest response not valid, decryption failed, no acceptable SDES attribute, or CAPF refusal, 2 usage or input error.\n\n"+
+		"Exit status: 0 ok, 1 signature, trust list or digest response not valid, decryption failed, no acceptable SDES attribute, CAPF refusal, or certificate not trusted by TVS, 2 usage or input error.\n\n"+
 		"Example:\n"+
 		"  ucsec sgn sign --cert tftp.pem --key tftp.pem --hash sha512 SEP001122334455.cnf.xml\n")
 }

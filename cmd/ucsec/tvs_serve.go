@@ -1,0 +1,262 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ucsec/ucsec/ctl"
+	"github.com/ucsec/ucsec/itl"
+	"github.com/ucsec/ucsec/tvs"
+)
+
+var tvsServe = &command{
+	name:     "serve",
+	synopsis: "--cert FILE --key FILE [--listen ADDR] [--store DIR] [--itl FILE]... [--ctl FILE]... [--trust ROLES=CERT]... [flags]",
+	summary:  "run a TVS that vouches for the certificates of trust lists and files",
+	help: `
+Run a Trust Verification Service: phones (and 'ucsec tvs query') connect
+over TLS to --listen, send a certificate their ITL does not hold, and
+learn whether the service trusts it, in which roles, and for how long
+they may keep the answer (--ttl). The TVS certificate (--cert, --key: one
+PEM file may hold both) is the server's TLS certificate; phones accept it
+only if their ITL holds it with the TVS role.
+
+The service vouches for:
+  --itl FILE, --ctl FILE   every certificate of the trust list, in the
+                           roles its records give (repeatable)
+  --trust ROLES=CERT       the certificates in CERT (PEM, several allowed,
+                           or one DER) in ROLES, a comma-separated list of
+                           sast, ccm, ccm+tftp, tftp, capf, app-server and
+                           tvs (repeatable)
+They are loaded at start, in that order; a certificate given again gets
+the roles of its last source. The lists are loaded as they are: their
+signatures are not checked, since a list's own signature proves only that
+it is intact, not that its signer is to be trusted. Load lists you built
+or checked ('ucsec tlv verify').
+
+Without --store the entries live in memory. With --store, the server's
+directory (created with mode 0700), they are kept in DIR/tvs.db, a bbolt
+file the server holds locked: what was loaded before is still served, and
+the loaded certificates are added to it.
+
+The server logs to standard error, one line per request; once it listens
+it prints "tvs: listening on ADDR". SIGINT or SIGTERM stops it: it stops
+accepting, lets exchanges under way finish (up to 5 seconds) and exits
+with status 0. A second signal kills it.`,
+	examples: []string{
+		"ucsec tvs serve --cert tvs.pem --key tvs.pem --itl other-cluster/ITLFile.tlv --trust capf=capf.crt",
+		"ucsec tvs serve --cert tvs.pem --key tvs.pem --listen 127.0.0.1:2445 --store /var/lib/tvs --trust sast,ccm+tftp=cucm-pub.pem --ttl 1h",
+	},
+	args:  noArgs,
+	setup: func(fs *flag.FlagSet) action { return newTVSServeCmd(fs).run },
+}
+
+type tvsServeCmd struct {
+	keys     *keyPairFlags
+	listen   string
+	store    string
+	itls     listFlag
+	ctls     listFlag
+	trusts   listFlag
+	ttl      time.Duration
+	timeout  time.Duration
+	maxConns int
+}
+
+// tvsStoreFileName is the store file "tvs serve" keeps in --store.
+const tvsStoreFileName = "tvs.db"
+
+func newTVSServeCmd(fs *flag.FlagSet) *tvsServeCmd {
+	c := &tvsServeCmd{keys: addKeyPairFlags(fs, "", "TVS")}
+	fs.StringVar(&c.listen, "listen", ":2445", "listen on `ADDR`, host:port")
+	fs.StringVar(&c.store, "store", "", "keep the entries in `DIR`/tvs.db (default: in memory)")
+	fs.Var(&c.itls, "itl", "vouch for the certificates of the ITL `FILE` (repeatable)")
+	fs.Var(&c.ctls, "ctl", "vouch for the certificates of the CTL `FILE` (repeatable)")
+	fs.Var(&c.trusts, "trust", "vouch for the certificates in a file: `ROLES=CERT` (repeatable)")
+	fs.DurationVar(&c.ttl, "ttl", tvs.DefaultTTL, "how long phones may keep a verdict, `DUR`, 1s to 720h")
+	fs.DurationVar(&c.timeout, "timeout", tvs.DefaultTimeout, "bound on each exchange, TLS handshake included, `DUR`")
+	fs.IntVar(&c.maxConns, "max-conns", tvs.DefaultMaxConns, "most concurrent connections, `N`")
+	return c
+}
+
+// tvsTrust is a --trust value.
+type tvsTrust struct {
+	roles []ctl.Role
+	path  string
+}
+
+// parseTrustFlags splits the --trust values into roles and files.
+func parseTrustFlags(specs []string) ([]tvsTrust, error) {
+	var out []tvsTrust
+	for _, spec := range specs {
+		names, path, ok := strings.Cut(spec, "=")
+		if !ok || names == "" || path == "" {
+			return nil, usageError(fmt.Sprintf("invalid --trust %q (want ROLES=CERT, such as capf=capf.crt or sast,ccm+tftp=cucm.pem)", spec))
+		}
+		var t tvsTrust
+		for name := range strings.SplitSeq(names, ",") {
+			role, err := ctl.ParseRole(name)
+			if err != nil {
+				return nil, usageError(fmt.Sprintf("unknown role %q in --trust (use sast, ccm, ccm+tftp, tftp, capf, app-server or tvs)", name))
+			}
+			if slices.Contains(t.roles, role) {
+				return nil, usageError(fmt.Sprintf("role %s given twice in --trust %q", role.ShortName(), spec))
+			}
+			t.roles = append(t.roles, role)
+		}
+		t.path = path
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func (c *tvsServeCmd) run(e *env, _ []string) error {
+	switch {
+	case c.ttl < time.Second || c.ttl > tvs.MaxTTL || c.ttl%time.Second != 0:
+		return usageError("--ttl must be a whole number of seconds from 1s to 720h (30 days)")
+	case c.timeout <= 0:
+		return usageError("--timeout must be positive")
+	case c.maxConns < 1:
+		return usageError("--max-conns must be at least 1")
+	case c.store == "" && len(c.itls)+len(c.ctls)+len(c.trusts) == 0:
+		return usageError("nothing to vouch for: give --itl, --ctl, --trust or --store")
+	}
+	trusts, err := parseTrustFlags(c.trusts)
+	if err != nil {
+		return err
+	}
+	cert, key, err := c.keys.load()
+	if err != nil {
+		return err
+	}
+	// Read every input before opening the store: a mistake leaves it
+	// untouched.
+	type list struct {
+		path string
+		f    *ctl.File
+	}
+	var lists []list
+	for _, l := range []struct {
+		paths listFlag
+		parse func([]byte) (*ctl.File, error)
+	}{{c.itls, itl.Parse}, {c.ctls, ctl.Parse}} {
+		for _, path := range l.paths {
+			data, err := readFile(path)
+			if err != nil {
+				return err
+			}
+			f, err := l.parse(data)
+			if err != nil {
+				return &fileError{path, err}
+			}
+			lists = append(lists, list{path, f})
+		}
+	}
+	certData := make([][]byte, len(trusts))
+	for i, t := range trusts {
+		if certData[i], err = readFile(t.path); err != nil {
+			return err
+		}
+	}
+
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	if len(cert.ExtKeyUsage) > 0 && !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageServerAuth) && !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageAny) {
+		log.Warn("tvs: the TVS certificate's extended key usage lacks serverAuth; clients that check it (ucsec tvs query) refuse it")
+	}
+	if now := time.Now(); now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
+		log.Warn("tvs: the TVS certificate is not valid now", "not_before", cert.NotBefore.UTC(), "not_after", cert.NotAfter.UTC())
+	}
+	var st tvs.Store
+	if c.store == "" {
+		st = tvs.NewMemoryStore()
+	} else {
+		if err := os.MkdirAll(c.store, 0o700); err != nil {
+			return &fileError{c.store, withoutPath(err)}
+		}
+		if fi, err := os.Stat(c.store); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("tvs: the store directory is open to other users", "dir", c.store, "mode", fi.Mode().Perm().String())
+		}
+		bs, err := tvs.OpenBoltStore(filepath.Join(c.store, tvsStoreFileName), nil)
+		switch {
+		case errors.Is(err, tvs.ErrStoreLocked):
+			return fmt.Errorf("%s is in use: is another TVS server running on it?", c.store)
+		case err != nil:
+			return err
+		}
+		st = bs
+	}
+	defer st.Close()
+
+	ctx := context.Background()
+	for _, l := range lists {
+		n, err := tvs.LoadTrustList(ctx, st, l.f, 0)
+		if err != nil {
+			return &fileError{l.path, err}
+		}
+		log.Info("tvs: loaded", "file", l.path, "certificates", n)
+	}
+	for i, t := range trusts {
+		n, err := tvs.LoadCertificates(ctx, st, certData[i], t.roles, 0)
+		if err != nil {
+			return &fileError{t.path, err}
+		}
+		log.Info("tvs: loaded", "file", t.path, "certificates", n, "roles", roleNames(t.roles))
+	}
+	entries, err := st.Entries(ctx)
+	if err != nil {
+		return err
+	}
+
+	tcp, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	srv := &tvs.Server{
+		Store: st,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{
+			Certificate: [][]byte{cert.Raw},
+			PrivateKey:  key,
+			Leaf:        cert,
+		}}},
+		DefaultTTL: c.ttl,
+		Timeout:    c.timeout,
+		MaxConns:   c.maxConns,
+		Logger:     log,
+	}
+	serveCtx, stop := serverContext(c.keys.certPath, log, "tvs: stopping: exchanges under way may finish")
+	defer stop()
+	fmt.Fprintf(e.stderr, "tvs: listening on %s\n", tcp.Addr())
+	log.Info("tvs: serving", "addr", tcp.Addr().String(), "certificate", cert.Subject.String(),
+		"entries", len(entries), "store", cmp.Or(c.store, "memory"), "ttl", c.ttl)
+	err = srv.Serve(serveCtx, tcp)
+	stop()
+	if !errors.Is(err, tvs.ErrServerClosed) {
+		return err
+	}
+	if err := st.Close(); err != nil {
+		return err
+	}
+	log.Info("tvs: stopped")
+	return nil
+}
+
+// roleNames returns the short names of roles, comma-separated.
+func roleNames(roles []ctl.Role) string {
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = r.ShortName()
+	}
+	return strings.Join(names, ",")
+}
