@@ -24,8 +24,9 @@
 //     [Verdict]. A Client is a [ctl.Verifier]: set it as the TVS of a
 //     [ctl.Phone], and the phone's decision on a new trust list whose
 //     signer it does not hold follows rows P4 (TVS vouches for the signer
-//     as SAST: accept) and P5 (TVS does not, or does not answer: reject
-//     and keep the old list) of its decision table.
+//     in the role of its record, SAST for an ITLRecovery: accept) and P5
+//     (TVS does not, or does not answer: reject and keep the old list) of
+//     its decision table.
 //
 // # Security
 //
