@@ -118,23 +118,6 @@ type Server struct {
 	conns    *netserve.Limit // MaxConns
 }
 
-// legacyCipherSuites are the TLS 1.0–1.2 suites 7900-series phones can
-// use, after Go's default ones.
-var legacyCipherSuites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
-	tls.TLS_RSA_WITH_AES_128_CBC_SHA,
-	tls.TLS_RSA_WITH_AES_256_CBC_SHA,
-}
-
 func (s *Server) init() error {
 	s.initOnce.Do(func() { s.initErr = s.setup() })
 	return s.initErr
@@ -156,7 +139,7 @@ func (s *Server) setup() error {
 	case s.KeyGenTimeout != 0 && s.KeyGenTimeout < s.authTimeout():
 		return fmt.Errorf("%w: Server.KeyGenTimeout %v is shorter than AuthTimeout %v", ErrInvalid, s.KeyGenTimeout, s.authTimeout())
 	}
-	s.tls = netserve.ServerTLS(s.TLSConfig, s.LegacyTLS, legacyCipherSuites)
+	s.tls = netserve.ServerTLS(s.TLSConfig, s.LegacyTLS, netserve.LegacyCipherSuites)
 	s.lscRoots = s.LSCRoots
 	if s.lscRoots == nil {
 		if ca, ok := s.Issuer.(*LocalCA); ok && ca.Certificate != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -243,6 +244,10 @@ func (c *Client) ask(ctx context.Context, addr string, der []byte) (*Verdict, er
 			err = context.DeadlineExceeded
 		case errors.Is(err, capfwire.ErrProtocol) || errors.Is(err, capfwire.ErrMalformed):
 			err = fmt.Errorf("%w: %w", ErrProtocol, err)
+		case errors.Is(err, io.EOF):
+			// The reference server closes without a word on a device name
+			// it does not like.
+			err = fmt.Errorf("closed without answering (the reference TVS does so for a device name not of the form CP-nnnn-SEP and 12 uppercase hex digits): %w", err)
 		}
 		return nil, &serverError{addr, err}
 	}

@@ -913,7 +913,7 @@ func TestReferenceClient(t *testing.T) {
 	client := func(dev string) *Client {
 		return &Client{Servers: []string{tvsd.addr}, TLSConfig: &tls.Config{RootCAs: r.roots()}, DeviceName: dev, Timeout: 10 * time.Second, CacheSize: -1}
 	}
-	verify := func(t *testing.T, c *Client, rc *refCase) (*Verdict, string, error, time.Duration) {
+	verify := func(t *testing.T, c *Client, rc *refCase) (*Verdict, string, time.Duration, error) {
 		t.Helper()
 		mark := tvsd.log.Len()
 		ctx, cancel := context.WithTimeout(context.Background(), refTimeout)
@@ -922,13 +922,13 @@ func TestReferenceClient(t *testing.T) {
 		v, err := c.Verify(ctx, rc.cert)
 		elapsed := time.Since(start)
 		tvsd.log.waitFor(mark, tvsd.done, 3*time.Second)
-		return v, tvsd.log.Since(mark), err, elapsed
+		return v, tvsd.log.Since(mark), elapsed, err
 	}
 	listed := r.tvsd.list(t)
 
 	for _, rc := range r.cases {
 		t.Run(rc.name, func(t *testing.T) {
-			v, lg, err, _ := verify(t, client(""), rc)
+			v, lg, _, err := verify(t, client(""), rc)
 			if err != nil {
 				t.Fatalf("Verify: %v\ntvsd's log:\n%s", err, lg)
 			}
@@ -987,13 +987,13 @@ func TestReferenceClient(t *testing.T) {
 	t.Run("device name", func(t *testing.T) {
 		rc := r.cases[0]
 		const good = "CP-7962-SEP001122334455"
-		v, lg, err, _ := verify(t, client(good), rc)
+		v, lg, _, err := verify(t, client(good), rc)
 		if err != nil || !v.Valid || !strings.Contains(lg, "Device Name: "+good) {
 			t.Fatalf("device %s: %+v, %v\ntvsd's log:\n%s", good, v, err, lg)
 		}
 		for _, bad := range []string{"CP-7962-SEP001122aabbcc", "SEP001122334455", "CP-88651-SEP001122334455", "CP-7962G-SEP001122334455"} {
 			c := client(bad)
-			v, lg, err, elapsed := verify(t, c, rc)
+			v, lg, elapsed, err := verify(t, c, rc)
 			if err == nil {
 				t.Errorf("device %s: tvsd answered %+v\ntvsd's log:\n%s", bad, v, lg)
 				continue
@@ -1011,7 +1011,7 @@ func TestReferenceClient(t *testing.T) {
 				t.Errorf("device %s: the client waited its whole timeout (%v) for a closed connection", bad, elapsed)
 			}
 		}
-		v, lg, err, _ = verify(t, client(""), rc)
+		v, lg, _, err = verify(t, client(""), rc)
 		if err != nil || !v.Valid || !strings.Contains(lg, "Device Name: "+DefaultDeviceName) {
 			t.Fatalf("DefaultDeviceName after the dropped requests: %+v, %v\ntvsd's log:\n%s", v, err, lg)
 		}

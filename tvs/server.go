@@ -48,8 +48,13 @@ type Server struct {
 	Store Store
 	// TLSConfig carries the TVS certificate (Certificates or
 	// GetCertificate), which phones check against the TVS records of their
-	// ITL; it is cloned. Required. TLS 1.2 is the minimum.
+	// ITL; it is cloned. Required. TLS 1.2 is the minimum, unless
+	// LegacyTLS is set.
 	TLSConfig *tls.Config
+	// LegacyTLS allows TLS 1.0 and 1.1 with the CBC and RSA key exchange
+	// cipher suites, which 7900-series phones need, as capf.Server's
+	// option of the same name. Off by default: TLS 1.2 or later only.
+	LegacyTLS bool
 	// DefaultTTL is the TTL of entries that set none. 0 means DefaultTTL.
 	DefaultTTL time.Duration
 	// Timeout bounds the whole exchange on a connection: TLS handshake,
@@ -87,21 +92,7 @@ func (s *Server) setup() error {
 	case s.DefaultTTL != 0 && (s.DefaultTTL < time.Second || s.DefaultTTL > MaxTTL || s.DefaultTTL%time.Second != 0):
 		return fmt.Errorf("%w: Server.DefaultTTL %v is not a whole number of seconds from 1s to %v", ErrInvalid, s.DefaultTTL, MaxTTL)
 	}
-	floor := func(c *tls.Config) *tls.Config {
-		c.MinVersion = max(c.MinVersion, tls.VersionTLS12)
-		return c
-	}
-	c := floor(s.TLSConfig.Clone())
-	if get := c.GetConfigForClient; get != nil {
-		c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-			cfg, err := get(hello)
-			if cfg != nil {
-				cfg = floor(cfg.Clone())
-			}
-			return cfg, err
-		}
-	}
-	s.tls = c
+	s.tls = netserve.ServerTLS(s.TLSConfig, s.LegacyTLS, netserve.LegacyCipherSuites)
 	s.log = s.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -139,16 +130,9 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) error {
 
 func (s *Server) serveConn(ctx context.Context, raw net.Conn) error {
 	start := time.Now()
-	conn := tls.Server(raw, s.tls)
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	defer stop()
-	timeout := cmp.Or(s.Timeout, DefaultTimeout)
-	conn.SetDeadline(start.Add(timeout))
+	conn, done, err := netserve.Handshake(ctx, raw, s.tls, cmp.Or(s.Timeout, DefaultTimeout))
+	defer done()
 	log := s.log.With("remote", raw.RemoteAddr().String())
-	hctx, cancel := context.WithTimeout(ctx, timeout)
-	err := conn.HandshakeContext(hctx)
-	cancel()
 	if err != nil {
 		err = fmt.Errorf("tvs: TLS handshake: %w", err)
 		log.Warn("tvs: request failed", "err", err)
@@ -202,9 +186,12 @@ func (s *Server) answer(ctx context.Context, req *capfwire.TVSFrame) (*capfwire.
 	}
 	resp := &capfwire.TVSFrame{Version: capfwire.TVSVersion, Command: capfwire.TVSCmdVerifyResponse, ID: req.ID}
 	der, err := req.Certificate()
+	if err == nil && repeated(req.Elements, capfwire.TVSTagCertificate) {
+		err = errors.New("more than one CERTIFICATE element")
+	}
 	if err != nil {
-		// No certificate to vouch for: unknown, as the reference's
-		// protocol has no other answer.
+		// No certificate, or no single one, to vouch for: unknown, as the
+		// reference's protocol has no other answer.
 		resp.AddUint8(capfwire.TVSTagStatus, capfwire.TVSStatusInvalid)
 		return resp, append(attrs, "err", err.Error()), nil
 	}
@@ -227,4 +214,15 @@ func (s *Server) answer(ctx context.Context, req *capfwire.TVSFrame) (*capfwire.
 	resp.Add(capfwire.TVSTagRoles, roles)
 	resp.AddUint32(capfwire.TVSTagTTL, uint32(ttl/time.Second))
 	return resp, append(attrs, "subject", e.Certificate.Subject.String()), nil
+}
+
+// repeated reports whether es holds more than one element with the tag.
+func repeated(es capfwire.Elements, tag capfwire.Tag) bool {
+	n := 0
+	for _, e := range es {
+		if e.Tag == tag {
+			n++
+		}
+	}
+	return n > 1
 }

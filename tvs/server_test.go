@@ -681,3 +681,22 @@ func TestServerConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A TLS 1.0 client (a 7900-series phone) gets an answer only with
+// LegacyTLS.
+func TestServerLegacyTLS(t *testing.T) {
+	known := svCert(t, "legacy")
+	for _, legacy := range []bool{true, false} {
+		s := svStart(t, func(srv *Server) { srv.LegacyTLS = legacy })
+		s.put(t, known, time.Hour, ctl.RoleCCM)
+		c := s.client()
+		c.TLSConfig.MinVersion, c.TLSConfig.MaxVersion = tls.VersionTLS10, tls.VersionTLS10
+		v, err := c.Verify(context.Background(), known)
+		if legacy && (err != nil || !v.Valid) {
+			t.Fatalf("legacy: %+v %v", v, err)
+		}
+		if !legacy && err == nil {
+			t.Fatal("TLS 1.0 accepted without LegacyTLS")
+		}
+	}
+}

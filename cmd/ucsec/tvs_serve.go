@@ -73,6 +73,7 @@ type tvsServeCmd struct {
 	ttl      time.Duration
 	timeout  time.Duration
 	maxConns int
+	legacy   bool
 }
 
 // tvsStoreFileName is the store file "tvs serve" keeps in --store.
@@ -88,6 +89,7 @@ func newTVSServeCmd(fs *flag.FlagSet) *tvsServeCmd {
 	fs.DurationVar(&c.ttl, "ttl", tvs.DefaultTTL, "how long phones may keep a verdict, `DUR`, 1s to 720h")
 	fs.DurationVar(&c.timeout, "timeout", tvs.DefaultTimeout, "bound on each exchange, TLS handshake included, `DUR`")
 	fs.IntVar(&c.maxConns, "max-conns", tvs.DefaultMaxConns, "most concurrent connections, `N`")
+	fs.BoolVar(&c.legacy, "legacy-tls", false, "allow TLS 1.0 and 1.1 with CBC suites, for 7900-series phones")
 	return c
 }
 
@@ -233,6 +235,7 @@ func (c *tvsServeCmd) run(e *env, _ []string) error {
 		DefaultTTL: c.ttl,
 		Timeout:    c.timeout,
 		MaxConns:   c.maxConns,
+		LegacyTLS:  c.legacy,
 		Logger:     log,
 	}
 	serveCtx, stop := serverContext(c.keys.certPath, log, "tvs: stopping: exchanges under way may finish")

@@ -142,6 +142,23 @@ func Serve(ctx context.Context, l net.Listener, cfg Config, handle func(ctx cont
 	return acceptErr
 }
 
+// LegacyCipherSuites are the TLS 1.0–1.2 suites 7900-series phones can
+// use, after Go's default ones.
+var LegacyCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+	tls.TLS_RSA_WITH_AES_128_CBC_SHA,
+	tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+}
+
 // ServerTLS returns a clone of cfg for a server with the protocol floor
 // applied: TLS 1.2 or later, or with legacy, TLS 1.0 and later with the
 // given cipher suites. The floor also applies to the configurations
