@@ -95,7 +95,7 @@ func (r *report) writeText(w io.Writer) {
 			if !c.OK {
 				status = "FAILED: " + c.Err
 			}
-			fmt.Fprintf(w, "  %-44s %s\n", c.Name, status)
+			fmt.Fprintf(w, "  %-48s %s\n", c.Name, status)
 		}
 	}
 	fmt.Fprintln(w, "\n"+r.Verdict)

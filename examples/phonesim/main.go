@@ -1,0 +1,444 @@
+// Command phonesim runs a small secure Cisco-style cluster on the loopback
+// interface and simulated phones that go through the whole life of a
+// secure phone, using the ucsec packages as any program would:
+//
+//  1. The cluster makes its PKI: the ITLRecovery (SAST) key that signs
+//     the trust lists, the CallManager certificate (SIP-TLS server and
+//     TFTP signer), the CAPF CA and the TVS certificate.
+//  2. Each phone downloads the ITL and CTL from the file service (CUCM's
+//     TFTP/HTTP 6970) and trusts them on first contact (rule P1, package
+//     ctl); enrolls with the CAPF for its LSC, typing its authentication
+//     string (package capf); downloads its short signed configuration,
+//     checks the signature against its trust list (P8) and that the
+//     certHash names its LSC, then downloads and decrypts its full
+//     configuration (packages sgn, cnfenc).
+//  3. The cluster rolls its ITL over to a new signer; each phone asks the
+//     TVS about the signer it does not know and accepts the list (P4,
+//     package tvs).
+//  4. Each phone registers with the SIP registrar over TLS, its LSC as
+//     client certificate and the server's certificate checked against its
+//     trust list, answering a digest challenge (package digest).
+//  5. Phones call each other in pairs through the call controller, keyed
+//     with SDES in the SDP over TLS (package srtpkeys), exchange SRTP both
+//     ways through pion contexts and check every packet, and show the
+//     security icon the controller computes (package secstatus).
+//
+// Then it checks what must be refused: a tampered configuration, a wrong
+// authentication string, a replayed REGISTER, requests a SIP trunk's
+// security profile does not accept (package acl), and a non-secure phone
+// must end its call without a lock.
+//
+// It prints a table, one line per phone, and a verdict; the exit status is
+// 0 only if every phone reached its expected state and every check passed.
+//
+//	go run ./examples/phonesim
+//	go run ./examples/phonesim -phones 50 -json
+//
+// Everything listens on 127.0.0.1 on ports the system picks. The keys are
+// made at start-up and thrown away, unless -pki names a directory to keep
+// them in; state (the CAPF store, the served files) goes to a temporary
+// directory unless -state names one.
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ucsec/ucsec/ctl"
+	"github.com/ucsec/ucsec/secstatus"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are what the flags set.
+type options struct {
+	phones  int
+	state   string
+	pki     string
+	json    bool
+	timeout time.Duration
+	verbose bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("phonesim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.phones, "phones", 4, "how many secure phones to simulate, `N` (2 to 1000)")
+	fs.StringVar(&o.state, "state", "", "keep the cluster's state (CAPF store, served files) in `DIR` (default: a temporary directory, removed at the end)")
+	fs.StringVar(&o.pki, "pki", "", "load the cluster's certificates and keys from `DIR`, or make them there if it has none (default: made at start-up, thrown away)")
+	fs.BoolVar(&o.json, "json", false, "print the result as JSON instead of a table")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after `DUR`")
+	fs.BoolVar(&o.verbose, "v", false, "log what the cluster and the phones do on standard error")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: phonesim [flags]
+
+phonesim starts a secure Cisco-style cluster on 127.0.0.1 (file service
+with signed trust lists and encrypted configurations, CAPF, TVS, a SIP-TLS
+registrar and call controller) and simulated phones that trust the lists,
+enrol for their certificates, read their encrypted configurations, accept
+a rolled-over trust list through TVS, register with mutual TLS and digest,
+and call each other with SRTP. It prints one line per phone and a verdict,
+and exits 0 only if every phone ended secure and every negative check was
+refused as it must be.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.phones < 2 || o.phones > 1000:
+		return nil, fmt.Errorf("-phones %d: want 2 to 1000", o.phones)
+	case o.timeout <= 0:
+		return nil, fmt.Errorf("-timeout %v: want a positive duration", o.timeout)
+	}
+	return o, nil
+}
+
+// Exit statuses.
+const (
+	exitOK    = 0 // every phone reached its expected state, every check passed
+	exitFail  = 1 // some phone or check did not
+	exitError = 2 // usage error, or the cluster could not start
+)
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "phonesim:", err)
+		return exitError
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	if o.verbose {
+		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	// The SIP stack (emiago/sipgo) also logs some transport events through
+	// the default logger.
+	slog.SetDefault(log)
+	start := time.Now()
+	rep, err := simulate(ctx, o, log, progress(stderr, o))
+	if err != nil {
+		fmt.Fprintln(stderr, "phonesim:", err)
+		return exitError
+	}
+	rep.finish(time.Since(start).Seconds())
+	if o.json {
+		if err := rep.writeJSON(stdout); err != nil {
+			fmt.Fprintln(stderr, "phonesim:", err)
+			return exitError
+		}
+	} else {
+		rep.writeText(stdout)
+	}
+	if !rep.OK {
+		return exitFail
+	}
+	return exitOK
+}
+
+// progress returns the function that reports each stage on stderr.
+func progress(w io.Writer, o *options) func(format string, args ...any) {
+	var mu sync.Mutex
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "phonesim: "+format+"\n", args...)
+	}
+}
+
+// simulated phones: SEP0011220000nn, extensions from 1001. The
+// non-secure phone of the last check is SEP00112200FFFF, 1999.
+func phoneDevice(i int) string { return fmt.Sprintf("SEP00112200%04X", i+1) }
+func phoneExt(i int) string    { return fmt.Sprintf("%d", 1001+i) }
+
+const (
+	plainDevice = "SEP00112200FFFF"
+	plainExt    = "1999"
+	realm       = "phonesim"
+)
+
+// simulate runs the cluster and the phones and returns what happened. An
+// error means the cluster itself could not run.
+func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string, ...any)) (*report, error) {
+	stateDir := o.state
+	if stateDir == "" {
+		dir, err := os.MkdirTemp("", "phonesim-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		stateDir = dir
+	} else if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, err
+	}
+	var pki *clusterPKI
+	var err error
+	if o.pki != "" {
+		var created bool
+		pki, created, err = loadOrCreatePKI(o.pki, nil)
+		if err == nil && created {
+			say("made the cluster's PKI in %s", o.pki)
+		}
+	} else {
+		pki, err = newClusterPKI(nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("PKI: %w", err)
+	}
+
+	c, err := startCluster(ctx, pki, stateDir, log)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	defer c.close()
+
+	// The controller knows every line before any phone appears, as CUCM's
+	// database does; the digest user of a line is its extension.
+	phones := make([]*phone, o.phones)
+	lines := make([]phoneLine, 0, o.phones+1)
+	for i := range phones {
+		phones[i] = &phone{Device: phoneDevice(i), Extension: phoneExt(i), Secure: true}
+		lines = append(lines, phoneLine{Device: phones[i].Device, Extension: phones[i].Extension, DigestUser: phones[i].Extension, Secure: true})
+	}
+	plain := &phone{Device: plainDevice, Extension: plainExt}
+	lines = append(lines, phoneLine{Device: plain.Device, Extension: plain.Extension, DigestUser: plain.Extension})
+	capfCAs := x509.NewCertPool()
+	capfCAs.AddCert(pki.CAPF)
+	reg, err := startRegistrar(ctx, registrarConfig{
+		CCM:         tlsCert(pki.CCM, pki.CCMKey),
+		PhoneCAs:    capfCAs,
+		Credentials: c.credentialStore(),
+		Realm:       realm,
+		Lines:       lines,
+		Log:         log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registrar: %w", err)
+	}
+	defer reg.Close()
+	srv := reg.server()
+	c.setSIP(srv.TLS.String(), srv.TCP.String())
+	say("cluster up: files %s, CAPF %s, TVS %s, SIP-TLS %s", c.FileURL, c.CAPFAddr, c.TVSAddr, srv.TLS)
+
+	strings := make(map[string]string, len(phones))
+	for _, p := range phones {
+		s, err := newAuthString()
+		if err != nil {
+			return nil, err
+		}
+		strings[p.Device] = s
+	}
+	if err := c.scheduleAll(ctx, strings); err != nil {
+		return nil, fmt.Errorf("scheduling CAPF operations: %w", err)
+	}
+
+	rep := &report{Phones: make([]phoneRow, len(phones))}
+	ids := make([]*sipIdentity, len(phones))
+	var wg sync.WaitGroup
+	for i, p := range phones {
+		wg.Go(func() {
+			row := &rep.Phones[i]
+			row.Phone, row.Extension, row.Secure = p.Device, p.Extension, true
+			id, prep, err := p.provision(ctx, c, strings[p.Device])
+			row.LSCSerial, row.Config, row.ITL = prep.LSCSerial, prep.Config, prep.itlRules()
+			if err != nil {
+				row.Err = oneLine(err)
+				if row.Config == "" {
+					row.Config = "failed"
+				}
+				return
+			}
+			ids[i] = id
+		})
+	}
+	wg.Wait()
+	say("%d phones provisioned", count(ids))
+
+	// The ITL rolls over to a new signer: the phones accept it through TVS.
+	if err := c.rollITL(ctx); err != nil {
+		return nil, fmt.Errorf("rolling the ITL over: %w", err)
+	}
+	for i, p := range phones {
+		if ids[i] == nil {
+			continue
+		}
+		wg.Go(func() {
+			row := &rep.Phones[i]
+			rule, err := p.acceptRolledITL(ctx, c)
+			row.ITL = p.report.itlRules()
+			if err == nil && rule != ctl.RuleTVS {
+				err = fmt.Errorf("rolled-over ITL accepted by rule %s, not %s", rule, ctl.RuleTVS)
+			}
+			if err != nil {
+				row.Err = oneLine(err)
+				ids[i] = nil
+			}
+		})
+	}
+	wg.Wait()
+	say("rolled-over ITL accepted through TVS by %d phones", count(ids))
+
+	// Registration, over TLS with the LSC and digest.
+	sps := make([]*sipPhone, len(phones))
+	for i := range phones {
+		if ids[i] == nil {
+			continue
+		}
+		wg.Go(func() {
+			row := &rep.Phones[i]
+			sp, err := newSIPPhone(*ids[i], srv, log)
+			if err == nil {
+				if err = sp.register(ctx); err != nil {
+					sp.Close()
+				}
+			}
+			if err != nil {
+				row.Err = oneLine(fmt.Errorf("register: %w", err))
+				return
+			}
+			row.Registered = true
+			sps[i] = sp
+		})
+	}
+	wg.Wait()
+	defer func() {
+		for _, sp := range sps {
+			if sp != nil {
+				sp.Close()
+			}
+		}
+	}()
+	say("%d phones registered", count(sps))
+
+	// Calls in pairs: 1001→1002, 1003→1004, …; with an odd number the
+	// last phone calls the first once the others are done.
+	call := func(a, b int) {
+		ra, rb := &rep.Phones[a], &rep.Phones[b]
+		if sps[a] == nil || sps[b] == nil {
+			return
+		}
+		cr, err := placeCall(ctx, sps[a], sps[b])
+		ra.Call, rb.Call = "→"+rb.Extension, "←"+ra.Extension
+		ra.Sent, ra.Received = cr.AtoB.Sent, cr.BtoA.Received
+		rb.Sent, rb.Received = cr.BtoA.Sent, cr.AtoB.Received
+		ra.Icon, rb.Icon = iconName(cr.CallerIcon), iconName(cr.CalleeIcon)
+		if err != nil {
+			ra.Call += " failed"
+			rb.Call += " failed"
+			ra.Err, rb.Err = oneLine(err), oneLine(err)
+		}
+	}
+	for i := 0; i+1 < len(phones); i += 2 {
+		wg.Go(func() { call(i, i+1) })
+	}
+	wg.Wait()
+	if len(phones)%2 == 1 {
+		call(len(phones)-1, 0)
+	}
+	say("calls done")
+
+	for i := range rep.Phones {
+		row := &rep.Phones[i]
+		row.OK = row.Err == "" && row.LSCSerial != "" && row.Config == "encrypted" && row.ITL == "P1 P4" &&
+			row.Registered && row.Sent == callPackets && row.Received == callPackets && row.Icon == "lock"
+		if !row.OK && row.Err == "" {
+			row.Err = "did not end secure"
+		}
+	}
+
+	rep.Checks = negativeChecks(ctx, c, reg, phones[0], sps[0], plain, log)
+	return rep, nil
+}
+
+// negativeChecks runs what must be refused.
+func negativeChecks(ctx context.Context, c *cluster, reg *registrar, p *phone, sp *sipPhone, plain *phone, log *slog.Logger) []check {
+	run := func(name string, f func() error) check {
+		if err := f(); err != nil {
+			return check{Name: name, Err: oneLine(err)}
+		}
+		return check{Name: name, OK: true}
+	}
+	checks := []check{
+		run("tampered configuration refused by the phone", func() error { return negTamperedConfig(ctx, c, p) }),
+		run("wrong authentication string refused by CAPF", func() error { return negWrongAuthString(ctx, c) }),
+		run("replayed REGISTER refused by the registrar", func() error {
+			if sp == nil {
+				return errors.New("no registered phone to replay from")
+			}
+			return negReplayedRegister(ctx, reg, sp)
+		}),
+		run("SIP trunk: requests its profile refuses", func() error { return reg.trunkCheck(ctx) }),
+		run("non-secure phone ends its call without a lock", func() error { return plainCall(ctx, c, reg, plain, sp, log) }),
+	}
+	return checks
+}
+
+// plainCall provisions the non-secure phone, registers it over TCP and has
+// it call the secure phone sp: the call must work, in plain RTP, and show
+// no lock on either side.
+func plainCall(ctx context.Context, c *cluster, reg *registrar, plain *phone, sp *sipPhone, log *slog.Logger) error {
+	if sp == nil {
+		return errors.New("no registered secure phone to call")
+	}
+	id, _, err := plain.provision(ctx, c, "")
+	if err != nil {
+		return err
+	}
+	pp, err := newSIPPhone(*id, reg.server(), log)
+	if err != nil {
+		return err
+	}
+	defer pp.Close()
+	if err := pp.register(ctx); err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	cr, err := placeCall(ctx, pp, sp)
+	if err != nil {
+		return err
+	}
+	if cr.SRTP || cr.CallerIcon == secstatus.IconLock || cr.CalleeIcon == secstatus.IconLock {
+		return fmt.Errorf("call with a non-secure phone: SRTP %v, icons %v and %v", cr.SRTP, cr.CallerIcon, cr.CalleeIcon)
+	}
+	return nil
+}
+
+func iconName(i secstatus.Icon) string {
+	if s := i.String(); s != "" {
+		return s
+	}
+	return "none"
+}
+
+func count[T any](s []*T) int {
+	n := 0
+	for _, v := range s {
+		if v != nil {
+			n++
+		}
+	}
+	return n
+}
