@@ -89,7 +89,7 @@ func (r *report) writeText(w io.Writer) {
 	}
 	tw.Flush()
 	if len(r.Checks) > 0 {
-		fmt.Fprintln(w, "\nChecks (each must be refused):")
+		fmt.Fprintln(w, "\nNegative checks:")
 		for _, c := range r.Checks {
 			status := "ok"
 			if !c.OK {

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRun runs the whole simulation with a few phones, as
+// `go run ./examples/phonesim -phones 5 -json` does, and checks each phone's
+// end state and every negative check. Five phones: two calls in pairs and
+// the odd one calling the first.
+func TestRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"-phones", "5", "-json"}, &stdout, &stderr)
+	var rep report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("exit %d, output not JSON: %v\n%s\n%s", code, err, stdout.String(), stderr.String())
+	}
+	if code != exitOK || !rep.OK {
+		t.Fatalf("exit %d, verdict %q\n%s\n%s", code, rep.Verdict, stdout.String(), stderr.String())
+	}
+	if len(rep.Phones) != 5 {
+		t.Fatalf("%d phones", len(rep.Phones))
+	}
+	serials := map[string]bool{}
+	for _, p := range rep.Phones {
+		if !p.OK || !p.Secure || p.Config != "encrypted" || p.ITL != "P1 P4" || !p.Registered ||
+			p.Icon != "lock" || p.Sent != callPackets || p.Received != callPackets || p.LSCSerial == "" {
+			t.Errorf("phone %+v", p)
+		}
+		if serials[p.LSCSerial] {
+			t.Errorf("serial %s twice", p.LSCSerial)
+		}
+		serials[p.LSCSerial] = true
+	}
+	// The odd phone called the first one after its own call.
+	if rep.Phones[4].Call != "→1001" {
+		t.Errorf("fifth phone: call %q", rep.Phones[4].Call)
+	}
+	want := []string{"tampered configuration", "wrong authentication string", "replayed REGISTER", "SIP trunk", "non-secure phone"}
+	if len(rep.Checks) != len(want) {
+		t.Fatalf("%d checks", len(rep.Checks))
+	}
+	for i, c := range rep.Checks {
+		if !c.OK || !strings.Contains(c.Name, want[i]) {
+			t.Errorf("check %+v", c)
+		}
+	}
+}
+
+// The table, and -pki and -state keeping what they name.
+func TestRunTableAndState(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pki, state := t.TempDir(), t.TempDir()
+	for i := range 2 {
+		var stdout, stderr bytes.Buffer
+		code := run(ctx, []string{"-phones", "2", "-pki", pki, "-state", state}, &stdout, &stderr)
+		out := stdout.String()
+		locks := 0
+		for line := range strings.Lines(out) {
+			if strings.HasPrefix(line, "SEP") && strings.Contains(line, " lock") {
+				locks++
+			}
+		}
+		if code != exitOK || !strings.Contains(out, "OK: all 2 phones") || locks != 2 {
+			t.Fatalf("run %d: exit %d\n%s\n%s", i, code, out, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "made the cluster's PKI") != (i == 0) {
+			t.Fatalf("run %d: stderr %s", i, stderr.String())
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{{"-phones", "1"}, {"-phones", "x"}, {"extra"}, {"-timeout", "0s"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), args, &stdout, &stderr); code != exitError {
+			t.Errorf("%v: exit %d", args, code)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != exitOK || !strings.Contains(stderr.String(), "-phones") {
+		t.Errorf("-h: exit %d\n%s", code, stderr.String())
+	}
+}
