@@ -50,12 +50,13 @@ type Client struct {
 
 	// TLSConfig verifies the CAPF certificate; it is cloned. Nil is
 	// refused: a phone always verifies the CAPF (against its ITL or
-	// through TVS). With ServerName empty, the CAPF certificate must
-	// chain to RootCAs, which must be set, and no host name is checked,
-	// as phones and the reference client do; VerifyPeerCertificate then
-	// gets no verified chains. With ServerName set, crypto/tls verifies
-	// as usual. InsecureSkipVerify is honoured only when set explicitly,
-	// for example with a VerifyConnection that pins the certificate.
+	// through TVS). RootCAs must be set (never the system's roots): the
+	// CAPF certificate must chain to it. With ServerName empty no host
+	// name is checked, as phones and the reference client do;
+	// VerifyPeerCertificate then gets no verified chains. With ServerName
+	// set, crypto/tls checks the name too. InsecureSkipVerify is honoured
+	// only with a VerifyConnection or VerifyPeerCertificate of the
+	// caller's, such as one that pins the certificate.
 	TLSConfig *tls.Config
 
 	// AuthString is the authentication string the user would type, sent

@@ -945,7 +945,7 @@ func TestClientTLS(t *testing.T) {
 		{"RootCAs and a wrong ServerName", &tls.Config{RootCAs: ctRoots(), ServerName: "capf.example"}, false},
 		{"other root", &tls.Config{RootCAs: otherRoots}, false},
 		{"VerifyConnection refuses", &tls.Config{RootCAs: ctRoots(), VerifyConnection: func(tls.ConnectionState) error { return errPinned }}, false},
-		{"InsecureSkipVerify", &tls.Config{InsecureSkipVerify: true}, true},
+		{"InsecureSkipVerify with a pin", &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(tls.ConnectionState) error { return nil }}, true},
 		{"expired by Time", &tls.Config{RootCAs: ctRoots(), Time: func() time.Time { return time.Now().AddDate(11, 0, 0) }}, false},
 	}
 	for _, tt := range tests {

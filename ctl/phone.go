@@ -144,8 +144,8 @@ func (p *Phone) rollback() bool {
 // signed by its own signing record. Then, in order: an empty ITL on the
 // phone accepts it (P7); a phone with no list accepts it (P1); a signer
 // whose certificate is a SAST record of the phone's CTL (P2) or ITL (P3) is
-// accepted; otherwise TVS decides (P4, P5), and without TVS it is rejected
-// (P6).
+// accepted; otherwise TVS decides (P4, P5): the signer is accepted only if
+// TVS vouches for it in the SAST role. Without TVS it is rejected (P6).
 func (p *Phone) AcceptList(ctx context.Context, candidate *File, policy Policy) (Rule, error) {
 	if err := policy.Verify(candidate); err != nil {
 		return "", err
@@ -167,7 +167,11 @@ func (p *Phone) AcceptList(ctx context.Context, candidate *File, policy Policy) 
 	if err != nil {
 		return RuleTVSRefused, fmt.Errorf("%w: unknown signer without a certificate to ask TVS about", ErrUntrusted)
 	}
-	ok, err := p.TVS.VerifyCertificate(ctx, cert, signer.Role)
+	// The role asked for is SAST, the role of a trust list's signer,
+	// whatever role the candidate gives its own signer: otherwise a
+	// certificate that TVS vouches for only as a TFTP signer could replace
+	// the phone's trust list by putting itself in a TFTP record.
+	ok, err := p.TVS.VerifyCertificate(ctx, cert, RoleSAST)
 	switch {
 	case err != nil:
 		return RuleTVSRefused, fmt.Errorf("%w: unknown signer and TVS did not answer: %w", ErrUntrusted, err)

@@ -43,9 +43,11 @@ type Client struct {
 	// 2445), tried in order until one answers, as a phone tries the
 	// servers of its CallManager group. Required.
 	Servers []string
-	// TLSConfig verifies the TVS certificate; it is cloned. With
-	// ServerName empty the certificate must chain to RootCAs (a phone's
-	// TVS records), and no host name is checked, as phones do. Required.
+	// TLSConfig verifies the TVS certificate; it is cloned. Required, with
+	// RootCAs (a phone's TVS records; never the system's roots): the
+	// certificate must chain to them. With ServerName empty no host name
+	// is checked, as phones do. InsecureSkipVerify is honoured only with a
+	// VerifyConnection or VerifyPeerCertificate of the caller's.
 	TLSConfig *tls.Config
 	// DeviceName is sent with each request, such as
 	// "CP-7962-SEP001122334455"; "" means DefaultDeviceName. The reference

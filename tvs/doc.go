@@ -24,9 +24,11 @@
 //     [Verdict]. A Client is a [ctl.Verifier]: set it as the TVS of a
 //     [ctl.Phone], and the phone's decision on a new trust list whose
 //     signer it does not hold follows rows P4 (TVS vouches for the signer
-//     in the role of its record, SAST for an ITLRecovery: accept) and P5
-//     (TVS does not, or does not answer: reject and keep the old list) of
-//     its decision table.
+//     in the SAST role, the role of a trust-list signer, whatever role the
+//     new list gives it: accept) and P5 (TVS does not, or does not answer:
+//     reject and keep the old list) of its decision table. So an entry in
+//     the SAST role can replace phones' trust lists: give that role only
+//     to certificates that may.
 //
 // # Security
 //
@@ -35,14 +37,17 @@
 // certificate, a new ITL signer included. A [Client] verifies the server's
 // certificate against its TLSConfig.RootCAs and checks no host name, as
 // phones do; give it exactly the certificates of the TVS records of the
-// phone's ITL, and guard the TVS private key as the ITL signing key.
+// phone's ITL, and guard the TVS private key as the ITL signing key. A
+// Client keeps its roots and its cached verdicts: build a new one when the
+// phone's ITL changes (a TVS record replaced after a key compromise).
 //
 // The service authenticates no client: it asks for no client certificate
 // and does not check the device name, so anyone who reaches port 2445 can
 // learn whether a certificate is trusted and in which roles. Certificates
 // are public, but consider which network may reach the service. Concurrent
-// connections are bounded by [Server.MaxConns], and each exchange by
-// [Server.Timeout].
+// connections are bounded by [Server.MaxConns] (not for [Server.ServeConn],
+// whose caller owns the accept loop), and each exchange, the store lookup
+// included, by [Server.Timeout].
 //
 // Verdicts outlive the store: a phone, and a [Client], keeps a valid
 // verdict for its TTL (a day by default, at most 30 days), so removing a

@@ -26,13 +26,19 @@ import (
 // certificate of the tests.
 func phITL(t *testing.T, signer string) *ctl.File {
 	t.Helper()
+	return phITLAs(t, signer, ctl.RoleSAST)
+}
+
+// phITLAs is phITL with the signer's record in role.
+func phITLAs(t *testing.T, signer string, role ctl.Role) *ctl.File {
+	t.Helper()
 	cert, key := testkeys.Load(t, signer)
 	tftp, _ := testkeys.Load(t, "tftp")
 	var records []ctl.Record
 	for _, r := range []struct {
 		cert *x509.Certificate
 		role ctl.Role
-	}{{cert, ctl.RoleSAST}, {tftp, ctl.RoleCCMTFTP}, {svTVS(t).cert, ctl.RoleTVS}} {
+	}{{cert, role}, {tftp, ctl.RoleCCMTFTP}, {svTVS(t).cert, ctl.RoleTVS}} {
 		rec, err := ctl.NewRecord(r.cert, r.role)
 		require.NoError(t, err)
 		records = append(records, rec)
@@ -129,36 +135,48 @@ func TestPhoneTVS(t *testing.T) {
 		name  string
 		setup func(t *testing.T) string // returns the TVS address
 		msg   string                    // in the error
+		offer *ctl.File                 // the candidate; nil means moved
 	}{
 		{"P5 TVS does not know the signer", func(t *testing.T) string {
 			return svStart(t, nil).addr
-		}, "does not vouch"},
+		}, "does not vouch", nil},
 		{"P5 TVS knows the signer in another role", func(t *testing.T) string {
 			s := svStart(t, nil)
 			s.put(t, newSigner, 0, ctl.RoleCCM, ctl.RoleTFTP)
 			return s.addr
-		}, "does not vouch"},
+		}, "does not vouch", nil},
+		{"P5 signer in a TFTP record, vouched for as TFTP only", func(t *testing.T) string {
+			// The candidate names its own signer's role; the phone still
+			// asks for SAST.
+			s := svStart(t, nil)
+			s.put(t, newSigner, 0, ctl.RoleCCM, ctl.RoleTFTP)
+			return s.addr
+		}, "does not vouch", phITLAs(t, "device", ctl.RoleTFTP)},
 		{"P5 TVS unreachable", func(t *testing.T) string {
 			return closedPort(t)
-		}, "did not answer"},
+		}, "did not answer", nil},
 		{"P5 TVS fails (store error): no answer", func(t *testing.T) string {
 			s := svStart(t, nil)
 			s.put(t, newSigner, 0, ctl.RoleSAST)
 			s.store.fail.Store(true)
 			return s.addr
-		}, "did not answer"},
+		}, "did not answer", nil},
 		{"P5 a TVS whose certificate is not in the ITL vouches: not believed", func(t *testing.T) string {
 			s := svStart(t, func(srv *Server) {
 				srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{svImpostor(t).tls()}}
 			})
 			s.put(t, newSigner, 0, ctl.RoleSAST)
 			return s.addr
-		}, "certificate signed by unknown authority"},
+		}, "certificate signed by unknown authority", nil},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
 			p, _ := phPhone(t, old, tt.setup(t))
-			rule, err := phOffer(p, moved)
+			offer := moved
+			if tt.offer != nil {
+				offer = tt.offer
+			}
+			rule, err := phOffer(p, offer)
 			assert.Equal(t, ctl.RuleTVSRefused, rule)
 			assert.ErrorIs(t, err, ctl.ErrUntrusted)
 			assert.ErrorContains(t, err, tt.msg)

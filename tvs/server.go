@@ -156,7 +156,10 @@ func (s *Server) exchange(ctx context.Context, rw io.ReadWriter, log *slog.Logge
 		log.Warn("tvs: request failed", "err", err)
 		return err
 	}
-	resp, attrs, err := s.answer(ctx, req)
+	// The store lookup is part of the exchange: it too ends by Timeout.
+	actx, cancel := context.WithDeadline(ctx, start.Add(cmp.Or(s.Timeout, DefaultTimeout)))
+	defer cancel()
+	resp, attrs, err := s.answer(actx, req)
 	log = log.With(attrs...)
 	if err != nil {
 		log.Warn("tvs: request failed", "err", err)

@@ -74,6 +74,7 @@ type tvsServeCmd struct {
 	timeout  time.Duration
 	maxConns int
 	legacy   bool
+	reset    bool
 }
 
 // tvsStoreFileName is the store file "tvs serve" keeps in --store.
@@ -90,6 +91,7 @@ func newTVSServeCmd(fs *flag.FlagSet) *tvsServeCmd {
 	fs.DurationVar(&c.timeout, "timeout", tvs.DefaultTimeout, "bound on each exchange, TLS handshake included, `DUR`")
 	fs.IntVar(&c.maxConns, "max-conns", tvs.DefaultMaxConns, "most concurrent connections, `N`")
 	fs.BoolVar(&c.legacy, "legacy-tls", false, "allow TLS 1.0 and 1.1 with CBC suites, for 7900-series phones")
+	fs.BoolVar(&c.reset, "reset", false, "empty the --store before loading, so that entries no flag gives any more stop being vouched for")
 	return c
 }
 
@@ -134,6 +136,8 @@ func (c *tvsServeCmd) run(e *env, _ []string) error {
 		return usageError("--max-conns must be at least 1")
 	case c.store == "" && len(c.itls)+len(c.ctls)+len(c.trusts) == 0:
 		return usageError("nothing to vouch for: give --itl, --ctl, --trust or --store")
+	case c.reset && c.store == "":
+		return usageError("--reset empties a --store; without one the entries live in memory")
 	}
 	trusts, err := parseTrustFlags(c.trusts)
 	if err != nil {
@@ -180,10 +184,26 @@ func (c *tvsServeCmd) run(e *env, _ []string) error {
 	if now := time.Now(); now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
 		log.Warn("tvs: the TVS certificate is not valid now", "not_before", cert.NotBefore.UTC(), "not_after", cert.NotAfter.UTC())
 	}
-	var st tvs.Store
-	if c.store == "" {
-		st = tvs.NewMemoryStore()
-	} else {
+	// Every entry is checked in memory first; only then does the
+	// persistent store change, so that a mistake leaves it untouched.
+	ctx := context.Background()
+	staged := tvs.NewMemoryStore()
+	for _, l := range lists {
+		n, err := tvs.LoadTrustList(ctx, staged, l.f, 0)
+		if err != nil {
+			return &fileError{l.path, err}
+		}
+		log.Info("tvs: loaded", "file", l.path, "certificates", n)
+	}
+	for i, t := range trusts {
+		n, err := tvs.LoadCertificates(ctx, staged, certData[i], t.roles, 0)
+		if err != nil {
+			return &fileError{t.path, err}
+		}
+		log.Info("tvs: loaded", "file", t.path, "certificates", n, "roles", roleNames(t.roles))
+	}
+	var st tvs.Store = staged
+	if c.store != "" {
 		if err := os.MkdirAll(c.store, 0o700); err != nil {
 			return &fileError{c.store, withoutPath(err)}
 		}
@@ -198,24 +218,12 @@ func (c *tvsServeCmd) run(e *env, _ []string) error {
 			return err
 		}
 		st = bs
+		if err := copyEntries(ctx, staged, bs, c.reset); err != nil {
+			bs.Close()
+			return err
+		}
 	}
 	defer st.Close()
-
-	ctx := context.Background()
-	for _, l := range lists {
-		n, err := tvs.LoadTrustList(ctx, st, l.f, 0)
-		if err != nil {
-			return &fileError{l.path, err}
-		}
-		log.Info("tvs: loaded", "file", l.path, "certificates", n)
-	}
-	for i, t := range trusts {
-		n, err := tvs.LoadCertificates(ctx, st, certData[i], t.roles, 0)
-		if err != nil {
-			return &fileError{t.path, err}
-		}
-		log.Info("tvs: loaded", "file", t.path, "certificates", n, "roles", roleNames(t.roles))
-	}
 	entries, err := st.Entries(ctx)
 	if err != nil {
 		return err
@@ -262,4 +270,30 @@ func roleNames(roles []ctl.Role) string {
 		names[i] = r.ShortName()
 	}
 	return strings.Join(names, ",")
+}
+
+// copyEntries puts the entries of from into to, after deleting every
+// entry of to first if reset is set.
+func copyEntries(ctx context.Context, from, to tvs.Store, reset bool) error {
+	if reset {
+		old, err := to.Entries(ctx)
+		if err != nil {
+			return err
+		}
+		for _, e := range old {
+			if err := to.Delete(ctx, e.Sum()); err != nil {
+				return err
+			}
+		}
+	}
+	entries, err := from.Entries(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := to.Put(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -212,6 +212,25 @@ func TestTVSStore(t *testing.T) {
 	rep = tvsQueryJSON(t, exitOK, "--server", addr, "--ca", tvsCrt, tftpPEM)
 	assert.Equal(t, []string{"TFTP"}, rep.Roles)
 	stop()
+
+	// A mistake in a later flag leaves the store as it was.
+	bad := filepath.Join(dir, "bad.pem")
+	require.NoError(t, os.WriteFile(bad, []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"), 0o600))
+	r = ucsec(t, "", "tvs", "serve", "--cert", tvsPEM, "--key", tvsPEM, "--listen", "127.0.0.1:0", "--store", store,
+		"--trust", "tvs="+sastPEM, "--trust", "tftp="+bad)
+	assert.Equal(t, exitError, r.code)
+	assert.Contains(t, r.stderr, "bad.pem: invalid argument")
+	addr, _, stop = startTVS(t, tvsPEM, "--store", store)
+	rep = tvsQueryJSON(t, exitOK, "--server", addr, "--ca", tvsCrt, sastPEM)
+	assert.Equal(t, []string{"SAST", "CCM"}, rep.Roles)
+	stop()
+
+	// --reset: only what the flags give is vouched for.
+	addr, _, stop = startTVS(t, tvsPEM, "--store", store, "--reset", "--trust", "tftp="+tftpPEM)
+	tvsQueryJSON(t, exitInvalid, "--server", addr, "--ca", tvsCrt, sastPEM)
+	rep = tvsQueryJSON(t, exitOK, "--server", addr, "--ca", tvsCrt, tftpPEM)
+	assert.Equal(t, []string{"TFTP"}, rep.Roles)
+	stop()
 }
 
 func TestTVSUsageErrors(t *testing.T) {

@@ -11,13 +11,13 @@ import (
 	"fmt"
 )
 
-// ClientConfig returns a clone of cfg for a client. Without a ServerName,
-// and unless cfg sets InsecureSkipVerify itself, the server's chain is
-// verified against cfg.RootCAs (which must not be nil, see Check) for the
-// serverAuth usage at cfg.Time, and no host name is checked; cfg's own
-// VerifyConnection then runs after, without verified chains. With a
-// ServerName, crypto/tls verifies as usual. prefix starts error messages,
-// as "capf:".
+// ClientConfig returns a clone of cfg for a client; cfg must pass Check.
+// Without a ServerName, and unless cfg sets InsecureSkipVerify itself, the
+// server's chain is verified against cfg.RootCAs for the serverAuth usage
+// at cfg.Time, and no host name is checked; cfg's own VerifyConnection
+// then runs after, without verified chains. With a ServerName, crypto/tls
+// verifies the name too, against the same RootCAs. prefix starts error
+// messages, as "capf:".
 func ClientConfig(cfg *tls.Config, prefix string) *tls.Config {
 	c := cfg.Clone()
 	if c.InsecureSkipVerify || c.ServerName != "" {
@@ -51,14 +51,21 @@ func ClientConfig(cfg *tls.Config, prefix string) *tls.Config {
 	return c
 }
 
-// Check reports a configuration ClientConfig cannot verify with: nil, or
-// without RootCAs, ServerName or an explicit InsecureSkipVerify.
+// Check reports a configuration ClientConfig cannot verify with: nil;
+// without RootCAs (crypto/tls would fall back to the system's roots, and
+// any public CA could then make a certificate for the name); or with
+// InsecureSkipVerify but no VerifyConnection or VerifyPeerCertificate of
+// the caller's own to replace the check.
 func Check(cfg *tls.Config) error {
 	switch {
 	case cfg == nil:
 		return errors.New("TLSConfig is required to verify the server's certificate")
-	case !cfg.InsecureSkipVerify && cfg.ServerName == "" && cfg.RootCAs == nil:
-		return errors.New("TLSConfig needs RootCAs (the server's certificate or its CA) or a ServerName")
+	case cfg.InsecureSkipVerify:
+		if cfg.VerifyConnection == nil && cfg.VerifyPeerCertificate == nil {
+			return errors.New("TLSConfig.InsecureSkipVerify without a VerifyConnection or VerifyPeerCertificate would trust any server")
+		}
+	case cfg.RootCAs == nil:
+		return errors.New("TLSConfig needs RootCAs: the server's certificate or its CA, from the phone's trust list")
 	}
 	return nil
 }
