@@ -5,9 +5,9 @@
 //  1. The cluster makes its PKI: the ITLRecovery (SAST) key that signs
 //     the trust lists, the CallManager certificate (SIP-TLS server and
 //     TFTP signer), the CAPF CA and the TVS certificate.
-//  2. Each phone downloads the ITL and CTL from the file service (CUCM's
-//     TFTP/HTTP 6970) and trusts them on first contact (rule P1, package
-//     ctl); enrolls with the CAPF for its LSC, typing its authentication
+//  2. Each phone downloads the ITL from the file service (CUCM's
+//     TFTP/HTTP 6970) and trusts it on first contact (rule P1, package
+//     ctl), then the CTL, signed by the ITL's SAST (P3); enrolls with the CAPF for its LSC, typing its authentication
 //     string (package capf); downloads its short signed configuration,
 //     checks the signature against its trust list (P8) and that the
 //     certHash names its LSC, then downloads and decrypts its full
@@ -48,8 +48,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -78,7 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("phonesim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&o.phones, "phones", 4, "how many secure phones to simulate, `N` (2 to 1000)")
+	fs.IntVar(&o.phones, "phones", 4, "how many secure phones to simulate, 2 to 1000")
 	fs.StringVar(&o.state, "state", "", "keep the cluster's state (CAPF store, served files) in `DIR` (default: a temporary directory, removed at the end)")
 	fs.StringVar(&o.pki, "pki", "", "load the cluster's certificates and keys from `DIR`, or make them there if it has none (default: made at start-up, thrown away)")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON instead of a table")
@@ -92,9 +94,12 @@ with signed trust lists and encrypted configurations, CAPF, TVS, a SIP-TLS
 registrar and call controller) and simulated phones that trust the lists,
 enrol for their certificates, read their encrypted configurations, accept
 a rolled-over trust list through TVS, register with mutual TLS and digest,
-and call each other with SRTP. It prints one line per phone and a verdict,
-and exits 0 only if every phone ended secure and every negative check was
-refused as it must be.
+and call each other with SRTP. Progress goes to standard error; standard
+output gets one line per phone (ITL: the trust-list rules that accepted
+its lists, P1 on first contact and P4 through TVS; PACKETS: received and
+decrypted / sent) and a verdict. The exit status is 0 if every phone
+ended secure and every negative check went as it must, 1 if not, and 2
+if the cluster could not run or -timeout ran out.
 
 Flags:
 `)
@@ -140,7 +145,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// the default logger.
 	slog.SetDefault(log)
 	start := time.Now()
-	rep, err := simulate(ctx, o, log, progress(stderr, o))
+	rep, err := simulate(ctx, o, log, progress(stderr))
+	if ctx.Err() != nil {
+		fmt.Fprintf(stderr, "phonesim: gave up: %v (-timeout %v)\n", context.Cause(ctx), o.timeout)
+		return exitError
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "phonesim:", err)
 		return exitError
@@ -161,7 +170,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // progress returns the function that reports each stage on stderr.
-func progress(w io.Writer, o *options) func(format string, args ...any) {
+func progress(w io.Writer) func(format string, args ...any) {
 	var mu sync.Mutex
 	return func(format string, args ...any) {
 		mu.Lock()
@@ -244,15 +253,15 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 	c.setSIP(srv.TLS.String(), srv.TCP.String())
 	say("cluster up: files %s, CAPF %s, TVS %s, SIP-TLS %s", c.FileURL, c.CAPFAddr, c.TVSAddr, srv.TLS)
 
-	strings := make(map[string]string, len(phones))
+	authStrings := make(map[string]string, len(phones))
 	for _, p := range phones {
 		s, err := newAuthString()
 		if err != nil {
 			return nil, err
 		}
-		strings[p.Device] = s
+		authStrings[p.Device] = s
 	}
-	if err := c.scheduleAll(ctx, strings); err != nil {
+	if err := c.scheduleAll(ctx, authStrings); err != nil {
 		return nil, fmt.Errorf("scheduling CAPF operations: %w", err)
 	}
 
@@ -263,7 +272,7 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 		wg.Go(func() {
 			row := &rep.Phones[i]
 			row.Phone, row.Extension, row.Secure = p.Device, p.Extension, true
-			id, prep, err := p.provision(ctx, c, strings[p.Device])
+			id, prep, err := p.provision(ctx, c, authStrings[p.Device])
 			row.LSCSerial, row.Config, row.ITL = prep.LSCSerial, prep.Config, prep.itlRules()
 			if err != nil {
 				row.Err = oneLine(err)
@@ -310,7 +319,7 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 		}
 		wg.Go(func() {
 			row := &rep.Phones[i]
-			sp, err := newSIPPhone(*ids[i], srv, log)
+			sp, err := newSIPPhone(*ids[i], serverOf(ids[i], srv), log)
 			if err == nil {
 				if err = sp.register(ctx); err != nil {
 					sp.Close()
@@ -342,14 +351,37 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 			return
 		}
 		cr, err := placeCall(ctx, sps[a], sps[b])
-		ra.Call, rb.Call = "→"+rb.Extension, "←"+ra.Extension
-		ra.Sent, ra.Received = cr.AtoB.Sent, cr.BtoA.Received
-		rb.Sent, rb.Received = cr.BtoA.Sent, cr.AtoB.Received
-		ra.Icon, rb.Icon = iconName(cr.CallerIcon), iconName(cr.CalleeIcon)
-		if err != nil {
-			ra.Call += " failed"
-			rb.Call += " failed"
-			ra.Err, rb.Err = oneLine(err), oneLine(err)
+		media := "RTP"
+		if cr.SRTP {
+			media = cr.Suite
+		}
+		for _, side := range []struct {
+			row            *phoneRow
+			call           string
+			sent, received int
+			icon           secstatus.Icon
+		}{
+			{ra, "→" + rb.Extension, cr.AtoB.Sent, cr.BtoA.Received, cr.CallerIcon},
+			{rb, "←" + ra.Extension, cr.BtoA.Sent, cr.AtoB.Received, cr.CalleeIcon},
+		} {
+			r := side.row
+			r.Calls++
+			r.Call = strings.TrimSpace(r.Call + " " + side.call)
+			r.Sent += side.sent
+			r.Received += side.received
+			if r.Media == "" || r.Media == media {
+				r.Media = media
+			} else {
+				r.Media = "mixed"
+			}
+			// A phone shows the lock only if every call of it did.
+			if r.Icon == "" || r.Icon == "lock" {
+				r.Icon = iconName(side.icon)
+			}
+			if err != nil {
+				r.Call += " failed"
+				r.Err = oneLine(err)
+			}
 		}
 	}
 	for i := 0; i+1 < len(phones); i += 2 {
@@ -364,7 +396,8 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 	for i := range rep.Phones {
 		row := &rep.Phones[i]
 		row.OK = row.Err == "" && row.LSCSerial != "" && row.Config == "encrypted" && row.ITL == "P1 P4" &&
-			row.Registered && row.Sent == callPackets && row.Received == callPackets && row.Icon == "lock"
+			row.Registered && row.Calls > 0 && row.Sent == row.Calls*callPackets && row.Received == row.Calls*callPackets &&
+			row.Media != "" && row.Media != "RTP" && row.Media != "mixed" && row.Icon == "lock"
 		if !row.OK && row.Err == "" {
 			row.Err = "did not end secure"
 		}
@@ -391,7 +424,7 @@ func negativeChecks(ctx context.Context, c *cluster, reg *registrar, p *phone, s
 			}
 			return negReplayedRegister(ctx, reg, sp)
 		}),
-		run("SIP trunk: requests its profile refuses", func() error { return reg.trunkCheck(ctx) }),
+		run("SIP trunk refuses what its profile does not accept", func() error { return reg.trunkCheck(ctx) }),
 		run("non-secure phone ends its call without a lock", func() error { return plainCall(ctx, c, reg, plain, sp, log) }),
 	}
 	return checks
@@ -408,7 +441,7 @@ func plainCall(ctx context.Context, c *cluster, reg *registrar, plain *phone, sp
 	if err != nil {
 		return err
 	}
-	pp, err := newSIPPhone(*id, reg.server(), log)
+	pp, err := newSIPPhone(*id, serverOf(id, reg.server()), log)
 	if err != nil {
 		return err
 	}
@@ -424,6 +457,22 @@ func plainCall(ctx context.Context, c *cluster, reg *registrar, plain *phone, sp
 		return fmt.Errorf("call with a non-secure phone: SRTP %v, icons %v and %v", cr.SRTP, cr.CallerIcon, cr.CalleeIcon)
 	}
 	return nil
+}
+
+// serverOf returns the SIP server a phone registers with: the address its
+// configuration names, over its transport (TLS for a secure phone).
+func serverOf(id *sipIdentity, srv sipServer) sipServer {
+	ap, err := netip.ParseAddrPort(id.SIPServer)
+	if err != nil {
+		return sipServer{Realm: srv.Realm} // no address: registering fails
+	}
+	out := sipServer{Realm: srv.Realm}
+	if id.Secure {
+		out.TLS = ap
+	} else {
+		out.TCP = ap
+	}
+	return out
 }
 
 func iconName(i secstatus.Icon) string {

@@ -30,8 +30,9 @@ func TestRun(t *testing.T) {
 	}
 	serials := map[string]bool{}
 	for _, p := range rep.Phones {
-		if !p.OK || !p.Secure || p.Config != "encrypted" || p.ITL != "P1 P4" || !p.Registered ||
-			p.Icon != "lock" || p.Sent != callPackets || p.Received != callPackets || p.LSCSerial == "" {
+		if !p.OK || !p.Secure || p.Config != "encrypted" || p.ITL != "P1 P4" || !p.Registered || p.Calls == 0 ||
+			p.Icon != "lock" || p.Sent != p.Calls*callPackets || p.Received != p.Calls*callPackets || p.LSCSerial == "" ||
+			!strings.HasPrefix(p.Media, "AEAD_AES_256_GCM") {
 			t.Errorf("phone %+v", p)
 		}
 		if serials[p.LSCSerial] {
@@ -39,9 +40,9 @@ func TestRun(t *testing.T) {
 		}
 		serials[p.LSCSerial] = true
 	}
-	// The odd phone called the first one after its own call.
-	if rep.Phones[4].Call != "→1001" {
-		t.Errorf("fifth phone: call %q", rep.Phones[4].Call)
+	// The odd phone called the first one after the pairs' calls.
+	if rep.Phones[4].Call != "→1001" || rep.Phones[0].Call != "→1002 ←1005" || rep.Phones[0].Calls != 2 {
+		t.Errorf("calls %q and %q", rep.Phones[4].Call, rep.Phones[0].Call)
 	}
 	want := []string{"tampered configuration", "wrong authentication string", "replayed REGISTER", "SIP trunk", "non-secure phone"}
 	if len(rep.Checks) != len(want) {
@@ -88,5 +89,30 @@ func TestUsage(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != exitOK || !strings.Contains(stderr.String(), "-phones") {
 		t.Errorf("-h: exit %d\n%s", code, stderr.String())
+	}
+}
+
+// A failed phone or check fails the verdict, and the exit status says so.
+func TestReportFinish(t *testing.T) {
+	ok := phoneRow{Phone: "SEP001122000001", OK: true}
+	for _, tt := range []struct {
+		name string
+		rep  report
+		want bool
+	}{
+		{"all well", report{Phones: []phoneRow{ok}, Checks: []check{{Name: "x", OK: true}}}, true},
+		{"a phone failed", report{Phones: []phoneRow{ok, {Phone: "SEP001122000002"}}, Checks: []check{{Name: "x", OK: true}}}, false},
+		{"a check failed", report{Phones: []phoneRow{ok}, Checks: []check{{Name: "x"}}}, false},
+		{"no phones", report{}, false},
+	} {
+		tt.rep.finish(1)
+		if tt.rep.OK != tt.want || strings.HasPrefix(tt.rep.Verdict, "OK") != tt.want {
+			t.Errorf("%s: OK %v, verdict %q", tt.name, tt.rep.OK, tt.rep.Verdict)
+		}
+		var out bytes.Buffer
+		tt.rep.writeText(&out)
+		if !strings.Contains(out.String(), tt.rep.Verdict) {
+			t.Errorf("%s: table without the verdict", tt.name)
+		}
 	}
 }

@@ -14,18 +14,17 @@ type phoneRow struct {
 	Extension  string `json:"extension"`
 	Secure     bool   `json:"secure"`
 	LSCSerial  string `json:"lscSerial,omitempty"`
-	Config     string `json:"config"`             // "encrypted", "signed", or what went wrong
-	ITL        string `json:"itl"`                // the trust-list rules the phone went through, "P1 P4"
-	Registered bool   `json:"registered"`         //
-	Call       string `json:"call"`               // "→1002", "←1001", or what went wrong
-	Sent       int    `json:"packetsSent"`        // media packets sent
-	Received   int    `json:"packetsReceived"`    // media packets received and decrypted
-	Icon       string `json:"icon"`               // what the phone shows: "lock", "shield", "none"
-	OK         bool   `json:"ok"`                 // the phone reached its expected state
-	Err        string `json:"error,omitempty"`    //
-	Expected   string `json:"expected,omitempty"` // the expected end state, if not secure
-	Duration   string `json:"duration,omitempty"` //
-	Negative   bool   `json:"negativeCase,omitempty"`
+	Config     string `json:"config"`          // "encrypted", "signed", or "failed"
+	ITL        string `json:"itl"`             // the trust-list rules that accepted its ITLs, "P1 P4"
+	Registered bool   `json:"registered"`      //
+	Call       string `json:"call"`            // "→1002", "←1001 →1003", with " failed" after a failed one
+	Calls      int    `json:"calls"`           // calls it took part in
+	Media      string `json:"media"`           // the SRTP suite, or "RTP", or "mixed"
+	Sent       int    `json:"packetsSent"`     // media packets sent, all calls
+	Received   int    `json:"packetsReceived"` // media packets received and decrypted intact
+	Icon       string `json:"icon"`            // what the phone shows: "lock", "shield", "none"
+	OK         bool   `json:"ok"`              // the phone reached its expected state
+	Err        string `json:"error,omitempty"` //
 }
 
 // A check is one negative case: something the cluster or a phone must
@@ -71,7 +70,7 @@ func (r *report) finish(seconds float64) {
 // writeText prints the table, the checks and the verdict.
 func (r *report) writeText(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PHONE\tEXT\tLSC SERIAL\tCONFIG\tITL\tREGISTERED\tCALL\tPACKETS\tICON\t")
+	fmt.Fprintln(tw, "PHONE\tEXT\tLSC SERIAL\tCONFIG\tITL\tREGISTERED\tCALL\tMEDIA\tPACKETS\tICON\t")
 	for _, p := range r.Phones {
 		serial := p.LSCSerial
 		if len(serial) > 12 {
@@ -84,8 +83,8 @@ func (r *report) writeText(w io.Writer) {
 		if !p.OK {
 			mark = "✗ " + p.Err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n",
-			p.Phone, p.Extension, serial, p.Config, p.ITL, yesNo(p.Registered), p.Call, p.Received, p.Sent, p.Icon, mark)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n",
+			p.Phone, p.Extension, serial, p.Config, p.ITL, yesNo(p.Registered), p.Call, p.Media, p.Received, p.Sent, p.Icon, mark)
 	}
 	tw.Flush()
 	if len(r.Checks) > 0 {
@@ -95,7 +94,7 @@ func (r *report) writeText(w io.Writer) {
 			if !c.OK {
 				status = "FAILED: " + c.Err
 			}
-			fmt.Fprintf(w, "  %-48s %s\n", c.Name, status)
+			fmt.Fprintf(w, "  %-52s %s\n", c.Name, status)
 		}
 	}
 	fmt.Fprintln(w, "\n"+r.Verdict)

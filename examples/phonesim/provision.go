@@ -271,9 +271,19 @@ func (p *phone) enroll(ctx context.Context, c *cluster, authString string, genKe
 	if roots == nil {
 		return nil, errors.New("no CAPF record in the trust lists")
 	}
+	// The CAPF CA signs every phone's LSC, so chaining to it is not
+	// enough: the server's certificate must be a CAPF record itself.
+	pinned := roleCerts(ctl.RoleCAPF, p.trust.CTL, p.trust.ITL)
 	client := &capf.Client{
-		Device:      p.Device,
-		TLSConfig:   &tls.Config{RootCAs: roots},
+		Device: p.Device,
+		TLSConfig: &tls.Config{RootCAs: roots, VerifyConnection: func(cs tls.ConnectionState) error {
+			for _, c := range pinned {
+				if len(cs.PeerCertificates) > 0 && cs.PeerCertificates[0].Equal(c) {
+					return nil
+				}
+			}
+			return errors.New("the CAPF's certificate is not a CAPF record of the trust lists")
+		}},
 		AuthString:  authString,
 		GenerateKey: genKey,
 		Timeout:     30 * time.Second,
@@ -407,8 +417,21 @@ func (p *phone) ccmPool() *x509.CertPool {
 // rolePool returns the certificates of the records in role of lists (nil
 // lists are skipped), or nil if there are none.
 func rolePool(role ctl.Role, lists ...*ctl.File) *x509.CertPool {
+	certs := roleCerts(role, lists...)
+	if len(certs) == 0 {
+		return nil
+	}
 	pool := x509.NewCertPool()
-	n := 0
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool
+}
+
+// roleCerts returns the certificates of the records in role of lists (nil
+// lists are skipped).
+func roleCerts(role ctl.Role, lists ...*ctl.File) []*x509.Certificate {
+	var certs []*x509.Certificate
 	for _, f := range lists {
 		if f == nil {
 			continue
@@ -416,16 +439,12 @@ func rolePool(role ctl.Role, lists ...*ctl.File) *x509.CertPool {
 		for i := range f.Records {
 			if r := &f.Records[i]; r.Role == role {
 				if cert, err := r.ParseCertificate(); err == nil {
-					pool.AddCert(cert)
-					n++
+					certs = append(certs, cert)
 				}
 			}
 		}
 	}
-	if n == 0 {
-		return nil
-	}
-	return pool
+	return certs
 }
 
 // download fetches base+name with hc.

@@ -88,6 +88,8 @@ type registrarConfig struct {
 	// NonceValidity is how long a digest nonce is accepted; zero means
 	// digest.DefaultNonceValidity.
 	NonceValidity time.Duration
+	// Clock is the digest server's clock; nil means time.Now.
+	Clock func() time.Time
 	// Lines are the phones the controller knows; other devices are
 	// refused.
 	Lines []phoneLine
@@ -197,7 +199,7 @@ func startRegistrar(ctx context.Context, cfg registrarConfig) (*registrar, error
 		peers:    make(map[string]*x509.Certificate),
 		calls:    make(map[string]*b2bCall),
 		digest: &digest.Server{Realm: cfg.Realm, Credentials: cfg.Credentials,
-			NonceValidity: cfg.NonceValidity},
+			NonceValidity: cfg.NonceValidity, Clock: cfg.Clock},
 	}
 	var exts []string
 	for _, l := range cfg.Lines {
@@ -941,11 +943,9 @@ func headerValues(hs []sip.Header, names ...string) []string {
 	return vs
 }
 
-// withDefaultTimeout bounds ctx by d unless it has a deadline already.
+// withDefaultTimeout bounds ctx by d, or by its own deadline if that is
+// earlier.
 func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
-	}
 	return context.WithTimeout(ctx, d)
 }
 

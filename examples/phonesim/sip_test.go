@@ -223,7 +223,10 @@ func TestSIPNonceExpiry(t *testing.T) {
 	k := newSIPTestPKI(t)
 	a, b := k.identity(t, 1, true), k.identity(t, 2, true)
 	cfg := registrarConfigFor(k.clusterPKI(), []sipIdentity{a, b}, "phonesim.test", nil)
-	cfg.NonceValidity = time.Second
+	cfg.NonceValidity = time.Minute
+	var mu sync.Mutex
+	now := time.Now()
+	cfg.Clock = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	r, err := startRegistrar(testContext(t), cfg)
 	require.NoError(t, err)
 	defer r.Close()
@@ -232,7 +235,9 @@ func TestSIPNonceExpiry(t *testing.T) {
 	// The INVITE carries credentials on the nonce of the registration,
 	// expired by now: the controller challenges again (stale) and the
 	// phone answers the fresh nonce.
-	time.Sleep(1100 * time.Millisecond)
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
 	rep, err := placeCall(testContext(t), pa, pb)
 	require.NoError(t, err)
 	assert.Equal(t, secstatus.IconLock, rep.CallerIcon)
@@ -266,7 +271,9 @@ func TestSIPRegisterRefused(t *testing.T) {
 	}
 
 	t.Run("LSC not from the CAPF CA", func(t *testing.T) {
-		rogueCA, rogueKey := testCert(t, &x509.Certificate{Subject: pkix.Name{CommonName: "CAPF-test"},
+		// The rogue CA has the CAPF's very subject, so that the phone's TLS
+		// stack sends the certificate and the registrar has to refuse it.
+		rogueCA, rogueKey := testCert(t, &x509.Certificate{Subject: k.capf.Subject,
 			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, nil, nil)
 		id := good
 		id.LSC = testLSC(t, good.Device, rogueCA, rogueKey)
