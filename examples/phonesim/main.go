@@ -418,6 +418,7 @@ func negativeChecks(ctx context.Context, c *cluster, reg *registrar, p *phone, s
 	checks := []check{
 		run("tampered configuration refused by the phone", func() error { return negTamperedConfig(ctx, c, p) }),
 		run("wrong authentication string refused by CAPF", func() error { return negWrongAuthString(ctx, c) }),
+		run("rogue CAPF (a phone's LSC) refused by the phone", func() error { return negRogueCAPF(ctx, p) }),
 		run("replayed REGISTER refused by the registrar", func() error {
 			if sp == nil {
 				return errors.New("no registered phone to replay from")

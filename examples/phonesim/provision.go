@@ -161,7 +161,7 @@ func (p *phone) provision(ctx context.Context, c *cluster, authString string) (*
 	}
 
 	if p.Secure {
-		out, err := p.enroll(ctx, c, authString, func(spec capf.KeySpec) (crypto.Signer, error) {
+		out, err := p.enroll(ctx, c.CAPFAddr, authString, func(spec capf.KeySpec) (crypto.Signer, error) {
 			if spec != capf.RSA2048 {
 				return nil, fmt.Errorf("CAPF asked for a %s key; the simulation makes RSA-2048", spec)
 			}
@@ -266,7 +266,7 @@ func (p *phone) firstContact(ctx context.Context, c *cluster) error {
 
 // enroll runs one CAPF session for the phone, checking the CAPF's
 // certificate against the CAPF records of its lists, as a phone does.
-func (p *phone) enroll(ctx context.Context, c *cluster, authString string, genKey func(capf.KeySpec) (crypto.Signer, error)) (*capf.Outcome, error) {
+func (p *phone) enroll(ctx context.Context, addr, authString string, genKey func(capf.KeySpec) (crypto.Signer, error)) (*capf.Outcome, error) {
 	roots := rolePool(ctl.RoleCAPF, p.trust.CTL, p.trust.ITL)
 	if roots == nil {
 		return nil, errors.New("no CAPF record in the trust lists")
@@ -288,7 +288,7 @@ func (p *phone) enroll(ctx context.Context, c *cluster, authString string, genKe
 		GenerateKey: genKey,
 		Timeout:     30 * time.Second,
 	}
-	return client.Enroll(ctx, c.CAPFAddr)
+	return client.Enroll(ctx, addr)
 }
 
 // loadConfig downloads the phone's configuration with hc and checks it as

@@ -4,9 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -165,7 +173,7 @@ func negWrongAuthString(ctx context.Context, c *cluster) error {
 		return err
 	}
 	askedKey := false
-	out, err := p.enroll(ctx, c, typed, func(capf.KeySpec) (crypto.Signer, error) {
+	out, err := p.enroll(ctx, c.CAPFAddr, typed, func(capf.KeySpec) (crypto.Signer, error) {
 		askedKey = true
 		return nil, errors.New("a wrong authentication string must not get this far")
 	})
@@ -196,6 +204,62 @@ func negWrongAuthString(ctx context.Context, c *cluster) error {
 	}
 	if !strings.Contains(d.Status(), "Pending") {
 		return fmt.Errorf("status %q, expected the operation pending", d.Status())
+	}
+	return nil
+}
+
+// negRogueCAPF has a CAPF that is not the cluster's enrol the provisioned
+// phone p. Its certificate is a phone's LSC, which the cluster's CAPF CA
+// issued and which therefore chains to the same root as the real CAPF's:
+// the phone must still refuse it, at the TLS handshake, before it sends
+// its authentication string, because the certificate is no CAPF record of
+// its trust lists.
+func negRogueCAPF(ctx context.Context, p *phone) error {
+	if p.lsc == nil || p.key == nil {
+		return errors.New("phone not provisioned")
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rogue CAPF CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(2, 0, 0),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, caKey.Public(), caKey)
+	if err != nil {
+		return err
+	}
+	ca, err := x509.ParseCertificate(der)
+	if err != nil {
+		return err
+	}
+	st := capf.NewMemoryStore()
+	if err := capf.ScheduleOperation(ctx, st, p.Device, capf.Schedule{Operation: capf.OpInstall, Key: capf.RSA2048}, now); err != nil {
+		return err
+	}
+	srv := &capf.Server{
+		Store:     st,
+		Issuer:    &capf.LocalCA{Certificate: ca, Signer: caKey},
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{p.lsc.Raw}, PrivateKey: p.key, Leaf: p.lsc}}},
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, l) }()
+	defer func() { cancel(); <-done }()
+
+	_, err = p.enroll(ctx, l.Addr().String(), "000000", func(capf.KeySpec) (crypto.Signer, error) { return p.key, nil })
+	switch {
+	case err == nil:
+		return errors.New("the phone enrolled with a rogue CAPF")
+	case !strings.Contains(err.Error(), "not a CAPF record"):
+		return fmt.Errorf("refused, but not for its certificate: %w", err)
 	}
 	return nil
 }
