@@ -24,9 +24,10 @@
 //     security icon the controller computes (package secstatus).
 //
 // Then it checks what must be refused: a tampered configuration, a wrong
-// authentication string, a replayed REGISTER, requests a SIP trunk's
-// security profile does not accept (package acl), and a non-secure phone
-// must end its call without a lock.
+// authentication string, a rogue CAPF whose certificate is a phone's LSC,
+// a replayed REGISTER, requests a SIP trunk's security profile does not
+// accept (package acl), and a non-secure phone must end its call without
+// a lock.
 //
 // It prints a table, one line per phone, and a verdict; the exit status is
 // 0 only if every phone reached its expected state and every check passed.
