@@ -19,9 +19,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -30,12 +28,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ucsec/ucsec/internal/capfwire"
+	"github.com/ucsec/ucsec/internal/interop"
 )
 
 // Interop tests against the Python reference implementation,
@@ -57,96 +54,14 @@ import (
 //
 // capfd binds 0.0.0.0. Run as root, the test starts it in a private network
 // namespace (unshare -n) and reaches it through a small relay, started in
-// the same namespace with nsenter, from a Unix socket to its loopback port.
+// the same namespace, from a Unix socket to its loopback port
+// (interop.StartNetns).
 // Otherwise, or with CAPF_REFERENCE_NO_NETNS=1, it runs a copy of capfd made
 // in the test's temporary directory that binds 127.0.0.1 instead.
 
-const refTimeout = 60 * time.Second
-
-// refEnv is the reference checkout and the interpreter to run it with.
-type refEnv struct {
-	dir    string
-	python string
-}
-
-func refSetup(t *testing.T) *refEnv {
+func refSetup(t *testing.T) *interop.Reference {
 	t.Helper()
-	dir := os.Getenv("CAPF_REFERENCE_DIR")
-	if dir == "" {
-		t.Skip("CAPF_REFERENCE_DIR not set: this interop test runs the GPL reference tools (usecallmanagernz/daemons), which are not installable in CI; point it at a local checkout to run it")
-	}
-	for _, s := range []string{"capfc", "capfd", "capfctl"} {
-		if _, err := os.Stat(filepath.Join(dir, s)); err != nil {
-			t.Fatalf("CAPF_REFERENCE_DIR=%s is not a checkout of usecallmanagernz/daemons: %v", dir, err)
-		}
-	}
-	py := os.Getenv("CAPF_REFERENCE_PYTHON")
-	if py == "" {
-		py = "/usr/bin/python3"
-	}
-	out, stderr, err := refExec(nil, py, "-c", "import sys, cryptography; print(sys.version.split()[0], cryptography.__version__)")
-	if err != nil {
-		t.Fatalf("%s cannot import cryptography (apt-get install python3-cryptography, or set CAPF_REFERENCE_PYTHON): %v\n%s", py, err, stderr)
-	}
-	t.Logf("reference %s, python %s (python, cryptography %s)", dir, py, strings.TrimSpace(out))
-	return &refEnv{dir: dir, python: py}
-}
-
-func (e *refEnv) script(name string) string { return filepath.Join(e.dir, name) }
-
-// refExec runs a command to completion within refTimeout.
-func refExec(env []string, name string, args ...string) (stdout, stderr string, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), refTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	if env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	cmd.WaitDelay = 5 * time.Second
-	err = cmd.Run()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("%w (killed after %v)", err, refTimeout)
-	}
-	return o.String(), e.String(), err
-}
-
-// refLog is a concurrency-safe text sink with positions, for server logs
-// and a child process's output.
-type refLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *refLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *refLog) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Len()
-}
-
-func (l *refLog) Since(mark int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.buf.Bytes()[mark:])
-}
-
-// waitFor waits until the text after mark matches re, and returns the
-// match (with its groups) or nil after the timeout.
-func (l *refLog) waitFor(mark int, re *regexp.Regexp, timeout time.Duration) []string {
-	deadline := time.Now().Add(timeout)
-	for {
-		if m := re.FindStringSubmatch(l.Since(mark)); m != nil || time.Now().After(deadline) {
-			return m
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return interop.NewReference(t, []string{"CAPF_REFERENCE_DIR"}, []string{"CAPF_REFERENCE_PYTHON"}, []string{"capfc", "capfd", "capfctl"})
 }
 
 // ---- test PKI ----
@@ -164,26 +79,6 @@ func refKey(t testing.TB, spec KeySpec) crypto.Signer {
 		t.Fatal(err)
 	}
 	return k
-}
-
-// refCert signs tmpl with parent's key (self-signed when parent is nil).
-func refCert(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
-	t.Helper()
-	if tmpl.SerialNumber == nil {
-		tmpl.SerialNumber, _ = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	}
-	if parent == nil {
-		parent = tmpl
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // refCA makes a CA certificate in the style of the reference's mkcert
@@ -205,13 +100,13 @@ func refCA(t testing.TB, subject pkix.Name, pathLen int, key crypto.Signer, pare
 	if parentKey == nil {
 		parentKey = key
 	}
-	return refCert(t, tmpl, parent, key.Public(), parentKey)
+	return interop.SignCert(t, tmpl, parent, key.Public(), parentKey)
 }
 
 // refLeaf makes an end-entity certificate for cn, valid from nb to na.
 func refLeaf(t testing.TB, cn string, pub crypto.PublicKey, nb, na time.Time, parent *x509.Certificate, parentKey crypto.Signer) *x509.Certificate {
 	t.Helper()
-	return refCert(t, &x509.Certificate{
+	return interop.SignCert(t, &x509.Certificate{
 		Subject:               pkix.Name{CommonName: cn, Organization: []string{"Cisco Systems Inc."}},
 		NotBefore:             nb,
 		NotAfter:              na,
@@ -257,24 +152,6 @@ func refPool(certs ...*x509.Certificate) *x509.CertPool {
 	return p
 }
 
-// refWritePEM writes a certificate and, if key is not nil, its PKCS #8
-// key: the single-file format every reference tool reads.
-func refWritePEM(t testing.TB, path string, cert *x509.Certificate, key crypto.Signer) {
-	t.Helper()
-	var b bytes.Buffer
-	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
-	if key != nil {
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pem.Encode(&b, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // refReadPEM reads the first certificate and the first private key of a
 // PEM file (key nil if there is none).
 func refReadPEM(t testing.TB, path string) (*x509.Certificate, crypto.Signer) {
@@ -316,14 +193,8 @@ func refTLSCert(cert *x509.Certificate, key crypto.Signer) tls.Certificate {
 
 // ---- a frame tap: a TLS-terminating relay that records the plaintext ----
 
-// A refTap sits between a CAPF client and server, terminating TLS on both
-// sides (it holds the CAPF key), and records every frame it relays, which
-// it passes on unchanged, each in one write.
-type refTap struct {
-	mu       sync.Mutex
-	sessions [][]refTapFrame
-}
-
+// A refTapFrame is a frame a tap between a CAPF client and server relayed
+// (it holds the CAPF key, and passes every frame on unchanged).
 type refTapFrame struct {
 	fromServer bool
 	raw        []byte // header and payload as received
@@ -346,85 +217,31 @@ func (f refTapFrame) String() string {
 	return fmt.Sprintf("%s %v [%s]", dir, f.frame.Command, strings.Join(tags, " "))
 }
 
-func (tp *refTap) snapshot() [][]refTapFrame {
-	tp.mu.Lock()
-	defer tp.mu.Unlock()
-	out := make([][]refTapFrame, len(tp.sessions))
-	for i, s := range tp.sessions {
-		out[i] = slices.Clone(s)
+// refTap is a frame tap between a CAPF client and server.
+type refTap struct{ *interop.Tap }
+
+// snapshot returns the frames of every session so far, parsed.
+func (tp refTap) snapshot() [][]refTapFrame {
+	sessions := tp.Sessions()
+	out := make([][]refTapFrame, len(sessions))
+	for i, s := range sessions {
+		for _, f := range s {
+			fr, err := capfwire.ReadFrame(bytes.NewReader(f.Raw))
+			out[i] = append(out[i], refTapFrame{fromServer: f.FromServer, raw: f.Raw, frame: fr, err: err})
+		}
 	}
 	return out
 }
 
-func refStartTap(t *testing.T, cert tls.Certificate, dial func(context.Context) (net.Conn, error)) (string, *refTap) {
+func refStartTap(t *testing.T, cert tls.Certificate, dial func(context.Context) (net.Conn, error)) (string, refTap) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp := &refTap{}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			tp.mu.Lock()
-			idx := len(tp.sessions)
-			tp.sessions = append(tp.sessions, nil)
-			tp.mu.Unlock()
-			wg.Go(func() { tp.relay(c, idx, cert, dial) })
-		}
+	tp := interop.StartTap(t, interop.TapConfig{
+		Cert:       cert,
+		Dial:       dial,
+		HeaderSize: capfwire.HeaderSize,
+		PayloadLen: func(hdr []byte) int { return int(binary.BigEndian.Uint16(hdr[6:8])) },
 	})
-	return l.Addr().String(), tp
-}
-
-func (tp *refTap) relay(raw net.Conn, idx int, cert tls.Certificate, dial func(context.Context) (net.Conn, error)) {
-	ctx, cancel := context.WithTimeout(context.Background(), refTimeout)
-	defer cancel()
-	down := tls.Server(raw, &tls.Config{Certificates: []tls.Certificate{cert}})
-	defer down.Close()
-	upRaw, err := dial(ctx)
-	if err != nil {
-		return
-	}
-	up := tls.Client(upRaw, &tls.Config{InsecureSkipVerify: true}) // our own relay to a server under test
-	defer up.Close()
-	deadline := time.Now().Add(refTimeout)
-	raw.SetDeadline(deadline)
-	upRaw.SetDeadline(deadline)
-	if down.HandshakeContext(ctx) != nil || up.HandshakeContext(ctx) != nil {
-		return
-	}
-	var once sync.Once
-	closeBoth := func() { once.Do(func() { down.Close(); up.Close() }) }
-	pump := func(src, dst *tls.Conn, fromServer bool) {
-		defer closeBoth()
-		for {
-			hdr := make([]byte, capfwire.HeaderSize)
-			if _, err := io.ReadFull(src, hdr); err != nil {
-				return
-			}
-			buf := make([]byte, capfwire.HeaderSize+int(binary.BigEndian.Uint16(hdr[6:8])))
-			copy(buf, hdr)
-			if _, err := io.ReadFull(src, buf[capfwire.HeaderSize:]); err != nil {
-				return
-			}
-			f, err := capfwire.ReadFrame(bytes.NewReader(buf))
-			tp.mu.Lock()
-			tp.sessions[idx] = append(tp.sessions[idx], refTapFrame{fromServer: fromServer, raw: buf, frame: f, err: err})
-			tp.mu.Unlock()
-			if _, err := dst.Write(buf); err != nil {
-				return
-			}
-		}
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { pump(down, up, false) })
-	pump(up, down, true)
-	wg.Wait()
+	return tp.Addr, refTap{tp}
 }
 
 // refCheckTags checks every frame of the sessions in one direction
@@ -577,7 +394,7 @@ func refOpenSSLCheck(t *testing.T, file, caFile, dev string) {
 		t.Log("no openssl command: skipping the openssl checks")
 		return
 	}
-	text, stderr, err := refExec(nil, ossl, "x509", "-in", file, "-noout", "-text")
+	text, stderr, err := interop.Exec(nil, ossl, "x509", "-in", file, "-noout", "-text")
 	if err != nil {
 		t.Fatalf("openssl x509: %v\n%s", err, stderr)
 	}
@@ -598,7 +415,7 @@ func refOpenSSLCheck(t *testing.T, file, caFile, dev string) {
 		t.Errorf("openssl x509 -text shows a Subject Key Identifier:\n%s", text)
 	}
 	for _, purpose := range []string{"sslclient", "sslserver"} {
-		out, stderr, err := refExec(nil, ossl, "verify", "-purpose", purpose, "-CAfile", caFile, file)
+		out, stderr, err := interop.Exec(nil, ossl, "verify", "-purpose", purpose, "-CAfile", caFile, file)
 		if err != nil || !strings.Contains(out, ": OK") {
 			t.Errorf("openssl verify -purpose %s: %v\n%s%s", purpose, err, out, stderr)
 		}
@@ -611,12 +428,12 @@ func refOpenSSLCheck(t *testing.T, file, caFile, dev string) {
 type refServer struct {
 	addr  string
 	store Store
-	log   *refLog
+	log   *interop.Log
 }
 
 func refStartServer(t *testing.T, p *refPKI, st Store, configure func(*Server)) *refServer {
 	t.Helper()
-	lg := &refLog{}
+	lg := &interop.Log{}
 	srv := &Server{
 		Store:            st,
 		Issuer:           &LocalCA{Certificate: p.ca, Signer: p.caKey},
@@ -624,7 +441,7 @@ func refStartServer(t *testing.T, p *refPKI, st Store, configure func(*Server)) 
 		MICRoots:         refPool(p.micRoot),
 		MICIntermediates: refPool(p.micCA),
 		AuthTimeout:      20 * time.Second,
-		KeyGenTimeout:    refTimeout,
+		KeyGenTimeout:    interop.RefTimeout,
 		ShutdownTimeout:  2 * time.Second,
 		Logger:           slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -654,10 +471,10 @@ func (s *refServer) device(t *testing.T, dev string) *Device {
 // refCapfc runs capfc against one address (a server or a tap in front of
 // it); log is that server's log, for reports.
 type refCapfc struct {
-	env  *refEnv
+	env  *interop.Reference
 	addr string
 	ca   string // capfc -A
-	log  *refLog
+	log  *interop.Log
 }
 
 // refResult is one capfc run.
@@ -679,13 +496,13 @@ var refSessionLine = regexp.MustCompile(`msg="capf: session (?:done|failed)"[^\n
 func (c *refCapfc) run(t *testing.T, dev string, opts ...string) *refResult {
 	t.Helper()
 	mark := c.log.Len()
-	args := append([]string{c.env.script("capfc"), "-h", c.addr, "-A", c.ca, "-t", "30"}, opts...)
+	args := append([]string{c.env.Script("capfc"), "-h", c.addr, "-A", c.ca, "-t", "30"}, opts...)
 	args = append(args, dev)
 	r := &refResult{args: args[1:], endReason: -1}
-	r.stdout, r.stderr, r.err = refExec([]string{"PYTHONDONTWRITEBYTECODE=1"}, c.env.python, args...)
+	r.stdout, r.stderr, r.err = interop.Exec([]string{"PYTHONDONTWRITEBYTECODE=1"}, c.env.Python, args...)
 	// The server logs the session just after END_SESSION; capfc may exit
 	// before that, or never reach the server.
-	if m := c.log.waitFor(mark, refSessionLine, 3*time.Second); m != nil {
+	if m := c.log.WaitFor(mark, refSessionLine, 3*time.Second); m != nil {
 		r.endReason, _ = strconv.Atoi(m[1])
 	}
 	r.serverLog = c.log.Since(mark)
@@ -770,7 +587,7 @@ func TestReferenceServer(t *testing.T) {
 	work := t.TempDir()
 	file := func(name string) string { return filepath.Join(work, name) }
 	caFile := file("capf-ca.pem")
-	refWritePEM(t, caFile, p.ca, nil) // capfc -A needs only the certificate
+	interop.WritePEM(t, caFile, p.ca, nil) // capfc -A needs only the certificate
 
 	bolt, err := OpenBoltStore(file("capf.db"), nil)
 	if err != nil {
@@ -786,14 +603,14 @@ func TestReferenceServer(t *testing.T) {
 	now := time.Now()
 	micKey := refKey(t, RSA2048)
 	writeMIC := func(name, cn string, nb, na time.Time) string {
-		refWritePEM(t, file(name), refLeaf(t, cn, micKey.Public(), nb, na, p.micCA, p.micCAKey), micKey)
+		interop.WritePEM(t, file(name), refLeaf(t, cn, micKey.Public(), nb, na, p.micCA, p.micCAKey), micKey)
 		return file(name)
 	}
 	goodMIC := writeMIC("mic.pem", "CP-7962G-"+dev, now.Add(-time.Hour), now.Add(24*time.Hour))
 	otherMIC := writeMIC("mic-other.pem", "CP-7962G-SEP665544332211", now.Add(-time.Hour), now.Add(24*time.Hour))
 	expiredMIC := writeMIC("mic-expired.pem", "CP-7962G-"+dev, now.Add(-3*365*24*time.Hour), now.Add(-24*time.Hour))
 	rogueKey := refKey(t, RSA2048)
-	refWritePEM(t, file("rogue-lsc.pem"), refLeaf(t, dev, rogueKey.Public(), now.Add(-time.Hour), now.Add(24*time.Hour), p.rogue, p.rogueKey), rogueKey)
+	interop.WritePEM(t, file("rogue-lsc.pem"), refLeaf(t, dev, rogueKey.Public(), now.Add(-time.Hour), now.Add(24*time.Hour), p.rogue, p.rogueKey), rogueKey)
 
 	// 1. Install, RSA-2048, null string.
 	lsc1 := file(dev + ".pem")
@@ -1114,103 +931,19 @@ func refCheckCapfcSignatures(t *testing.T, session []refTapFrame, dev string) {
 
 // ---- B: our Client against the reference server capfd ----
 
-// refRelayPy is a Unix-socket-to-TCP relay, run inside capfd's network
-// namespace so that the test, outside it, can reach capfd's loopback port.
-const refRelayPy = `
-import socket, sys, threading
-path, port = sys.argv[1], int(sys.argv[2])
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(path)
-srv.listen(16)
-def pump(a, b):
-    try:
-        while True:
-            d = a.recv(65536)
-            if not d:
-                break
-            b.sendall(d)
-    except OSError:
-        pass
-    for s in (a, b):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-def serve(c):
-    try:
-        u = socket.create_connection(("127.0.0.1", port))
-    except OSError:
-        c.close()
-        return
-    t = threading.Thread(target=pump, args=(c, u), daemon=True)
-    t.start()
-    pump(u, c)
-    t.join()
-    c.close()
-    u.close()
-print("relay ready", flush=True)
-while True:
-    c, _ = srv.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-`
-
 // refCapfd is a running capfd.
 type refCapfd struct {
-	env   *refEnv
+	env   *interop.Reference
 	db    string
 	certs string
-	out   *refLog // capfd's output (its log)
+	out   *interop.Log // capfd's output (its log)
 	dial  func(context.Context) (net.Conn, error)
 	mode  string
 }
 
-// refSpawn starts a long-running process, stopped with SIGTERM when the
-// test ends, its output going to out.
-func refSpawn(t *testing.T, out io.Writer, name string, args ...string) (*exec.Cmd, <-chan error) {
+func refStartCapfd(t *testing.T, env *interop.Reference, work string, capfdArgs []string) *refCapfd {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1")
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s (pid %d) did not stop", name, cmd.Process.Pid)
-		}
-	})
-	return cmd, done
-}
-
-// refWaitOutput waits for a started process to print want; it fails if the
-// process exits first or the timeout passes.
-func refWaitOutput(out *refLog, done <-chan error, want string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for !strings.Contains(out.Since(0), want) {
-		select {
-		case err := <-done:
-			return fmt.Errorf("exited (%v) before printing %q:\n%s", err, want, out.Since(0))
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("did not print %q within %v:\n%s", want, timeout, out.Since(0))
-		}
-	}
-	return nil
-}
-
-func refStartCapfd(t *testing.T, env *refEnv, work string, capfdArgs []string) *refCapfd {
-	t.Helper()
-	c := &refCapfd{env: env, db: filepath.Join(work, "capf.sqlite3"), certs: filepath.Join(work, "certs"), out: &refLog{}}
+	c := &refCapfd{env: env, db: filepath.Join(work, "capf.sqlite3"), certs: filepath.Join(work, "certs"), out: &interop.Log{}}
 	if err := os.MkdirAll(c.certs, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -1223,39 +956,22 @@ func refStartCapfd(t *testing.T, env *refEnv, work string, capfdArgs []string) *
 			return c
 		} else {
 			t.Logf("network namespace not usable, falling back to a loopback copy of capfd: %v", err)
-			c.out = &refLog{}
+			c.out = &interop.Log{}
 		}
 	}
 	c.startLoopbackCopy(t, args)
 	return c
 }
 
-// startNetns runs capfd in a new network namespace on port 3804, and the
-// relay in the same namespace.
+// startNetns runs capfd in a new network namespace on port 3804, with
+// the relay that the test reaches it through.
 func (c *refCapfd) startNetns(t *testing.T, args []string) error {
-	unshare, err1 := exec.LookPath("unshare")
-	nsenter, err2 := exec.LookPath("nsenter")
-	ip, err3 := exec.LookPath("ip")
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return err
-	}
-	cmd, done := refSpawn(t, c.out, unshare, append([]string{"-n", "--", "/bin/sh", "-c", `"$0" link set lo up && exec "$@"`,
-		ip, c.env.python, c.env.script("capfd")}, append(args, "-p", "3804")...)...)
-	if err := refWaitOutput(c.out, done, "Listening Port: 3804", 20*time.Second); err != nil {
+	n, err := interop.StartNetns(t, c.out, c.env.Python, filepath.Join(filepath.Dir(c.db), "capfd.sock"), 3804,
+		append([]string{c.env.Script("capfd")}, args...)...)
+	if err != nil {
 		return fmt.Errorf("capfd in a network namespace: %w", err)
 	}
-	sock := filepath.Join(filepath.Dir(c.db), "capfd.sock")
-	relayOut := &refLog{}
-	_, rdone := refSpawn(t, relayOut, nsenter, "-t", strconv.Itoa(cmd.Process.Pid), "-n", "--",
-		c.env.python, "-c", refRelayPy, sock, "3804")
-	if err := refWaitOutput(relayOut, rdone, "relay ready", 20*time.Second); err != nil {
-		return fmt.Errorf("relay: %w", err)
-	}
-	c.dial = func(ctx context.Context) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}
-	c.mode = fmt.Sprintf("network namespace of pid %d, through %s", cmd.Process.Pid, sock)
+	c.dial, c.mode = n.Dial, n.Mode
 	return nil
 }
 
@@ -1263,13 +979,13 @@ func (c *refCapfd) startNetns(t *testing.T, args []string) error {
 // directory, changed to bind 127.0.0.1 instead of 0.0.0.0.
 func (c *refCapfd) startLoopbackCopy(t *testing.T, args []string) {
 	t.Helper()
-	src, err := os.ReadFile(c.env.script("capfd"))
+	src, err := os.ReadFile(c.env.Script("capfd"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	const wildcard, lo = "bind(('0.0.0.0', port))", "bind(('127.0.0.1', port))"
 	if bytes.Count(src, []byte(wildcard)) != 1 {
-		t.Skipf("cannot run capfd: not root (for a network namespace) and %s does not bind as expected", c.env.script("capfd"))
+		t.Skipf("cannot run capfd: not root (for a network namespace) and %s does not bind as expected", c.env.Script("capfd"))
 	}
 	copyPath := filepath.Join(filepath.Dir(c.db), "capfd-loopback")
 	if err := os.WriteFile(copyPath, bytes.Replace(src, []byte(wildcard), []byte(lo), 1), 0o700); err != nil {
@@ -1281,8 +997,8 @@ func (c *refCapfd) startLoopbackCopy(t *testing.T, args []string) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	_, done := refSpawn(t, c.out, c.env.python, append([]string{copyPath}, append(args, "-p", strconv.Itoa(port))...)...)
-	if err := refWaitOutput(c.out, done, fmt.Sprintf("Listening Port: %d", port), 20*time.Second); err != nil {
+	_, done := interop.Spawn(t, c.out, c.env.Python, append([]string{copyPath}, append(args, "-p", strconv.Itoa(port))...)...)
+	if err := interop.WaitOutput(c.out, done, 20*time.Second, fmt.Sprintf("Listening Port: %d", port)); err != nil {
 		t.Fatalf("capfd: %v", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -1296,7 +1012,7 @@ func (c *refCapfd) startLoopbackCopy(t *testing.T, args []string) {
 // ctl runs capfctl on the database and returns its output.
 func (c *refCapfd) ctl(t *testing.T, args ...string) string {
 	t.Helper()
-	out, stderr, err := refExec(nil, c.env.python, append([]string{c.env.script("capfctl"), c.db}, args...)...)
+	out, stderr, err := interop.Exec(nil, c.env.Python, append([]string{c.env.Script("capfctl"), c.db}, args...)...)
 	if err != nil {
 		t.Fatalf("capfctl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 	}
@@ -1353,7 +1069,7 @@ func (b *refB) client(dev string) *Client {
 type refSession struct {
 	out  *Outcome
 	err  error
-	lg   *refLog
+	lg   *interop.Log
 	mark int
 }
 
@@ -1371,7 +1087,7 @@ func (b *refB) run(t *testing.T, c *Client, dial func(context.Context) (net.Conn
 		dial = b.capfd.dial
 	}
 	mark := b.capfd.out.Len()
-	ctx, cancel := context.WithTimeout(context.Background(), refTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), interop.RefTimeout)
 	defer cancel()
 	conn, err := dial(ctx)
 	if err != nil {
@@ -1392,7 +1108,7 @@ func (s *refSession) expect(t *testing.T, op Operation, reason uint8, wantErr bo
 		t.Fatalf("no outcome:\n%v", s)
 	case s.out.Operation != op || s.out.Reason != reason || (s.err != nil) != wantErr:
 		t.Fatalf("want operation %v, END_SESSION %d, error %v:\n%v", op, reason, wantErr, s)
-	case logLine != "" && s.lg.waitFor(s.mark, regexp.MustCompile(regexp.QuoteMeta(logLine)), 3*time.Second) == nil:
+	case logLine != "" && s.lg.WaitFor(s.mark, regexp.MustCompile(regexp.QuoteMeta(logLine)), 3*time.Second) == nil:
 		// capfd logs before it answers, but its output comes through a pipe.
 		t.Fatalf("capfd did not log %q:\n%v", logLine, s)
 	}
@@ -1453,9 +1169,9 @@ func TestReferenceClient(t *testing.T) {
 	goCA := refCA(t, refCAPFName("ucsec LocalCA interop"), 0, goKey, nil, nil) // our LocalCA, trusted by capfd with -v
 	work := t.TempDir()
 	file := func(name string) string { return filepath.Join(work, name) }
-	refWritePEM(t, file("capf.pem"), p.ca, p.caKey)
-	refWritePEM(t, file("goca.pem"), goCA, nil)
-	refWritePEM(t, file("micca.pem"), p.micCA, nil)
+	interop.WritePEM(t, file("capf.pem"), p.ca, p.caKey)
+	interop.WritePEM(t, file("goca.pem"), goCA, nil)
+	interop.WritePEM(t, file("micca.pem"), p.micCA, nil)
 	capfd := refStartCapfd(t, env, work, []string{"-A", file("capf.pem"), "-v", file("goca.pem"), "-v", file("micca.pem"), "-t", "20"})
 	t.Logf("capfd: %s", capfd.mode)
 	b := &refB{capfd: capfd, ca: p.ca}

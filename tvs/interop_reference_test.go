@@ -17,12 +17,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -32,12 +30,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/internal/capfwire"
+	"github.com/ucsec/ucsec/internal/interop"
 )
 
 // Interop tests against the Python reference implementation,
@@ -67,116 +65,31 @@ import (
 // -n; unshare -r -n when not root), next to a small relay from a Unix
 // socket to its loopback port. The test reaches it through that socket.
 
-const refTimeout = 60 * time.Second
-
 // refDefaultTTL is the TTL tvsctl stores when it is given none (its help
 // says 3600; it stores 86400), and our DefaultTTL.
 const refDefaultTTL = 86400
 
-// refEnv is the reference checkout and the interpreter to run it with.
-type refEnv struct {
-	dir    string
-	python string
-}
-
-func refSetup(t *testing.T) *refEnv {
+func refSetup(t *testing.T) *interop.Reference {
 	t.Helper()
-	dir := cmp.Or(os.Getenv("TVS_REFERENCE_DIR"), os.Getenv("CAPF_REFERENCE_DIR"))
-	if dir == "" {
-		t.Skip("TVS_REFERENCE_DIR (or CAPF_REFERENCE_DIR) not set: this interop test runs the GPL reference tools (usecallmanagernz/daemons), which are not installable in CI; point it at a local checkout to run it")
-	}
-	for _, s := range []string{"tvsd", "tvsc", "tvsctl"} {
-		if _, err := os.Stat(filepath.Join(dir, s)); err != nil {
-			t.Fatalf("%s is not a checkout of usecallmanagernz/daemons with the TVS tools: %v", dir, err)
-		}
-	}
-	py := cmp.Or(os.Getenv("TVS_REFERENCE_PYTHON"), os.Getenv("CAPF_REFERENCE_PYTHON"), "/usr/bin/python3")
-	out, stderr, err := refExec(py, "-c", "import sys, cryptography; print(sys.version.split()[0], cryptography.__version__)")
-	if err != nil {
-		t.Fatalf("%s cannot import cryptography (apt-get install python3-cryptography, or set TVS_REFERENCE_PYTHON): %v\n%s", py, err, stderr)
-	}
-	t.Logf("reference %s, python %s (python, cryptography %s)", dir, py, strings.TrimSpace(out))
-	return &refEnv{dir: dir, python: py}
+	return interop.NewReference(t, []string{"TVS_REFERENCE_DIR", "CAPF_REFERENCE_DIR"},
+		[]string{"TVS_REFERENCE_PYTHON", "CAPF_REFERENCE_PYTHON"}, []string{"tvsd", "tvsc", "tvsctl"})
 }
 
-func (e *refEnv) script(name string) string { return filepath.Join(e.dir, name) }
-
-// refExec runs a command to completion within refTimeout.
+// refExec runs a reference tool to completion within interop.RefTimeout.
 func refExec(name string, args ...string) (stdout, stderr string, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), refTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	cmd.WaitDelay = 5 * time.Second
-	err = cmd.Run()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("%w (killed after %v)", err, refTimeout)
-	}
-	return o.String(), e.String(), err
-}
-
-// refLog is a concurrency-safe text sink with positions, for a server's
-// log or a child process's output.
-type refLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *refLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *refLog) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Len()
-}
-
-func (l *refLog) Since(mark int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.buf.Bytes()[mark:])
-}
-
-// waitFor waits until the text after mark matches re; it reports whether
-// it did within the timeout.
-func (l *refLog) waitFor(mark int, re *regexp.Regexp, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if re.MatchString(l.Since(mark)) {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return interop.Exec([]string{"PYTHONDONTWRITEBYTECODE=1"}, name, args...)
 }
 
 // ---- certificates ----
 
+// refCert signs tmpl (self-signed when parent is nil), valid from an hour
+// ago for five years.
 func refCert(t *testing.T, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
 	t.Helper()
-	tmpl.SerialNumber, _ = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	tmpl.NotBefore = time.Now().Add(-time.Hour)
 	tmpl.NotAfter = time.Now().Add(5 * 365 * 24 * time.Hour)
 	tmpl.BasicConstraintsValid = true
-	if parent == nil {
-		parent = tmpl
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return interop.SignCert(t, tmpl, parent, pub, signer)
 }
 
 func refECKey(t *testing.T) *ecdsa.PrivateKey {
@@ -186,24 +99,6 @@ func refECKey(t *testing.T) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
-}
-
-// refWritePEM writes a certificate and, if key is not nil, its PKCS #8 key:
-// the one-file form the reference tools read.
-func refWritePEM(t *testing.T, path string, cert *x509.Certificate, key crypto.Signer) {
-	t.Helper()
-	var b bytes.Buffer
-	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
-	if key != nil {
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pem.Encode(&b, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // ---- the entries both servers hold ----
@@ -266,12 +161,12 @@ func (c *refCase) ctlArgs() []string {
 type refOurs struct {
 	addr  string
 	store *MemoryStore
-	log   *refLog
+	log   *interop.Log
 }
 
 func refStartOurs(t *testing.T, cert tls.Certificate) *refOurs {
 	t.Helper()
-	o := &refOurs{store: NewMemoryStore(), log: &refLog{}}
+	o := &refOurs{store: NewMemoryStore(), log: &interop.Log{}}
 	srv := &Server{
 		Store:           o.store,
 		TLSConfig:       &tls.Config{Certificates: []tls.Certificate{cert}},
@@ -298,140 +193,45 @@ func refStartOurs(t *testing.T, cert tls.Certificate) *refOurs {
 
 // ---- tvsd in a network namespace ----
 
-// refRelayPy is a Unix-socket-to-TCP relay, run inside tvsd's network
-// namespace so that the test, outside it, can reach tvsd's loopback port.
-// (The same relay as capf's interop test.)
-const refRelayPy = `
-import socket, sys, threading
-path, port = sys.argv[1], int(sys.argv[2])
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(path)
-srv.listen(16)
-def pump(a, b):
-    try:
-        while True:
-            d = a.recv(65536)
-            if not d:
-                break
-            b.sendall(d)
-    except OSError:
-        pass
-    for s in (a, b):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-def serve(c):
-    try:
-        u = socket.create_connection(("127.0.0.1", port))
-    except OSError:
-        c.close()
-        return
-    t = threading.Thread(target=pump, args=(c, u), daemon=True)
-    t.start()
-    pump(u, c)
-    t.join()
-    c.close()
-    u.close()
-print("relay ready", flush=True)
-while True:
-    c, _ = srv.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-`
-
-// refNetnsSh starts tvsd and the relay in the namespace unshare made:
-// $1 ip, $2 python, $3 tvsd, $4 database, $5 TVS certificate and key,
-// $6 relay program, $7 socket.
-const refNetnsSh = `"$1" link set lo up || exit 1
-"$2" "$3" "$4" -T "$5" -p 2445 &
-exec "$2" -c "$6" "$7" 2445`
-
 type refTvsd struct {
-	env  *refEnv
+	env  *interop.Reference
 	db   string
-	sock string
-	out  *refLog // tvsd's log and the relay's output
+	out  *interop.Log // tvsd's log and the relay's output
+	dial func(context.Context) (net.Conn, error)
 	mode string
 }
 
 // refStartTvsd starts tvsd on the database db with the TVS certificate and
-// key in pemFile. It is stopped (its process group sent SIGTERM) when the
-// test ends.
-func refStartTvsd(t *testing.T, env *refEnv, db, pemFile string) *refTvsd {
+// key in pemFile, in a network namespace (interop.StartNetns). It is
+// stopped when the test ends.
+func refStartTvsd(t *testing.T, env *interop.Reference, db, pemFile string) *refTvsd {
 	t.Helper()
-	d := &refTvsd{env: env, db: db, sock: filepath.Join(filepath.Dir(db), "tvsd.sock"), out: &refLog{}}
+	d := &refTvsd{env: env, db: db, out: &interop.Log{}}
 	d.ctl(t, "-l") // tvsd needs the table; tvsctl creates it
-	unshare, err1 := exec.LookPath("unshare")
-	ip, err2 := exec.LookPath("ip")
-	if err := errors.Join(err1, err2); err != nil {
-		t.Skipf("cannot run tvsd, which binds 0.0.0.0, in a network namespace: %v", err)
-	}
-	args := []string{"-n"}
-	d.mode = "unshare -n"
-	if os.Geteuid() != 0 {
-		args = []string{"-r", "-n"}
-		d.mode = "unshare -r -n"
-	}
-	args = append(args, "--", "/bin/sh", "-c", refNetnsSh, "sh", ip, env.python, env.script("tvsd"), db, pemFile, refRelayPy, d.sock)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, unshare, args...)
-	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1")
-	cmd.Stdout, cmd.Stderr = d.out, d.out
-	// tvsd is the shell's child: signal the whole group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("starting tvsd: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	pgid := cmd.Process.Pid
+	// Registered first, so run after tvsd has stopped.
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-pgid, syscall.SIGKILL)
-			t.Errorf("tvsd (process group %d) did not stop on SIGTERM", pgid)
-		}
 		if out := d.out.Since(0); strings.Contains(out, "Traceback") {
 			t.Errorf("tvsd raised an exception:\n%s", out)
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		out := d.out.Since(0)
-		if strings.Contains(out, "Listening Port: 2445") && strings.Contains(out, "relay ready") {
-			break
-		}
-		select {
-		case err := <-done:
-			if os.Geteuid() != 0 {
-				t.Skipf("cannot run tvsd in a network namespace as a user (%s: %v); run as root:\n%s", d.mode, err, out)
-			}
-			t.Fatalf("tvsd (%s) exited (%v):\n%s", d.mode, err, out)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tvsd (%s) did not start within 20s:\n%s", d.mode, out)
-		}
+	n, err := interop.StartNetns(t, d.out, env.Python, filepath.Join(filepath.Dir(db), "tvsd.sock"), 2445,
+		env.Script("tvsd"), db, "-T", pemFile)
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		t.Skipf("cannot run tvsd, which binds 0.0.0.0, in a network namespace: %v", err)
+	case errors.Is(err, interop.ErrExited) && os.Geteuid() != 0:
+		t.Skipf("cannot run tvsd in a network namespace as a user; run as root: %v", err)
+	case err != nil:
+		t.Fatalf("tvsd: %v", err)
 	}
-	d.mode = fmt.Sprintf("%s (process group %d), through %s", d.mode, pgid, d.sock)
+	d.dial, d.mode = n.Dial, n.Mode
 	return d
-}
-
-func (d *refTvsd) dial(ctx context.Context) (net.Conn, error) {
-	var nd net.Dialer
-	return nd.DialContext(ctx, "unix", d.sock)
 }
 
 // ctl runs tvsctl on the database and returns its output.
 func (d *refTvsd) ctl(t *testing.T, args ...string) string {
 	t.Helper()
-	out, stderr, err := refExec(d.env.python, append([]string{d.env.script("tvsctl"), d.db}, args...)...)
+	out, stderr, err := refExec(d.env.Python, append([]string{d.env.Script("tvsctl"), d.db}, args...)...)
 	if err != nil {
 		t.Fatalf("tvsctl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 	}
@@ -491,14 +291,14 @@ func refForward(t *testing.T, dial func(context.Context) (net.Conn, error)) stri
 			}
 			wg.Go(func() {
 				defer c.Close()
-				ctx, cancel := context.WithTimeout(context.Background(), refTimeout)
+				ctx, cancel := context.WithTimeout(context.Background(), interop.RefTimeout)
 				defer cancel()
 				up, err := dial(ctx)
 				if err != nil {
 					return
 				}
 				defer up.Close()
-				deadline := time.Now().Add(refTimeout)
+				deadline := time.Now().Add(interop.RefTimeout)
 				c.SetDeadline(deadline)
 				up.SetDeadline(deadline)
 				var once sync.Once
@@ -524,119 +324,45 @@ const (
 	refTapBadID                    // flip the bits of every response id
 )
 
-// A refTapFrame is a frame as the server saw it: a request after the tap
-// changed it, a response before.
-type refTapFrame struct {
-	fromServer bool
-	raw        []byte
-}
-
-// A refTap sits between tvsc and a server, terminating TLS on both sides
-// (it holds the TVS key), and records every frame it relays.
-type refTap struct {
-	addr     string
-	mode     refTapMode
-	cert     tls.Certificate
-	dial     func(context.Context) (net.Conn, error)
-	mu       sync.Mutex
-	sessions [][]refTapFrame
-}
-
-func refStartTap(t *testing.T, mode refTapMode, cert tls.Certificate, dial func(context.Context) (net.Conn, error)) *refTap {
+// refStartTap starts a tap between tvsc and a server, terminating TLS on
+// both sides (it holds the TVS key), which records every frame it relays,
+// as the server saw it: a request after the tap changed it, a response
+// before.
+func refStartTap(t *testing.T, mode refTapMode, cert tls.Certificate, dial func(context.Context) (net.Conn, error)) *interop.Tap {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	cfg := interop.TapConfig{
+		Cert:       cert,
+		Dial:       dial,
+		HeaderSize: capfwire.TVSHeaderSize,
+		PayloadLen: func(hdr []byte) int { return int(binary.BigEndian.Uint16(hdr[8:10])) },
 	}
-	tp := &refTap{addr: l.Addr().String(), mode: mode, cert: cert, dial: dial}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			tp.mu.Lock()
-			idx := len(tp.sessions)
-			tp.sessions = append(tp.sessions, nil)
-			tp.mu.Unlock()
-			wg.Go(func() { tp.relay(c, idx) })
-		}
-	})
-	return tp
-}
-
-func (tp *refTap) session(i int) []refTapFrame {
-	tp.mu.Lock()
-	defer tp.mu.Unlock()
-	if i < 0 || i >= len(tp.sessions) {
-		return nil
-	}
-	return slices.Clone(tp.sessions[i])
-}
-
-func (tp *refTap) relay(raw net.Conn, idx int) {
-	ctx, cancel := context.WithTimeout(context.Background(), refTimeout)
-	defer cancel()
-	down := tls.Server(raw, &tls.Config{Certificates: []tls.Certificate{tp.cert}})
-	defer down.Close()
-	upRaw, err := tp.dial(ctx)
-	if err != nil {
-		return
-	}
-	up := tls.Client(upRaw, &tls.Config{InsecureSkipVerify: true}) // our own relay to a server under test
-	defer up.Close()
-	deadline := time.Now().Add(refTimeout)
-	raw.SetDeadline(deadline)
-	upRaw.SetDeadline(deadline)
-	if down.HandshakeContext(ctx) != nil || up.HandshakeContext(ctx) != nil {
-		return
-	}
-	var clientID, serverID uint32 // the request's id from the client, and as sent on
-	var once sync.Once
-	closeBoth := func() { once.Do(func() { down.Close(); up.Close() }) }
-	pump := func(src, dst *tls.Conn, fromServer bool) {
-		defer closeBoth()
-		for {
-			buf := make([]byte, capfwire.TVSHeaderSize)
-			if _, err := io.ReadFull(src, buf); err != nil {
-				return
-			}
-			buf = append(buf, make([]byte, binary.BigEndian.Uint16(buf[8:10]))...)
-			if _, err := io.ReadFull(src, buf[capfwire.TVSHeaderSize:]); err != nil {
-				return
-			}
-			id := binary.BigEndian.Uint32(buf[4:8])
-			out := buf
-			tp.mu.Lock()
-			switch {
-			case !fromServer && tp.mode == refTapNewID:
-				clientID, serverID = id, id
-				for serverID == id || serverID == 0 {
-					var b [4]byte
-					rand.Read(b[:])
-					serverID = binary.BigEndian.Uint32(b[:])
+	if mode != refTapRecord {
+		cfg.Rewrite = func() func(bool, []byte) []byte {
+			var clientID, serverID uint32 // the request's id from the client, and as sent on
+			return func(fromServer bool, buf []byte) []byte {
+				id := binary.BigEndian.Uint32(buf[4:8])
+				out := buf
+				switch {
+				case !fromServer && mode == refTapNewID:
+					clientID, serverID = id, id
+					for serverID == id || serverID == 0 {
+						var b [4]byte
+						rand.Read(b[:])
+						serverID = binary.BigEndian.Uint32(b[:])
+					}
+					binary.BigEndian.PutUint32(buf[4:8], serverID)
+				case fromServer && mode == refTapNewID && id == serverID:
+					out = slices.Clone(buf)
+					binary.BigEndian.PutUint32(out[4:8], clientID)
+				case fromServer && mode == refTapBadID:
+					out = slices.Clone(buf)
+					binary.BigEndian.PutUint32(out[4:8], ^id)
 				}
-				binary.BigEndian.PutUint32(buf[4:8], serverID)
-			case fromServer && tp.mode == refTapNewID && id == serverID:
-				out = slices.Clone(buf)
-				binary.BigEndian.PutUint32(out[4:8], clientID)
-			case fromServer && tp.mode == refTapBadID:
-				out = slices.Clone(buf)
-				binary.BigEndian.PutUint32(out[4:8], ^id)
-			}
-			tp.sessions[idx] = append(tp.sessions[idx], refTapFrame{fromServer: fromServer, raw: buf})
-			tp.mu.Unlock()
-			if _, err := dst.Write(out); err != nil {
-				return
+				return out
 			}
 		}
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { pump(down, up, false) })
-	pump(up, down, true)
-	wg.Wait()
+	return interop.StartTap(t, cfg)
 }
 
 // ---- the rig: both servers, the same entries ----
@@ -645,14 +371,14 @@ func (tp *refTap) relay(raw net.Conn, idx int) {
 type refPeer struct {
 	name string
 	addr string
-	log  *refLog
+	log  *interop.Log
 	dial func(context.Context) (net.Conn, error) // for taps
 	// done matches the log of a request once the server has handled it.
 	done *regexp.Regexp
 }
 
 type refRig struct {
-	env     *refEnv
+	env     *interop.Reference
 	work    string
 	tvsCert *x509.Certificate // the TVS certificate of both servers: a self-signed CA
 	tvsKey  crypto.Signer
@@ -689,8 +415,8 @@ func refNewRig(t *testing.T) *refRig {
 	}, nil, tvsKey.Public(), tvsKey)
 	r.tvsTLS = tls.Certificate{Certificate: [][]byte{r.tvsCert.Raw}, PrivateKey: tvsKey, Leaf: r.tvsCert}
 	r.caFile = r.file("tvs-ca.pem")
-	refWritePEM(t, r.caFile, r.tvsCert, nil)
-	refWritePEM(t, r.file("tvs.pem"), r.tvsCert, tvsKey)
+	interop.WritePEM(t, r.caFile, r.tvsCert, nil)
+	interop.WritePEM(t, r.file("tvs.pem"), r.tvsCert, tvsKey)
 
 	// The certificates the servers vouch for, issued by a cluster CA.
 	caKey := refECKey(t)
@@ -721,7 +447,7 @@ func refNewRig(t *testing.T) *refRig {
 		}
 		c.cert = leaf(fmt.Sprintf("ucsec-tvs-interop-%d", i), pub)
 		c.file = r.file(fmt.Sprintf("case%d.pem", i))
-		refWritePEM(t, c.file, c.cert, nil)
+		interop.WritePEM(t, c.file, c.cert, nil)
 	}
 
 	r.ours = refStartOurs(t, r.tvsTLS)
@@ -784,11 +510,11 @@ func (r *refTvscRun) String() string {
 func (r *refRig) tvsc(t *testing.T, p *refPeer, addr string, c *refCase, opts ...string) *refTvscRun {
 	t.Helper()
 	mark := p.log.Len()
-	args := append([]string{r.env.script("tvsc"), "-h", addr, "-T", r.caFile, "-t", "20"}, opts...)
+	args := append([]string{r.env.Script("tvsc"), "-h", addr, "-T", r.caFile, "-t", "20"}, opts...)
 	args = append(args, c.file)
 	run := &refTvscRun{args: args[1:], peer: p.name}
-	run.stdout, run.stderr, run.err = refExec(r.env.python, args...)
-	p.log.waitFor(mark, p.done, 3*time.Second) // the server may log after tvsc has its answer
+	run.stdout, run.stderr, run.err = refExec(r.env.Python, args...)
+	p.log.WaitFor(mark, p.done, 3*time.Second) // the server may log after tvsc has its answer
 	run.peerLog = p.log.Since(mark)
 	for line := range strings.Lines(run.stdout) {
 		k, v, ok := strings.Cut(line, ":")
@@ -865,13 +591,13 @@ func TestReferenceServer(t *testing.T) {
 		for pi, p := range r.peers {
 			tap := refStartTap(t, refTapNewID, r.tvsTLS, p.dial)
 			for i, c := range r.cases {
-				run := r.tvsc(t, p, tap.addr, c)
+				run := r.tvsc(t, p, tap.Addr, c)
 				run.expect(t, c)
-				s := tap.session(i)
-				if len(s) != 2 || s[0].fromServer || !s[1].fromServer {
+				s := tap.Session(i)
+				if len(s) != 2 || s[0].FromServer || !s[1].FromServer {
 					t.Fatalf("%s: want one request and one response, recorded %d frames:\n%v", p.name, len(s), run)
 				}
-				req, resp := s[0].raw, s[1].raw
+				req, resp := s[0].Raw, s[1].Raw
 				if !bytes.Equal(req[4:8], resp[4:8]) {
 					t.Errorf("%s, %s: request id %x, response id %x", p.name, c.name, req[4:8], resp[4:8])
 				}
@@ -898,7 +624,7 @@ func TestReferenceServer(t *testing.T) {
 
 	t.Run("tvsc checks the id", func(t *testing.T) {
 		tap := refStartTap(t, refTapBadID, r.tvsTLS, ours.dial)
-		run := r.tvsc(t, ours, tap.addr, r.cases[0])
+		run := r.tvsc(t, ours, tap.Addr, r.cases[0])
 		if run.err == nil || !strings.Contains(run.stderr, "Mismatched session ID") {
 			t.Fatalf("want tvsc to refuse a response with another id:\n%v", run)
 		}
@@ -916,12 +642,12 @@ func TestReferenceClient(t *testing.T) {
 	verify := func(t *testing.T, c *Client, rc *refCase) (*Verdict, string, time.Duration, error) {
 		t.Helper()
 		mark := tvsd.log.Len()
-		ctx, cancel := context.WithTimeout(context.Background(), refTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), interop.RefTimeout)
 		defer cancel()
 		start := time.Now()
 		v, err := c.Verify(ctx, rc.cert)
 		elapsed := time.Since(start)
-		tvsd.log.waitFor(mark, tvsd.done, 3*time.Second)
+		tvsd.log.WaitFor(mark, tvsd.done, 3*time.Second)
 		return v, tvsd.log.Since(mark), elapsed, err
 	}
 	listed := r.tvsd.list(t)
@@ -1170,7 +896,7 @@ func TestReferenceWire(t *testing.T) {
 			q.id = 0x5EED0000 + uint32(i)
 			mark := tvsd.log.Len()
 			o, d, oerr, derr := exchange(t, q)
-			tvsd.log.waitFor(mark, tvsd.done, 2*time.Second)
+			tvsd.log.WaitFor(mark, tvsd.done, 2*time.Second)
 			why := ""
 			if m := regexp.MustCompile(`Error: (.*)`).FindStringSubmatch(tvsd.log.Since(mark)); m != nil {
 				why = fmt.Sprintf(" (tvsd: %q)", m[1])

@@ -4,17 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,31 +76,14 @@ func (b *syncBuffer) String() string {
 // dir/capf.crt. It returns the two paths and the certificate.
 func testCA(t testing.TB, dir string) (pemPath, crtPath string, cert *x509.Certificate) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(now.UnixNano()),
+	return writeSelfSigned(t, dir, "capf", &x509.Certificate{
 		Subject:               pkix.Name{CommonName: "CAPF-test", Organization: []string{"ucsec test"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(5, 0, 0),
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(t, err)
-	cert, err = x509.ParseCertificate(der)
-	require.NoError(t, err)
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	require.NoError(t, err)
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	pemPath, crtPath = filepath.Join(dir, "capf.pem"), filepath.Join(dir, "capf.crt")
-	require.NoError(t, os.WriteFile(pemPath, append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})...), 0o600))
-	require.NoError(t, os.WriteFile(crtPath, certPEM, 0o644))
-	return pemPath, crtPath, cert
+	})
 }
 
 // listeningPrefix starts the line "capf serve" prints once it listens.
@@ -117,42 +95,7 @@ const listeningPrefix = "capf: listening on "
 // with status 0.
 func startServer(t *testing.T, store string, args ...string) (addr string, stderr *syncBuffer, stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	testServers.Store(store, ctx)
-	stderr = new(syncBuffer)
-	var stdout syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(append([]string{"capf", "serve", "--store", store, "--listen", "127.0.0.1:0"}, args...), strings.NewReader(""), &stdout, stderr)
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case code := <-done:
-				assert.Equal(t, exitOK, code, "capf serve: stderr:\n%s", stderr)
-			case <-time.After(30 * time.Second):
-				t.Errorf("capf serve did not stop")
-			}
-			testServers.Delete(store)
-		})
-	}
-	t.Cleanup(stop)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		select {
-		case code := <-done:
-			t.Fatalf("capf serve exited with status %d:\n%s", code, stderr)
-		default:
-		}
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			if a, ok := strings.CutPrefix(line, listeningPrefix); ok {
-				return a, stderr, stop
-			}
-		}
-	}
-	t.Fatalf("capf serve did not start:\n%s", stderr)
-	return
+	return startServe(t, store, listeningPrefix, append([]string{"capf", "serve", "--store", store, "--listen", "127.0.0.1:0"}, args...)...)
 }
 
 // listDevices runs "capf list --json" and returns the devices by name.

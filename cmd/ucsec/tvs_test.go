@@ -1,23 +1,15 @@
 package main
 
 import (
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,25 +20,11 @@ import (
 // certificate alone to dir/<name>.crt, and returns the two paths.
 func tvsIdentity(t *testing.T, dir, name, cn string) (pemPath, crtPath string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(now.UnixNano()),
-		Subject:      pkix.Name{CommonName: cn, Organization: []string{"ucsec test"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(5, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(t, err)
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	require.NoError(t, err)
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	pemPath, crtPath = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".crt")
-	require.NoError(t, os.WriteFile(pemPath, append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})...), 0o600))
-	require.NoError(t, os.WriteFile(crtPath, certPEM, 0o644))
+	pemPath, crtPath, _ = writeSelfSigned(t, dir, name, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn, Organization: []string{"ucsec test"}},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
 	return pemPath, crtPath
 }
 
@@ -58,42 +36,8 @@ const tvsListeningPrefix = "tvs: listening on "
 // it (as SIGINT would) and checks that it exited with status 0.
 func startTVS(t *testing.T, cert string, args ...string) (addr string, stderr *syncBuffer, stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	testServers.Store(cert, ctx) // serveContext's key for tvs serve
-	stderr = new(syncBuffer)
-	var stdout syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(append([]string{"tvs", "serve", "--cert", cert, "--key", cert, "--listen", "127.0.0.1:0"}, args...), strings.NewReader(""), &stdout, stderr)
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case code := <-done:
-				assert.Equal(t, exitOK, code, "tvs serve: stderr:\n%s", stderr)
-			case <-time.After(30 * time.Second):
-				t.Errorf("tvs serve did not stop")
-			}
-			testServers.Delete(cert)
-		})
-	}
-	t.Cleanup(stop)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		select {
-		case code := <-done:
-			t.Fatalf("tvs serve exited with status %d:\n%s", code, stderr)
-		default:
-		}
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			if a, ok := strings.CutPrefix(line, tvsListeningPrefix); ok {
-				return a, stderr, stop
-			}
-		}
-	}
-	t.Fatalf("tvs serve did not start:\n%s", stderr)
-	return
+	// cert is serveContext's key for tvs serve.
+	return startServe(t, cert, tvsListeningPrefix, append([]string{"tvs", "serve", "--cert", cert, "--key", cert, "--listen", "127.0.0.1:0"}, args...)...)
 }
 
 // tvsQueryJSON runs "tvs query --json" and decodes what it prints.

@@ -1,6 +1,10 @@
 // Package interop runs the independent peers that the module's tests check
 // their output against: openssl, and the GPL reference tools
-// (usecallmanagernz/certutils) when a checkout is named by CERTUTILS_DIR.
+// (usecallmanagernz/certutils) when a checkout is named by CERTUTILS_DIR,
+// and the harness that runs the GPL reference daemons
+// (usecallmanagernz/daemons: capfd, tvsd and their clients) from a local
+// checkout (reference.go, tap.go, netns_linux.go). The harness is this
+// module's own code; the reference tools are only ever run, never copied.
 // It is for tests only.
 package interop
 
