@@ -223,13 +223,19 @@ func loadPKI(dir string) (*clusterPKI, error) {
 	return p, nil
 }
 
-// loadOrCreatePKI loads the PKI in dir if it holds one, else makes a new
-// one with newClusterPKI and saves it there. It reports whether it made
-// it.
+// loadOrCreatePKI loads the PKI in dir if it holds one, else, if dir is
+// empty or does not exist, makes a new one with newClusterPKI and saves it
+// there; a directory with only part of a PKI is an error, so that no key
+// is overwritten. It reports whether it made the PKI.
 func loadOrCreatePKI(dir string, rnd io.Reader) (p *clusterPKI, created bool, err error) {
 	p, err = loadPKI(dir)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return p, false, err
+	}
+	// Some file is missing: make a PKI only in an empty (or new)
+	// directory, never over keys that are there.
+	if entries, rerr := os.ReadDir(dir); rerr == nil && len(entries) > 0 {
+		return nil, false, fmt.Errorf("pki: %s holds an incomplete PKI (%w); empty the directory to make a new one", dir, err)
 	}
 	if p, err = newClusterPKI(rnd); err != nil {
 		return nil, false, err
