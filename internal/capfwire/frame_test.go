@@ -196,28 +196,25 @@ func TestBuilders(t *testing.T) {
 	check("FETCH_CERTIFICATE_REQUEST", &Frame{Command: CmdFetchCertificateRequest, Session: 1, Elements: []Element{}})
 }
 
-func TestReadFrameErrors(t *testing.T) {
-	tests := []struct {
-		name   string
-		in     []byte
-		is     []error
-		offset int
-	}{
-		{"wrong protocol id", hx("57 01 00000001 0000"), []error{ErrProtocol}, 0},
-		{"TVS frame", hx("57 01 01 00 00000001 0004 | 07 0001 00"), []error{ErrProtocol}, 0},
-		{"short header", hx("55 01 0000"), []error{ErrMalformed, io.ErrUnexpectedEOF}, 4},
-		{"one byte", hx("55"), []error{ErrMalformed, io.ErrUnexpectedEOF}, 1},
-		{"short payload", hx("55 0f 00000001 0004 | 01 00"), []error{ErrMalformed, io.ErrUnexpectedEOF}, 10},
-		{"no payload", hx("55 0f 00000001 0004"), []error{ErrMalformed, io.ErrUnexpectedEOF}, 8},
-		{"element overruns payload", hx("55 0f 00000001 0004 | 01 0002 01"), []error{ErrMalformed}, 8},
-		{"second element overruns", hx("55 0f 00000001 0006 | 01 0001 01 | 01 00"), []error{ErrMalformed}, 12},
-		{"lone tag", hx("55 0f 00000001 0001 | 01"), []error{ErrMalformed}, 8},
-	}
+// readErrorCase is a malformed input of a frame reader, the errors it
+// must give and the offset its *FrameError must name.
+type readErrorCase struct {
+	name   string
+	in     []byte
+	is     []error
+	offset int
+}
+
+// testReadErrors checks a frame reader (ReadFrame or ReadTVSFrame) on
+// malformed inputs, at the end of the input, and on a failing reader
+// after header, a complete header announcing a payload.
+func testReadErrors[F any](t *testing.T, read func(io.Reader) (F, error), tests []readErrorCase, header []byte) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := ReadFrame(bytes.NewReader(tt.in))
+			f, err := read(bytes.NewReader(tt.in))
 			if err == nil {
-				t.Fatalf("ReadFrame = %+v, want error", f)
+				t.Fatalf("read = %+v, want error", f)
 			}
 			if !strings.HasPrefix(err.Error(), "capfwire: ") {
 				t.Errorf("error %q lacks the capfwire: prefix", err)
@@ -238,17 +235,31 @@ func TestReadFrameErrors(t *testing.T) {
 	}
 
 	t.Run("EOF between frames", func(t *testing.T) {
-		if _, err := ReadFrame(bytes.NewReader(nil)); err != io.EOF {
+		if _, err := read(bytes.NewReader(nil)); err != io.EOF {
 			t.Errorf("err = %v, want io.EOF", err)
 		}
 	})
 	t.Run("read error", func(t *testing.T) {
 		boom := errors.New("boom")
-		_, err := ReadFrame(io.MultiReader(bytes.NewReader(hx("55 0f 00000001 0004")), errReader{boom}))
+		_, err := read(io.MultiReader(bytes.NewReader(header), errReader{boom}))
 		if !errors.Is(err, boom) || !strings.HasPrefix(err.Error(), "capfwire: ") {
 			t.Errorf("err = %v, want wrapped boom", err)
 		}
 	})
+}
+
+func TestReadFrameErrors(t *testing.T) {
+	testReadErrors(t, ReadFrame, []readErrorCase{
+		{"wrong protocol id", hx("57 01 00000001 0000"), []error{ErrProtocol}, 0},
+		{"TVS frame", hx("57 01 01 00 00000001 0004 | 07 0001 00"), []error{ErrProtocol}, 0},
+		{"short header", hx("55 01 0000"), []error{ErrMalformed, io.ErrUnexpectedEOF}, 4},
+		{"one byte", hx("55"), []error{ErrMalformed, io.ErrUnexpectedEOF}, 1},
+		{"short payload", hx("55 0f 00000001 0004 | 01 00"), []error{ErrMalformed, io.ErrUnexpectedEOF}, 10},
+		{"no payload", hx("55 0f 00000001 0004"), []error{ErrMalformed, io.ErrUnexpectedEOF}, 8},
+		{"element overruns payload", hx("55 0f 00000001 0004 | 01 0002 01"), []error{ErrMalformed}, 8},
+		{"second element overruns", hx("55 0f 00000001 0006 | 01 0001 01 | 01 00"), []error{ErrMalformed}, 12},
+		{"lone tag", hx("55 0f 00000001 0001 | 01"), []error{ErrMalformed}, 8},
+	}, hx("55 0f 00000001 0004"))
 }
 
 type errReader struct{ err error }

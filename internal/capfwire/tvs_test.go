@@ -204,12 +204,7 @@ func TestTVSDeviceName(t *testing.T) {
 }
 
 func TestReadTVSFrameErrors(t *testing.T) {
-	tests := []struct {
-		name   string
-		in     []byte
-		is     []error
-		offset int
-	}{
+	testReadErrors(t, ReadTVSFrame, []readErrorCase{
 		{"CAPF frame", hx("55 0f 00000001 0004 | 01 0001 01"), []error{ErrProtocol}, 0},
 		{"wrong protocol id", hx("58 01 02 00 00000001 0000"), []error{ErrProtocol}, 0},
 		{"one byte", hx("57"), []error{ErrMalformed, io.ErrUnexpectedEOF}, 1},
@@ -220,43 +215,7 @@ func TestReadTVSFrameErrors(t *testing.T) {
 		{"element overruns payload", hx("57 01 02 00 00000001 0004 | 07 0002 00"), []error{ErrMalformed}, 10},
 		{"second element overruns", hx("57 01 02 00 00000001 000a | 07 0001 00 | 09 0004 0000 0e"), []error{ErrMalformed}, 14},
 		{"lone tag", hx("57 01 02 00 00000001 0001 | 07"), []error{ErrMalformed}, 10},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f, err := ReadTVSFrame(bytes.NewReader(tt.in))
-			if err == nil {
-				t.Fatalf("ReadTVSFrame = %+v, want error", f)
-			}
-			if !strings.HasPrefix(err.Error(), "capfwire: ") {
-				t.Errorf("error %q lacks the capfwire: prefix", err)
-			}
-			for _, target := range tt.is {
-				if !errors.Is(err, target) {
-					t.Errorf("error %q is not %v", err, target)
-				}
-			}
-			var fe *FrameError
-			if !errors.As(err, &fe) {
-				t.Fatalf("error %q is not a *FrameError", err)
-			}
-			if fe.Offset != tt.offset {
-				t.Errorf("offset %d, want %d", fe.Offset, tt.offset)
-			}
-		})
-	}
-
-	t.Run("EOF between frames", func(t *testing.T) {
-		if _, err := ReadTVSFrame(bytes.NewReader(nil)); err != io.EOF {
-			t.Errorf("err = %v, want io.EOF", err)
-		}
-	})
-	t.Run("read error", func(t *testing.T) {
-		boom := errors.New("boom")
-		_, err := ReadTVSFrame(io.MultiReader(bytes.NewReader(hx("57 01 02 00 00000001 0004")), errReader{boom}))
-		if !errors.Is(err, boom) || !strings.HasPrefix(err.Error(), "capfwire: ") {
-			t.Errorf("err = %v, want wrapped boom", err)
-		}
-	})
+	}, hx("57 01 02 00 00000001 0004"))
 }
 
 func TestTVSMarshalTooLong(t *testing.T) {
