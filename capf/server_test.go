@@ -503,9 +503,7 @@ func TestServerFetchDelete(t *testing.T) {
 func TestServerJabberStyle(t *testing.T) {
 	s := stStart(t, nil)
 	s.schedule(t, "CSFUSER01", Schedule{Operation: OpInstall, Key: EC256})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	p := stDial(t, ctx, s)
+	p := stDial(t, s)
 	sid := p.auth(2, "CSFUSER01", nil)
 	f := p.recv(capfwire.CmdKeyGenerateRequest)
 	if kt, _ := f.Uint8(capfwire.TagKeyType); kt != capfwire.KeyTypeEC {
@@ -532,8 +530,12 @@ type stPeer struct {
 	conn *tls.Conn
 }
 
-func stDial(t testing.TB, ctx context.Context, s *stServer) *stPeer {
+// stDial connects a raw device to the server; the connection has ten
+// seconds for everything.
+func stDial(t testing.TB, s *stServer) *stPeer {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	var d tls.Dialer
 	d.Config = &tls.Config{RootCAs: s.pki.pool(s.pki.capf), ServerName: "CAPF-test", InsecureSkipVerify: true}
 	c, err := d.DialContext(ctx, "tcp", s.addr)
@@ -689,9 +691,7 @@ func TestServerProtocolErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			p := stDial(t, ctx, s)
+			p := stDial(t, s)
 			if got := tc.script(p); got != tc.want {
 				t.Fatalf("END reason %d, want %d", got, tc.want)
 			}
@@ -749,9 +749,7 @@ func TestServerSUDI(t *testing.T) {
 	}
 	// A SUDI signature over another session id is refused.
 	s.schedule(t, stDev, Schedule{Operation: OpInstall, Auth: AuthMIC, Key: EC256})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	peer := stDial(t, ctx, s)
+	peer := stDial(t, s)
 	f := peer.recv(capfwire.CmdAuthRequest)
 	auth := func(session uint32) []capfwire.Element {
 		msg := authMessage(stDev, mic.Raw)
@@ -781,12 +779,10 @@ func TestServerTimeouts(t *testing.T) {
 		srv.KeyGenTimeout = 400 * time.Millisecond
 	})
 	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 
 	// Silent after the handshake: the server gives up after AuthTimeout
 	// with END_SESSION 7.
-	p := stDial(t, ctx, s)
+	p := stDial(t, s)
 	start := time.Now()
 	p.recv(capfwire.CmdAuthRequest)
 	if r := p.end(); r != 7 {
@@ -798,7 +794,7 @@ func TestServerTimeouts(t *testing.T) {
 
 	// Slow key generation: waits longer than AuthTimeout are fine up to
 	// KeyGenTimeout.
-	p = stDial(t, ctx, s)
+	p = stDial(t, s)
 	sid := p.auth(3, stDev, nil)
 	p.recv(capfwire.CmdKeyGenerateRequest)
 	p.send(&capfwire.Frame{Command: capfwire.CmdRequestInProgress, Session: sid})
@@ -823,9 +819,7 @@ func TestServerMaxConnsAndShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
 	s := &stServer{addr: l.Addr().String(), pki: p}
-	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer dcancel()
-	a, b := stDial(t, dctx, s), stDial(t, dctx, s)
+	a, b := stDial(t, s), stDial(t, s)
 	a.recv(capfwire.CmdAuthRequest)
 	b.recv(capfwire.CmdAuthRequest)
 	// A third connection is closed without a word.
@@ -1077,9 +1071,7 @@ func (p *stPeer) storeReply(sid uint32, reason uint8) {
 func TestServerUnstoredLSC(t *testing.T) {
 	s := stStart(t, nil)
 	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	p := stDial(t, ctx, s)
+	p := stDial(t, s)
 	sid := p.auth(3, stDev, nil)
 	taken := p.sendKey(sid, s.pki.keys[EC256])
 	p.storeReply(sid, 7)
@@ -1099,13 +1091,11 @@ func TestServerUnstoredLSC(t *testing.T) {
 func TestServerClaim(t *testing.T) {
 	s := stStart(t, nil)
 	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	a := stDial(t, ctx, s)
+	a := stDial(t, s)
 	sidA := a.auth(3, stDev, nil)
 	certA := a.sendKey(sidA, s.pki.keys[EC256])
 
-	b := stDial(t, ctx, s)
+	b := stDial(t, s)
 	sidB := b.auth(3, stDev, nil)
 	b.recv(capfwire.CmdKeyGenerateRequest)
 	b.sendPublicKey(sidB, s.pki.keys[EC256].Public())
@@ -1132,7 +1122,7 @@ func TestServerCancelledDuringSession(t *testing.T) {
 	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p := stDial(t, ctx, s)
+	p := stDial(t, s)
 	sid := p.auth(3, stDev, nil)
 	cert := p.sendKey(sid, s.pki.keys[EC256])
 	if err := CancelOperation(ctx, s.store, stDev, time.Now()); err != nil {
@@ -1154,15 +1144,13 @@ func TestServerBadRSAKey(t *testing.T) {
 	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: RSA2048})
 	good := s.pki.keys[RSA2048].Public().(*rsa.PublicKey)
 	for _, e := range []int{1, 4} {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		p := stDial(t, ctx, s)
+		p := stDial(t, s)
 		sid := p.auth(3, stDev, nil)
 		p.recv(capfwire.CmdKeyGenerateRequest)
 		p.sendPublicKey(sid, &rsa.PublicKey{N: good.N, E: e})
 		if r := p.end(); r != 7 {
 			t.Fatalf("e=%d: END %d", e, r)
 		}
-		cancel()
 	}
 	if iss, _ := s.store.Issued(context.Background(), stDev); len(iss) != 0 {
 		t.Fatalf("%d issued", len(iss))
