@@ -3,9 +3,7 @@ package capf
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -150,13 +148,8 @@ func (ca *ExternalCA) request(device string, pub crypto.PublicKey, spki []byte) 
 		return nil, fmt.Errorf("%w: external CA has no registration-authority key", errIssueInvalid)
 	}
 	raPub := ca.Signer.Public()
-	var alg x509.SignatureAlgorithm
-	switch raPub.(type) {
-	case *rsa.PublicKey:
-		alg = x509.SHA256WithRSA
-	case *ecdsa.PublicKey:
-		alg = x509.ECDSAWithSHA256
-	default:
+	alg, ok := sha256Signature(raPub)
+	if !ok {
 		return nil, fmt.Errorf("%w: registration-authority key is a %T, not RSA or ECDSA", errIssueInvalid, raPub)
 	}
 	if spki == nil {

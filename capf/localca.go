@@ -190,13 +190,8 @@ func (ca *LocalCA) check() (x509.SignatureAlgorithm, error) {
 		return 0, fmt.Errorf("%w: negative LSC validity %v", errIssueInvalid, ca.Validity)
 	}
 	pub := ca.Signer.Public()
-	var alg x509.SignatureAlgorithm
-	switch pub.(type) {
-	case *rsa.PublicKey:
-		alg = x509.SHA256WithRSA
-	case *ecdsa.PublicKey:
-		alg = x509.ECDSAWithSHA256
-	default:
+	alg, ok := sha256Signature(pub)
+	if !ok {
 		return 0, fmt.Errorf("%w: local CA key is a %T, not RSA or ECDSA", errIssueInvalid, pub)
 	}
 	if k, ok := pub.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(c.PublicKey) {
@@ -326,4 +321,16 @@ func SerialHex(serial *big.Int) string {
 		return "-" + h
 	}
 	return h
+}
+
+// sha256Signature returns the SHA-256 signature algorithm of an RSA
+// (PKCS #1 v1.5) or ECDSA key, the one LSCs and requests are signed with.
+func sha256Signature(pub crypto.PublicKey) (x509.SignatureAlgorithm, bool) {
+	switch pub.(type) {
+	case *rsa.PublicKey:
+		return x509.SHA256WithRSA, true
+	case *ecdsa.PublicKey:
+		return x509.ECDSAWithSHA256, true
+	}
+	return 0, false
 }
