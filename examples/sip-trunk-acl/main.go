@@ -2,8 +2,8 @@
 // of one SIP trunk as a CUCM SIP trunk security profile does: it shows how
 // to drive the acl and digest packages from a SIP stack (emiago/sipgo).
 //
-// Every REFER, NOTIFY, SUBSCRIBE, INVITE, OPTIONS, MESSAGE, BYE and CANCEL
-// goes through acl.Trunk.Authorize, and the decision becomes the answer:
+// Every request goes through acl.Trunk.Authorize, and the decision becomes
+// the answer:
 //
 //   - a request of a kind the profile does not accept (an out-of-dialog
 //     REFER without -accept-refer, an unsolicited NOTIFY without
@@ -11,15 +11,22 @@
 //     Replaces without -accept-replaces) gets 403 Forbidden, without a
 //     challenge;
 //   - with -digest (the default), a request without valid credentials
-//     gets 401 with one WWW-Authenticate header per challenge, and
-//     malformed credentials get 400;
+//     gets 401 with one WWW-Authenticate header per challenge: one per
+//     algorithm of -algorithms (MD5 alone by default), in that order of
+//     preference (RFC 8760); malformed credentials get 400;
 //   - with -app-level, the authenticated user must also be the
 //     application user and accept the request's kinds (-app-accept);
-//   - an allowed request gets a minimal answer: 202 Accepted for REFER,
-//     486 Busy Here for INVITE (this example places no calls), 481 for
-//     requests inside a dialog, BYE and CANCEL (it keeps no dialogs), and
-//     200 OK for the others. It does nothing else: no NOTIFY follows a
-//     REFER or SUBSCRIBE.
+//   - an allowed request of a method this example does not serve (any but
+//     INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY and
+//     REFER: REGISTER, UPDATE, PUBLISH …) gets 405 Method Not Allowed
+//     with an Allow header that lists those nine. With -digest that comes
+//     after authentication: an unauthenticated peer gets the challenge,
+//     not the list;
+//   - an allowed request of a served method gets a minimal answer: 202
+//     Accepted for REFER, 486 Busy Here for INVITE (this example places
+//     no calls), 481 for requests inside a dialog, BYE and CANCEL (it
+//     keeps no dialogs), and 200 OK for the others. It does nothing else:
+//     no NOTIFY follows a REFER or SUBSCRIBE.
 //
 // Why a request was refused is logged (log/slog, on stderr), never sent
 // to the peer.
@@ -42,6 +49,13 @@
 // authorization (-accept-refer -app-level -app-accept notify). For TCP,
 // add -t t1 to SIPp and -transport tcp (or both) here. The user and
 // password defaults are test values: do not use them elsewhere.
+//
+// To offer SHA-256 with MD5 as a fallback, give -algorithms SHA-256,MD5:
+// RFC 8760 clients take SHA-256, and a client that knows only MD5 must
+// look past the first challenge for the MD5 one. Not all do: SIPp 3.6.1
+// as Debian packages it answers only the first challenge, and only with
+// MD5, so give it -algorithms MD5,SHA-256 (a client that takes the
+// strongest algorithm offered, as digest.Client does, still uses SHA-256).
 package main
 
 import (
@@ -55,6 +69,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,6 +97,9 @@ type config struct {
 	password  string
 	profile   acl.TrunkProfile
 	appAccept acl.Accept // the application user's flags, used with -app-level
+	// algorithms are the digest algorithms offered, one challenge each,
+	// most preferred first; never empty.
+	algorithms []digest.Algorithm
 
 	log *slog.Logger // nil means slog.Default()
 	// onDecision, if set, is called with every decision before the answer
@@ -109,6 +127,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&cfg.profile.ApplicationLevelAuthorization, "app-level", false, "enable application level authorization (needs -digest)")
 	appAccept := fs.String("app-accept", "refer,notify,presence,replaces",
 		"comma-separated kinds the application user accepts, with -app-level: refer, notify, presence, replaces")
+	algorithms := fs.String("algorithms", "MD5",
+		"comma-separated digest `algorithms` to offer, one challenge each, most preferred first (RFC 8760): "+
+			"MD5, SHA-256, SHA-512-256 or their -sess forms")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -119,7 +140,36 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	if cfg.appAccept, err = parseAccept(*appAccept); err != nil {
 		return config{}, err
 	}
+	if cfg.algorithms, err = parseAlgorithms(*algorithms); err != nil {
+		return config{}, err
+	}
 	return cfg, nil
+}
+
+// parseAlgorithms reads a comma-separated list of digest algorithms, in
+// order of preference. Names are matched without regard to case; each may
+// appear once, since RFC 8760 wants the challenges of one realm to differ
+// in algorithm.
+func parseAlgorithms(s string) ([]digest.Algorithm, error) {
+	var algs []digest.Algorithm
+	for name := range strings.SplitSeq(s, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		a := digest.ParseAlgorithm(name)
+		switch {
+		case !a.Supported():
+			return nil, fmt.Errorf("unknown digest algorithm %q (want MD5, SHA-256, SHA-512-256 or their -sess forms)", name)
+		case slices.Contains(algs, a):
+			return nil, fmt.Errorf("digest algorithm %s given twice", a)
+		}
+		algs = append(algs, a)
+	}
+	if len(algs) == 0 {
+		return nil, errors.New("no digest algorithm (-algorithms)")
+	}
+	return algs, nil
 }
 
 // parseAccept reads a comma-separated list of request kinds.
@@ -176,10 +226,24 @@ func serve(cfg config) error {
 	return err
 }
 
-// methods are the requests the server answers; sipgo answers others with
-// 405 Method Not Allowed.
-var methods = []sip.RequestMethod{sip.REFER, sip.NOTIFY, sip.SUBSCRIBE,
-	sip.INVITE, sip.OPTIONS, sip.MESSAGE, sip.BYE, sip.CANCEL, sip.ACK}
+// methods are the requests the server serves, in the order of its Allow
+// header. The others go through the same checks and, if allowed, get 405
+// Method Not Allowed (see answer).
+var methods = []sip.RequestMethod{sip.INVITE, sip.ACK, sip.CANCEL, sip.BYE,
+	sip.OPTIONS, sip.MESSAGE, sip.SUBSCRIBE, sip.NOTIFY, sip.REFER}
+
+// allowList is the Allow header value of a 405 and of the 200 to
+// OPTIONS: the methods served (RFC 3261 §20.5).
+var allowList = func() string {
+	names := make([]string, len(methods))
+	for i, m := range methods {
+		names[i] = m.String()
+	}
+	return strings.Join(names, ", ")
+}()
+
+// serves reports whether the server serves method.
+func serves(method sip.RequestMethod) bool { return slices.Contains(methods, method) }
 
 // run serves SIP on cfg.listen until ctx is done, then stops listening,
 // waits for the requests being handled and returns. It calls ready with
@@ -204,7 +268,7 @@ func run(ctx context.Context, cfg config, ready func(addrs ...net.Addr)) error {
 		trunk: &acl.Trunk{
 			Profile: &cfg.profile,
 			Digest: &digest.Server{Realm: cfg.realm, Credentials: store,
-				NonceValidity: cfg.profile.NonceValidity},
+				NonceValidity: cfg.profile.NonceValidity, Algorithms: cfg.algorithms},
 			Users: acl.UserMap{cfg.user: {Name: cfg.user, Accept: cfg.appAccept}},
 		},
 		onDecision: cfg.onDecision,
@@ -222,6 +286,10 @@ func run(ctx context.Context, cfg config, ready func(addrs ...net.Addr)) error {
 	for _, m := range methods {
 		srv.OnRequest(m, h.serve)
 	}
+	// sipgo would answer the other methods itself, with a 405 that has no
+	// Allow header and comes before authentication; h.serve answers them
+	// instead.
+	srv.OnNoRoute(h.serve)
 
 	ls, err := listen(cfg.listen, cfg.transport)
 	if err != nil {
@@ -390,9 +458,22 @@ func (h *handler) respond(req *sip.Request, tx sip.ServerTransaction, res *sip.R
 }
 
 // answer builds the response to req for decision d.
+//
+// A method this server does not serve is refused only once the trunk
+// allowed the request: after the profile's 403 and, with digest, after
+// authentication. RFC 3261 §8.2 has a UAS start with authentication, then
+// inspect the method (§8.2.1: "once a request is authenticated (or
+// authentication is skipped)"), and this keeps the list of methods in the
+// Allow header, which RFC 3261 §8.2.1 and §21.4.6 require in a 405, from
+// unauthenticated peers: they get the challenge, whatever the method.
 func answer(req *sip.Request, ar *acl.Request, d acl.Decision) *sip.Response {
 	switch d.Verdict {
 	case acl.Allow:
+		if !serves(req.Method) {
+			res := sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
+			res.AppendHeader(sip.NewHeader("Allow", allowList))
+			return res
+		}
 		return allowed(req, ar)
 	case acl.Challenge:
 		res := sip.NewResponseFromRequest(req, d.Status, reasonPhrase(d.Status), nil)
@@ -431,7 +512,7 @@ func allowed(req *sip.Request, ar *acl.Request) *sip.Response {
 		return res
 	case req.Method == sip.OPTIONS:
 		res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
-		res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, REFER"))
+		res.AppendHeader(sip.NewHeader("Allow", allowList))
 		return res
 	}
 	return sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)

@@ -32,6 +32,7 @@ import (
 	"github.com/ucsec/ucsec/internal/interop"
 
 	"github.com/ucsec/ucsec/acl"
+	"github.com/ucsec/ucsec/digest"
 )
 
 // decision is what the tests check of an acl.Decision.
@@ -170,7 +171,12 @@ func TestSIPp(t *testing.T) {
 	}
 	cases = append(cases, testCase{"REFER challenged, then refused by the application user/udp",
 		[]string{"-accept-refer", "-app-level", "-app-accept", "notify"}, "refer_auth_forbidden.xml",
-		[]decision{challenged("REFER"), {"REFER", acl.Forbid, 403, 12, testUser}}})
+		[]decision{challenged("REFER"), {"REFER", acl.Forbid, 403, 12, testUser}}},
+		// SIPp 3.6.1 answers the first challenge only, and only with MD5:
+		// a second challenge after it must not disturb it.
+		testCase{"REFER challenged for MD5 and SHA-256, then accepted/udp",
+			[]string{"-accept-refer", "-algorithms", "MD5,SHA-256"}, "refer_auth.xml",
+			[]decision{challenged("REFER"), authenticated("REFER")}})
 
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -299,6 +305,43 @@ func TestRequests(t *testing.T) {
 		headers: []string{"To: <sip:1001@127.0.0.1>", "Event: dialog, presence", "Expires: 60"},
 		status:  403, want: notAccepted("SUBSCRIBE"),
 	}, {
+		// RFC 3261 §8.2.1, §21.4.6: a 405 carries Allow with the methods
+		// served. The trunk's checks come first: each of these is
+		// authorized (row 3) before its method is refused.
+		name: "REGISTER, digest off", flags: []string{"-digest=false"}, method: "REGISTER",
+		headers: []string{"To: <sip:trunkapp@127.0.0.1>", "Contact: <sip:trunkapp@127.0.0.1:5070>", "Expires: 60"},
+		status:  405, want: decision{"REGISTER", acl.Allow, 0, 3, ""},
+	}, {
+		name: "PUBLISH, digest off", flags: []string{"-digest=false"}, method: "PUBLISH",
+		headers: []string{"To: <sip:trunkapp@127.0.0.1>", "Event: presence", "Expires: 60"},
+		status:  405, want: decision{"PUBLISH", acl.Allow, 0, 3, ""},
+	}, {
+		// An unserved method is refused as such, not as a request of a
+		// dialog this server does not hold (481).
+		name: "UPDATE in a dialog, digest off", flags: []string{"-digest=false"}, method: "UPDATE",
+		headers: []string{"To: <sip:1001@127.0.0.1>;tag=1"},
+		status:  405, want: decision{"UPDATE", acl.Allow, 0, 3, ""},
+	}, {
+		// With digest, an unauthenticated peer gets the challenge, not
+		// the list of methods (RFC 3261 §8.2: authentication first).
+		name: "REGISTER without credentials", method: "REGISTER",
+		headers: []string{"To: <sip:trunkapp@127.0.0.1>", "Contact: <sip:trunkapp@127.0.0.1:5070>", "Expires: 60"},
+		status:  401, want: challenged("REGISTER"),
+	}, {
+		name: "UPDATE without credentials", method: "UPDATE",
+		headers: []string{"To: <sip:1001@127.0.0.1>;tag=1"},
+		status:  401, want: challenged("UPDATE"),
+	}, {
+		name: "PUBLISH without credentials", method: "PUBLISH",
+		headers: []string{"To: <sip:trunkapp@127.0.0.1>", "Event: presence", "Expires: 60"},
+		status:  401, want: challenged("PUBLISH"),
+	}, {
+		// A kind the profile does not accept is refused before the
+		// method, as before the challenge.
+		name: "PUBLISH with Replaces", method: "PUBLISH",
+		headers: []string{"To: <sip:trunkapp@127.0.0.1>", "Event: presence", "Replaces: abc@h;to-tag=1;from-tag=2"},
+		status:  403, want: notAccepted("PUBLISH"),
+	}, {
 		name: "OPTIONS without credentials", method: "OPTIONS",
 		headers: []string{"To: <sip:1001@127.0.0.1>"},
 		status:  401, want: challenged("OPTIONS"),
@@ -325,8 +368,133 @@ func TestRequests(t *testing.T) {
 			if tc.status == 401 {
 				assert.Len(t, res.GetHeaders("WWW-Authenticate"), 1, "one challenge (MD5)")
 			}
+			if tc.status == 405 || tc.method == "OPTIONS" && tc.status == 200 {
+				assert.ElementsMatch(t, served, allowHeader(res), "Allow")
+			} else {
+				assert.Empty(t, res.GetHeaders("Allow"), "Allow only with 405 and OPTIONS")
+			}
 		})
 	}
+}
+
+// served are the methods the example serves, which a 405 (and the 200 to
+// OPTIONS) lists in Allow.
+var served = []string{"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER"}
+
+// allowHeader returns the methods of res's Allow headers.
+func allowHeader(res *sip.Response) []string {
+	var ms []string
+	for _, h := range res.GetHeaders("Allow") {
+		for m := range strings.SplitSeq(h.Value(), ",") {
+			ms = append(ms, strings.TrimSpace(m))
+		}
+	}
+	return ms
+}
+
+// challenges returns the Digest challenges of a 401, in order.
+func challenges(t *testing.T, res *sip.Response) []*digest.Challenge {
+	t.Helper()
+	var chs []*digest.Challenge
+	for _, h := range res.GetHeaders("WWW-Authenticate") {
+		c, err := digest.ParseChallenges(h.Value())
+		require.NoError(t, err)
+		chs = append(chs, c...)
+	}
+	return chs
+}
+
+// An authenticated peer sending a method the example does not serve gets
+// 405 with Allow: after the challenge, not instead of it.
+func TestMethodNotAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		method  string
+		headers []string
+	}{
+		{"REGISTER", []string{"To: <sip:trunkapp@127.0.0.1>", "Contact: <sip:trunkapp@127.0.0.1:5070>", "Expires: 60"}},
+		{"UPDATE", []string{"To: <sip:1001@127.0.0.1>;tag=1"}},
+		{"PUBLISH", []string{"To: <sip:trunkapp@127.0.0.1>", "Event: presence", "Expires: 60"}},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			s := startServer(t)
+			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			require.NoError(t, err)
+			defer c.Close()
+			addr := s.addrs["udp"]
+			ruri := "sip:" + addr.String()
+
+			res := exchange(t, c, addr, sipRequest(tc.method, ruri, c.LocalAddr(), 1, tc.headers...))
+			require.Equal(t, 401, res.StatusCode, "response:\n%s", res)
+			assert.Empty(t, res.GetHeaders("Allow"), "no method list before authentication")
+			var chs []string
+			for _, h := range res.GetHeaders("WWW-Authenticate") {
+				chs = append(chs, h.Value())
+			}
+			client := &digest.Client{Credentials: []digest.ClientCredential{{Realm: "ucsec.test", Username: testUser, Password: testPassword}}}
+			auth, err := client.Authorize(chs, tc.method, ruri, nil)
+			require.NoError(t, err)
+
+			res = exchange(t, c, addr, sipRequest(tc.method, ruri, c.LocalAddr(), 2, append(tc.headers, "Authorization: "+auth)...))
+			assert.Equal(t, 405, res.StatusCode, "response:\n%s", res)
+			assert.ElementsMatch(t, served, allowHeader(res), "Allow")
+			got, _ := s.got()
+			assert.Equal(t, []decision{challenged(tc.method), {tc.method, acl.Allow, 0, 9, testUser}}, got)
+		})
+	}
+}
+
+// With -algorithms SHA-256,MD5, a 401 carries one challenge per algorithm,
+// most preferred first (RFC 8760), and an answer to either is accepted.
+func TestAlgorithms(t *testing.T) {
+	s := startServer(t, "-algorithms", "SHA-256,MD5")
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer c.Close()
+	addr := s.addrs["udp"]
+	ruri := "sip:" + addr.String()
+	to := "To: <sip:1001@127.0.0.1>"
+
+	var want []decision
+	for i, alg := range []digest.Algorithm{digest.SHA256, digest.MD5} {
+		cseq := 2 * i
+		res := exchange(t, c, addr, sipRequest("OPTIONS", ruri, c.LocalAddr(), cseq+1, to))
+		require.Equal(t, 401, res.StatusCode, "response:\n%s", res)
+		chs := challenges(t, res)
+		require.Len(t, chs, 2, "one challenge per algorithm")
+		assert.Equal(t, []digest.Algorithm{digest.SHA256, digest.MD5}, []digest.Algorithm{chs[0].Algorithm, chs[1].Algorithm},
+			"in the order of -algorithms")
+		for _, ch := range chs {
+			assert.Equal(t, "ucsec.test", ch.Realm)
+			assert.Equal(t, []string{"auth"}, ch.QOP)
+		}
+		assert.NotEqual(t, chs[0].Nonce, chs[1].Nonce, "one nonce per challenge")
+
+		cred, err := digest.Respond(chs[i], testUser, testPassword, "OPTIONS", ruri, nil,
+			&digest.RespondOptions{QOP: "auth", CNonce: fmt.Sprintf("cnonce%d", i), NC: 1})
+		require.NoError(t, err)
+		require.Equal(t, alg, cred.Algorithm)
+		res = exchange(t, c, addr, sipRequest("OPTIONS", ruri, c.LocalAddr(), cseq+2, to, "Authorization: "+cred.String()))
+		assert.Equal(t, 200, res.StatusCode, "%s answered; response:\n%s", alg, res)
+		want = append(want, challenged("OPTIONS"), decision{"OPTIONS", acl.Allow, 0, 9, testUser})
+	}
+	got, _ := s.got()
+	assert.Equal(t, want, got)
+
+	// A client that picks the strongest algorithm offered takes SHA-256.
+	res := exchange(t, c, addr, sipRequest("OPTIONS", ruri, c.LocalAddr(), 5, to))
+	require.Equal(t, 401, res.StatusCode)
+	var vs []string
+	for _, h := range res.GetHeaders("WWW-Authenticate") {
+		vs = append(vs, h.Value())
+	}
+	client := &digest.Client{Credentials: []digest.ClientCredential{{Realm: "ucsec.test", Username: testUser, Password: testPassword}}}
+	auth, err := client.Authorize(vs, "OPTIONS", ruri, nil)
+	require.NoError(t, err)
+	cred, err := digest.ParseCredentials(auth)
+	require.NoError(t, err)
+	assert.Equal(t, digest.SHA256, cred.Algorithm)
+	res = exchange(t, c, addr, sipRequest("OPTIONS", ruri, c.LocalAddr(), 6, to, "Authorization: "+auth))
+	assert.Equal(t, 200, res.StatusCode, "response:\n%s", res)
 }
 
 // The digest uri parameter must equal the Request-URI the server gives
@@ -362,16 +530,24 @@ func TestParseFlags(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:5060", cfg.listen, "loopback by default")
 	assert.True(t, cfg.profile.DigestAuthentication)
 	assert.Equal(t, acl.Accept{}, cfg.profile.Accept, "nothing accepted by default")
+	assert.Equal(t, []digest.Algorithm{digest.MD5}, cfg.algorithms, "MD5 only by default, as CUCM")
 
 	cfg, err = parseFlags([]string{"-accept-refer", "-accept-replaces", "-app-level", "-app-accept", "refer, notify"}, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, acl.Accept{OutOfDialogRefer: true, ReplacesHeader: true}, cfg.profile.Accept)
 	assert.Equal(t, acl.Accept{OutOfDialogRefer: true, UnsolicitedNotification: true}, cfg.appAccept)
 
-	for _, bad := range [][]string{{"-app-accept", "invite"}, {"extra"}, {"-nosuchflag"}} {
+	cfg, err = parseFlags([]string{"-algorithms", " sha-256 , MD5,SHA-512-256-SESS"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []digest.Algorithm{digest.SHA256, digest.MD5, digest.SHA512_256Sess}, cfg.algorithms, "canonical names, in order")
+
+	for _, bad := range [][]string{{"-app-accept", "invite"}, {"extra"}, {"-nosuchflag"},
+		{"-algorithms", "SHA-1"}, {"-algorithms", ""}, {"-algorithms", ","}, {"-algorithms", "MD5,md5"}} {
 		_, err := parseFlags(bad, io.Discard)
 		assert.Error(t, err, "%q", bad)
 	}
+	_, err = parseFlags([]string{"-algorithms", "SHA-256,SHA-1"}, io.Discard)
+	assert.ErrorContains(t, err, `unknown digest algorithm "SHA-1"`)
 
 	// CUCM refuses application level authorization without digest.
 	cfg, err = parseFlags([]string{"-app-level", "-digest=false", "-listen", "127.0.0.1:0"}, io.Discard)
