@@ -37,9 +37,9 @@
 // (parallel requests), and only after the response verified; a response
 // without qop uses its nonce once. That memory is the [ReplayStore]: one
 // per process by default, which refuses nonces issued before the process
-// started (their clients get one stale challenge). The servers of a
-// cluster must share one store, or a captured request can be replayed
-// once against each other node.
+// started, however shortly before (their clients get one stale
+// challenge). The servers of a cluster must share one store, or a
+// captured request can be replayed once against each other node.
 //
 // Clients answer only realms they have credentials for (the "SIP digest
 // leak": a peer must not obtain a crackable response by challenging a
@@ -55,4 +55,7 @@
 // with quoted strings and tokens as RFC 3261 §25 wants (algorithm, qop in
 // credentials, nc and stale unquoted), and read leniently (quoted tokens,
 // any case).
+//
+// Nonces are 50 characters of base64url and carry their issue time to the
+// nanosecond.
 package digest

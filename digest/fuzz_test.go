@@ -2,8 +2,11 @@ package digest
 
 import (
 	"errors"
+	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 )
 
 var fuzzSeeds = []string{
@@ -52,6 +55,36 @@ func FuzzParseCredentials(f *testing.F) {
 		again, err := ParseCredentials(c.String())
 		if err != nil || !reflect.DeepEqual(again, c) {
 			t.Fatalf("round trip of %q: %q -> %+v, %v", h, c.String(), again, err)
+		}
+	})
+}
+
+// FuzzCheckNonce checks that reading a nonce never panics and that only the
+// server's own nonces, unaltered, are accepted.
+func FuzzCheckNonce(f *testing.F) {
+	c := newClock()
+	s := testServer(c)
+	// Each fuzzing process runs this again: its nonces must be the same.
+	s.Rand = strings.NewReader(strings.Repeat("not random ", 100))
+	chs, err := s.Challenges(register(), false)
+	if err != nil {
+		f.Fatal(err)
+	}
+	c.Add(time.Second)
+	own := map[string]bool{chs[0].Nonce: true}
+	for n := range own {
+		f.Add(n)
+		f.Add(n[:len(n)-1] + "B")
+	}
+	f.Add("")
+	f.Add(strings.Repeat("A", nonceText))
+	f.Fuzz(func(t *testing.T, nonce string) {
+		_, issued, expires, ok := s.checkNonce(nonce, MD5, netip.Addr{})
+		if ok != own[nonce] {
+			t.Fatalf("checkNonce(%q) = %v", nonce, ok)
+		}
+		if ok && !expires.Equal(issued.Add(DefaultNonceValidity)) {
+			t.Fatalf("nonce %q issued %v expires %v", nonce, issued, expires)
 		}
 	})
 }

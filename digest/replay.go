@@ -19,9 +19,12 @@ type ReplayStore interface {
 	// reports whether that was its first use. nc is 0 for a response
 	// without qop, which may use its nonce only once and consumes it. A
 	// store that cannot tell (it restarted after the nonce was issued, or
-	// dropped its entry) must report false, never true. Entries may be
-	// dropped once their nonce has expired, allowing for clock skew
-	// between the servers and the store.
+	// dropped its entry) must report false, never true. issued is the
+	// moment the nonce was made, to the nanosecond, so a store that
+	// started at t may accept the nonces issued at t or after and must
+	// refuse the others. Entries may be dropped once their
+	// nonce has expired, allowing for clock skew between the servers and
+	// the store.
 	Use(ctx context.Context, id NonceID, nc uint32, issued, expires time.Time) (bool, error)
 }
 
@@ -39,8 +42,9 @@ const DefaultMaxNonces = 100_000
 // but each only once. Entries leave a minute after their nonce expires.
 //
 // It refuses nonces issued before Start (or, if Start is zero, before its
-// first use): after a restart it cannot know what the previous process
-// accepted, so their clients get one stale challenge and a fresh nonce.
+// first use), to the nanosecond: after a restart it cannot know what the
+// previous process accepted, however shortly before, so their clients get
+// one stale challenge and a fresh nonce.
 // When MaxNonces nonces are held, the oldest entry is dropped and every
 // unknown nonce that expires no later than it is refused from then on, so
 // that memory stays bounded without ever accepting a replay.
@@ -100,7 +104,7 @@ func (s *MemoryReplayStore) Use(_ context.Context, key NonceID, nc uint32, issue
 
 	e, ok := s.m[key]
 	if !ok {
-		if exp <= s.floor || issued.Before(s.Start.Truncate(time.Second)) {
+		if exp <= s.floor || issued.Before(s.Start) {
 			return false, nil // dropped, or before our time: cannot tell
 		}
 		switch {

@@ -79,10 +79,11 @@ const maxClockSkew = 5 * time.Second
 // then safe for concurrent use. The zero value is not usable: Realm and
 // Credentials are required.
 //
-// Nonces are stateless: each carries its issue time and 96 random bits and
-// is authenticated with HMAC-SHA-256 under the first of Secrets, over the
-// realm, the algorithm of its challenge and, with BindAddress, the
-// client's address. Any server holding the same Secrets verifies it.
+// Nonces are stateless: each carries its issue time (to the nanosecond)
+// and 96 random bits and is authenticated with HMAC-SHA-256 under the
+// first of Secrets, over the realm, the algorithm of its challenge and,
+// with BindAddress, the client's address. Any server holding the same
+// Secrets verifies it.
 type Server struct {
 	// Realm is the protection realm, such as a cluster's host name.
 	Realm string
@@ -307,13 +308,22 @@ func (s *Server) validity() time.Duration {
 	return DefaultNonceValidity
 }
 
-// Nonce layout: version, issue time (Unix seconds), random, MAC.
+// Nonce layout: version, issue time in Unix nanoseconds (so that a replay
+// store can tell a nonce issued just before it started from one issued
+// just after), random, MAC, in unpadded base64url.
 const (
-	nonceVersion = 1
+	nonceVersion = 2
+	nonceTimeLen = 8
 	nonceRandom  = 12
 	nonceMACLen  = 16
-	nonceLen     = 1 + 4 + nonceRandom + nonceMACLen
+	nonceHead    = 1 + nonceTimeLen + nonceRandom
+	nonceLen     = nonceHead + nonceMACLen
+	nonceText    = (nonceLen*8 + 5) / 6
 )
+
+// nonceEncoding reads and writes nonces; Strict, so that a nonce has one
+// text only.
+var nonceEncoding = base64.RawURLEncoding.Strict()
 
 // nonceMACSum computes the MAC of a nonce's first bytes with the key of
 // pool, over the realm, the algorithm and, when bound, the address, and
@@ -353,27 +363,27 @@ type nonceMAC struct {
 func (s *Server) newNonce(alg Algorithm, addr netip.Addr) (string, error) {
 	var b [nonceLen]byte
 	b[0] = nonceVersion
-	binary.BigEndian.PutUint32(b[1:5], uint32(s.now().Unix()))
-	if _, err := io.ReadFull(s.rand(), b[5:5+nonceRandom]); err != nil {
+	binary.BigEndian.PutUint64(b[1:], uint64(s.now().UnixNano()))
+	if _, err := io.ReadFull(s.rand(), b[1+nonceTimeLen:nonceHead]); err != nil {
 		return "", fmt.Errorf("digest: making a nonce: %w", err)
 	}
-	s.nonceMACSum(b[5+nonceRandom:], (*s.macs.Load())[0], b[:5+nonceRandom], alg, addr)
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+	s.nonceMACSum(b[nonceHead:], (*s.macs.Load())[0], b[:nonceHead], alg, addr)
+	return nonceEncoding.EncodeToString(b[:]), nil
 }
 
 // checkNonce reports whether nonce is one of ours, for alg and addr, and
 // still valid, and returns its identifier, issue time and expiry.
 func (s *Server) checkNonce(nonce string, alg Algorithm, addr netip.Addr) (id NonceID, issued, expires time.Time, ok bool) {
 	var b [nonceLen]byte
-	var text [(nonceLen*8 + 5) / 6]byte
+	var text [nonceText]byte
 	if len(text) != len(nonce) {
 		return NonceID{}, time.Time{}, time.Time{}, false
 	}
 	copy(text[:], nonce)
-	if n, err := base64.RawURLEncoding.Decode(b[:], text[:]); err != nil || n != nonceLen || b[0] != nonceVersion {
+	if n, err := nonceEncoding.Decode(b[:], text[:]); err != nil || n != nonceLen || b[0] != nonceVersion {
 		return NonceID{}, time.Time{}, time.Time{}, false
 	}
-	head, mac := b[:5+nonceRandom], b[5+nonceRandom:]
+	head, mac := b[:nonceHead], b[nonceHead:]
 	valid := 0
 	var sum [nonceMACLen]byte
 	for _, pool := range *s.macs.Load() {
@@ -383,13 +393,13 @@ func (s *Server) checkNonce(nonce string, alg Algorithm, addr netip.Addr) (id No
 	if valid != 1 {
 		return NonceID{}, time.Time{}, time.Time{}, false
 	}
-	issued = time.Unix(int64(binary.BigEndian.Uint32(b[1:5])), 0)
+	issued = time.Unix(0, int64(binary.BigEndian.Uint64(b[1:])))
 	expires = issued.Add(s.validity())
 	now := s.now()
 	if !now.Before(expires) || issued.Sub(now) > maxClockSkew {
 		return NonceID{}, time.Time{}, time.Time{}, false
 	}
-	copy(id[:], b[5:5+nonceRandom])
+	copy(id[:], b[1+nonceTimeLen:])
 	return id, issued, expires, true
 }
 

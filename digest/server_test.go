@@ -573,3 +573,61 @@ func TestServerOptions(t *testing.T) {
 		assert.ErrorContains(t, err, "empty")
 	}
 }
+
+// TestRestartWithinASecond: a server restarted with the same secrets a
+// fraction of a second after the old one accepted a request refuses that
+// request (it cannot know the old server accepted it), however close the
+// two moments, and accepts its own nonces from its first moment on.
+func TestRestartWithinASecond(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ used, restart time.Duration }{
+		{100 * time.Millisecond, 900 * time.Millisecond},
+		{0, time.Nanosecond},
+		{500 * time.Millisecond, 500*time.Millisecond + time.Microsecond},
+		{999 * time.Millisecond, time.Second},
+		{999 * time.Millisecond, 1001 * time.Millisecond},
+	} {
+		t.Run(fmt.Sprint(tc.used, "-", tc.restart), func(t *testing.T) {
+			c := newClock()
+			c.Add(tc.used)
+			old := testServer(c)
+			h := answer(t, challenge(t, old, register()), "s3cret", 1, register())
+			_, err := old.Verify(ctx, register(h))
+			require.NoError(t, err)
+
+			c.Add(tc.restart - tc.used)
+			restarted := testServer(c)
+			_, err = restarted.Verify(ctx, register(h))
+			require.ErrorIs(t, err, ErrReplay, "the request the old server accepted")
+			fresh := challenge(t, restarted, register())
+			_, err = restarted.Verify(ctx, register(answer(t, fresh, "s3cret", 1, register())))
+			require.NoError(t, err, "a nonce of the restarted server, at once")
+			c.Add(time.Millisecond)
+			fresh = challenge(t, restarted, register())
+			_, err = restarted.Verify(ctx, register(answer(t, fresh, "s3cret", 1, register())))
+			require.NoError(t, err, "a nonce of the restarted server, a moment later")
+		})
+	}
+}
+
+// TestMemoryReplayStoreStart: nonces issued before Start are refused to
+// the nanosecond, not to the second.
+func TestMemoryReplayStoreStart(t *testing.T) {
+	start := time.Date(2026, 11, 25, 12, 0, 0, 900_000_000, time.UTC)
+	for _, tc := range []struct {
+		issued time.Duration // from start
+		want   bool
+	}{
+		{-1500 * time.Millisecond, false},
+		{-800 * time.Millisecond, false}, // same second as Start
+		{-time.Nanosecond, false},
+		{0, true},
+		{100 * time.Millisecond, true},
+	} {
+		s := &MemoryReplayStore{Start: start, Clock: func() time.Time { return start }}
+		issued := start.Add(tc.issued)
+		ok, err := s.Use(context.Background(), NonceID{1}, 1, issued, issued.Add(DefaultNonceValidity))
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, ok, "issued %v from Start", tc.issued)
+	}
+}
