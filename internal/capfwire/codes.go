@@ -11,6 +11,11 @@ const HeaderSize = 8
 // MaxPayload is the largest payload the 2-byte length field can describe.
 const MaxPayload = 0xFFFF
 
+// MaxElements is the most elements a frame may hold. The largest frames
+// of either protocol hold fewer than ten; the limit keeps a peer from
+// making a reader allocate an [Element] for every three payload bytes.
+const MaxElements = 64
+
 // A Command is the second header byte: what the frame asks or answers.
 type Command uint8
 

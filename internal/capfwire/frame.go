@@ -15,10 +15,12 @@ var (
 	// [ReadTVSFrame].
 	ErrProtocol = errors.New("capfwire: wrong protocol id")
 	// ErrMalformed reports a truncated frame, an element that overruns the
-	// payload, or an element value that does not have its expected layout.
+	// payload, a payload of more than [MaxElements] elements, or an element
+	// value that does not have its expected layout.
 	ErrMalformed = errors.New("capfwire: malformed frame")
 	// ErrTooLong reports a payload or element value longer than 65535 bytes
-	// (or a certificate or signature too long for its wrapper) on output.
+	// (or a certificate or signature too long for its wrapper), or a
+	// payload of more than [MaxElements] elements, on output.
 	ErrTooLong = errors.New("capfwire: too long")
 	// ErrMissing reports that a frame has no element with the requested tag.
 	ErrMissing = errors.New("capfwire: element missing")
@@ -70,8 +72,9 @@ type Frame struct {
 // If r is at EOF before the first header byte, ReadFrame returns [io.EOF]
 // itself, so a caller can tell a peer that closed between frames. A frame cut
 // short returns a [*FrameError] that matches both [ErrMalformed] and
-// [io.ErrUnexpectedEOF]; other read errors are returned wrapped. The element
-// values alias one buffer of at most 65535 bytes owned by the Frame.
+// [io.ErrUnexpectedEOF]; other read errors are returned wrapped. A payload of
+// more than [MaxElements] elements is an [ErrMalformed]. The element values
+// alias one buffer of at most 65535 bytes owned by the Frame.
 func ReadFrame(r io.Reader) (*Frame, error) {
 	var hdr [HeaderSize]byte
 	elems, err := readFrame(r, hdr[:], ProtocolID)
@@ -86,8 +89,8 @@ func ReadFrame(r io.Reader) (*Frame, error) {
 }
 
 // Marshal returns the whole frame, header and payload, in one buffer. A
-// payload or element value longer than 65535 bytes is an error ([ErrTooLong]),
-// never truncated.
+// payload or element value longer than 65535 bytes, or more than
+// [MaxElements] elements, is an error ([ErrTooLong]), never truncated.
 func (f *Frame) Marshal() ([]byte, error) {
 	s := f.Session
 	return f.Elements.marshal([]byte{ProtocolID, uint8(f.Command), byte(s >> 24), byte(s >> 16), byte(s >> 8), byte(s)})
@@ -140,10 +143,14 @@ func readFrame(r io.Reader, hdr []byte, protocol uint8) (Elements, error) {
 // of signed files, so this uses tlv.ReadPlainElement rather than
 // tlv.ReadElement.
 func parseElements(payload []byte, headerSize int) (Elements, error) {
-	// Count first, so the slice is allocated once at its exact size.
+	// Count first, so the slice is allocated once at its exact size, and
+	// only if there are at most MaxElements.
 	count := 0
 	for s := cryptobyte.String(payload); len(s) > 0; count++ {
 		off := headerSize + len(payload) - len(s)
+		if count == MaxElements {
+			return nil, &FrameError{Offset: off, Msg: fmt.Sprintf("more than %d elements", MaxElements), Err: ErrMalformed}
+		}
 		var tag uint8
 		var v cryptobyte.String
 		if !tlv.ReadPlainElement(&s, &tag, &v) {
@@ -163,6 +170,9 @@ func parseElements(payload []byte, headerSize int) (Elements, error) {
 // payloadLen checks every element and returns the payload size. headerSize
 // places the error offsets in the whole frame.
 func (es Elements) payloadLen(headerSize int) (int, error) {
+	if len(es) > MaxElements {
+		return 0, &FrameError{Offset: headerSize, Msg: fmt.Sprintf("%d elements, limit %d", len(es), MaxElements), Err: ErrTooLong}
+	}
 	n := 0
 	for i, e := range es {
 		if len(e.Value) > tlv.MaxLength {

@@ -259,6 +259,7 @@ func TestReadFrameErrors(t *testing.T) {
 		{"element overruns payload", hx("55 0f 00000001 0004 | 01 0002 01"), []error{ErrMalformed}, 8},
 		{"second element overruns", hx("55 0f 00000001 0006 | 01 0001 01 | 01 00"), []error{ErrMalformed}, 12},
 		{"lone tag", hx("55 0f 00000001 0001 | 01"), []error{ErrMalformed}, 8},
+		{"too many elements", cat(hx("55 0f 00000001"), []byte{0, 3 * (MaxElements + 1)}, bytes.Repeat(hx("01 0000"), MaxElements+1)), []error{ErrMalformed}, 8 + 3*MaxElements},
 	}, hx("55 0f 00000001 0004"))
 }
 
@@ -277,6 +278,7 @@ func TestMarshalTooLong(t *testing.T) {
 		{"element of 65535 overflows payload", Frame{Elements: []Element{el(TagCertificate, big[:MaxPayload])}}, false},
 		{"payload of 65536", Frame{Elements: []Element{el(TagCertificate, big[:MaxPayload-3-3+1]), el(TagReason, nil)}}, false},
 		{"payload of 65535", Frame{Elements: []Element{el(TagCertificate, big[:MaxPayload-3-3]), el(TagReason, nil)}}, true},
+		{"too many elements", Frame{Elements: make([]Element, MaxElements+1)}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -380,10 +382,10 @@ const allocSlack = 16384
 
 // readAllocLimit bounds what reading a frame with the given header size and
 // payload length may allocate: the payload buffer and at most one Element
-// per three payload bytes.
+// per three payload bytes, and at most MaxElements.
 func readAllocLimit(headerSize, payload int) uint64 {
 	const elemSize = 32 // Tag + padding + slice header on 64-bit
-	return uint64(headerSize + payload + (payload/3)*elemSize + allocSlack)
+	return uint64(headerSize + payload + min(payload/3, MaxElements)*elemSize + allocSlack)
 }
 
 // allocated runs read and returns its frame (nil on error) and the bytes it
@@ -400,22 +402,53 @@ func allocated(read func() (any, error)) (any, uint64) {
 	return f, after.TotalAlloc - before.TotalAlloc
 }
 
-// TestReadFrameAllocation: the worst frame, 65535 payload bytes of empty
-// elements (21845 of them), allocates the payload and the element slice only.
+// TestReadFrameAllocation: see testReadAllocation.
 func TestReadFrameAllocation(t *testing.T) {
-	wire := cat(hx("55 0f 00000001 ffff"), bytes.Repeat(hx("01 0000"), MaxPayload/3))
-	f, got := allocated(func() (any, error) { return ReadFrame(bytes.NewReader(wire)) })
-	if f == nil || len(f.(*Frame).Elements) != MaxPayload/3 {
-		t.Fatal("worst frame not read")
+	testReadAllocation(t, hx("55 0f 00000001"), func(r io.Reader) (Elements, error) {
+		f, err := ReadFrame(r)
+		if err != nil {
+			return nil, err
+		}
+		return f.Elements, nil
+	})
+}
+
+// testReadAllocation checks what a frame reader allocates, given the
+// header up to its length field. The worst frame, 65535 payload bytes of
+// empty elements (21845 of them), is refused as malformed before its
+// elements are allocated, so it costs the payload buffer only, as does a
+// header that announces 65535 bytes and then stops. A frame of MaxElements
+// empty elements is read and costs its payload and its elements.
+func testReadAllocation(t *testing.T, prefix []byte, read func(io.Reader) (Elements, error)) {
+	t.Helper()
+	headerSize := len(prefix) + 2
+	var err error
+	worst := cat(prefix, hx("ffff"), bytes.Repeat(hx("01 0000"), MaxPayload/3))
+	_, got := allocated(func() (any, error) { _, err = read(bytes.NewReader(worst)); return nil, err })
+	var fe *FrameError
+	if !errors.Is(err, ErrMalformed) || !errors.As(err, &fe) {
+		t.Errorf("worst frame: err = %v, want a *FrameError matching ErrMalformed", err)
+	} else if want := headerSize + 3*MaxElements; fe.Offset != want {
+		t.Errorf("worst frame: error at offset %d, want %d (element %d)", fe.Offset, want, MaxElements+1)
 	}
-	if limit := readAllocLimit(HeaderSize, MaxPayload); got > limit {
-		t.Errorf("ReadFrame allocated %d bytes, limit %d", got, limit)
+	if limit := uint64(headerSize + MaxPayload + allocSlack); got > limit {
+		t.Errorf("worst frame: allocated %d bytes, limit %d", got, limit)
 	}
-	// A header that announces 65535 bytes and then stops costs one buffer.
-	short := hx("55 0f 00000001 ffff 01")
-	if f, got := allocated(func() (any, error) { return ReadFrame(bytes.NewReader(short)) }); f != nil {
+
+	most := cat(prefix, []byte{0, 3 * MaxElements}, bytes.Repeat(hx("01 0000"), MaxElements))
+	var es Elements
+	_, got = allocated(func() (any, error) { es, err = read(bytes.NewReader(most)); return nil, err })
+	if err != nil || len(es) != MaxElements {
+		t.Errorf("frame of %d elements: %d read, %v", MaxElements, len(es), err)
+	}
+	if limit := readAllocLimit(headerSize, 3*MaxElements); got > limit {
+		t.Errorf("frame of %d elements: allocated %d bytes, limit %d", MaxElements, got, limit)
+	}
+
+	short := cat(prefix, hx("ffff 01"))
+	if _, got := allocated(func() (any, error) { _, err = read(bytes.NewReader(short)); return nil, err }); err == nil {
 		t.Error("truncated frame read without error")
-	} else if limit := uint64(HeaderSize + MaxPayload + allocSlack); got > limit {
+	} else if limit := uint64(headerSize + MaxPayload + allocSlack); got > limit {
 		t.Errorf("truncated frame: allocated %d bytes, limit %d", got, limit)
 	}
 }

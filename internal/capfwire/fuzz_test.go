@@ -47,6 +47,8 @@ func FuzzReadFrame(f *testing.F) {
 	}
 	f.Add(hx("55 0f 00000001 0004 | 01 0002 01"))
 	f.Add(hx("55 01 0000"))
+	f.Add(cat(hx("55 0f 00000001"), []byte{0, 3 * MaxElements}, bytes.Repeat(hx("01 0000"), MaxElements)))
+	f.Add(cat(hx("55 0f 00000001"), []byte{0, 3 * (MaxElements + 1)}, bytes.Repeat(hx("01 0000"), MaxElements+1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr, ok := fuzzRead(t, data, HeaderSize, ReadFrame)
 		if !ok {
@@ -80,6 +82,8 @@ func FuzzReadTVSFrame(f *testing.F) {
 	}
 	f.Add(hx("57 01 02 00 00000001 0004 | 07 0002 00"))
 	f.Add(hx("57 01 02 00 0000"))
+	f.Add(cat(hx("57 01 02 00 00000001"), []byte{0, 3 * MaxElements}, bytes.Repeat(hx("07 0000"), MaxElements)))
+	f.Add(cat(hx("57 01 02 00 00000001 ffff"), bytes.Repeat(hx("07 0000"), MaxPayload/3)))
 	f.Add(hx("55 0f 00000001 0004 | 01 0001 01"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr, ok := fuzzRead(t, data, TVSHeaderSize, ReadTVSFrame)

@@ -36,8 +36,9 @@ type TVSFrame struct {
 // ReadTVSFrame reads exactly one TVS frame from r: io.ReadFull of the
 // 10-byte header, then of the payload length it announces, and no further
 // byte. A first byte other than [TVSProtocolID] is an [ErrProtocol]; EOF,
-// truncation and read errors are reported as by [ReadFrame], and the element
-// values alias one buffer of at most 65535 bytes owned by the frame.
+// truncation, read errors and too many elements are reported as by
+// [ReadFrame], and the element values alias one buffer of at most 65535 bytes
+// owned by the frame.
 func ReadTVSFrame(r io.Reader) (*TVSFrame, error) {
 	var hdr [TVSHeaderSize]byte
 	elems, err := readFrame(r, hdr[:], TVSProtocolID)
@@ -54,8 +55,8 @@ func ReadTVSFrame(r io.Reader) (*TVSFrame, error) {
 }
 
 // Marshal returns the whole frame, header and payload, in one buffer. A
-// payload or element value longer than 65535 bytes is an error ([ErrTooLong]),
-// never truncated.
+// payload or element value longer than 65535 bytes, or more than
+// [MaxElements] elements, is an error ([ErrTooLong]), never truncated.
 func (f *TVSFrame) Marshal() ([]byte, error) {
 	id := f.ID
 	return f.Elements.marshal([]byte{TVSProtocolID, f.Version, uint8(f.Command), f.Reserved, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)})
