@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -38,12 +39,12 @@ type span struct {
 
 // scanElements reads an XML document and returns the name of its root
 // element and the spans of the elements that want selects, given their
-// depth (1 for the root's children) and name. Only elements without a
-// namespace prefix (and outside any default namespace) are offered to
-// want: <x:authName> is another element than <authName>. A selected
-// element's contents are not searched further. The document must be well
-// formed and nest at most 64 deep; a UTF-8 byte order mark may precede it.
-func scanElements(doc []byte, want func(depth int, name string) bool) (root string, spans []span, err error) {
+// depth (1 for the root's children) and name. name.Space is the
+// element's namespace (or its prefix, if undeclared), "" for none; the
+// span's name is the local name. A selected element's contents are not
+// searched further. The document must be well formed and nest at most 64
+// deep; a UTF-8 byte order mark may precede it.
+func scanElements(doc []byte, want func(depth int, name xml.Name) bool) (root string, spans []span, err error) {
 	if len(doc) > MaxConfigSize {
 		return "", nil, fmt.Errorf("%w: %d bytes, more than %d", ErrConfig, len(doc), MaxConfigSize)
 	}
@@ -69,7 +70,7 @@ func scanElements(doc []byte, want func(depth int, name string) bool) (root stri
 			if depth++; depth > maxXMLDepth {
 				return "", nil, fmt.Errorf("%w: elements nested more than %d deep", ErrConfig, maxXMLDepth)
 			}
-			if depth > 1 && t.Name.Space == "" && want(depth-1, t.Name.Local) {
+			if depth > 1 && want(depth-1, t.Name) {
 				if err := d.Skip(); err != nil {
 					return "", nil, fmt.Errorf("%w: %w", ErrConfig, err)
 				}
@@ -105,19 +106,16 @@ var digestElements = []string{"authName", "authPassword"}
 // ExcludeDigestCredentials returns a copy of config without its SIP digest
 // credentials, as CUCM's "Exclude Digest Credentials in Configuration
 // File" leaves them out: every authName and authPassword element, at any
-// depth, is removed from its '<' to its closing '>'. Nothing else changes,
-// byte for byte, including the white space around the removed elements.
-// It also returns how many elements it removed.
+// depth and whatever its namespace or prefix (<x:authPassword> too, since
+// a phone may match on the local name alone), is removed from its '<' to
+// its closing '>'. Nothing else changes, byte for byte, including the
+// white space around the removed elements. It also returns how many
+// elements it removed.
 //
 // config must be well-formed XML; it is not changed.
 func ExcludeDigestCredentials(config []byte) ([]byte, int, error) {
-	_, spans, err := scanElements(config, func(_ int, name string) bool {
-		for _, n := range digestElements {
-			if name == n {
-				return true
-			}
-		}
-		return false
+	_, spans, err := scanElements(config, func(_ int, name xml.Name) bool {
+		return slices.Contains(digestElements, name.Local)
 	})
 	if err != nil {
 		return nil, 0, err
@@ -147,8 +145,8 @@ func ShortConfig(full []byte, phone *x509.Certificate) ([]byte, error) {
 	if phone == nil {
 		return nil, errors.New("cnfenc: no phone certificate")
 	}
-	root, spans, err := scanElements(full, func(depth int, name string) bool {
-		return depth == 1 && shortIndex(name) >= 0
+	root, spans, err := scanElements(full, func(depth int, name xml.Name) bool {
+		return depth == 1 && name.Space == "" && shortIndex(name.Local) >= 0
 	})
 	if err != nil {
 		return nil, err
@@ -207,8 +205,8 @@ type ShortConfigInfo struct {
 // It verifies nothing: check the file's signature first (package sgn).
 func ParseShortConfig(config []byte) (*ShortConfigInfo, error) {
 	wanted := []string{"fullConfig", "encrConfig", "certHash"}
-	root, spans, err := scanElements(config, func(depth int, name string) bool {
-		return depth == 1 && (name == wanted[0] || name == wanted[1] || name == wanted[2])
+	root, spans, err := scanElements(config, func(depth int, name xml.Name) bool {
+		return depth == 1 && name.Space == "" && slices.Contains(wanted, name.Local)
 	})
 	if err != nil {
 		return nil, err

@@ -151,14 +151,50 @@ func TestParseShortConfig(t *testing.T) {
 	assert.False(t, bad.CertHashMatches(loadKeys(t).phone))
 }
 
-// TestConfigXMLEdges: namespaced elements are not ours, a byte order mark
-// is allowed, and deep nesting is refused.
+// TestExcludeDigestCredentialsNamespaces: credentials go whatever their
+// namespace or prefix, as a phone that matches on element names alone
+// would still read them.
+func TestExcludeDigestCredentialsNamespaces(t *testing.T) {
+	for name, tc := range map[string]struct {
+		in, want string
+		n        int
+	}{
+		"default namespace": {
+			`<device xmlns="urn:cisco"><line><authName>1001</authName><authPassword>p</authPassword><name>1001</name></line></device>`,
+			`<device xmlns="urn:cisco"><line><name>1001</name></line></device>`, 2,
+		},
+		"prefixed": {
+			`<x:device xmlns:x="urn:cisco"><x:line><x:authName>1001</x:authName><x:authPassword>p</x:authPassword></x:line></x:device>`,
+			`<x:device xmlns:x="urn:cisco"><x:line></x:line></x:device>`, 2,
+		},
+		"prefix on the credentials only": {
+			"\uFEFF<device><x:authName xmlns:x='urn:other'>a</x:authName><authName>b</authName></device>",
+			"\uFEFF<device></device>", 2,
+		},
+		"undeclared prefix": {
+			`<device><y:authPassword>p</y:authPassword><y:name>1001</y:name></device>`,
+			`<device><y:name>1001</y:name></device>`, 1,
+		},
+		"namespace undone": {
+			`<device xmlns="urn:cisco"><line xmlns=""><authPassword/></line></device>`,
+			`<device xmlns="urn:cisco"><line xmlns=""></line></device>`, 1,
+		},
+	} {
+		out, n, err := ExcludeDigestCredentials([]byte(tc.in))
+		require.NoError(t, err, name)
+		assert.Equal(t, tc.n, n, name)
+		assert.Equal(t, tc.want, string(out), name)
+	}
+}
+
+// TestConfigXMLEdges: a namespaced element is not a short configuration's,
+// a byte order mark is allowed, and deep nesting is refused.
 func TestConfigXMLEdges(t *testing.T) {
-	doc := "\uFEFF<device><x:authName xmlns:x='urn:other'>keep</x:authName><authName>drop</authName></device>"
+	doc := "\uFEFF<device><authName>drop</authName></device>"
 	out, n, err := ExcludeDigestCredentials([]byte(doc))
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	assert.Equal(t, "\uFEFF<device><x:authName xmlns:x='urn:other'>keep</x:authName></device>", string(out))
+	assert.Equal(t, "\uFEFF<device></device>", string(out))
 
 	_, err = ShortConfig([]byte("<x:device xmlns:x='urn:other'><capfList/></x:device>"), loadKeys(t).phone)
 	assert.ErrorContains(t, err, "not <device>")

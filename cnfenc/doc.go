@@ -84,9 +84,9 @@
 //   - EC phone certificates: no CUCM variant is known, so [Encrypt] returns
 //     [ErrUnsupportedKey] for them.
 //   - [ExcludeDigestCredentials] removes the authName and authPassword
-//     elements, the SIP digest user and password of each line. Which
-//     elements CUCM leaves out is documented only in words ("digest
-//     credentials"); the element names are those of CUCM phone
+//     elements (in any XML namespace), the SIP digest user and password of
+//     each line. Which elements CUCM leaves out is documented only in words
+//     ("digest credentials"); the element names are those of CUCM phone
 //     configurations.
 //   - [ShortConfig] copies the elements it takes from the full
 //     configuration byte for byte; certutils re-indents them, so its output

@@ -65,6 +65,8 @@ func FuzzExcludeDigestCredentials(f *testing.F) {
 	f.Add([]byte(lineConfig))
 	f.Add(testkeys.Vector(f, plainName))
 	f.Add([]byte("<device><authName/><x><authPassword a='>'>p</authPassword></x></device>"))
+	f.Add([]byte(`<device xmlns="urn:x"><authName>1001</authName><line xmlns=""><authPassword/></line></device>`))
+	f.Add([]byte(`<x:device xmlns:x="urn:x"><x:authName>1001</x:authName><y:authPassword>p</y:authPassword></x:device>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		out, n, err := ExcludeDigestCredentials(data)
 		if err != nil {

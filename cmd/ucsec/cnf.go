@@ -421,10 +421,11 @@ var cnfExcludeDigest = &command{
 	help: `
 Remove the SIP digest credentials from a phone configuration file, as
 CUCM's "Exclude Digest Credentials in Configuration File" leaves them out:
-every authName and authPassword element, at any depth, is removed from its
-'<' to its closing '>'. Everything else is kept byte for byte, including
-the white space around the removed elements. FILE must be well-formed XML.
-Prints how many elements were removed on standard error.
+every authName and authPassword element, at any depth and in any XML
+namespace (with or without a prefix), is removed from its '<' to its
+closing '>'. Everything else is kept byte for byte, including the white
+space around the removed elements. FILE must be well-formed XML. Prints
+how many elements were removed on standard error.
 
 -o is required unless FILE is "-", which reads standard input and writes
 to standard output by default. Sign or encrypt the result afterwards.`,

@@ -348,6 +348,13 @@ func TestCnfExcludeDigest(t *testing.T) {
 	assert.Equal(t, "ucsec: removed 0 digest credential elements\n", r.stderr)
 	r = mustRun(t, exitOK, "cnf", "exclude-digest", "-o", "-", plainXML)
 	assert.Equal(t, string(mustRead(t, plainXML)), r.stdout)
+
+	// Namespaces and prefixes do not hide credentials.
+	const namespaced = `<device xmlns="urn:x"><authName>1001</authName><y:line xmlns:y="urn:y"><y:authPassword>p</y:authPassword></y:line></device>`
+	r = ucsec(t, namespaced, "cnf", "exclude-digest", "-")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, `<device xmlns="urn:x"><y:line xmlns:y="urn:y"></y:line></device>`, r.stdout)
+	assert.Equal(t, "ucsec: removed 2 digest credential elements\n", r.stderr)
 }
 
 func TestCnfHelp(t *testing.T) {
