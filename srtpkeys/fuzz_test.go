@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// FuzzParseCrypto checks that ParseCrypto never panics and that whatever it
+// FuzzParseCrypto checks that ParseCrypto never panics, that whatever it
 // accepts survives MarshalText → ParseCrypto unchanged, with String never
-// showing a key.
+// showing a key, and that Answer's duplicate check reads the same tag.
 func FuzzParseCrypto(f *testing.F) {
 	for _, s := range []string{
 		"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + "|2^20|1:32",
@@ -22,6 +22,8 @@ func FuzzParseCrypto(f *testing.F) {
 		"1 AES_CM_256_HMAC_SHA1_80 inline:" + strings.Repeat("QUJD", 15) + "QUI",
 		"1 AEAD_AES_256_GCM inline:" + strings.Repeat("QUJD", 15),
 		"1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1 + "|123456789012345678901234567890:16",
+		"a=crypto: 1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1,
+		"a=crypto:\t2 AES_CM_128_HMAC_SHA1_32 inline:" + rfcKey2 + "\r\n",
 	} {
 		f.Add(s)
 	}
@@ -29,6 +31,9 @@ func FuzzParseCrypto(f *testing.F) {
 		c, err := ParseCrypto(s)
 		if err != nil {
 			return
+		}
+		if tag, ok := leadingTag(s); !ok || tag != c.Tag {
+			t.Fatalf("ParseCrypto read tag %d, the duplicate check %d (%v) in %q", c.Tag, tag, ok, s)
 		}
 		out, err := c.Value()
 		if err != nil {

@@ -100,7 +100,8 @@ type Crypto struct {
 //
 // It is lenient where real peers differ from RFC 4568 and harmless: suite
 // names in any case and the common misspellings (see [ParseSuite]), "inline"
-// in any case, several spaces or tabs between fields, base64 without its
+// in any case, several spaces or tabs between fields and before the tag
+// (RFC 4568 has the tag follow "crypto:" directly), base64 without its
 // padding, a lifetime in decimal or 2^n, a single "|" field read as an MKI
 // if it holds ":" and as a lifetime otherwise, WSH below 64. It is strict
 // where a mistake would change keys: the key‖salt length must match the
@@ -115,6 +116,21 @@ func ParseCrypto(s string) (*Crypto, error) {
 	if len(s) > MaxCryptoLen {
 		return nil, &SyntaxError{Offset: MaxCryptoLen, Msg: fmt.Sprintf("attribute longer than %d bytes", MaxCryptoLen)}
 	}
+	p := newCryptoParser(s)
+	return p.parse()
+}
+
+// cryptoParser reads an attribute; offsets in its errors count from the
+// start of the string given to ParseCrypto.
+type cryptoParser struct {
+	s   string
+	off int
+}
+
+// newCryptoParser returns a parser at the value of s, an attribute in any
+// form ParseCrypto takes: it drops a trailing CRLF or LF and skips leading
+// white space, "a=" and "crypto:" (in any case).
+func newCryptoParser(s string) cryptoParser {
 	s = strings.TrimSuffix(strings.TrimSuffix(s, "\n"), "\r")
 	start := 0
 	for start < len(s) && isWSP(s[start]) {
@@ -126,15 +142,22 @@ func ParseCrypto(s string) (*Crypto, error) {
 	if len(s)-start >= 7 && ascii.EqualFold(s[start:start+7], "crypto:") {
 		start += 7
 	}
-	p := cryptoParser{s: s, off: start}
-	return p.parse()
+	return cryptoParser{s: s, off: start}
 }
 
-// cryptoParser reads an attribute; offsets in its errors count from the
-// start of the string given to ParseCrypto.
-type cryptoParser struct {
-	s   string
-	off int
+// tag reads the tag, the first field: 1 to 9 digits without leading
+// zeros, after any white space. It is the one reading of the tag, shared
+// by ParseCrypto and Answer's duplicate check.
+func (p *cryptoParser) tag() (int, error) {
+	f, off := p.field()
+	if f == "" {
+		return 0, p.errorf(off, "missing tag")
+	}
+	n, ok := parseDecimal(f, 9)
+	if !ok {
+		return 0, p.errorf(off, "tag is not 1 to 9 digits without leading zeros")
+	}
+	return int(n), nil
 }
 
 func (p *cryptoParser) errorf(off int, format string, a ...any) *SyntaxError {
@@ -158,15 +181,10 @@ func isWSP(c byte) bool { return c == ' ' || c == '\t' }
 
 func (p *cryptoParser) parse() (*Crypto, error) {
 	c := &Crypto{}
-	tag, off := p.field()
-	if tag == "" {
-		return nil, p.errorf(off, "missing tag")
+	var err error
+	if c.Tag, err = p.tag(); err != nil {
+		return nil, err
 	}
-	n, ok := parseDecimal(tag, 9)
-	if !ok {
-		return nil, p.errorf(off, "tag is not 1 to 9 digits without leading zeros")
-	}
-	c.Tag = int(n)
 
 	name, off := p.field()
 	if name == "" {

@@ -398,6 +398,31 @@ func TestAnswerSkipsUnusableLines(t *testing.T) {
 	assert.ErrorIs(t, err, ErrMalformed)
 }
 
+// TestAnswerDuplicateTagSpacing: the duplicate-tag check reads the tag as
+// ParseCrypto does, white space after "crypto:" included, so spacing
+// cannot slip a second attribute with one tag past it.
+func TestAnswerDuplicateTagSpacing(t *testing.T) {
+	first := "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey1
+	for _, second := range []string{
+		"a=crypto: 1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey2,
+		"a=crypto:\t1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey2,
+		"a=crypto: \t 1 AES_CM_128_HMAC_SHA1_32 inline:" + rfcKey2,
+		"crypto: 1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey2,
+		" 1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey2,
+		"a=crypto: 1 F8_128_HMAC_SHA1_80 inline:" + rfcKey2, // unusable, but tagged
+	} {
+		c, parseErr := ParseCrypto(second)
+		if parseErr == nil {
+			assert.Equal(t, 1, c.Tag, "%q", second)
+		}
+		for _, offer := range [][]string{{first, second}, {second, first}} {
+			_, _, err := Answer(offer, nil)
+			require.ErrorIs(t, err, ErrMalformed, "%q", offer)
+			assert.ErrorContains(t, err, "tag 1 appears twice", "%q", offer)
+		}
+	}
+}
+
 func TestSessionSharesNothing(t *testing.T) {
 	offer, err := NewOffer(nil, AES128CM_SHA1_80)
 	require.NoError(t, err)

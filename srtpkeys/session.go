@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/pion/srtp/v3"
-	"github.com/ucsec/ucsec/internal/ascii"
 )
 
 // Session is the keying of one negotiated SRTP media stream as seen from
@@ -213,7 +212,8 @@ type AnswerOptions struct {
 // Attributes this end cannot use are skipped, as RFC 4568 lets an answerer
 // do: an unknown suite, a malformed attribute, an unknown session
 // parameter, and (unless opts allow them) unprotected media or a key
-// derivation rate. Two attributes with the same tag reject the whole offer.
+// derivation rate. Two attributes with the same tag (read as ParseCrypto
+// reads it, even on lines otherwise unusable) reject the whole offer.
 // When nothing is acceptable the error wraps [ErrNoCommonSuite] and says
 // why the first unusable attribute was refused. The answer repeats the
 // offer's UNENCRYPTED/UNAUTHENTICATED parameters, as RFC 4568 §6.3
@@ -284,21 +284,13 @@ func Answer(offered []string, opts *AnswerOptions) (*Crypto, *Session, error) {
 	return ans, newSession(ans, chosen), nil
 }
 
-// leadingTag reads the tag of an a=crypto attribute as ParseCrypto would,
-// without parsing the rest, so duplicate tags are found even on lines that
-// are otherwise unusable.
+// leadingTag reads the tag of an a=crypto attribute with ParseCrypto's own
+// tokenizer, without parsing the rest, so duplicate tags are found even on
+// lines that are otherwise unusable, however they are spaced.
 func leadingTag(line string) (int, bool) {
-	s := strings.TrimLeft(line, " \t")
-	s = strings.TrimPrefix(s, "a=")
-	if len(s) >= 7 && ascii.EqualFold(s[:7], "crypto:") {
-		s = s[7:]
-	}
-	end := strings.IndexAny(s, " \t")
-	if end < 0 {
-		end = len(s)
-	}
-	n, ok := parseDecimal(s[:end], 9)
-	return int(n), ok
+	p := newCryptoParser(line)
+	tag, err := p.tag()
+	return tag, err == nil
 }
 
 // lineError says which offered attribute was refused and why, without a
