@@ -19,12 +19,14 @@ import (
 
 // Default limits of a [Server].
 const (
+	DefaultFirstByteTimeout = 5 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultAuthTimeout      = 30 * time.Second
 	DefaultKeyGenTimeout    = 180 * time.Second
 	DefaultIssueTimeout     = 60 * time.Second
 	DefaultMaxAuthFailures  = 5
 	DefaultMaxConns         = 1024
+	DefaultMaxConnsPerHost  = 16
 	DefaultShutdownTimeout  = 30 * time.Second
 )
 
@@ -40,12 +42,19 @@ type Server struct {
 	Issuer Issuer
 	// TLSConfig carries the CAPF certificate (Certificates or
 	// GetCertificate); it is cloned. The CAPF certificate must be a CA
-	// (BasicConstraints CA:TRUE, pathlen:0, KeyUsage keyCertSign): phones
-	// from CUCM 14SU2 on refuse it otherwise. Required.
+	// (BasicConstraints CA:TRUE, pathlen:0, KeyUsage keyCertSign and
+	// digitalSignature): phones from CUCM 14SU2 on refuse it otherwise.
+	// Serve refuses a certificate in Certificates whose KeyUsage extension
+	// lacks digitalSignature, without which no TLS client that checks it
+	// accepts the handshake; one without a KeyUsage extension is not
+	// restricted. Required.
 	TLSConfig *tls.Config
 	// LegacyTLS allows TLS 1.0 and 1.1 with the CBC and RSA key exchange
 	// cipher suites, which 7900-series phones need. Off by default: TLS
-	// 1.2 or later only.
+	// 1.2 or later only. RSA key exchange uses an RSA key for encryption,
+	// which calls for keyEncipherment in its certificate's KeyUsage (RFC
+	// 5246 §7.4.2): Serve logs a warning when it is missing, since whether
+	// phones check it is unknown.
 	LegacyTLS bool
 
 	// LSCRoots verifies certificates presented in the certificate
@@ -79,7 +88,14 @@ type Server struct {
 	// operation (it then fails with FailLocked and must be scheduled
 	// again). 0 means DefaultMaxAuthFailures.
 	MaxAuthFailures int
-	// HandshakeTimeout bounds the TLS handshake. 0 means
+	// FirstByteTimeout bounds the wait for the first byte of the TLS
+	// handshake, so that a connection that sends nothing gives its place
+	// back early; phones send their ClientHello at once. 0 means
+	// DefaultFirstByteTimeout; a value beyond HandshakeTimeout is cut to
+	// it.
+	FirstByteTimeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake, counted from the
+	// connection's arrival, first byte included. 0 means
 	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 	// AuthTimeout bounds each wait for a device frame other than the key,
@@ -96,6 +112,16 @@ type Server struct {
 	// closed without a word, like the reference server. 0 means
 	// DefaultMaxConns.
 	MaxConns int
+	// MaxConnsPerHost bounds concurrent sessions from one host, so that
+	// one host cannot take every place of MaxConns: beyond it, its new
+	// connections are closed without a word. A host is an IPv4 address,
+	// or an IPv6 /64 prefix (one subnet, in which a host picks addresses
+	// at will); connections that come from no IP address (a Unix socket)
+	// are bounded by MaxConns alone. 0 means DefaultMaxConnsPerHost; a
+	// negative value means no per-host bound. Raise it for many phones
+	// behind one NAT address: each enrollment holds a place for up to a
+	// few minutes.
+	MaxConnsPerHost int
 	// ShutdownTimeout is how long Serve lets running sessions finish
 	// after its context is done before closing them. 0 means
 	// DefaultShutdownTimeout. Serve still waits for a Store or Issuer call
@@ -131,13 +157,17 @@ func (s *Server) setup() error {
 		return fmt.Errorf("%w: Server.Issuer is nil", ErrInvalid)
 	case s.TLSConfig == nil || len(s.TLSConfig.Certificates) == 0 && s.TLSConfig.GetCertificate == nil && s.TLSConfig.GetConfigForClient == nil:
 		return fmt.Errorf("%w: Server.TLSConfig holds no CAPF certificate", ErrInvalid)
-	case s.HandshakeTimeout < 0 || s.AuthTimeout < 0 || s.KeyGenTimeout < 0 || s.IssueTimeout < 0 ||
+	case s.FirstByteTimeout < 0 || s.HandshakeTimeout < 0 || s.AuthTimeout < 0 || s.KeyGenTimeout < 0 || s.IssueTimeout < 0 ||
 		s.MaxAuthFailures < 0 || s.MaxConns < 0 || s.ShutdownTimeout < 0:
 		return fmt.Errorf("%w: negative Server limit", ErrInvalid)
 	case s.RequireSUDI && s.SUDIRoots == nil:
 		return fmt.Errorf("%w: Server.RequireSUDI needs SUDIRoots (a self-made SUDI proves nothing)", ErrInvalid)
 	case s.KeyGenTimeout != 0 && s.KeyGenTimeout < s.authTimeout():
 		return fmt.Errorf("%w: Server.KeyGenTimeout %v is shorter than AuthTimeout %v", ErrInvalid, s.KeyGenTimeout, s.authTimeout())
+	}
+	noKeyEncipherment, err := netserve.CheckKeyUsage(s.TLSConfig, s.LegacyTLS)
+	if err != nil {
+		return fmt.Errorf("%w: Server.TLSConfig: %w", ErrInvalid, err)
 	}
 	s.tls = netserve.ServerTLS(s.TLSConfig, s.LegacyTLS, netserve.LegacyCipherSuites)
 	s.lscRoots = s.LSCRoots
@@ -151,6 +181,10 @@ func (s *Server) setup() error {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	for _, c := range noKeyEncipherment {
+		s.log.Warn("capf: with LegacyTLS, RSA key exchange uses a certificate whose key usage lacks keyEncipherment; clients that check it refuse those suites",
+			"subject", c.Subject.String())
+	}
 	var seed [4]byte
 	if _, err := io.ReadFull(s.rand(), seed[:]); err != nil {
 		return fmt.Errorf("capf: session id seed: %w", err)
@@ -160,7 +194,11 @@ func (s *Server) setup() error {
 	if n == 0 {
 		n = DefaultMaxConns
 	}
-	s.conns = netserve.NewLimit(n)
+	perHost := s.MaxConnsPerHost
+	if perHost == 0 {
+		perHost = DefaultMaxConnsPerHost
+	}
+	s.conns = netserve.NewLimit(n, perHost)
 	return nil
 }
 
@@ -176,6 +214,13 @@ func (s *Server) rand() io.Reader {
 		return s.Rand
 	}
 	return rand.Reader
+}
+
+func (s *Server) firstByteTimeout() time.Duration {
+	if s.FirstByteTimeout > 0 {
+		return s.FirstByteTimeout
+	}
+	return DefaultFirstByteTimeout
 }
 
 func (s *Server) handshakeTimeout() time.Duration {
@@ -247,7 +292,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 
 // ServeConn runs one CAPF session on c, a freshly accepted TCP connection,
 // and closes it. It is for callers with their own accept loop; the
-// MaxConns limit and graceful shutdown are then theirs.
+// MaxConns and MaxConnsPerHost limits and graceful shutdown are then
+// theirs.
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) error {
 	if err := s.init(); err != nil {
 		c.Close()

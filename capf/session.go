@@ -77,7 +77,7 @@ func protocolf(format string, args ...any) error {
 
 func (s *Server) serveConn(ctx context.Context, raw net.Conn) error {
 	start := time.Now()
-	conn, done, err := netserve.Handshake(ctx, raw, s.tls, s.handshakeTimeout())
+	conn, done, err := netserve.Handshake(ctx, raw, s.tls, s.firstByteTimeout(), s.handshakeTimeout())
 	defer done()
 	ss := &session{s: s, ctx: ctx, conn: conn, id: s.sessionID()}
 	ss.log = s.log.With("session", ss.id, "remote", raw.RemoteAddr().String())

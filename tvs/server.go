@@ -32,10 +32,12 @@ var (
 const (
 	// DefaultTTL is the TTL of entries that set none: a day, as the
 	// reference server has it.
-	DefaultTTL             = 24 * time.Hour
-	DefaultTimeout         = 10 * time.Second
-	DefaultMaxConns        = 1024
-	DefaultShutdownTimeout = 5 * time.Second
+	DefaultTTL              = 24 * time.Hour
+	DefaultFirstByteTimeout = 5 * time.Second
+	DefaultTimeout          = 10 * time.Second
+	DefaultMaxConns         = 1024
+	DefaultMaxConnsPerHost  = 16
+	DefaultShutdownTimeout  = 5 * time.Second
 )
 
 // A Server is a Trust Verification Service: phones connect on TCP port
@@ -49,20 +51,39 @@ type Server struct {
 	// TLSConfig carries the TVS certificate (Certificates or
 	// GetCertificate), which phones check against the TVS records of their
 	// ITL; it is cloned. Required. TLS 1.2 is the minimum, unless
-	// LegacyTLS is set.
+	// LegacyTLS is set. Serve refuses a certificate in Certificates whose
+	// KeyUsage extension lacks digitalSignature, without which no TLS
+	// client that checks it accepts the handshake; one without a KeyUsage
+	// extension is not restricted.
 	TLSConfig *tls.Config
 	// LegacyTLS allows TLS 1.0 and 1.1 with the CBC and RSA key exchange
 	// cipher suites, which 7900-series phones need, as capf.Server's
 	// option of the same name. Off by default: TLS 1.2 or later only.
+	// As there, Serve logs a warning when an RSA certificate's KeyUsage
+	// lacks keyEncipherment, which RSA key exchange calls for.
 	LegacyTLS bool
 	// DefaultTTL is the TTL of entries that set none. 0 means DefaultTTL.
 	DefaultTTL time.Duration
 	// Timeout bounds the whole exchange on a connection: TLS handshake,
 	// request and response. 0 means DefaultTimeout.
 	Timeout time.Duration
+	// FirstByteTimeout bounds the wait for the first byte of the TLS
+	// handshake, so that a connection that sends nothing gives its place
+	// back early; phones send their ClientHello at once. 0 means
+	// DefaultFirstByteTimeout; a value beyond Timeout is cut to it.
+	FirstByteTimeout time.Duration
 	// MaxConns bounds concurrent connections; beyond it, new ones are
 	// closed without a word. 0 means DefaultMaxConns.
 	MaxConns int
+	// MaxConnsPerHost bounds concurrent connections from one host, so
+	// that one host cannot take every place of MaxConns: beyond it, its
+	// new connections are closed without a word. A host is an IPv4
+	// address, or an IPv6 /64 prefix (one subnet, in which a host picks
+	// addresses at will); connections that come from no IP address (a
+	// Unix socket) are bounded by MaxConns alone. 0 means
+	// DefaultMaxConnsPerHost; a negative value means no per-host bound.
+	// Raise it for many phones behind one NAT address.
+	MaxConnsPerHost int
 	// ShutdownTimeout is how long Serve lets running exchanges finish
 	// after its context is done. 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -87,17 +108,25 @@ func (s *Server) setup() error {
 		return fmt.Errorf("%w: Server.Store is nil", ErrInvalid)
 	case s.TLSConfig == nil || len(s.TLSConfig.Certificates) == 0 && s.TLSConfig.GetCertificate == nil && s.TLSConfig.GetConfigForClient == nil:
 		return fmt.Errorf("%w: Server.TLSConfig holds no TVS certificate", ErrInvalid)
-	case s.DefaultTTL < 0 || s.Timeout < 0 || s.MaxConns < 0 || s.ShutdownTimeout < 0:
+	case s.DefaultTTL < 0 || s.Timeout < 0 || s.FirstByteTimeout < 0 || s.MaxConns < 0 || s.ShutdownTimeout < 0:
 		return fmt.Errorf("%w: negative Server limit", ErrInvalid)
 	case s.DefaultTTL != 0 && (s.DefaultTTL < time.Second || s.DefaultTTL > MaxTTL || s.DefaultTTL%time.Second != 0):
 		return fmt.Errorf("%w: Server.DefaultTTL %v is not a whole number of seconds from 1s to %v", ErrInvalid, s.DefaultTTL, MaxTTL)
+	}
+	noKeyEncipherment, err := netserve.CheckKeyUsage(s.TLSConfig, s.LegacyTLS)
+	if err != nil {
+		return fmt.Errorf("%w: Server.TLSConfig: %w", ErrInvalid, err)
 	}
 	s.tls = netserve.ServerTLS(s.TLSConfig, s.LegacyTLS, netserve.LegacyCipherSuites)
 	s.log = s.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.conns = netserve.NewLimit(cmp.Or(s.MaxConns, DefaultMaxConns))
+	for _, c := range noKeyEncipherment {
+		s.log.Warn("tvs: with LegacyTLS, RSA key exchange uses a certificate whose key usage lacks keyEncipherment; clients that check it refuse those suites",
+			"subject", c.Subject.String())
+	}
+	s.conns = netserve.NewLimit(cmp.Or(s.MaxConns, DefaultMaxConns), cmp.Or(s.MaxConnsPerHost, DefaultMaxConnsPerHost))
 	return nil
 }
 
@@ -119,7 +148,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 }
 
 // ServeConn answers one request on c, a freshly accepted TCP connection,
-// and closes it. It is for callers with their own accept loop.
+// and closes it. It is for callers with their own accept loop; the
+// MaxConns and MaxConnsPerHost limits and graceful shutdown are then
+// theirs.
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) error {
 	if err := s.init(); err != nil {
 		c.Close()
@@ -130,7 +161,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) error {
 
 func (s *Server) serveConn(ctx context.Context, raw net.Conn) error {
 	start := time.Now()
-	conn, done, err := netserve.Handshake(ctx, raw, s.tls, cmp.Or(s.Timeout, DefaultTimeout))
+	conn, done, err := netserve.Handshake(ctx, raw, s.tls, cmp.Or(s.FirstByteTimeout, DefaultFirstByteTimeout), cmp.Or(s.Timeout, DefaultTimeout))
 	defer done()
 	log := s.log.With("remote", raw.RemoteAddr().String())
 	if err != nil {

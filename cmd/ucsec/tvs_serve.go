@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ucsec/ucsec/ctl"
+	"github.com/ucsec/ucsec/internal/netserve"
 	"github.com/ucsec/ucsec/itl"
 	"github.com/ucsec/ucsec/tvs"
 )
@@ -31,7 +32,9 @@ over TLS to --listen, send a certificate their ITL does not hold, and
 learn whether the service trusts it, in which roles, and for how long
 they may keep the answer (--ttl). The TVS certificate (--cert, --key: one
 PEM file may hold both) is the server's TLS certificate; phones accept it
-only if their ITL holds it with the TVS role.
+only if their ITL holds it with the TVS role. The server does not start
+with a certificate whose key usage lacks digitalSignature: no phone would
+accept its TLS handshake.
 
 The service vouches for:
   --itl FILE, --ctl FILE   every certificate of the trust list, in the
@@ -50,6 +53,13 @@ Without --store the entries live in memory. With --store, the server's
 directory (created with mode 0700), they are kept in DIR/tvs.db, a bbolt
 file the server holds locked: what was loaded before is still served, and
 the loaded certificates are added to it.
+
+At most --max-conns connections are served at once, and at most
+--max-conns-per-host from one host: an IPv4 address, or an IPv6 /64
+prefix. Beyond either, a new connection is closed at once. Raise
+--max-conns-per-host, or set it to 0 for no such bound, when many phones
+reach the server through one NAT address. A connection that sends
+nothing for 5 seconds (or --timeout, if shorter) is closed.
 
 The server logs to standard error, one line per request; once it listens
 it prints "tvs: listening on ADDR". SIGINT or SIGTERM stops it: it stops
@@ -73,6 +83,7 @@ type tvsServeCmd struct {
 	ttl      time.Duration
 	timeout  time.Duration
 	maxConns int
+	perHost  int
 	legacy   bool
 	reset    bool
 }
@@ -90,6 +101,7 @@ func newTVSServeCmd(fs *flag.FlagSet) *tvsServeCmd {
 	fs.DurationVar(&c.ttl, "ttl", tvs.DefaultTTL, "how long phones may keep a verdict, `DUR`, 1s to 720h")
 	fs.DurationVar(&c.timeout, "timeout", tvs.DefaultTimeout, "bound on each exchange, TLS handshake included, `DUR`")
 	fs.IntVar(&c.maxConns, "max-conns", tvs.DefaultMaxConns, "most concurrent connections, `N`")
+	fs.IntVar(&c.perHost, "max-conns-per-host", tvs.DefaultMaxConnsPerHost, "most concurrent connections from one host (IPv4 address or IPv6 /64), `N`, 0 for no such bound")
 	fs.BoolVar(&c.legacy, "legacy-tls", false, "allow TLS 1.0 and 1.1 with CBC suites, for 7900-series phones")
 	fs.BoolVar(&c.reset, "reset", false, "empty the --store before loading, so that entries no flag gives any more stop being vouched for")
 	return c
@@ -134,6 +146,8 @@ func (c *tvsServeCmd) run(e *env, _ []string) error {
 		return usageError("--timeout must be positive")
 	case c.maxConns < 1:
 		return usageError("--max-conns must be at least 1")
+	case c.perHost < 0:
+		return usageError("--max-conns-per-host must be 0 (no bound) or more")
 	case c.store == "" && len(c.itls)+len(c.ctls)+len(c.trusts) == 0:
 		return usageError("nothing to vouch for: give --itl, --ctl, --trust or --store")
 	case c.reset && c.store == "":
@@ -146,6 +160,16 @@ func (c *tvsServeCmd) run(e *env, _ []string) error {
 	cert, key, err := c.keys.load()
 	if err != nil {
 		return err
+	}
+	tlsConfig := &tls.Config{Certificates: []tls.Certificate{{
+		Certificate: [][]byte{cert.Raw},
+		PrivateKey:  key,
+		Leaf:        cert,
+	}}}
+	// tvs.Server refuses the certificate too, but only once it serves:
+	// say so before anything is opened.
+	if _, err := netserve.CheckKeyUsage(tlsConfig, c.legacy); err != nil {
+		return fmt.Errorf("%s: the TVS certificate cannot serve TLS: %w", c.keys.certPath, err)
 	}
 	// Read every input before opening the store: a mistake leaves it
 	// untouched.
@@ -233,24 +257,25 @@ func (c *tvsServeCmd) run(e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
+	perHost := c.perHost
+	if perHost == 0 {
+		perHost = -1 // tvs.Server: no per-host bound
+	}
 	srv := &tvs.Server{
-		Store: st,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{
-			Certificate: [][]byte{cert.Raw},
-			PrivateKey:  key,
-			Leaf:        cert,
-		}}},
-		DefaultTTL: c.ttl,
-		Timeout:    c.timeout,
-		MaxConns:   c.maxConns,
-		LegacyTLS:  c.legacy,
-		Logger:     log,
+		Store:           st,
+		TLSConfig:       tlsConfig,
+		DefaultTTL:      c.ttl,
+		Timeout:         c.timeout,
+		MaxConns:        c.maxConns,
+		MaxConnsPerHost: perHost,
+		LegacyTLS:       c.legacy,
+		Logger:          log,
 	}
 	serveCtx, stop := serverContext(c.keys.certPath, log, "tvs: stopping: exchanges under way may finish")
 	defer stop()
 	fmt.Fprintf(e.stderr, "tvs: listening on %s\n", tcp.Addr())
 	log.Info("tvs: serving", "addr", tcp.Addr().String(), "certificate", cert.Subject.String(),
-		"entries", len(entries), "store", cmp.Or(c.store, "memory"), "ttl", c.ttl)
+		"entries", len(entries), "store", cmp.Or(c.store, "memory"), "ttl", c.ttl, "max_conns", c.maxConns, "max_conns_per_host", c.perHost)
 	err = srv.Serve(serveCtx, tcp)
 	stop()
 	if !errors.Is(err, tvs.ErrServerClosed) {

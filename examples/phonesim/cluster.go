@@ -181,12 +181,16 @@ func startCluster(ctx context.Context, pki *clusterPKI, stateDir string, log *sl
 		Store:     c.capf,
 		Issuer:    &capf.LocalCA{Certificate: pki.CAPF, Signer: pki.CAPFKey},
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{tlsCert(pki.CAPF, pki.CAPFKey)}},
-		Logger:    log.With("service", "capf"),
+		// Every simulated phone comes from the loopback address: no
+		// per-host bound.
+		MaxConnsPerHost: -1,
+		Logger:          log.With("service", "capf"),
 	}
 	tvsSrv := &tvs.Server{
-		Store:     c.tvsStore,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{tlsCert(pki.TVS, pki.TVSKey)}},
-		Logger:    log.With("service", "tvs"),
+		Store:           c.tvsStore,
+		TLSConfig:       &tls.Config{Certificates: []tls.Certificate{tlsCert(pki.TVS, pki.TVSKey)}},
+		MaxConnsPerHost: -1, // as for the CAPF
+		Logger:          log.With("service", "tvs"),
 	}
 	c.httpSrv = &http.Server{
 		Handler:           c.fileHandler(),

@@ -40,7 +40,7 @@ func TestServe(t *testing.T) {
 	inner := listen(t)
 	l := &failingListener{Listener: inner}
 	l.temporary.Store(2)
-	cfg := Config{Limit: NewLimit(1), ShutdownTimeout: 200 * time.Millisecond, Log: slog.New(slog.DiscardHandler), Prefix: "test:"}
+	cfg := Config{Limit: NewLimit(1, 0), ShutdownTimeout: 200 * time.Millisecond, Log: slog.New(slog.DiscardHandler), Prefix: "test:"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	started := make(chan struct{}, 4)
@@ -87,7 +87,7 @@ func TestServe(t *testing.T) {
 
 func TestServeAcceptError(t *testing.T) {
 	l := &failingListener{Listener: listen(t), permanent: errors.New("boom")}
-	cfg := Config{Limit: NewLimit(1), Log: slog.New(slog.DiscardHandler)}
+	cfg := Config{Limit: NewLimit(1, 0), Log: slog.New(slog.DiscardHandler)}
 	err := Serve(context.Background(), l, cfg, func(context.Context, net.Conn) {})
 	if err == nil || err.Error() != "boom" {
 		t.Fatalf("%v", err)

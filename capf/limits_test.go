@@ -1,0 +1,358 @@
+package capf
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ucsec/ucsec/internal/capfwire"
+)
+
+// The tests of the connection limits, the first-byte deadline and the
+// key usage check talk raw TLS (no certificate check) and the capfwire
+// codec; their helpers start with lim.
+
+// limPatience is how long a test waits for what should happen at once:
+// half the time left before its deadline, at most two minutes, so that a
+// busy machine does not fail it and a hang does not eat the whole run.
+func limPatience(t *testing.T) time.Duration {
+	if d, ok := t.Deadline(); ok {
+		return min(time.Until(d)/2, 2*time.Minute)
+	}
+	return 2 * time.Minute
+}
+
+// limBuffer is a log for concurrent writers.
+type limBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *limBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *limBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// limCA returns a self-signed CAPF certificate for key (CA:TRUE,
+// pathlen:0) with the given key usage (0: no KeyUsage extension).
+func limCA(t *testing.T, key crypto.Signer, usage x509.KeyUsage) *x509.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "CAPF-limits"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().AddDate(10, 0, 0),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		MaxPathLenZero:        true,
+		KeyUsage:              usage,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+func limKey(t *testing.T) crypto.Signer {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+type limServer struct {
+	addr  string
+	store Store
+	log   *limBuffer
+}
+
+// limStart runs srv, after filling in its store, issuer, TLS
+// configuration and logger, on 127.0.0.1 until the test ends.
+func limStart(t *testing.T, srv *Server) *limServer {
+	t.Helper()
+	key := limKey(t)
+	ca := limCA(t, key, x509.KeyUsageCertSign|x509.KeyUsageDigitalSignature)
+	s := &limServer{store: NewMemoryStore(), log: new(limBuffer)}
+	srv.Store = s.store
+	srv.Issuer = &LocalCA{Certificate: ca, Signer: key}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{ca.Raw}, PrivateKey: key, Leaf: ca}}}
+	srv.Logger = slog.New(slog.NewTextHandler(s.log, nil))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = l.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return s
+}
+
+// dial opens TCP to the server from the loopback address src; the
+// connection is closed when the test ends.
+func (s *limServer) dial(t *testing.T, src string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: limPatience(t)}
+	c, err := d.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// install runs a whole install session for device from src, over TLS
+// without checking the CAPF certificate, and returns the END_SESSION
+// reason.
+func (s *limServer) install(t *testing.T, src, device string) (uint8, error) {
+	t.Helper()
+	if err := ScheduleOperation(context.Background(), s.store, device, Schedule{Operation: OpInstall, Key: EC256}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	raw := s.dial(t, src)
+	raw.SetDeadline(time.Now().Add(limPatience(t)))
+	conn := tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
+	recv := func(want capfwire.Command) (*capfwire.Frame, error) {
+		f, err := capfwire.ReadFrame(conn)
+		if err == nil && f.Command != want {
+			err = fmt.Errorf("got %v, want %v", f.Command, want)
+		}
+		return f, err
+	}
+	f, err := recv(capfwire.CmdAuthRequest)
+	if err != nil {
+		return 0, err
+	}
+	sid := f.Session
+	r := &capfwire.Frame{Command: capfwire.CmdAuthResponse, Session: sid}
+	r.AddUint8(capfwire.TagReason, capfwire.ReasonOK)
+	r.AddUint8(capfwire.TagVersion, 3)
+	r.AddString(capfwire.TagDeviceName, device)
+	if err := capfwire.WriteFrame(conn, r); err != nil {
+		return 0, err
+	}
+	if _, err := recv(capfwire.CmdKeyGenerateRequest); err != nil {
+		return 0, err
+	}
+	spki, err := x509.MarshalPKIXPublicKey(limKey(t).Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = &capfwire.Frame{Command: capfwire.CmdKeyGenerateResponse, Session: sid}
+	r.Add(capfwire.TagPublicKey, spki)
+	if err := capfwire.WriteFrame(conn, r); err != nil {
+		return 0, err
+	}
+	if _, err := recv(capfwire.CmdStoreCertificateRequest); err != nil {
+		return 0, err
+	}
+	r = &capfwire.Frame{Command: capfwire.CmdStoreCertificateResponse, Session: sid}
+	r.AddUint8(capfwire.TagReason, capfwire.ReasonOK)
+	if err := capfwire.WriteFrame(conn, r); err != nil {
+		return 0, err
+	}
+	if f, err = recv(capfwire.CmdEndSession); err != nil {
+		return 0, err
+	}
+	return f.Uint8(capfwire.TagReason)
+}
+
+// limClosed reports whether the server closed c without a word, waiting
+// up to wait.
+func limClosed(c net.Conn, wait time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(wait))
+	n, err := c.Read(make([]byte, 1))
+	return n == 0 && err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// One host (127.0.0.2) holding its whole share of connections idle, and
+// trying for more, does not stop a phone at another (127.0.0.1) from
+// completing its session: the connections beyond the share are closed at
+// once, and said so in the log.
+func TestServerMaxConnsPerHost(t *testing.T) {
+	wait := limPatience(t)
+	const perHost = 4
+	s := limStart(t, &Server{
+		MaxConns:        2 * perHost,
+		MaxConnsPerHost: perHost,
+		// The idle connections keep their places for the whole test.
+		FirstByteTimeout: 10 * wait,
+		HandshakeTimeout: 10 * wait,
+		AuthTimeout:      wait,
+		KeyGenTimeout:    wait,
+		ShutdownTimeout:  time.Second,
+	})
+	held := make([]net.Conn, perHost)
+	for i := range held {
+		held[i] = s.dial(t, "127.0.0.2")
+	}
+	extra := make([]net.Conn, 2*perHost)
+	for i := range extra {
+		extra[i] = s.dial(t, "127.0.0.2")
+	}
+
+	reason, err := s.install(t, "127.0.0.1", "SEP001122334455")
+	if err != nil || reason != capfwire.ReasonOK {
+		t.Fatalf("127.0.0.1 while 127.0.0.2 holds its share: END reason %d, %v\n%s", reason, err, s.log)
+	}
+	if d, err := s.store.Device(context.Background(), "SEP001122334455"); err != nil || d.Certificate == nil {
+		t.Fatalf("no LSC recorded: %v", err)
+	}
+	for i, c := range extra {
+		if !limClosed(c, wait) {
+			t.Errorf("connection %d beyond the share of 127.0.0.2 not closed", i)
+		}
+	}
+	for i, c := range held {
+		// Still open: the server has not dropped the share itself.
+		if limClosed(c, 10*time.Millisecond) {
+			t.Errorf("held connection %d closed", i)
+		}
+	}
+	logs := s.log.String()
+	for _, want := range []string{"capf: too many connections from one host, connection closed", "host=127.0.0.2 ", "max_per_host=4"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+}
+
+// A connection that sends nothing is closed after FirstByteTimeout, long
+// before HandshakeTimeout.
+func TestServerFirstByteTimeout(t *testing.T) {
+	wait := limPatience(t)
+	s := limStart(t, &Server{FirstByteTimeout: 100 * time.Millisecond, HandshakeTimeout: 10 * wait})
+	c := s.dial(t, "127.0.0.1")
+	c.SetReadDeadline(time.Now().Add(wait))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("not closed by the server: %v", err)
+	}
+	if logs := s.log.String(); !strings.Contains(logs, "TLS handshake: nothing received within 100ms") {
+		t.Fatalf("log:\n%s", logs)
+	}
+	// Who speaks at once is served.
+	if reason, err := s.install(t, "127.0.0.1", "SEP001122334455"); err != nil || reason != capfwire.ReasonOK {
+		t.Fatalf("END reason %d, %v\n%s", reason, err, s.log)
+	}
+}
+
+// Serve refuses a CAPF certificate whose key usage lacks
+// digitalSignature; one without the extension is fine; with LegacyTLS, an
+// RSA one without keyEncipherment gets a warning.
+func TestServerKeyUsage(t *testing.T) {
+	ec := limKey(t)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		key    crypto.Signer
+		usage  x509.KeyUsage
+		legacy bool
+		err    bool
+		warn   bool
+	}{
+		{"certSign alone", ec, x509.KeyUsageCertSign, false, true, false},
+		{"certSign and keyEncipherment", rsaKey, x509.KeyUsageCertSign | x509.KeyUsageKeyEncipherment, true, true, false},
+		{"no extension", ec, 0, false, false, false},
+		{"certSign and digitalSignature", ec, x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, true, false, false},
+		{"RSA, legacy, no keyEncipherment", rsaKey, x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, true, false, true},
+		{"RSA, legacy, keyEncipherment", rsaKey, x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, true, false, false},
+		{"RSA, not legacy", rsaKey, x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca := limCA(t, tc.key, tc.usage)
+			var log limBuffer
+			srv := &Server{
+				Store:     NewMemoryStore(),
+				Issuer:    &LocalCA{Certificate: ca, Signer: tc.key},
+				TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{ca.Raw}, PrivateKey: tc.key}}},
+				LegacyTLS: tc.legacy,
+				Logger:    slog.New(slog.NewTextHandler(&log, nil)),
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if tc.err {
+				// Cancelled: were the certificate taken, Serve would
+				// return ErrServerClosed at once.
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				err := srv.Serve(ctx, l)
+				if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `"CN=CAPF-limits": its key usage lacks digitalSignature`) {
+					t.Fatalf("Serve: %v", err)
+				}
+				return
+			}
+			if err := srv.init(); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(log.String(), "lacks keyEncipherment"); got != tc.warn {
+				t.Fatalf("warning %v, want %v:\n%s", got, tc.warn, log.String())
+			}
+		})
+	}
+}
+
+// A negative FirstByteTimeout is invalid; a negative MaxConnsPerHost
+// turns the per-host bound off.
+func TestServerLimitsConfig(t *testing.T) {
+	key := limKey(t)
+	ca := limCA(t, key, x509.KeyUsageCertSign|x509.KeyUsageDigitalSignature)
+	for _, tc := range []struct {
+		srv *Server
+		ok  bool
+	}{
+		{&Server{FirstByteTimeout: -time.Second}, false},
+		{&Server{MaxConnsPerHost: -1}, true},
+		{&Server{FirstByteTimeout: time.Minute, HandshakeTimeout: time.Second}, true}, // cut to HandshakeTimeout
+	} {
+		srv := tc.srv
+		srv.Store, srv.Issuer = NewMemoryStore(), &LocalCA{Certificate: ca, Signer: key}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{ca.Raw}, PrivateKey: key}}}
+		if err := srv.init(); (err == nil) != tc.ok || err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("FirstByteTimeout %v, MaxConnsPerHost %d: %v", srv.FirstByteTimeout, srv.MaxConnsPerHost, err)
+		}
+	}
+}

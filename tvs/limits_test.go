@@ -1,0 +1,280 @@
+package tvs
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ucsec/ucsec/ctl"
+	"github.com/ucsec/ucsec/internal/capfwire"
+)
+
+// The tests of the connection limits, the first-byte deadline and the
+// key usage check talk raw TLS (no certificate check) and the capfwire
+// codec; their helpers start with lim.
+
+// limPatience is how long a test waits for what should happen at once:
+// half the time left before its deadline, at most two minutes, so that a
+// busy machine does not fail it and a hang does not eat the whole run.
+func limPatience(t *testing.T) time.Duration {
+	if d, ok := t.Deadline(); ok {
+		return min(time.Until(d)/2, 2*time.Minute)
+	}
+	return 2 * time.Minute
+}
+
+// limBuffer is a log for concurrent writers.
+type limBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *limBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *limBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// limCert returns a self-signed certificate for key with the given key
+// usage (0: no KeyUsage extension).
+func limCert(t *testing.T, cn string, key crypto.Signer, usage x509.KeyUsage) *x509.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     usage,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	return cert
+}
+
+// limServer is a running Server whose store vouches for its own
+// certificate in the TVS role.
+type limServer struct {
+	addr string
+	cert *x509.Certificate
+	log  *limBuffer
+}
+
+// limStart runs srv, after filling in its store, TLS configuration and
+// logger, on 127.0.0.1 until the test ends.
+func limStart(t *testing.T, srv *Server) *limServer {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	cert := limCert(t, "TVS-limits", key, x509.KeyUsageDigitalSignature)
+	st := NewMemoryStore()
+	require.NoError(t, st.Put(context.Background(), &Entry{Certificate: cert, Roles: []ctl.Role{ctl.RoleTVS}, TTL: time.Hour}))
+	s := &limServer{cert: cert, log: new(limBuffer)}
+	srv.Store = st
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}}}
+	srv.Logger = slog.New(slog.NewTextHandler(s.log, nil))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s.addr = l.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		assert.ErrorIs(t, <-done, ErrServerClosed)
+	})
+	return s
+}
+
+// dial opens TCP to the server from the loopback address src; the
+// connection is closed when the test ends.
+func (s *limServer) dial(t *testing.T, src string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: limPatience(t)}
+	c, err := d.Dial("tcp", s.addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// query asks, from src, about the server's own certificate over TLS
+// without checking the server's, and returns the answer.
+func (s *limServer) query(t *testing.T, src string) (*capfwire.TVSFrame, error) {
+	t.Helper()
+	raw := s.dial(t, src)
+	raw.SetDeadline(time.Now().Add(limPatience(t)))
+	conn := tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
+	req := &capfwire.TVSFrame{Version: capfwire.TVSVersion, Command: capfwire.TVSCmdVerifyRequest, ID: 0x1234}
+	require.NoError(t, req.AddDeviceName("CP-8845-SEP001122334455"))
+	require.NoError(t, req.AddCertificate(s.cert.Raw))
+	if err := capfwire.WriteTVSFrame(conn, req); err != nil {
+		return nil, err
+	}
+	return capfwire.ReadTVSFrame(conn)
+}
+
+// limClosed reports whether the server closed c without a word, waiting
+// up to wait.
+func limClosed(c net.Conn, wait time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(wait))
+	n, err := c.Read(make([]byte, 1))
+	return n == 0 && err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// One host (127.0.0.2) holding its whole share of connections idle, and
+// trying for more, does not stop another (127.0.0.1) from being answered:
+// the connections beyond its share are closed at once, and said so in the
+// log.
+func TestServerMaxConnsPerHost(t *testing.T) {
+	wait := limPatience(t)
+	const perHost = 4
+	s := limStart(t, &Server{
+		MaxConns:        2 * perHost,
+		MaxConnsPerHost: perHost,
+		// The idle connections keep their places for the whole test.
+		FirstByteTimeout: 10 * wait,
+		Timeout:          10 * wait,
+		ShutdownTimeout:  time.Second,
+	})
+	held := make([]net.Conn, perHost)
+	for i := range held {
+		held[i] = s.dial(t, "127.0.0.2")
+	}
+	extra := make([]net.Conn, 2*perHost)
+	for i := range extra {
+		extra[i] = s.dial(t, "127.0.0.2")
+	}
+
+	resp, err := s.query(t, "127.0.0.1")
+	require.NoError(t, err, "127.0.0.1 not answered while 127.0.0.2 holds its share")
+	assert.Equal(t, uint32(0x1234), resp.ID)
+	status, err := resp.Status()
+	require.NoError(t, err)
+	assert.Equal(t, capfwire.TVSStatusValid, status)
+
+	for i, c := range extra {
+		assert.True(t, limClosed(c, wait), "connection %d beyond the share of 127.0.0.2 not closed", i)
+	}
+	for i, c := range held {
+		// Still open: the server has not dropped the share itself.
+		assert.False(t, limClosed(c, 10*time.Millisecond), "held connection %d closed", i)
+	}
+	logs := s.log.String()
+	assert.Contains(t, logs, "tvs: too many connections from one host, connection closed")
+	assert.Contains(t, logs, "host=127.0.0.2 ")
+	assert.Contains(t, logs, "max_per_host=4")
+}
+
+// A connection that sends nothing is closed after FirstByteTimeout, long
+// before Timeout.
+func TestServerFirstByteTimeout(t *testing.T) {
+	wait := limPatience(t)
+	s := limStart(t, &Server{FirstByteTimeout: 100 * time.Millisecond, Timeout: 10 * wait})
+	c := s.dial(t, "127.0.0.1")
+	c.SetReadDeadline(time.Now().Add(wait))
+	_, err := io.ReadAll(c)
+	require.NoError(t, err, "not closed by the server")
+	assert.Contains(t, s.log.String(), "TLS handshake: nothing received within 100ms")
+	// Who speaks at once is answered.
+	_, err = s.query(t, "127.0.0.1")
+	require.NoError(t, err)
+}
+
+// Serve refuses a TVS certificate whose key usage lacks digitalSignature;
+// one without the extension is fine; with LegacyTLS, an RSA one without
+// keyEncipherment gets a warning.
+func TestServerKeyUsage(t *testing.T) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name   string
+		key    crypto.Signer
+		usage  x509.KeyUsage
+		legacy bool
+		err    string // "" for none
+		warn   bool
+	}{
+		{"keyEncipherment alone", rsaKey, x509.KeyUsageKeyEncipherment, false, "lacks digitalSignature", false},
+		{"certSign alone", ec, x509.KeyUsageCertSign, false, "lacks digitalSignature", false},
+		{"no extension", ec, 0, false, "", false},
+		{"digitalSignature", ec, x509.KeyUsageDigitalSignature, true, "", false},
+		{"RSA, legacy, no keyEncipherment", rsaKey, x509.KeyUsageDigitalSignature, true, "", true},
+		{"RSA, legacy, keyEncipherment", rsaKey, x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, true, "", false},
+		{"RSA, not legacy", rsaKey, x509.KeyUsageDigitalSignature, false, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cert := limCert(t, "TVS-usage", tc.key, tc.usage)
+			var log limBuffer
+			srv := &Server{
+				Store:     NewMemoryStore(),
+				TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: tc.key}}},
+				LegacyTLS: tc.legacy,
+				Logger:    slog.New(slog.NewTextHandler(&log, nil)),
+			}
+			err := srv.init()
+			if tc.err != "" {
+				assert.ErrorIs(t, err, ErrInvalid)
+				assert.ErrorContains(t, err, tc.err)
+				assert.ErrorContains(t, err, "CN=TVS-usage")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.warn, strings.Contains(log.String(), "lacks keyEncipherment"), log.String())
+		})
+	}
+}
+
+// A negative FirstByteTimeout is invalid; a negative MaxConnsPerHost
+// turns the per-host bound off.
+func TestServerLimitsConfig(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	cert := limCert(t, "TVS-config", key, x509.KeyUsageDigitalSignature)
+	for _, tc := range []struct {
+		srv *Server
+		ok  bool
+	}{
+		{&Server{FirstByteTimeout: -time.Second}, false},
+		{&Server{MaxConnsPerHost: -1}, true},
+		{&Server{FirstByteTimeout: time.Minute, Timeout: time.Second}, true}, // cut to Timeout
+	} {
+		tc.srv.Store = NewMemoryStore()
+		tc.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}}}
+		err := tc.srv.init()
+		if tc.ok {
+			assert.NoError(t, err)
+		} else {
+			assert.ErrorIs(t, err, ErrInvalid)
+		}
+	}
+}
