@@ -1,6 +1,7 @@
 package capf
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -12,12 +13,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/ucsec/ucsec/internal/tlsroots"
-
 	"github.com/ucsec/ucsec/internal/capfwire"
+	"github.com/ucsec/ucsec/internal/tlspin"
 )
 
 // DefaultClientTimeout bounds the TLS handshake and every read and write of
@@ -48,15 +49,33 @@ type Client struct {
 	// of printable ASCII without spaces. Required.
 	Device string
 
-	// TLSConfig verifies the CAPF certificate; it is cloned. Nil is
-	// refused: a phone always verifies the CAPF (against its ITL or
-	// through TVS). RootCAs must be set (never the system's roots): the
-	// CAPF certificate must chain to it. With ServerName empty no host
-	// name is checked, as phones and the reference client do;
-	// VerifyPeerCertificate then gets no verified chains. With ServerName
-	// set, crypto/tls checks the name too. InsecureSkipVerify is honoured
-	// only with a VerifyConnection or VerifyPeerCertificate of the
-	// caller's, such as one that pins the certificate.
+	// CAPFCertificates are the CAPF certificates the phone trusts: those
+	// of the CAPF records of its CTL or ITL (ctl.File.Certificates with
+	// ctl.RoleCAPF). The server must present one of them, byte for byte,
+	// as its own TLS certificate, within its validity period: it is
+	// pinned, as phones pin it. A certificate that merely chains to one is
+	// refused, because the CAPF certificate is the CA that signs every
+	// phone's LSC and an LSC is a TLS server certificate too, so any
+	// enrolled phone could otherwise pose as the CAPF, collect other
+	// phones' authentication strings and delete their certificates.
+	// Required, unless TLSConfig replaces the check (see there).
+	CAPFCertificates []*x509.Certificate
+
+	// LSCIssuers are the certificates allowed to sign the LSC the server
+	// installs; the client refuses (REASON 7) a certificate that none of
+	// them signed. Nil means the CAPF certificate the server presented,
+	// as with CUCM's own CA; set it when the CAPF issues through an
+	// external CA.
+	LSCIssuers []*x509.Certificate
+
+	// TLSConfig optionally sets other TLS parameters (versions, suites,
+	// Time, a session cache); it is cloned. Its RootCAs must be nil: trust
+	// comes from CAPFCertificates. ServerName, if set, is only sent (SNI);
+	// no host name is checked, as phones reach the CAPF by address. A
+	// VerifyConnection of the caller's runs after the pin. With no
+	// CAPFCertificates, InsecureSkipVerify with a VerifyConnection or
+	// VerifyPeerCertificate of the caller's replaces the check entirely:
+	// the caller then owns the decision.
 	TLSConfig *tls.Config
 
 	// AuthString is the authentication string the user would type, sent
@@ -164,10 +183,11 @@ func (c *Client) Enroll(ctx context.Context, addr string) (*Outcome, error) {
 // protocol (an unexpected command, a wrong session id, a malformed frame,
 // closing before END_SESSION) gives an error matching [ErrProtocol]; so
 // does a request the client refused to carry out (a key it cannot make,
-// a certificate that is not for its key or name), after the client has
-// answered it with REASON 7. The Outcome is nil only if the session never
-// started (invalid Client, TLS failure, no valid AUTH_REQUEST); otherwise
-// it says how far the session got, even with an error.
+// a certificate that is not for its key or name, or not signed by the
+// CAPF certificate), after the client has answered it with REASON 7. The
+// Outcome is nil only if the session never started (invalid Client, TLS
+// failure, no valid AUTH_REQUEST); otherwise it says how far the session
+// got, even with an error.
 //
 // Cancelling ctx aborts the session; the error then matches ctx.Err().
 func (c *Client) Run(ctx context.Context, conn net.Conn) (*Outcome, error) {
@@ -175,7 +195,7 @@ func (c *Client) Run(ctx context.Context, conn net.Conn) (*Outcome, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	cfg := tlsroots.ClientConfig(c.TLSConfig, "capf: CAPF")
+	cfg := tlspin.ClientConfig(c.TLSConfig, c.CAPFCertificates, "capf: CAPF")
 	stop := context.AfterFunc(ctx, func() {
 		// Wake any blocked read or write; the session maps the error to
 		// ctx.Err().
@@ -194,7 +214,11 @@ func (c *Client) Run(ctx context.Context, conn net.Conn) (*Outcome, error) {
 		}
 		return nil, fmt.Errorf("capf: TLS handshake: %w", err)
 	}
-	return c.session(ctx, tc)
+	issuers := c.LSCIssuers
+	if len(issuers) == 0 {
+		issuers = tc.ConnectionState().PeerCertificates[:1] // the pinned CAPF certificate
+	}
+	return c.session(ctx, tc, issuers)
 }
 
 // check validates the configuration.
@@ -205,8 +229,13 @@ func (c *Client) check() error {
 	if err := checkDeviceName(c.Device); err != nil {
 		return err
 	}
-	if err := tlsroots.Check(c.TLSConfig); err != nil {
+	if err := tlspin.Check(c.TLSConfig, c.CAPFCertificates, "CAPFCertificates"); err != nil {
 		return invalid("%v", err)
+	}
+	for _, ic := range c.LSCIssuers {
+		if ic == nil || len(ic.Raw) == 0 {
+			return invalid("LSCIssuers holds a nil or unparsed certificate")
+		}
 	}
 	if strings.IndexByte(c.AuthString, 0) >= 0 || len(c.AuthString) >= capfwire.MaxPayload/2 {
 		return invalid("authentication string holds a NUL byte or is too long")
@@ -286,11 +315,12 @@ type clientConn interface {
 
 // A clientSession is the state of one session after the TLS handshake.
 type clientSession struct {
-	c    *Client
-	ctx  context.Context
-	conn clientConn
-	out  *Outcome
-	key  crypto.Signer // generated, waiting for its certificate
+	c       *Client
+	ctx     context.Context
+	conn    clientConn
+	issuers []*x509.Certificate // may sign the LSC
+	out     *Outcome
+	key     crypto.Signer // generated, waiting for its certificate
 }
 
 // Session states, in the order they may follow each other. Every frame
@@ -302,9 +332,10 @@ const (
 	clientFinish        // operation answered: END_SESSION only
 )
 
-// session runs the protocol on an established connection.
-func (c *Client) session(ctx context.Context, conn clientConn) (*Outcome, error) {
-	s := &clientSession{c: c, ctx: ctx, conn: conn}
+// session runs the protocol on an established connection; an LSC must be
+// signed by one of issuers.
+func (c *Client) session(ctx context.Context, conn clientConn, issuers []*x509.Certificate) (*Outcome, error) {
+	s := &clientSession{c: c, ctx: ctx, conn: conn, issuers: issuers}
 	f, err := s.read()
 	if err != nil {
 		return nil, err
@@ -529,7 +560,8 @@ func (s *clientSession) newKey(spec KeySpec) (crypto.Signer, error) {
 }
 
 // store answers STORE_CERTIFICATE_REQUEST: REASON 1 if the certificate is
-// for the generated key and names the device, else REASON 7.
+// for the generated key, names the device and is signed by one of the
+// session's issuers, else REASON 7.
 func (s *clientSession) store(f *capfwire.Frame) (refusal, err error) {
 	var cert *x509.Certificate
 	_, der, refusal := f.Certificate()
@@ -543,6 +575,10 @@ func (s *clientSession) store(f *capfwire.Frame) (refusal, err error) {
 			refusal = errors.New("certificate is not for the generated key")
 		case cert.Subject.CommonName != s.c.Device:
 			refusal = fmt.Errorf("certificate names %q, not the device", cert.Subject.CommonName)
+		case !slices.ContainsFunc(s.issuers, func(ic *x509.Certificate) bool {
+			return bytes.Equal(cert.RawIssuer, ic.RawSubject) && cert.CheckSignatureFrom(ic) == nil
+		}):
+			refusal = fmt.Errorf("certificate issued by %q is not signed by the CAPF certificate (or LSCIssuers)", cert.Issuer.String())
 		}
 	}
 	reason := capfwire.ReasonOK

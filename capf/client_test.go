@@ -118,6 +118,13 @@ var ctCA = sync.OnceValues(func() (*x509.Certificate, *ecdsa.PrivateKey) {
 func ctIssue(t testing.TB, cn string, pub crypto.PublicKey) *x509.Certificate {
 	t.Helper()
 	ca, caKey := ctCA()
+	return ctIssueBy(t, ca, caKey, cn, pub)
+}
+
+// ctIssueBy returns a certificate named cn for pub, issued by ca, an LSC
+// with the serverAuth and clientAuth usages as CUCM's.
+func ctIssueBy(t testing.TB, ca *x509.Certificate, caKey crypto.Signer, cn string, pub crypto.PublicKey) *x509.Certificate {
+	t.Helper()
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
@@ -138,12 +145,37 @@ func ctIssue(t testing.TB, cn string, pub crypto.PublicKey) *x509.Certificate {
 	return cert
 }
 
-func ctRoots() *x509.CertPool {
+// ctPins are the CAPF certificates of the phone's trust list: ctCA.
+func ctPins() []*x509.Certificate {
 	ca, _ := ctCA()
-	p := x509.NewCertPool()
-	p.AddCert(ca)
-	return p
+	return []*x509.Certificate{ca}
 }
+
+// ctOtherCA is a CA that is not the CAPF.
+var ctOtherCA = sync.OnceValues(func() (*x509.Certificate, *ecdsa.PrivateKey) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(2),
+		Subject:               pkix.Name{CommonName: "Other CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().AddDate(10, 0, 0),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		panic(err)
+	}
+	return cert, key
+})
 
 // ctPeer is the fake server's end of one connection. Its methods stop the
 // script (through ctAbort) on the first unexpected thing.
@@ -237,11 +269,13 @@ const ctSID0 = 0x0a0b0c0d
 type ctOptions struct {
 	ctx       context.Context
 	sid       uint32
-	handshake bool // the TLS handshake must fail
+	handshake bool             // the TLS handshake must fail
+	server    *tls.Certificate // what the server presents; nil: ctCA
 }
 
 // ctRun runs c.Enroll against a fake server running script. A Client
-// without TLSConfig gets RootCAs with the test CAPF certificate.
+// with neither CAPFCertificates nor a TLSConfig that skips verification
+// pins the test CAPF certificate.
 func ctRun(t *testing.T, c *Client, script func(p *ctPeer)) (*Outcome, error) {
 	t.Helper()
 	return ctRunWith(t, c, ctOptions{}, script)
@@ -249,8 +283,8 @@ func ctRun(t *testing.T, c *Client, script func(p *ctPeer)) (*Outcome, error) {
 
 func ctRunWith(t *testing.T, c *Client, o ctOptions, script func(p *ctPeer)) (*Outcome, error) {
 	t.Helper()
-	if c.TLSConfig == nil {
-		c.TLSConfig = &tls.Config{RootCAs: ctRoots()}
+	if c.CAPFCertificates == nil && (c.TLSConfig == nil || !c.TLSConfig.InsecureSkipVerify) {
+		c.CAPFCertificates = ctPins()
 	}
 	if c.Device == "" {
 		c.Device = ctDevice
@@ -271,6 +305,9 @@ func ctRunWith(t *testing.T, c *Client, o ctOptions, script func(p *ctPeer)) (*O
 	}
 	ca, caKey := ctCA()
 	srvTLS := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{ca.Raw}, PrivateKey: caKey, Leaf: ca}}}
+	if o.server != nil {
+		srvTLS.Certificates = []tls.Certificate{*o.server}
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -496,11 +533,14 @@ func TestClientKeyRefused(t *testing.T) {
 }
 
 // TestClientStoreRefused: a certificate that is not for the generated key
-// or the device is answered with REASON 7.
+// or the device, or not signed by the CAPF certificate, is answered with
+// REASON 7.
 func TestClientStoreRefused(t *testing.T) {
 	t.Parallel()
 	key, other := ctEC(t, elliptic.P256()), ctEC(t, elliptic.P256())
 	good := ctIssue(t, ctDevice, &key.PublicKey)
+	otherCA, otherKey := ctOtherCA()
+	selfTmpl := &x509.Certificate{Subject: pkix.Name{CommonName: ctDevice}, IsCA: true, BasicConstraintsValid: true}
 	wrap := func(der []byte) []byte {
 		v, err := capfwire.WrapCertificate(capfwire.CertificateTypeLSC, der)
 		if err != nil {
@@ -515,6 +555,8 @@ func TestClientStoreRefused(t *testing.T) {
 	}{
 		{"other key", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctIssue(t, ctDevice, &other.PublicKey).Raw))}, 1},
 		{"other name", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctIssue(t, "SEP999999999999", &key.PublicKey).Raw))}, 1},
+		{"issued by another CA", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctIssueBy(t, otherCA, otherKey, ctDevice, &key.PublicKey).Raw))}, 1},
+		{"self-signed", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctIssueBy(t, selfTmpl, key, ctDevice, &key.PublicKey).Raw))}, 1},
 		{"not a certificate", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctHex("30 03 02 01 05")))}, 1},
 		{"bad wrapper", []capfwire.Element{ctEl(capfwire.TagCertificate, ctCat(ctHex("02"), wrap(good.Raw)[1:]))}, 1},
 		{"no CERTIFICATE", []capfwire.Element{ctEl(capfwire.TagCertificateType, []byte{1})}, 1},
@@ -932,28 +974,39 @@ func TestClientCancel(t *testing.T) {
 
 func TestClientTLS(t *testing.T) {
 	t.Parallel()
-	otherRoots := x509.NewCertPool()
-	otherRoots.AddCert(ctIssue(t, "other", &ctEC(t, elliptic.P256()).PublicKey))
+	otherKey := ctEC(t, elliptic.P256())
+	other := ctIssue(t, "other", &otherKey.PublicKey)
+	// An LSC that the CAPF certificate issued, with serverAuth as every
+	// LSC has: whoever enrolled a phone holds one.
+	lscKey := ctEC(t, elliptic.P256())
+	lsc := ctIssue(t, "SEP00000000BEEF", &lscKey.PublicKey)
+	ca, _ := ctCA()
+	lscServer := &tls.Certificate{Certificate: [][]byte{lsc.Raw, ca.Raw}, PrivateKey: lscKey, Leaf: lsc}
 	errPinned := errors.New("not the pinned certificate")
 	tests := []struct {
-		name string
-		cfg  *tls.Config
-		ok   bool
+		name   string
+		pins   []*x509.Certificate
+		cfg    *tls.Config
+		server *tls.Certificate
+		ok     bool
 	}{
-		{"RootCAs, no host name", &tls.Config{RootCAs: ctRoots()}, true},
-		{"RootCAs and ServerName", &tls.Config{RootCAs: ctRoots(), ServerName: "127.0.0.1"}, true},
-		{"RootCAs and a wrong ServerName", &tls.Config{RootCAs: ctRoots(), ServerName: "capf.example"}, false},
-		{"other root", &tls.Config{RootCAs: otherRoots}, false},
-		{"VerifyConnection refuses", &tls.Config{RootCAs: ctRoots(), VerifyConnection: func(tls.ConnectionState) error { return errPinned }}, false},
-		{"InsecureSkipVerify with a pin", &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(tls.ConnectionState) error { return nil }}, true},
-		{"expired by Time", &tls.Config{RootCAs: ctRoots(), Time: func() time.Time { return time.Now().AddDate(11, 0, 0) }}, false},
+		{"the pinned CAPF certificate, no host name", ctPins(), nil, nil, true},
+		{"ServerName is only sent", ctPins(), &tls.Config{ServerName: "capf.example"}, nil, true},
+		{"an LSC the CAPF certificate issued", ctPins(), nil, lscServer, false},
+		{"another certificate pinned", []*x509.Certificate{other}, nil, nil, false},
+		{"VerifyConnection refuses", ctPins(), &tls.Config{VerifyConnection: func(tls.ConnectionState) error { return errPinned }}, nil, false},
+		{"InsecureSkipVerify with the caller's check", nil, &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(tls.ConnectionState) error { return nil }}, nil, true},
+		{"expired by Time", ctPins(), &tls.Config{Time: func() time.Time { return time.Now().AddDate(11, 0, 0) }}, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := tt.cfg.Clone()
-			c := &Client{TLSConfig: tt.cfg}
-			out, err := ctRunWith(t, c, ctOptions{handshake: !tt.ok}, func(p *ctPeer) {
+			var cfg *tls.Config
+			if tt.cfg != nil {
+				cfg = tt.cfg.Clone()
+			}
+			c := &Client{CAPFCertificates: tt.pins, TLSConfig: tt.cfg}
+			out, err := ctRunWith(t, c, ctOptions{handshake: !tt.ok, server: tt.server}, func(p *ctPeer) {
 				p.auth()
 				p.end(0)
 			})
@@ -964,8 +1017,50 @@ func TestClientTLS(t *testing.T) {
 			} else if err == nil || out != nil || !strings.Contains(err.Error(), "TLS handshake") {
 				t.Fatalf("outcome %+v, error %v; want a handshake failure", out, err)
 			}
-			if tt.cfg.InsecureSkipVerify != cfg.InsecureSkipVerify || (tt.cfg.VerifyConnection == nil) != (cfg.VerifyConnection == nil) {
+			if cfg != nil && (tt.cfg.InsecureSkipVerify != cfg.InsecureSkipVerify || (tt.cfg.VerifyConnection == nil) != (cfg.VerifyConnection == nil)) {
 				t.Errorf("Run changed the caller's TLSConfig")
+			}
+		})
+	}
+}
+
+// TestClientLSCIssuers: with LSCIssuers, a certificate from that CA (an
+// external CA behind the CAPF) is stored, and one from the CAPF
+// certificate is not.
+func TestClientLSCIssuers(t *testing.T) {
+	t.Parallel()
+	key := ctEC(t, elliptic.P256())
+	otherCA, otherKey := ctOtherCA()
+	for _, tt := range []struct {
+		name string
+		cert *x509.Certificate
+		ok   bool
+	}{
+		{"from the external CA", ctIssueBy(t, otherCA, otherKey, ctDevice, &key.PublicKey), true},
+		{"from the CAPF certificate", ctIssue(t, ctDevice, &key.PublicKey), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := &Client{SkipInProgress: true, LSCIssuers: []*x509.Certificate{otherCA}}
+			c.GenerateKey, _ = ctKeys(key, nil)
+			wrapped, err := capfwire.WrapCertificate(capfwire.CertificateTypeLSC, tt.cert.Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reason := byte(1)
+			if !tt.ok {
+				reason = 7
+			}
+			out, err := ctRun(t, c, func(p *ctPeer) {
+				p.auth()
+				p.send(capfwire.CmdKeyGenerateRequest, ctEl(capfwire.TagKeyType, []byte{1}), ctEl(capfwire.TagCurve, []byte{0}))
+				p.recv(capfwire.CmdKeyGenerateResponse)
+				p.send(capfwire.CmdStoreCertificateRequest, ctEl(capfwire.TagCertificate, wrapped))
+				p.expect(ctCat(ctHex("55 0a"), ctSID(p.sid), ctHex("0004 | 01 0001"), []byte{reason}))
+				p.end(1)
+			})
+			if tt.ok != (err == nil) || tt.ok != (out != nil && out.Certificate != nil) {
+				t.Fatalf("outcome %+v, error %v", out, err)
 			}
 		})
 	}
@@ -977,26 +1072,29 @@ func TestClientInvalid(t *testing.T) {
 	ecCert := ctIssue(t, ctDevice, &ecKey.PublicKey)
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
 	edCert := ctIssue(t, ctDevice, edKey.Public())
-	roots := &tls.Config{RootCAs: ctRoots()}
+	pins := ctPins()
 	tests := []struct {
 		name string
 		c    Client
 	}{
-		{"no device", Client{TLSConfig: roots}},
-		{"device with a space", Client{Device: "SEP 001122334455", TLSConfig: roots}},
-		{"device too long", Client{Device: strings.Repeat("A", 65), TLSConfig: roots}},
-		{"no TLSConfig", Client{Device: ctDevice}},
-		{"no RootCAs nor ServerName", Client{Device: ctDevice, TLSConfig: &tls.Config{}}},
-		{"NUL in AuthString", Client{Device: ctDevice, TLSConfig: roots, AuthString: "12\x0034"}},
-		{"Certificate without Key", Client{Device: ctDevice, TLSConfig: roots, Certificate: ecCert}},
-		{"Key without Certificate", Client{Device: ctDevice, TLSConfig: roots, Key: ecKey}},
-		{"Key of another Certificate", Client{Device: ctDevice, TLSConfig: roots, Certificate: ecCert, Key: ecKey2}},
-		{"Ed25519 Key", Client{Device: ctDevice, TLSConfig: roots, Certificate: edCert, Key: edKey}},
-		{"unparsed Certificate", Client{Device: ctDevice, TLSConfig: roots, Certificate: &x509.Certificate{PublicKey: &ecKey.PublicKey}, Key: ecKey}},
-		{"SUDI without Certificate", Client{Device: ctDevice, TLSConfig: roots, SUDI: ecCert, SUDIKey: ecKey}},
-		{"EC SUDI", Client{Device: ctDevice, TLSConfig: roots, Certificate: ecCert, Key: ecKey, SUDI: ecCert, SUDIKey: ecKey}},
-		{"SUDI without SUDIKey", Client{Device: ctDevice, TLSConfig: roots, Certificate: ecCert, Key: ecKey, SUDI: ecCert}},
-		{"unparsed Current", Client{Device: ctDevice, TLSConfig: roots, Current: &x509.Certificate{}}},
+		{"no device", Client{CAPFCertificates: pins}},
+		{"device with a space", Client{Device: "SEP 001122334455", CAPFCertificates: pins}},
+		{"device too long", Client{Device: strings.Repeat("A", 65), CAPFCertificates: pins}},
+		{"no CAPFCertificates", Client{Device: ctDevice}},
+		{"no CAPFCertificates, a TLSConfig", Client{Device: ctDevice, TLSConfig: &tls.Config{}}},
+		{"RootCAs: would trust every LSC", Client{Device: ctDevice, CAPFCertificates: pins, TLSConfig: &tls.Config{RootCAs: x509.NewCertPool()}}},
+		{"unparsed CAPF certificate", Client{Device: ctDevice, CAPFCertificates: []*x509.Certificate{{}}}},
+		{"unparsed LSC issuer", Client{Device: ctDevice, CAPFCertificates: pins, LSCIssuers: []*x509.Certificate{nil}}},
+		{"NUL in AuthString", Client{Device: ctDevice, CAPFCertificates: pins, AuthString: "12\x0034"}},
+		{"Certificate without Key", Client{Device: ctDevice, CAPFCertificates: pins, Certificate: ecCert}},
+		{"Key without Certificate", Client{Device: ctDevice, CAPFCertificates: pins, Key: ecKey}},
+		{"Key of another Certificate", Client{Device: ctDevice, CAPFCertificates: pins, Certificate: ecCert, Key: ecKey2}},
+		{"Ed25519 Key", Client{Device: ctDevice, CAPFCertificates: pins, Certificate: edCert, Key: edKey}},
+		{"unparsed Certificate", Client{Device: ctDevice, CAPFCertificates: pins, Certificate: &x509.Certificate{PublicKey: &ecKey.PublicKey}, Key: ecKey}},
+		{"SUDI without Certificate", Client{Device: ctDevice, CAPFCertificates: pins, SUDI: ecCert, SUDIKey: ecKey}},
+		{"EC SUDI", Client{Device: ctDevice, CAPFCertificates: pins, Certificate: ecCert, Key: ecKey, SUDI: ecCert, SUDIKey: ecKey}},
+		{"SUDI without SUDIKey", Client{Device: ctDevice, CAPFCertificates: pins, Certificate: ecCert, Key: ecKey, SUDI: ecCert}},
+		{"unparsed Current", Client{Device: ctDevice, CAPFCertificates: pins, Current: &x509.Certificate{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1056,7 +1154,7 @@ func TestClientOneWritePerFrame(t *testing.T) {
 	t.Parallel()
 	server, c := ctTranscript(t)
 	conn := &ctScripted{r: bytes.NewReader(server)}
-	out, err := c.session(context.Background(), conn)
+	out, err := c.session(context.Background(), conn, ctPins())
 	if err != nil || out.Certificate == nil {
 		t.Fatalf("outcome %+v, error %v", out, err)
 	}
@@ -1083,7 +1181,7 @@ func FuzzClientSession(f *testing.F) {
 	f.Add(ctCat(server[:12], ctFrame(capfwire.CmdDeleteCertificateRequest, 7), ctFrame(capfwire.CmdEndSession, 7, ctEl(capfwire.TagReason, []byte{9}))))
 	f.Add(ctCat(server[:12], ctFrame(capfwire.CmdKeyGenerateRequest, 7, ctEl(capfwire.TagKeySize, []byte{0x03, 0xe8}))))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		out, err := c.session(context.Background(), &ctScripted{r: bytes.NewReader(data)})
+		out, err := c.session(context.Background(), &ctScripted{r: bytes.NewReader(data)}, ctPins())
 		if err == nil && (out == nil || out.Reason > 1) {
 			t.Fatalf("success with outcome %+v", out)
 		}

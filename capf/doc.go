@@ -50,6 +50,17 @@
 //     certificate, not the session: anyone who once saw them inside TLS can
 //     replay them. Only the optional SUDI data is bound to the session.
 //   - [AuthNull] authenticates nothing.
+//   - The CAPF certificate signs every LSC, and LSCs are TLS server
+//     certificates too, so a phone must trust the CAPF certificate of its
+//     trust list's CAPF record itself, never anything that chains to it:
+//     any enrolled phone could otherwise run a CAPF, collect other
+//     phones' authentication strings and delete their certificates. A
+//     [Client] pins [Client.CAPFCertificates] so, and stores only an LSC
+//     that the pinned certificate (or [Client.LSCIssuers]) signed.
+//   - A SUDI proves something only if it chains to Cisco's SUDI roots:
+//     without [Server.SUDIRoots] only its signatures are checked, so a
+//     self-made SUDI passes. Set SUDIRoots, and [Server.RequireSUDI] to
+//     demand one.
 //
 // The server goes further than the reference implementation: the
 // authenticating certificate must name the device (the reference accepts
@@ -70,8 +81,16 @@
 // scheduled again): that is the price of a lockout.
 //
 // Bad input from the network ends the session with END_SESSION reason 7
-// and a typed error; frames are bounded at 65,543 bytes, every read has a
-// deadline and concurrent sessions are bounded by [Server.MaxConns].
+// and a typed error; frames are bounded at 65,543 bytes and every read has
+// a deadline. Concurrent sessions are bounded in all by [Server.MaxConns]
+// and from one host by [Server.MaxConnsPerHost], so that one host cannot
+// take every place. A host is an IPv4 address, or an IPv6 /64 prefix,
+// within which a host picks its addresses at will (RFC 4291 §2.5.1, RFC
+// 8981). Connections beyond a bound are closed at once, and logged at most
+// once a second. A connection that sends nothing is closed after
+// [Server.FirstByteTimeout], well before the [Server.HandshakeTimeout]
+// that bounds the whole handshake. [Server.ServeConn] leaves both bounds
+// to its caller.
 //
 // # Compatibility
 //
@@ -91,7 +110,18 @@
 // TLS is 1.2 or later unless [Server.LegacyTLS] enables TLS 1.0 with the
 // CBC and RSA key exchange suites that 7900-series phones need.
 //
-// The meaning of commands 5–8, 16 and 18–23 is unknown (capf-tvs.md §10);
-// they are protocol errors here. Real phones may encode ECDSA signatures
-// differently from the ASN.1 form assumed.
+// The server refuses to start with a CAPF certificate whose KeyUsage
+// extension lacks digitalSignature: every TLS handshake but one with RSA
+// key exchange signs with the key (RFC 5246 §7.4.2, RFC 8446 §4.4.2.2),
+// and Cisco requires digitalSignature and keyCertSign from CUCM 14SU2 on.
+// A certificate without a KeyUsage extension is not restricted (RFC 5280
+// §4.2.1.3) and is accepted. keyEncipherment matters only for RSA key
+// exchange, offered under LegacyTLS with an RSA key: its absence is
+// logged as a warning rather than refused, since whether 7900-series
+// phones check it is unknown. Certificates chosen by GetCertificate or
+// GetConfigForClient are not checked.
+//
+// The meaning of commands 5–8, 16 and 18–23 is unknown (no public source
+// describes them); they are protocol errors here. Real phones may encode
+// ECDSA signatures differently from the ASN.1 form assumed.
 package capf

@@ -77,13 +77,12 @@ func Example() {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
 
-	// The phone trusts the CAPF certificate (through its ITL, here a pool).
-	roots := x509.NewCertPool()
-	roots.AddCert(capfCert)
+	// The phone trusts the CAPF certificate of its trust list's CAPF
+	// record (ctl.File.Certificates(ctl.RoleCAPF)), and only that one.
 	phone := &capf.Client{
-		Device:     "SEP001122334455",
-		TLSConfig:  &tls.Config{RootCAs: roots},
-		AuthString: "482913",
+		Device:           "SEP001122334455",
+		CAPFCertificates: []*x509.Certificate{capfCert},
+		AuthString:       "482913",
 	}
 	out, err := phone.Enroll(ctx, l.Addr().String())
 	if err != nil {

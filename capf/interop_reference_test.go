@@ -1062,7 +1062,7 @@ type refB struct {
 }
 
 func (b *refB) client(dev string) *Client {
-	return &Client{Device: dev, TLSConfig: &tls.Config{RootCAs: refPool(b.ca)}, Timeout: 20 * time.Second}
+	return &Client{Device: dev, CAPFCertificates: []*x509.Certificate{b.ca}, Timeout: 20 * time.Second}
 }
 
 // refSession is one client session and capfd's log from its start.

@@ -218,6 +218,27 @@ func (r *Record) ParseCertificate() (*x509.Certificate, error) {
 	return x509.ParseCertificate(r.Certificate)
 }
 
+// Certificates returns the certificates of f's records in role, in
+// record order; records without a certificate are skipped, and one whose
+// certificate does not parse is an error. A phone trusts these for the
+// service of the role: the CAPF or TVS certificates of its trust list are
+// what a capf.Client or tvs.Client pins.
+func (f *File) Certificates(role Role) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for i := range f.Records {
+		r := &f.Records[i]
+		if r.Role != role || len(r.Certificate) == 0 {
+			continue
+		}
+		cert, err := r.ParseCertificate()
+		if err != nil {
+			return nil, fmt.Errorf("ctl: record %d (%v): %w", i+1, role, err)
+		}
+		certs = append(certs, cert)
+	}
+	return certs, nil
+}
+
 // fromWire fills r from a parsed record, except its serial number and
 // names, which parseRecords sets.
 func (r *Record) fromWire(w *trustlist.Record) {

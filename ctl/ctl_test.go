@@ -275,6 +275,34 @@ func TestRecordWithoutCertificate(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// Certificates returns the parsed certificates of one role's records, in
+// order, skipping records without one; a broken one is an error.
+func TestCertificates(t *testing.T) {
+	f, err := Parse(testkeys.Vector(t, "ITLFile.tlv"))
+	require.NoError(t, err)
+	capf, err := f.Certificates(RoleCAPF)
+	require.NoError(t, err)
+	require.Len(t, capf, 1)
+	assert.Equal(t, "Asterisk", capf[0].Subject.CommonName)
+	tftp, err := f.Certificates(RoleTFTP)
+	require.NoError(t, err)
+	require.Len(t, tftp, 1, "CCM+TFTP records are not TFTP records")
+	assert.Equal(t, "ApacheEC", tftp[0].Subject.CommonName)
+	none, err := f.Certificates(Role(99))
+	assert.NoError(t, err)
+	assert.Empty(t, none)
+
+	bare := Record{Role: RoleCAPF, DNSName: "capf"}
+	broken := Record{Role: RoleCAPF, Certificate: []byte{0x30, 0x00}}
+	f.Records = append(f.Records, bare)
+	capf, err = f.Certificates(RoleCAPF)
+	require.NoError(t, err)
+	assert.Len(t, capf, 1, "a record without a certificate is skipped")
+	f.Records = append(f.Records, broken)
+	_, err = f.Certificates(RoleCAPF)
+	assert.ErrorContains(t, err, fmt.Sprintf("ctl: record %d (CAPF)", len(f.Records)))
+}
+
 func TestUnknownElementsAndRoles(t *testing.T) {
 	r := newRecord(t, "tftp", Role(99))
 	r.Extra = []Element{{Tag: 0x42, Value: []byte("future")}}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/internal/capfwire"
-	"github.com/ucsec/ucsec/internal/tlsroots"
+	"github.com/ucsec/ucsec/internal/tlspin"
 )
 
 // Client defaults.
@@ -43,11 +43,21 @@ type Client struct {
 	// 2445), tried in order until one answers, as a phone tries the
 	// servers of its CallManager group. Required.
 	Servers []string
-	// TLSConfig verifies the TVS certificate; it is cloned. Required, with
-	// RootCAs (a phone's TVS records; never the system's roots): the
-	// certificate must chain to them. With ServerName empty no host name
-	// is checked, as phones do. InsecureSkipVerify is honoured only with a
-	// VerifyConnection or VerifyPeerCertificate of the caller's.
+	// TVSCertificates are the TVS certificates the phone trusts: those of
+	// the TVS records of its ITL (ctl.File.Certificates with ctl.RoleTVS).
+	// A server must present one of them, byte for byte, as its own TLS
+	// certificate, within its validity period: it is pinned, as phones
+	// pin it, and a certificate that merely chains to one is refused.
+	// Required, unless TLSConfig replaces the check (see there).
+	TVSCertificates []*x509.Certificate
+	// TLSConfig optionally sets other TLS parameters (versions, suites,
+	// Time, a session cache); it is cloned. Its RootCAs must be nil: trust
+	// comes from TVSCertificates. ServerName, if set, is only sent (SNI);
+	// no host name is checked, as phones reach TVS by address. A
+	// VerifyConnection of the caller's runs after the pin. With no
+	// TVSCertificates, InsecureSkipVerify with a VerifyConnection or
+	// VerifyPeerCertificate of the caller's replaces the check entirely:
+	// the caller then owns the decision.
 	TLSConfig *tls.Config
 	// DeviceName is sent with each request, such as
 	// "CP-7962-SEP001122334455"; "" means DefaultDeviceName. The reference
@@ -106,7 +116,7 @@ func (c *Client) Verify(ctx context.Context, cert *x509.Certificate) (*Verdict, 
 	if len(c.Servers) == 0 {
 		return nil, fmt.Errorf("%w: Client.Servers is empty", ErrInvalid)
 	}
-	if err := tlsroots.Check(c.TLSConfig); err != nil {
+	if err := tlspin.Check(c.TLSConfig, c.TVSCertificates, "TVSCertificates"); err != nil {
 		return nil, fmt.Errorf("%w: client: %v", ErrInvalid, err)
 	}
 	if cert == nil || len(cert.Raw) == 0 || len(cert.Raw) > capfwire.MaxPayload-64 {
@@ -220,7 +230,7 @@ func (c *Client) ask(ctx context.Context, addr string, der []byte) (*Verdict, er
 	if err := req.AddCertificate(der); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	d := tls.Dialer{Config: tlsroots.ClientConfig(c.TLSConfig, "tvs: TVS")}
+	d := tls.Dialer{Config: tlspin.ClientConfig(c.TLSConfig, c.TVSCertificates, "tvs: TVS")}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, &serverError{addr, err}

@@ -2,9 +2,12 @@ package tvs
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/internal/capfwire"
+	"github.com/ucsec/ucsec/internal/tlspin"
 )
 
 // clFake is a TVS that answers with whatever its answer function returns
@@ -67,7 +71,7 @@ func (f *clFake) requests() []*capfwire.TVSFrame {
 }
 
 func (f *clFake) client() *Client {
-	return &Client{Servers: []string{f.addr}, TLSConfig: &tls.Config{RootCAs: svTVSID.pool()}, Timeout: 5 * time.Second}
+	return &Client{Servers: []string{f.addr}, TVSCertificates: []*x509.Certificate{svTVSID.cert}, Timeout: 5 * time.Second}
 }
 
 // clResponse returns a VERIFY_RESPONSE to req with the elements.
@@ -256,16 +260,17 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-// The TVS certificate must chain to RootCAs, the phone's TVS records; no
-// host name is checked. With a ServerName, crypto/tls checks as usual.
+// The TVS certificate is pinned to TVSCertificates, the phone's TVS
+// records: another certificate, even one they issued, is refused. No host
+// name is checked; a ServerName is only sent.
 func TestClientTLS(t *testing.T) {
 	s := svStart(t, nil)
 	cert := svCert(t, "known")
 	s.put(t, cert, 0, ctl.RoleCCM)
 	c := s.client()
-	c.TLSConfig = &tls.Config{RootCAs: svImpostor(t).pool()}
+	c.TVSCertificates = []*x509.Certificate{svImpostor(t).cert}
 	_, err := c.Verify(context.Background(), cert)
-	assert.ErrorContains(t, err, "certificate signed by unknown authority")
+	assert.ErrorIs(t, err, tlspin.ErrNotPinned)
 
 	// An impostor TVS the phone does not trust is never believed.
 	imp := svStart(t, func(srv *Server) {
@@ -275,16 +280,44 @@ func TestClientTLS(t *testing.T) {
 	c = s.client()
 	c.Servers = []string{imp.addr}
 	_, err = c.Verify(context.Background(), cert)
-	assert.Error(t, err)
+	assert.ErrorIs(t, err, tlspin.ErrNotPinned)
+
+	// Nor is a server whose certificate the trusted TVS certificate
+	// issued: a phone pins the record's certificate itself.
+	caKey, leafKey := svMustKey(), svMustKey()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "TVS CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	require.NoError(t, err)
+	tvsCA, err := x509.ParseCertificate(caDER)
+	require.NoError(t, err)
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "SEP00000000BEEF"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, tvsCA, leafKey.Public(), caKey)
+	require.NoError(t, err)
+	issued := svStart(t, func(srv *Server) {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey}}}
+	})
+	issued.put(t, cert, 0, ctl.RoleSAST)
+	c = issued.client()
+	c.TVSCertificates = []*x509.Certificate{tvsCA}
+	_, err = c.Verify(context.Background(), cert)
+	assert.ErrorIs(t, err, tlspin.ErrNotPinned)
 
 	c = s.client()
 	c.CacheSize = -1
-	c.TLSConfig.ServerName = "tvs.example.com"
+	c.TLSConfig = &tls.Config{ServerName: "other.example.com"}
 	_, err = c.Verify(context.Background(), cert)
 	assert.NoError(t, err)
-	c.TLSConfig.ServerName = "other.example.com"
-	_, err = c.Verify(context.Background(), cert)
-	assert.ErrorContains(t, err, "other.example.com")
 }
 
 // With a ClientSessionCache the client resumes its TLS sessions; without,
@@ -489,19 +522,20 @@ func TestClientTimeout(t *testing.T) {
 
 func TestClientInvalid(t *testing.T) {
 	cert := svCert(t, "asked")
-	roots := &tls.Config{RootCAs: svTVS(t).pool()}
+	pins := []*x509.Certificate{svTVS(t).cert}
 	tests := []struct {
 		name string
 		c    *Client
 		cert *x509.Certificate
 	}{
-		{"no servers", &Client{TLSConfig: roots}, cert},
-		{"no TLS config", &Client{Servers: []string{"127.0.0.1"}}, cert},
-		{"no roots", &Client{Servers: []string{"127.0.0.1"}, TLSConfig: &tls.Config{}}, cert},
-		{"no certificate", &Client{Servers: []string{"127.0.0.1"}, TLSConfig: roots}, nil},
-		{"certificate without DER", &Client{Servers: []string{"127.0.0.1"}, TLSConfig: roots}, &x509.Certificate{}},
-		{"certificate too long", &Client{Servers: []string{"127.0.0.1"}, TLSConfig: roots}, &x509.Certificate{Raw: make([]byte, 65500)}},
-		{"device name with a NUL", &Client{Servers: []string{"127.0.0.1"}, TLSConfig: roots, DeviceName: "CP\x00"}, cert},
+		{"no servers", &Client{TVSCertificates: pins}, cert},
+		{"no TVSCertificates", &Client{Servers: []string{"127.0.0.1"}}, cert},
+		{"no TVSCertificates, a TLS config", &Client{Servers: []string{"127.0.0.1"}, TLSConfig: &tls.Config{}}, cert},
+		{"RootCAs: would trust what the TVS certificate issued", &Client{Servers: []string{"127.0.0.1"}, TVSCertificates: pins, TLSConfig: &tls.Config{RootCAs: x509.NewCertPool()}}, cert},
+		{"no certificate", &Client{Servers: []string{"127.0.0.1"}, TVSCertificates: pins}, nil},
+		{"certificate without DER", &Client{Servers: []string{"127.0.0.1"}, TVSCertificates: pins}, &x509.Certificate{}},
+		{"certificate too long", &Client{Servers: []string{"127.0.0.1"}, TVSCertificates: pins}, &x509.Certificate{Raw: make([]byte, 65500)}},
+		{"device name with a NUL", &Client{Servers: []string{"127.0.0.1"}, TVSCertificates: pins, DeviceName: "CP\x00"}, cert},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -514,7 +548,8 @@ func TestClientInvalid(t *testing.T) {
 // One client, many goroutines, several certificates: every answer is the
 // right one (run with -race).
 func TestClientConcurrent(t *testing.T) {
-	s := svStart(t, nil)
+	// The clients all come from 127.0.0.1: no per-host bound.
+	s := svStart(t, func(srv *Server) { srv.MaxConnsPerHost = -1 })
 	certs := make([]*x509.Certificate, 6)
 	for i := range certs {
 		certs[i] = svCert(t, "c")

@@ -34,20 +34,27 @@
 //
 // A TVS answer is only as good as the TLS check of the TVS certificate:
 // whoever holds a key the phone accepts as TVS can make it trust any
-// certificate, a new ITL signer included. A [Client] verifies the server's
-// certificate against its TLSConfig.RootCAs and checks no host name, as
-// phones do; give it exactly the certificates of the TVS records of the
-// phone's ITL, and guard the TVS private key as the ITL signing key. A
-// Client keeps its roots and its cached verdicts: build a new one when the
-// phone's ITL changes (a TVS record replaced after a key compromise).
+// certificate, a new ITL signer included. A [Client] pins the server's
+// certificate to [Client.TVSCertificates], the certificates of the TVS
+// records of the phone's ITL, as phones do: the server must present one
+// of them itself, and a certificate that one of them issued is refused. No
+// host name is checked. Guard the TVS private key as the ITL signing key.
+// A Client keeps its pins and its cached verdicts: build a new one when
+// the phone's ITL changes (a TVS record replaced after a key compromise).
 //
 // The service authenticates no client: it asks for no client certificate
 // and does not check the device name, so anyone who reaches port 2445 can
 // learn whether a certificate is trusted and in which roles. Certificates
 // are public, but consider which network may reach the service. Concurrent
-// connections are bounded by [Server.MaxConns] (not for [Server.ServeConn],
-// whose caller owns the accept loop), and each exchange, the store lookup
-// included, by [Server.Timeout].
+// connections are bounded in all by [Server.MaxConns] and from one host
+// by [Server.MaxConnsPerHost], so that one host cannot take every place.
+// A host is an IPv4 address, or an IPv6 /64 prefix, within which a host
+// picks its addresses at will (RFC 4291 §2.5.1, RFC 8981). Connections
+// beyond a bound are closed at once, and logged at most once a second.
+// Neither bound applies to [Server.ServeConn], whose caller owns the
+// accept loop. A connection that sends nothing is closed after
+// [Server.FirstByteTimeout], and each exchange, the store lookup
+// included, is bounded by [Server.Timeout].
 //
 // Verdicts outlive the store: a phone, and a [Client], keeps a valid
 // verdict for its TTL (a day by default, at most 30 days), so removing a
@@ -86,6 +93,13 @@
 // One request is answered per connection, as the reference does; the
 // server closes the connection after its answer. Whether phones send
 // several requests on one connection is unknown.
+//
+// The server refuses to start with a TVS certificate whose KeyUsage
+// extension lacks digitalSignature, which every TLS handshake but one
+// with RSA key exchange needs (RFC 5246 §7.4.2, RFC 8446 §4.4.2.2); one
+// without a KeyUsage extension is not restricted (RFC 5280 §4.2.1.3).
+// Under LegacyTLS an RSA certificate without keyEncipherment, which RSA
+// key exchange calls for, is logged as a warning.
 //
 // The server speaks TLS 1.2 and later. The [Client] caches valid verdicts
 // only, takes a valid answer without TTL as valid but not to be cached,

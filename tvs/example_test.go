@@ -76,13 +76,12 @@ func Example() {
 	go func() { done <- srv.Serve(ctx, l) }()
 
 	// The phone trusts the TVS certificate because its ITL holds it with
-	// the TVS role; here, a pool.
-	roots := x509.NewCertPool()
-	roots.AddCert(tvsCert)
+	// the TVS role (ctl.File.Certificates(ctl.RoleTVS)), and only that
+	// certificate: it is pinned.
 	client := &tvs.Client{
-		Servers:    []string{l.Addr().String()},
-		TLSConfig:  &tls.Config{RootCAs: roots},
-		DeviceName: "CP-8845-SEP001122334455",
+		Servers:         []string{l.Addr().String()},
+		TVSCertificates: []*x509.Certificate{tvsCert},
+		DeviceName:      "CP-8845-SEP001122334455",
 	}
 	for _, cert := range []*x509.Certificate{capfCert, stranger, capfCert} {
 		v, err := client.Verify(ctx, cert)

@@ -637,7 +637,7 @@ func TestReferenceClient(t *testing.T) {
 	r := refNewRig(t)
 	tvsd := r.peers[1]
 	client := func(dev string) *Client {
-		return &Client{Servers: []string{tvsd.addr}, TLSConfig: &tls.Config{RootCAs: r.roots()}, DeviceName: dev, Timeout: 10 * time.Second, CacheSize: -1}
+		return &Client{Servers: []string{tvsd.addr}, TVSCertificates: []*x509.Certificate{r.tvsCert}, DeviceName: dev, Timeout: 10 * time.Second, CacheSize: -1}
 	}
 	verify := func(t *testing.T, c *Client, rc *refCase) (*Verdict, string, time.Duration, error) {
 		t.Helper()

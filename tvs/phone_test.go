@@ -50,29 +50,16 @@ func phITLAs(t *testing.T, signer string, role ctl.Role) *ctl.File {
 	return f
 }
 
-// phRoots returns the certificates of the TVS records of list: what a
-// phone checks the TVS's TLS certificate against.
-func phRoots(t *testing.T, list *ctl.File) *x509.CertPool {
-	t.Helper()
-	pool := x509.NewCertPool()
-	for i := range list.Records {
-		if r := &list.Records[i]; r.Role == ctl.RoleTVS {
-			c, err := r.ParseCertificate()
-			require.NoError(t, err)
-			pool.AddCert(c)
-		}
-	}
-	return pool
-}
-
 // phPhone is a phone that holds list and asks the TVS at addr.
 func phPhone(t *testing.T, list *ctl.File, addr string) (*ctl.Phone, *Client) {
 	t.Helper()
+	pins, err := list.Certificates(ctl.RoleTVS)
+	require.NoError(t, err)
 	c := &Client{
-		Servers:    []string{addr},
-		TLSConfig:  &tls.Config{RootCAs: phRoots(t, list)},
-		DeviceName: svDevice,
-		Timeout:    2 * time.Second,
+		Servers:         []string{addr},
+		TVSCertificates: pins,
+		DeviceName:      svDevice,
+		Timeout:         2 * time.Second,
 	}
 	return &ctl.Phone{ITL: list, TVS: c}, c
 }
@@ -167,7 +154,7 @@ func TestPhoneTVS(t *testing.T) {
 			})
 			s.put(t, newSigner, 0, ctl.RoleSAST)
 			return s.addr
-		}, "certificate signed by unknown authority", nil},
+		}, "not one of the trusted certificates", nil},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {

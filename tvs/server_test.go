@@ -238,9 +238,10 @@ func (s *svServer) put(tb testing.TB, cert *x509.Certificate, ttl time.Duration,
 // client returns a client of the server that trusts its certificate.
 func (s *svServer) client() *Client {
 	return &Client{
-		Servers:   []string{s.addr},
-		TLSConfig: &tls.Config{RootCAs: s.id.pool()},
-		Timeout:   5 * time.Second,
+		Servers:         []string{s.addr},
+		TVSCertificates: []*x509.Certificate{s.id.cert},
+		TLSConfig:       &tls.Config{}, // for tests to add to
+		Timeout:         5 * time.Second,
 	}
 }
 
@@ -585,7 +586,7 @@ func TestServerServeConn(t *testing.T) {
 		}
 		done <- srv.ServeConn(context.Background(), c)
 	}()
-	c := &Client{Servers: []string{l.Addr().String()}, TLSConfig: &tls.Config{RootCAs: id.pool()}}
+	c := &Client{Servers: []string{l.Addr().String()}, TVSCertificates: []*x509.Certificate{id.cert}}
 	v, err := c.Verify(context.Background(), cert)
 	require.NoError(t, err)
 	assert.Equal(t, []ctl.Role{ctl.RoleTFTP}, v.Roles)
@@ -653,7 +654,8 @@ func TestServerGetConfigForClient(t *testing.T) {
 
 // Many phones at once: every one gets its own answer.
 func TestServerConcurrent(t *testing.T) {
-	s := svStart(t, nil)
+	// The phones all come from 127.0.0.1: no per-host bound.
+	s := svStart(t, func(srv *Server) { srv.MaxConnsPerHost = -1 })
 	certs := make([]*x509.Certificate, 8)
 	for i := range certs {
 		certs[i] = svCert(t, "c"+string(rune('a'+i)))

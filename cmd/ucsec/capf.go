@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -333,9 +332,12 @@ var capfEnroll = &command{
 	summary:  "connect to a CAPF server as a phone and carry out its scheduled operation",
 	help: `
 Play a phone against a CAPF server, for labs and tests: connect to
---server over TLS, trusting the CAPF certificate in --ca (no host name is
-checked, as phones do), authenticate as --device, and carry out whatever
-the server scheduled for it.
+--server over TLS, trusting the CAPF certificate in --ca (PEM
+certificates, or one DER), authenticate as --device, and carry out
+whatever the server scheduled for it. As a phone pins the CAPF record of
+its trust list, the server must present a certificate of --ca itself: one
+that --ca issued (every LSC) is refused, and no host name is checked. The
+issued LSC must be signed by the CAPF certificate the server presented.
 
 Authenticate with --string, the authentication string, or with an
 existing certificate and its key (--cert, --key: the LSC, or with --mic a
@@ -374,7 +376,7 @@ func newCapfEnrollCmd(fs *flag.FlagSet) *capfEnrollCmd {
 	c := new(capfEnrollCmd)
 	fs.StringVar(&c.server, "server", "", "CAPF server `HOST:PORT` (port 3804 if left out) (required)")
 	fs.StringVar(&c.device, "device", "", "device `NAME`, such as SEP001122334455 (required)")
-	fs.StringVar(&c.ca, "ca", "", "CAPF certificate `FILE` to trust (required)")
+	fs.StringVar(&c.ca, "ca", "", "trust the CAPF certificates in `FILE`, pinned (PEM, or one DER) (required)")
 	fs.StringVar(&c.authString, "string", "", "authentication string `DIGITS`")
 	c.auth = addKeyPairFlags(fs, "", "existing (LSC or MIC)")
 	fs.BoolVar(&c.mic, "mic", false, "--cert is a manufacturing certificate (MIC), not an LSC")
@@ -430,18 +432,16 @@ func (c *capfEnrollCmd) run(e *env, _ []string) error {
 	if err := checkJSONOutput(c.json, out); err != nil {
 		return err
 	}
-	caCert, err := loadCertificate(c.ca)
+	pins, err := loadCertificates(c.ca)
 	if err != nil {
 		return err
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(caCert)
 	cl := &capf.Client{
-		Device:     c.device,
-		TLSConfig:  &tls.Config{RootCAs: roots},
-		AuthString: c.authString,
-		MIC:        c.mic,
-		Timeout:    c.timeout,
+		Device:           c.device,
+		CAPFCertificates: pins,
+		AuthString:       c.authString,
+		MIC:              c.mic,
+		Timeout:          c.timeout,
 	}
 	if c.auth.set() {
 		if cl.Certificate, cl.Key, err = c.auth.load(); err != nil {

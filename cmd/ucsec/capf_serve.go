@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -257,37 +256,16 @@ func (c *capfServeCmd) run(e *env, _ []string) error {
 	return nil
 }
 
-// loadCertPool returns the certificates in the file path: PEM
+// loadCertPool returns a pool of the certificates in the file path: PEM
 // certificates, or one in DER.
 func loadCertPool(path string) (*x509.CertPool, error) {
-	data, err := readFile(path)
+	certs, err := loadCertificates(path)
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
-	n := 0
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, &fileError{path, fmt.Errorf("certificate %d: %w", n+1, err)}
-		}
-		pool.AddCert(cert)
-		n++
-	}
-	if n == 0 {
-		cert, err := x509.ParseCertificate(data)
-		if err != nil {
-			return nil, &fileError{path, errors.New("no certificate found")}
-		}
-		pool.AddCert(cert)
+	for _, c := range certs {
+		pool.AddCert(c)
 	}
 	return pool, nil
 }

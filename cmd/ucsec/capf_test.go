@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -455,8 +454,7 @@ func TestCapfCrash(t *testing.T) {
 	}
 
 	srv := startChild()
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
+	pins := []*x509.Certificate{ca}
 
 	var (
 		mu       sync.Mutex
@@ -487,7 +485,7 @@ func TestCapfCrash(t *testing.T) {
 				mu.Lock()
 				acked[dev] = true
 				mu.Unlock()
-				cl := &capf.Client{Device: dev, TLSConfig: &tls.Config{RootCAs: roots}, AuthString: sch.AuthString, Timeout: 10 * time.Second}
+				cl := &capf.Client{Device: dev, CAPFCertificates: pins, AuthString: sch.AuthString, Timeout: 10 * time.Second}
 				out, err := cl.Enroll(ctx, srv.addr)
 				if out != nil && out.Certificate != nil {
 					mu.Lock()
@@ -550,7 +548,7 @@ func TestCapfCrash(t *testing.T) {
 	}
 	// And it still works.
 	mustRun(t, exitOK, "capf", "schedule", "--store", store, "--device", "SEPFFFF00000000", "--op", "install", "--auth", "null", "--key", "ec256")
-	out, err := (&capf.Client{Device: "SEPFFFF00000000", TLSConfig: &tls.Config{RootCAs: roots}}).Enroll(ctx, srv.addr)
+	out, err := (&capf.Client{Device: "SEPFFFF00000000", CAPFCertificates: pins}).Enroll(ctx, srv.addr)
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, out.Reason)
 

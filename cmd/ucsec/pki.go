@@ -70,6 +70,20 @@ func loadCertificate(path string) (*x509.Certificate, error) {
 	return cert, nil
 }
 
+// loadCertificates returns every certificate in the file path: PEM
+// certificates, or one in DER.
+func loadCertificates(path string) ([]*x509.Certificate, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := pemutil.ParseCertificates(data)
+	if err != nil {
+		return nil, &fileError{path, err}
+	}
+	return certs, nil
+}
+
 // loadOptionalCertificate is loadCertificate for an optional flag: it
 // returns nil if path is "".
 func loadOptionalCertificate(path string) (*x509.Certificate, error) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -35,9 +34,10 @@ input), as a phone asks about a certificate its ITL does not hold. The
 servers (--server, repeatable; port 2445 if left out) are tried in order
 until one answers.
 
-The TVS certificate must chain to --ca (PEM certificates, or one DER), or
-be one of the TVS records of the ITL --itl, as a phone checks it; no host
-name is checked. --device is the device name sent, CP-<model>-SEP<MAC>.
+The server must present one of the certificates of --ca (PEM
+certificates, or one DER) or of the TVS records of the ITL --itl, itself:
+as a phone pins its TVS records, a certificate they issued is refused, and
+no host name is checked. --device is the device name sent, CP-<model>-SEP<MAC>.
 
 Prints the certificate's subject and SHA-256, the server that answered,
 the status, and for a trusted certificate its roles and the TTL for which
@@ -65,7 +65,7 @@ type tvsQueryCmd struct {
 func newTVSQueryCmd(fs *flag.FlagSet) *tvsQueryCmd {
 	c := new(tvsQueryCmd)
 	fs.Var(&c.servers, "server", "TVS server `HOST[:PORT]`, port 2445 if left out (repeatable, required)")
-	fs.StringVar(&c.ca, "ca", "", "trust the TVS certificates in `FILE` (PEM, or one DER)")
+	fs.StringVar(&c.ca, "ca", "", "trust the TVS certificates in `FILE`, pinned (PEM, or one DER)")
 	fs.StringVar(&c.itl, "itl", "", "trust the TVS records of the trust list `FILE`, as a phone does")
 	fs.StringVar(&c.device, "device", tvs.DefaultDeviceName, "device `NAME` sent with the request")
 	fs.DurationVar(&c.timeout, "timeout", tvs.DefaultTimeout, "bound on the exchange with each server, `DUR`")
@@ -101,12 +101,12 @@ func (c *tvsQueryCmd) run(e *env, args []string) error {
 			return usageError("empty --server")
 		}
 	}
-	var roots *x509.CertPool
+	var pins []*x509.Certificate
 	var err error
 	if c.ca != "" {
-		roots, err = loadCertPool(c.ca)
+		pins, err = loadCertificates(c.ca)
 	} else {
-		roots, err = tvsRoots(c.itl)
+		pins, err = tvsRecords(c.itl)
 	}
 	if err != nil {
 		return err
@@ -116,11 +116,11 @@ func (c *tvsQueryCmd) run(e *env, args []string) error {
 		return err
 	}
 	cl := &tvs.Client{
-		Servers:    c.servers,
-		TLSConfig:  &tls.Config{RootCAs: roots},
-		DeviceName: c.device,
-		Timeout:    c.timeout,
-		CacheSize:  -1,
+		Servers:         c.servers,
+		TVSCertificates: pins,
+		DeviceName:      c.device,
+		Timeout:         c.timeout,
+		CacheSize:       -1,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(c.servers)+1)*c.timeout)
 	defer cancel()
@@ -191,9 +191,9 @@ func noAnswerError(err error) error {
 	return fmt.Errorf("no TVS server answered: %s", strings.Join(msgs, "; "))
 }
 
-// tvsRoots returns the certificates of the TVS records of the trust list
-// in the file path: those a phone accepts as the TVS certificate.
-func tvsRoots(path string) (*x509.CertPool, error) {
+// tvsRecords returns the certificates of the TVS records of the trust list
+// in the file path.
+func tvsRecords(path string) ([]*x509.Certificate, error) {
 	data, err := readFile(path)
 	if err != nil {
 		return nil, err
@@ -202,22 +202,12 @@ func tvsRoots(path string) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, &fileError{path, err}
 	}
-	pool := x509.NewCertPool()
-	n := 0
-	for i := range f.Records {
-		r := &f.Records[i]
-		if r.Role != ctl.RoleTVS {
-			continue
-		}
-		cert, err := r.ParseCertificate()
-		if err != nil {
-			return nil, &fileError{path, fmt.Errorf("TVS record %d: %w", i+1, err)}
-		}
-		pool.AddCert(cert)
-		n++
+	certs, err := f.Certificates(ctl.RoleTVS)
+	if err != nil {
+		return nil, &fileError{path, err}
 	}
-	if n == 0 {
+	if len(certs) == 0 {
 		return nil, &fileError{path, errors.New("no TVS record with a certificate")}
 	}
-	return pool, nil
+	return certs, nil
 }

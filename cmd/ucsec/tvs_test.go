@@ -105,7 +105,7 @@ func TestTVSEndToEnd(t *testing.T) {
 
 	// No server answers, or none is trusted: exit status 2.
 	ucsec(t, "", "tvs", "query", "--server", down, "--ca", tvsCrt, sastPEM).check(t, exitError, "", down)
-	ucsec(t, "", "tvs", "query", "--server", addr, "--ca", otherCrt, sastPEM).check(t, exitError, "", "unknown authority")
+	ucsec(t, "", "tvs", "query", "--server", addr, "--ca", otherCrt, sastPEM).check(t, exitError, "", "not one of the trusted certificates")
 
 	logs := serverLog.String()
 	for _, want := range []string{"tvs: loaded", "file=" + itlFile, "certificates=3", "roles=CAPF,TVS", "tvs: serving", "tvs: request answered", "device=CP-8845-SEP001122334455"} {

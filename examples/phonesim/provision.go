@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -240,15 +239,18 @@ func (p *phone) firstContact(ctx context.Context, c *cluster) error {
 	p.trust.ITL = f
 	r.ITL = append(r.ITL, rule)
 
-	roots := rolePool(ctl.RoleTVS, f)
-	if roots == nil {
+	tvsCerts, err := roleCerts(ctl.RoleTVS, f)
+	if err != nil {
+		return r.fail("itl", err)
+	}
+	if len(tvsCerts) == 0 {
 		return r.fail("itl", errors.New("the ITL has no TVS record"))
 	}
 	p.trust.TVS = &tvs.Client{
-		Servers:    []string{c.TVSAddr},
-		TLSConfig:  &tls.Config{RootCAs: roots},
-		DeviceName: "CP-8845-" + p.Device,
-		Timeout:    10 * time.Second,
+		Servers:         []string{c.TVSAddr},
+		TVSCertificates: tvsCerts,
+		DeviceName:      "CP-8845-" + p.Device,
+		Timeout:         10 * time.Second,
 	}
 
 	f, err = p.downloadList(ctx, c, ctlName, ctl.Parse)
@@ -264,29 +266,24 @@ func (p *phone) firstContact(ctx context.Context, c *cluster) error {
 	return nil
 }
 
-// enroll runs one CAPF session for the phone, checking the CAPF's
-// certificate against the CAPF records of its lists, as a phone does.
+// enroll runs one CAPF session for the phone. As a phone does, the
+// client pins the CAPF certificates of its lists' CAPF records: the CAPF
+// CA signs every phone's LSC, so a certificate that merely chains to it
+// (another phone's LSC) is refused.
 func (p *phone) enroll(ctx context.Context, addr, authString string, genKey func(capf.KeySpec) (crypto.Signer, error)) (*capf.Outcome, error) {
-	roots := rolePool(ctl.RoleCAPF, p.trust.CTL, p.trust.ITL)
-	if roots == nil {
+	pinned, err := roleCerts(ctl.RoleCAPF, p.trust.CTL, p.trust.ITL)
+	if err != nil {
+		return nil, err
+	}
+	if len(pinned) == 0 {
 		return nil, errors.New("no CAPF record in the trust lists")
 	}
-	// The CAPF CA signs every phone's LSC, so chaining to it is not
-	// enough: the server's certificate must be a CAPF record itself.
-	pinned := roleCerts(ctl.RoleCAPF, p.trust.CTL, p.trust.ITL)
 	client := &capf.Client{
-		Device: p.Device,
-		TLSConfig: &tls.Config{RootCAs: roots, VerifyConnection: func(cs tls.ConnectionState) error {
-			for _, c := range pinned {
-				if len(cs.PeerCertificates) > 0 && cs.PeerCertificates[0].Equal(c) {
-					return nil
-				}
-			}
-			return errors.New("the CAPF's certificate is not a CAPF record of the trust lists")
-		}},
-		AuthString:  authString,
-		GenerateKey: genKey,
-		Timeout:     30 * time.Second,
+		Device:           p.Device,
+		CAPFCertificates: pinned,
+		AuthString:       authString,
+		GenerateKey:      genKey,
+		Timeout:          30 * time.Second,
 	}
 	return client.Enroll(ctx, addr)
 }
@@ -414,37 +411,21 @@ func (p *phone) ccmPool() *x509.CertPool {
 	return pool
 }
 
-// rolePool returns the certificates of the records in role of lists (nil
-// lists are skipped), or nil if there are none.
-func rolePool(role ctl.Role, lists ...*ctl.File) *x509.CertPool {
-	certs := roleCerts(role, lists...)
-	if len(certs) == 0 {
-		return nil
-	}
-	pool := x509.NewCertPool()
-	for _, c := range certs {
-		pool.AddCert(c)
-	}
-	return pool
-}
-
 // roleCerts returns the certificates of the records in role of lists (nil
 // lists are skipped).
-func roleCerts(role ctl.Role, lists ...*ctl.File) []*x509.Certificate {
+func roleCerts(role ctl.Role, lists ...*ctl.File) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	for _, f := range lists {
 		if f == nil {
 			continue
 		}
-		for i := range f.Records {
-			if r := &f.Records[i]; r.Role == role {
-				if cert, err := r.ParseCertificate(); err == nil {
-					certs = append(certs, cert)
-				}
-			}
+		c, err := f.Certificates(role)
+		if err != nil {
+			return nil, err
 		}
+		certs = append(certs, c...)
 	}
-	return certs
+	return certs, nil
 }
 
 // download fetches base+name with hc.

@@ -258,7 +258,7 @@ func negRogueCAPF(ctx context.Context, p *phone) error {
 	switch {
 	case err == nil:
 		return errors.New("the phone enrolled with a rogue CAPF")
-	case !strings.Contains(err.Error(), "not a CAPF record"):
+	case !strings.Contains(err.Error(), "not one of the trusted certificates"):
 		return fmt.Errorf("refused, but not for its certificate: %w", err)
 	}
 	return nil

@@ -35,6 +35,34 @@ func ParseCertificate(data []byte) (*x509.Certificate, error) {
 	return cert, nil
 }
 
+// ParseCertificates returns every certificate ("CERTIFICATE" block) in
+// PEM data, in order, or the one certificate that DER data holds. A block
+// that does not parse is an error, naming its position.
+func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
+	if !isPEM(data) {
+		cert, err := ParseCertificate(data)
+		if err != nil {
+			return nil, err
+		}
+		return []*x509.Certificate{cert}, nil
+	}
+	var certs []*x509.Certificate
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: not a valid certificate: %v", len(certs)+1, strings.TrimPrefix(err.Error(), "x509: "))
+		}
+		certs = append(certs, cert)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no CERTIFICATE in PEM file")
+	}
+	return certs, nil
+}
+
 // ParseSigner returns the first private key in data: PKCS#8, PKCS#1 (RSA)
 // or SEC1 (EC), in PEM or DER. Encrypted keys are not supported. Error
 // messages never include key material.

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -75,10 +76,38 @@ func FuzzParse(f *testing.F) {
 		if k, err := ParseSigner(data); (k == nil) == (err == nil) {
 			t.Fatalf("ParseSigner: key %v, error %v", k, err)
 		}
-		if c, err := ParseCertificate(data); (c == nil) == (err == nil) {
+		c, err := ParseCertificate(data)
+		if (c == nil) == (err == nil) {
 			t.Fatalf("ParseCertificate: certificate %v, error %v", c, err)
 		}
+		cs, errs := ParseCertificates(data)
+		if (len(cs) == 0) == (errs == nil) {
+			t.Fatalf("ParseCertificates: %d certificates, error %v", len(cs), errs)
+		}
+		if c != nil && cs != nil && !c.Equal(cs[0]) {
+			t.Fatal("ParseCertificates does not start with ParseCertificate's certificate")
+		}
 	})
+}
+
+// ParseCertificates reads every certificate of a PEM file, or one DER.
+func TestParseCertificates(t *testing.T) {
+	two := append(read(t, "tftp.pem"), read(t, "sast.pem")...)
+	certs, err := ParseCertificates(two)
+	if err != nil || len(certs) != 2 || certs[0].Subject.CommonName != "Asterisk" || certs[1].Subject.CommonName != "SAST" {
+		t.Fatalf("%v, %v", certs, err)
+	}
+	der, err := ParseCertificates(certs[1].Raw)
+	if err != nil || len(der) != 1 || !der[0].Equal(certs[1]) {
+		t.Fatalf("DER: %v, %v", der, err)
+	}
+	bad := append(append([]byte(nil), two...), "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"...)
+	if _, err := ParseCertificates(bad); err == nil || !strings.Contains(err.Error(), "certificate 3") {
+		t.Fatalf("a bad third certificate: %v", err)
+	}
+	if _, err := ParseCertificates([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")); err == nil {
+		t.Fatal("a PEM file without certificates accepted")
+	}
 }
 
 // TestDERWithEmbeddedPEM: a DER certificate that carries another
