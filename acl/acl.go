@@ -149,8 +149,8 @@ type Decision struct {
 	Missing Class
 	// User is the authenticated digest user, if any.
 	User string
-	// Row is the row of the decision table (digest-acl.md §7) that
-	// decided, for logs and tests.
+	// Row is the row of the decision table (see the package
+	// documentation) that decided, for logs and tests.
 	Row int
 	// Reason says why, for logs, as a constant text (refusals stay cheap
 	// under a flood); with Row, Class, Missing and User it tells the whole
@@ -171,8 +171,9 @@ type Trunk struct {
 }
 
 // Authorize decides what to do with a request from the trunk, following
-// CUCM's order (digest-acl.md §7): ACK and CANCEL pass; a request of a
-// kind the profile does not accept is forbidden without a challenge; with
+// CUCM's order (the decision table of the package documentation): ACK and
+// CANCEL pass; a request of a kind the profile does not accept is
+// forbidden without a challenge; with
 // digest authentication, the request must carry valid credentials (else a
 // challenge, stale after an expired nonce or a replay, or 400 for
 // malformed credentials); with application level authorization, the

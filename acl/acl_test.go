@@ -60,7 +60,7 @@ var (
 	all          = Accept{PresenceSubscription: true, OutOfDialogRefer: true, UnsolicitedNotification: true, ReplacesHeader: true}
 )
 
-// TestDecisionTable walks the 13 rows of digest-acl.md §7.
+// TestDecisionTable walks the 13 rows of the decision table in doc.go.
 func TestDecisionTable(t *testing.T) {
 	ctx := context.Background()
 	type row struct {

@@ -43,15 +43,43 @@
 //		}
 //	})
 //
+// # Decision table
+//
+// [Trunk.Authorize] takes the first row that applies and reports its
+// number in [Decision.Row]. The four kinds are those of [Classify]; a
+// request of several kinds needs all of them accepted.
+//
+//	| row | request                                    | result                                   |
+//	|-----|--------------------------------------------|------------------------------------------|
+//	|   1 | ACK, CANCEL                                | allow: never challenged (RFC 3261 §22.1) |
+//	|   2 | a kind the trunk profile does not accept   | forbid (403), no challenge               |
+//	|   3 | digest authentication off                  | allow                                    |
+//	|   4 | no credentials for the realm               | challenge (401 or 407)                   |
+//	|   5 | malformed credentials                      | reject (400)                             |
+//	|   6 | unknown user, wrong response, bad nonce    | challenge with a fresh nonce             |
+//	|   7 | right response, nonce expired              | challenge, stale=true                    |
+//	|   8 | right response, nonce or count replayed    | challenge, stale=true                    |
+//	|   9 | authenticated, none of the four kinds      | allow                                    |
+//	|  10 | authenticated, application level authz off | allow                                    |
+//	|  11 | authenticated user is no application user  | forbid (403)                             |
+//	|  12 | application user does not accept the kind  | forbid (403)                             |
+//	|  13 | application user accepts the kind          | allow                                    |
+//
 // # Compatibility
 //
-// The decision table is the one of ../shared/spec/digest-acl.md §7, built
-// from the CUCM security guide. Where CUCM is not documented, this package
-// decides, and says so: only the "presence" event package is a presence
-// subscription; a REFER whose Refer-To URI carries a Replaces header is a
-// Replaces request; a request that is not one of the four kinds passes
-// application level authorization. [CallingSearchSpace.Match] takes the
-// first partition in order that matches, while CUCM routes to the closest
-// match; as this package has no blocking patterns, both agree on whether
-// a number may be called at all.
+// The decision table follows the SIP trunk security profile and
+// application user settings of Cisco's "Security Guide for Cisco Unified
+// Communications Manager": the four "Accept …" settings of a trunk refuse
+// the kinds they leave out with 403, before any challenge; "Enable Digest
+// Authentication" challenges every other request; "Enable Application
+// Level Authorization" needs digest authentication and applies the same
+// four settings of the authenticated application user after the trunk's.
+// Where CUCM is not documented, this package decides, and says so: only
+// the "presence" event package is a presence subscription; a REFER
+// whose Refer-To URI carries a Replaces header is a Replaces request; a
+// request that is not one of the four kinds passes application level
+// authorization. [CallingSearchSpace.Match] takes the first partition in
+// order that matches, while CUCM routes to the closest match; as this
+// package has no blocking patterns, both agree on whether a number may be
+// called at all.
 package acl

@@ -12,7 +12,8 @@ import (
 	"io"
 )
 
-// The signatures of the certificate authentication modes (capf-tvs.md §4).
+// The signatures of the certificate authentication modes, as the reference
+// implementation (usecallmanagernz capfc and capfd) makes and checks them.
 //
 // The phone signs AUTHDATA = device name || 0x00 || DER of the certificate
 // it authenticates with, once over SHA-1 (element 6) and once over SHA-512

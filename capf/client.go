@@ -41,9 +41,10 @@ const clientDefaultPort = "3804"
 // The client sends only the elements the reference server knows (REASON,
 // VERSION, PASSWORD, DEVICE_NAME and, in the certificate modes,
 // CERTIFICATE, SIGNED_DATA, SUDI_DATA, SHA2_SIGNED_DATA; PUBLIC_KEY in a
-// key response), at most one REQUEST_IN_PROGRESS, and each frame in a
-// single write (capf-tvs.md §1.1, §9.3). It ignores elements of server
-// frames that it does not use.
+// key response), at most one REQUEST_IN_PROGRESS (the reference server
+// aborts on a second), and each frame in a single write (the reference
+// server notes that a phone stalls on a split frame). It ignores elements
+// of server frames that it does not use.
 type Client struct {
 	// Device is the device name, such as SEP001122334455: 1 to 64 bytes
 	// of printable ASCII without spaces. Required.
@@ -86,8 +87,8 @@ type Client struct {
 	// Certificate and Key select the certificate authentication modes:
 	// the existing LSC (or MIC) and its private key, an RSA or ECDSA key.
 	// The client sends the certificate with signatures over the device
-	// name and the certificate (capf-tvs.md §4.2). Both nil for the
-	// string and null-string modes. An RSA Key must sign a bare digest
+	// name and the certificate, as the reference client does. Both nil
+	// for the string and null-string modes. An RSA Key must sign a bare digest
 	// (crypto.Hash(0)), as *rsa.PrivateKey does.
 	Certificate *x509.Certificate
 	Key         crypto.Signer
@@ -97,8 +98,9 @@ type Client struct {
 
 	// SUDI and SUDIKey optionally add SUDI_DATA to a certificate-mode
 	// AUTH_RESPONSE: the SUDI certificate and signatures by SUDIKey over
-	// the session id and the certificate (capf-tvs.md §4.3). Like the
-	// reference client, only RSA is supported. They require Certificate.
+	// the session id and the certificate. Like the reference client
+	// (usecallmanagernz capfc), only RSA is supported. They require
+	// Certificate.
 	SUDI    *x509.Certificate
 	SUDIKey crypto.Signer
 

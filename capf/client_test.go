@@ -31,11 +31,12 @@ import (
 
 // The client tests run the Client against a scripted fake CAPF server that
 // speaks raw capfwire over real TLS on 127.0.0.1, and compare the client's
-// frames with the bytes capf-tvs.md §9.2 gives.
+// frames with the bytes the reference implementation (usecallmanagernz
+// capfd and capfc) exchanges.
 
 const ctDevice = "SEP001122334455"
 
-// ctHex decodes hex written with spaces and | separators, as in §9.2.
+// ctHex decodes hex written with spaces and | separators between fields.
 func ctHex(s string) []byte {
 	b, err := hex.DecodeString(strings.NewReplacer(" ", "", "|", "").Replace(s))
 	if err != nil {
@@ -658,7 +659,7 @@ func TestClientCertificateAuth(t *testing.T) {
 					t.Errorf("SIGNED_DATA: %v", err)
 				}
 				if pub, ok := cert.PublicKey.(*rsa.PublicKey); ok {
-					// The bare-digest form, not DigestInfo (§4.2).
+					// The bare-digest form the reference client makes, not DigestInfo.
 					d := sha1.Sum(msg)
 					if err := rsa.VerifyPKCS1v15(pub, crypto.Hash(0), d[:], sig1); err != nil {
 						t.Errorf("SIGNED_DATA is not a bare-digest signature: %v", err)

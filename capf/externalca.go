@@ -38,9 +38,10 @@ const maxClockSkew = 5 * time.Minute
 //
 // # The request is signed by the CAPF, not by the device
 //
-// A phone sends only a bare public key (capf-tvs.md §3.3); it never signs a
-// request, so there can be no proof of possession. Issue builds a PKCS#10
-// CertificationRequest whose subjectPKInfo is the device's key, whose
+// A phone sends only a bare public key, a SubjectPublicKeyInfo (so do the
+// reference client, usecallmanagernz capfc, and Cisco Jabber); it never
+// signs a request, so there can be no proof of possession. Issue builds a
+// PKCS#10 CertificationRequest whose subjectPKInfo is the device's key, whose
 // subject is CN = the device name, and whose extensionRequest attribute asks
 // for the LSC profile of [LocalCA] (BasicConstraints CA:FALSE, KeyUsage
 // digitalSignature and keyEncipherment, ExtKeyUsage serverAuth, clientAuth

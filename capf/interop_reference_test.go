@@ -36,10 +36,11 @@ import (
 )
 
 // Interop tests against the Python reference implementation,
-// usecallmanagernz/daemons (capfd, capfc, capfctl): the checks of
-// capf-tvs.md §9.3, items 1–9 (TestReferenceServer: the reference client
-// capfc against our Server) and 11–12 (TestReferenceClient: our Client
-// against the reference server capfd, scheduled with capfctl).
+// usecallmanagernz/daemons (capfd, capfc, capfctl): TestReferenceServer runs
+// the reference client capfc against our Server (every operation, auth mode
+// and key kind, unknown devices and capfc's quirks), and TestReferenceClient
+// runs our Client against the reference server capfd, scheduled with
+// capfctl, and checks its signatures.
 //
 // The reference is GPL: it is run from a local checkout, never copied into
 // this repository, and CI cannot fetch it. The tests therefore run only
@@ -50,7 +51,7 @@ import (
 // CAPF_REFERENCE_PYTHON selects the interpreter, by default
 // /usr/bin/python3 with the cryptography module (Debian's
 // python3-cryptography; a recent PyPI cryptography breaks capfc's EC key
-// generation, §9.1).
+// generation).
 //
 // capfd binds 0.0.0.0. Run as root, the test starts it in a private network
 // namespace (unshare -n) and reaches it through a small relay, started in
@@ -283,7 +284,7 @@ func refSortedKeys(m map[uint8]int) []uint8 {
 	return ks
 }
 
-// ---- the LSC profile (capf-tvs.md §5) ----
+// ---- the LSC profile of the reference server (see LocalCA) ----
 
 var (
 	refOIDBasicConstraints = asn1.ObjectIdentifier{2, 5, 29, 19}
@@ -304,8 +305,9 @@ func refExtension(c *x509.Certificate, oid asn1.ObjectIdentifier) (pkix.Extensio
 	return pkix.Extension{}, false
 }
 
-// refCheckProfile checks an LSC against capf-tvs.md §5 for device dev,
-// issued by ca, and returns the problems found.
+// refCheckProfile checks an LSC against the reference server's profile,
+// which LocalCA documents, for device dev, issued by ca, and returns the
+// problems found.
 func refCheckProfile(c, ca *x509.Certificate, dev string) []string {
 	var bad []string
 	badf := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
@@ -527,7 +529,7 @@ func (r *refResult) expectEnd(t *testing.T, want string, reason int) {
 }
 
 // refCheckIssued checks the cert+key file capfc wrote in an install: the
-// §5 profile, the key it made of the scheduled kind, the chain to our CA,
+// LSC profile, the key it made of the scheduled kind, the chain to our CA,
 // and the record in our store.
 func refCheckIssued(t *testing.T, s *refServer, p *refPKI, file, dev string, spec KeySpec) (*x509.Certificate, crypto.Signer) {
 	t.Helper()
@@ -871,8 +873,9 @@ func TestReferenceServer(t *testing.T) {
 }
 
 // refCheckCapfcSignatures checks the signatures of the certificate-mode
-// AUTH_RESPONSE capfc sent (capf-tvs.md §4.2, §4.3): RSA PKCS #1 v1.5 over
-// the bare digest, which the DigestInfo form does not verify.
+// AUTH_RESPONSE capfc sent (SIGNED_DATA, SHA2_SIGNED_DATA, SUDI_DATA): RSA
+// PKCS #1 v1.5 over the bare digest, which the DigestInfo form does not
+// verify.
 func refCheckCapfcSignatures(t *testing.T, session []refTapFrame, dev string) {
 	t.Helper()
 	var auth *capfwire.Frame
@@ -1206,7 +1209,7 @@ func TestReferenceClient(t *testing.T) {
 			t.Errorf("capfd's LSC does not chain to its CA: %v", err)
 		}
 		if bad := refCheckProfile(lsc, p.ca, dev); len(bad) != 0 {
-			t.Errorf("capfd's LSC against the §5 profile:\n  %s", strings.Join(bad, "\n  "))
+			t.Errorf("capfd's LSC against the LSC profile:\n  %s", strings.Join(bad, "\n  "))
 		}
 		l := capfd.list(t, dev)
 		if l["Scheduled Operation"] != "None" || l["Serial Number"] != SerialHex(lsc.SerialNumber) ||

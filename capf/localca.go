@@ -24,7 +24,8 @@ import (
 const DefaultValidity = 365 * 24 * time.Hour
 
 // A LocalCA issues LSCs itself, with a CA certificate and key that the
-// server holds, in the profile of the reference CAPF server (capf-tvs.md §5):
+// server holds, in the profile of the LSCs the reference CAPF server
+// (usecallmanagernz capfd) issues:
 //
 //   - version 3, signed with SHA-256: sha256WithRSAEncryption for an RSA CA
 //     key, ecdsa-with-SHA256 for an ECDSA one, whatever the curve;

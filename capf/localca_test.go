@@ -195,7 +195,7 @@ var (
 	oidExtAKI = asn1.ObjectIdentifier{2, 5, 29, 35}
 )
 
-// lcCheckProfile checks every point of the LSC profile (capf-tvs.md §5)
+// lcCheckProfile checks every point of the LSC profile (see LocalCA)
 // on a certificate issued at now with the given validity.
 func lcCheckProfile(t *testing.T, lsc, ca *x509.Certificate, device string, pub crypto.PublicKey, now time.Time, validity time.Duration) {
 	t.Helper()

@@ -379,10 +379,10 @@ func (ss *session) checkString(f *capfwire.Frame) error {
 	return fail(capfwire.ReasonFailure, FailNone, fmt.Errorf("%w: wrong authentication string (%v)", ErrAuth, failure))
 }
 
-// checkCertificate verifies the certificate authentication of capf-tvs.md
-// §4.2–4.4: signatures by the certificate's key over the device name and
-// the certificate, a chain to the LSC or MIC roots, the certificate bound
-// to the device name, and the SUDI data if present.
+// checkCertificate verifies the certificate authentication modes:
+// signatures by the certificate's key over the device name and the
+// certificate, a chain to the LSC or MIC roots, the certificate bound to
+// the device name, and the SUDI data if present.
 func (ss *session) checkCertificate(f *capfwire.Frame) error {
 	s := ss.s
 	_, der, err := f.Certificate()

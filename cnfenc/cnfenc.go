@@ -60,7 +60,8 @@ func (e *ParseError) Error() string {
 // Unwrap returns ErrMalformed.
 func (e *ParseError) Unwrap() error { return ErrMalformed }
 
-// Encryption element tags (formats.md §4.2).
+// Encryption element tags, as usecallmanagernz/certutils (enccnf) writes
+// and reads them; the quoted names are certutils' own.
 const (
 	tagEncryptionInfo = 0x10
 	tagIVInfo         = 0x11

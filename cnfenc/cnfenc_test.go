@@ -65,7 +65,7 @@ func (k *keys) encrypt(tb testing.TB, config []byte, hash crypto.Hash) []byte {
 }
 
 // TestVector reads the certutils .enc.sgn vector: the fields its parse
-// output lists, the layout formats.md §4.2 describes, and a decryption with
+// output lists, the layout of its encryption elements, and a decryption with
 // the test phone key to exactly the plaintext configuration.
 func TestVector(t *testing.T) {
 	k := loadKeys(t)
@@ -169,8 +169,8 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestLayout checks the bytes of the encryption elements against
-// formats.md §4.2, for a file we make.
+// TestLayout checks the bytes of the encryption elements of a file we make
+// against the layout certutils' enccnf writes.
 func TestLayout(t *testing.T) {
 	k := loadKeys(t)
 	data := k.encrypt(t, k.plain, crypto.SHA1)

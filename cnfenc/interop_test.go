@@ -16,12 +16,12 @@ import (
 	"github.com/ucsec/ucsec/sgn"
 )
 
-// TestOpenSSLDecrypts decrypts a file we make with openssl alone, as
-// formats.md §7 item 9 describes: `openssl pkeyutl -decrypt` (PKCS#1 v1.5)
-// unwraps the AES key from element 0x19, `openssl enc -d -aes-128-cbc
-// -nopad` decrypts the payload with the IV from 0x13, and dropping the pad
-// count from 0x14 gives back the configuration. openssl also verifies the
-// signature.
+// TestOpenSSLDecrypts decrypts a file we make with openssl alone, a check
+// of the cryptography independent of Python: `openssl pkeyutl -decrypt`
+// (PKCS#1 v1.5) unwraps the AES key from element 0x19, `openssl enc -d
+// -aes-128-cbc -nopad` decrypts the payload with the IV from 0x13, and
+// dropping the pad count from 0x14 gives back the configuration. openssl
+// also verifies the signature.
 func TestOpenSSLDecrypts(t *testing.T) {
 	openssl, err := exec.LookPath("openssl")
 	if err != nil {
@@ -59,7 +59,7 @@ func TestOpenSSLDecrypts(t *testing.T) {
 }
 
 // TestCertutilsInterop checks both directions against certutils' enccnf
-// (formats.md §7 items 7 and 8): it verifies and decrypts files we make,
+// (usecallmanagernz/certutils): it verifies and decrypts files we make,
 // and we verify and decrypt the files it makes, with their short configs.
 // certutils is GPL and never part of this module, so the test runs only
 // when CERTUTILS_DIR names a checkout (Debian's /usr/bin/python3 with

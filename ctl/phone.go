@@ -104,8 +104,8 @@ type Verifier interface {
 	VerifyCertificate(ctx context.Context, cert *x509.Certificate, role Role) (bool, error)
 }
 
-// Rule names the row of the phone's decision table that decided
-// (ucm-behaviour.md §7.2).
+// Rule names the row of the phone's decision table that decided: the
+// constants below, one per row.
 type Rule string
 
 // The rows of the decision table.

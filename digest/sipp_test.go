@@ -2,8 +2,8 @@ package digest
 
 // Interop with a SIP client no one here wrote: SIPp (Debian's sip-tester
 // package) registers with MD5 digest against a small UDP SIP server built
-// on Server, over 127.0.0.1, with the scenarios in testdata/sipp
-// (digest-acl.md §8). The server offers qop auth, auth and auth-int, or no
+// on Server, over 127.0.0.1, with the scenarios in testdata/sipp. The
+// server offers qop auth, auth and auth-int, or no
 // qop at all; SIPp answers each, and a wrong password is refused.
 //
 // Replays. SIPp computes a fresh response (new cnonce, next nonce count)

@@ -7,9 +7,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The known-answer tests of digest-acl.md §4 (V1–V9), each recomputed
-// through Respond (the client side) and ResponseMatches (the check a
-// server makes).
+// The known-answer tests, each recomputed through Respond (the client side)
+// and ResponseMatches (the check a server makes): V1 is the example of
+// RFC 2617 §3.5, V2 and V3 those of RFC 7616 §3.9.1 (V4, RFC 7616 §3.9.2,
+// has a test of its own below), V5 the -sess forms on V2's inputs, V6 and
+// V9 vectors of the icholy/digest tests, V7 the REGISTERs that SIPp 3.6.1
+// sent to a loopback test server, and V8 V7's inputs with SHA-256 and
+// SHA-512-256.
 func TestVectors(t *testing.T) {
 	type vec struct {
 		name                       string

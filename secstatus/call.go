@@ -185,7 +185,8 @@ type part struct {
 	reason string
 }
 
-// legLevel is a device's own level (ucm-behaviour.md §1.2).
+// legLevel is a device's own level (the D rules of the package
+// documentation).
 func (d *Device) legLevel(o *Options) part {
 	switch {
 	case d.Untrusted:
@@ -205,8 +206,9 @@ func (d *Device) legLevel(o *Options) part {
 	}
 }
 
-// legLevel is a trunk's level (ucm-behaviour.md §1.6). A trunk leg is
-// never Authenticated: a call across a trunk shows no shield.
+// legLevel is a trunk's level (the T rules of the package documentation).
+// A trunk leg is never Authenticated: a call across a trunk shows no
+// shield.
 func (t *Trunk) legLevel(o *Options) part {
 	p := part{NotAuthenticated, "SIP trunk " + quote(t.Name) + " without TLS and SRTP"}
 	switch {

@@ -11,8 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// callInfoVectors are the Call-Info rows of ucm-behaviour.md §13, with the
-// header value exactly as the table gives it.
+// callInfoVectors are Call-Info header values as CUCM releases sent them
+// in published SIP traces, and as Cisco's SIP line messaging guide spells
+// them, each value exactly as written there, plus edge cases.
 var callInfoVectors = []struct {
 	name    string
 	value   string

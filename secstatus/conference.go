@@ -30,11 +30,11 @@ func (b Bridge) part() part {
 
 // AllocateBridge chooses the bridge CUCM uses for an ad hoc conference
 // started by a device at level initiator, given what the initiator's media
-// resource group list offers (ucm-behaviour.md §1.5): a secure or
-// authenticated initiator gets a secure bridge if there is one; a
-// nonsecure initiator gets a nonsecure one if there is one, else a secure
-// one whose conference stays NotAuthenticated (Capped). With neither, the
-// conference fails (ErrRefused).
+// resource group list offers: a secure or authenticated initiator gets a
+// secure bridge if there is one; a nonsecure initiator gets a nonsecure
+// one if there is one, else a secure one whose conference stays
+// NotAuthenticated (Capped). With neither, the conference fails
+// (ErrRefused).
 func AllocateBridge(initiator Level, secureAvailable, nonsecureAvailable bool) (Bridge, error) {
 	initiator = initiator.norm()
 	switch {
@@ -79,11 +79,11 @@ const maxChainDepth = 16
 
 // Evaluate returns the conference's status and what each participant
 // shows: the least of the bridge, every participant and every chained
-// conference (ucm-behaviour.md §1.5, F1–F8). The icon follows: lock iff
-// the bridge is secure and every participant is encrypted, shield iff the
-// bridge is secure and every participant is at least authenticated (on a
-// phone that can show it), none otherwise. A participant's hold does not
-// change it (no music is played into a secure conference).
+// conference (rules F1–F8). The icon follows: lock iff the bridge is
+// secure and every participant is encrypted, shield iff the bridge is
+// secure and every participant is at least authenticated (on a phone
+// that can show it), none otherwise. A participant's hold does not change
+// it (no music is played into a secure conference).
 func (c *Conference) Evaluate(opts *Options) (*Result, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: no conference", ErrInvalid)
@@ -161,10 +161,10 @@ type MeetMe struct {
 }
 
 // Admit checks a party at level party joining through a bridge
-// (ucm-behaviour.md §1.5, M1–M4): a Non Secure minimum admits everyone,
-// a party of unknown status too; otherwise a party below the minimum is
-// refused (the initiator with "Device Not Authorized", later parties
-// dropped), and the minimum needs a secure bridge. Errors wrap ErrRefused.
+// (rules M1–M4): a Non Secure minimum admits everyone, a party of unknown
+// status too; otherwise a party below the minimum is refused (the
+// initiator with "Device Not Authorized", later parties dropped), and the
+// minimum needs a secure bridge. Errors wrap ErrRefused.
 func (m MeetMe) Admit(party Level, bridge Bridge) error {
 	party = party.norm()
 	if m.Minimum.norm() <= NotAuthenticated {
@@ -190,8 +190,8 @@ type BargeOptions struct {
 }
 
 // Barge returns the level of a barged call: the lower of the barger's and
-// the call's (ucm-behaviour.md §1.5), and NotAuthenticated while a SIP
-// target hears the barge tone.
+// the call's (rule B1), and NotAuthenticated while a SIP target hears the
+// barge tone.
 func Barge(barger, call Level, o BargeOptions) Level {
 	// Min maps values out of range to Unknown.
 	if o.SIPTarget && o.TonePlaying {

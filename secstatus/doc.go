@@ -21,8 +21,14 @@
 // # Rules
 //
 // Levels are ordered Unknown < NotAuthenticated < Authenticated <
-// Encrypted, and a call is as secure as its least secure part (the
-// references are the rows of ucm-behaviour.md §1):
+// Encrypted, and a call is as secure as its least secure part. The rule
+// column names each rule as this package's tests and comments cite it: D
+// for a device, R for a call, T for a SIP trunk, F and M for ad hoc and
+// Meet-Me conferences, B for barge. The rules are those of Cisco's
+// "Security Guide for Cisco Unified Communications Manager" (its overview
+// chapter, with the icon table, and its chapters on SIP trunk security
+// profiles and secure conference resources), and of the barge and
+// conference tables of the Cisco IP phone administration guides:
 //
 //	| part                                         | level                           | rule     |
 //	|----------------------------------------------|---------------------------------|----------|
@@ -46,7 +52,7 @@
 //	| packet capture, MLPP tone in a conference    | NotAuthenticated                | R11, R12 |
 //	| party being added, unknown party joined      | Unknown                         | F4, F5   |
 //	| participant over a SIP trunk                 | NotAuthenticated                | F8       |
-//	| barge                                        | lower of barger and call        | §1.5     |
+//	| barge                                        | lower of barger and call        | B1       |
 //	| barge tone on a SIP target                   | NotAuthenticated while it plays | R13      |
 //
 // Every device then shows the icon for the call's level (CUCM dictates it,

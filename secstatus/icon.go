@@ -57,9 +57,10 @@ type Media struct {
 	VideoSecure   bool `json:"video_secure"`  // the video is encrypted end to end
 }
 
-// IconFor decides the icon a phone shows for m, following the CUCM
-// Security overview's Table 4 row by row (as ucm-behaviour.md §1.4 lists
-// it):
+// IconFor decides the icon a phone shows for m, following the icon table
+// of the security overview chapter of Cisco's "Security Guide for Cisco
+// Unified Communications Manager" (Table 4 in the 9.x releases), row by
+// row:
 //
 //	| authenticated | audio secure | video  | video secure | ShieldAndLock | LockOnly |
 //	|---------------|--------------|--------|--------------|---------------|----------|

@@ -86,7 +86,7 @@ func eval(t *testing.T, c *Call, o *Options) *Result {
 	return r
 }
 
-// TestDeviceRules covers ucm-behaviour.md §1.2, D1–D9.
+// TestDeviceRules covers the device rules, D1–D9.
 func TestDeviceRules(t *testing.T) {
 	for _, c := range []struct {
 		rule string
@@ -120,7 +120,7 @@ func TestDeviceRules(t *testing.T) {
 	assert.Contains(t, r.Reason, "firmware")
 }
 
-// TestCallRules covers ucm-behaviour.md §1.3, R1–R10 and R14.
+// TestCallRules covers the call rules, R1–R10 and R14.
 func TestCallRules(t *testing.T) {
 	// R1: the least of every endpoint; R14: every device shows the call's
 	// level, not its own leg's.
@@ -218,7 +218,7 @@ func TestCallRules(t *testing.T) {
 	assert.Equal(t, NotAuthenticated, eval(t, &Call{Devices: []Device{enc("a"), enc("b")}, Trunks: []Trunk{{TLS: true, SRTP: true}}, Hairpin: true}, mixed).Level)
 }
 
-// TestTrunkRules covers ucm-behaviour.md §1.6, T1–T6.
+// TestTrunkRules covers the SIP trunk rules, T1–T6.
 func TestTrunkRules(t *testing.T) {
 	for _, c := range []struct {
 		rule string
@@ -243,7 +243,7 @@ func TestTrunkRules(t *testing.T) {
 	assert.Equal(t, Unknown, (&Trunk{}).Transmit(Unknown))
 }
 
-// TestConference covers ucm-behaviour.md §1.5 and the §13 vectors.
+// TestConference covers the conference rules, with worked examples.
 func TestConference(t *testing.T) {
 	authd := Device{Name: "c", Mode: ModeAuthenticated}
 	for _, c := range []struct {

@@ -34,7 +34,10 @@ type kdfVector struct {
 	wantKey, wantSalt, wantAuth string
 }
 
-// kdfVectors are the ../shared/spec/srtp.md §4 key-derivation vectors.
+// kdfVectors are key-derivation vectors from RFC 3711 appendix B.3 (SRTCP
+// in the layout of erratum 3712), RFC 6188 §7.2 and §7.4, the NIST ACVP
+// and CAVS SRTP KDF tests (as OpenSSL's evpkdf_srtp.txt and libsrtp issue
+// 454 give them), libsrtp's srtp_driver and one computed here.
 var kdfVectors = []kdfVector{
 	{
 		name: "RFC 3711 B.3", suite: AES128CM_SHA1_80,

@@ -1,9 +1,9 @@
 package srtpkeys_test
 
 // Interop with an SRTP implementation no one here wrote: libsrtp 2, driven
-// through Debian's python3-pylibsrtp by testdata/libsrtp_peer.py (srtp.md
-// §8). For each suite both support, pion (keyed by this package) is
-// endpoint A and libsrtp endpoint B of a call keyed by GenerateCallKeys:
+// through Debian's python3-pylibsrtp by testdata/libsrtp_peer.py. For each
+// suite both support, pion (keyed by this package) is endpoint A and
+// libsrtp endpoint B of a call keyed by GenerateCallKeys:
 //
 //   - A→B: RTP protected by a NewContext context, unprotected by libsrtp,
 //     with sequence numbers 65530…65541 so that the rollover counter

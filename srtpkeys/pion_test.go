@@ -22,7 +22,7 @@ const (
 )
 
 // libsrtpVectors are the full-packet vectors of libsrtp's srtp_driver
-// (../shared/spec/srtp.md §4.6), checked through pion.
+// (test/srtp_driver.c), checked through pion.
 var libsrtpVectors = []struct {
 	name      string
 	suite     Suite
@@ -92,7 +92,7 @@ func TestLibsrtpVectorsThroughPion(t *testing.T) {
 	}
 }
 
-// TestFFmpegVectors checks the ffmpeg FATE SRTP vectors (srtp.md §4.8): an
+// TestFFmpegVectors checks the SRTP vectors of ffmpeg's FATE tests: an
 // independent implementation's packets, keyed from an SDES-style base64
 // key‖salt.
 func TestFFmpegVectors(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Key‖salt values from RFC 4568 (srtp.md §4.9); each decodes to 30 bytes.
+// Key‖salt values from the examples of RFC 4568; each decodes to 30 bytes.
 const (
 	rfcKey1 = "PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR"
 	rfcKey2 = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"

@@ -39,8 +39,7 @@ import (
 )
 
 // Interop tests against the Python reference implementation,
-// usecallmanagernz/daemons (tvsd, tvsc, tvsctl), capf-tvs.md §9.3 checks
-// 10 and 13:
+// usecallmanagernz/daemons (tvsd, tvsc, tvsctl):
 //
 //   - TestReferenceServer: the reference client tvsc against our Server,
 //     its printout compared with what it prints for tvsd holding the same
@@ -545,8 +544,7 @@ func (run *refTvscRun) expect(t *testing.T, c *refCase) {
 	}
 }
 
-// TestReferenceServer: the reference client tvsc against our Server
-// (capf-tvs.md §9.3 check 10).
+// TestReferenceServer: the reference client tvsc against our Server.
 func TestReferenceServer(t *testing.T) {
 	r := refNewRig(t)
 	ours, tvsd := r.peers[0], r.peers[1]
@@ -631,8 +629,7 @@ func TestReferenceServer(t *testing.T) {
 	})
 }
 
-// TestReferenceClient: our Client against tvsd, filled with tvsctl
-// (capf-tvs.md §9.3 check 13).
+// TestReferenceClient: our Client against tvsd, filled with tvsctl.
 func TestReferenceClient(t *testing.T) {
 	r := refNewRig(t)
 	tvsd := r.peers[1]
@@ -855,8 +852,8 @@ func TestReferenceWire(t *testing.T) {
 		})
 	}
 
-	// The sample of capf-tvs.md §9.2: CAPF role, TTL 3600.
-	t.Run("spec sample", func(t *testing.T) {
+	// The sample exchange observed between tvsc and tvsd: CAPF role, TTL 3600.
+	t.Run("reference sample", func(t *testing.T) {
 		const id = 0x01020304
 		o, d, oerr, derr := exchange(t, request{version: 1, cmd: capfwire.TVSCmdVerifyRequest, id: id, el: capfwire.Elements{nameEl("CP-7962-SEP001122334455"), certEl(r.cases[0])}})
 		want, _ := hex.DecodeString("57010200" + "01020304" + "000f" + "07000100" + "08000104" + "090004" + "00000e10")
@@ -867,8 +864,8 @@ func TestReferenceWire(t *testing.T) {
 
 	// Requests off the beaten track. Where tvsd answers, we must answer the
 	// same bytes; where it drops the request, what we do is logged, and
-	// checked only where capf-tvs.md §6 says (a bad device name gets an
-	// answer, STATUS 1 at worst).
+	// checked only where the package documentation promises an answer (a
+	// bad device name gets one, STATUS 1 at worst).
 	t.Run("divergences", func(t *testing.T) {
 		known, unknown := r.cases[0], r.cases[len(r.cases)-1]
 		withNUL := append([]byte{0x01}, DefaultDeviceName+"\x00"...)
@@ -908,7 +905,7 @@ func TestReferenceWire(t *testing.T) {
 			case len(d) != 0 && !bytes.Equal(o, d):
 				t.Errorf("%s: tvsd answers, and we answer differently:\n ours % x\n tvsd % x", q.name, o, d)
 			case strings.Contains(q.name, "device name") && q.cmd == capfwire.TVSCmdVerifyRequest && len(o) == 0:
-				t.Errorf("%s: our Server gave no answer (capf-tvs.md §6: answer, STATUS 1 at worst)", q.name)
+				t.Errorf("%s: our Server gave no answer (a bad device name must get an answer, STATUS 1 at worst)", q.name)
 			}
 		}
 	})

@@ -17,7 +17,7 @@ import (
 )
 
 // The phone tests run rows P4 and P5 of the phone's decision table
-// (ucm-behaviour.md §7.2) end to end: a ctl.Phone holding an ITL gets a
+// (ctl.RuleTVS and ctl.RuleTVSRefused) end to end: a ctl.Phone holding an ITL gets a
 // new ITL signed by a signer it does not hold, and asks a real TVS on
 // loopback through a Client. Their helpers start with ph.
 

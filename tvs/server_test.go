@@ -283,8 +283,7 @@ func svReadAll(tb testing.TB, c net.Conn) []byte {
 	return b
 }
 
-// svHex decodes hex with spaces and | separators, as capf-tvs.md §9.2
-// writes frames.
+// svHex decodes hex with spaces and | separators between fields.
 func svHex(tb testing.TB, s string) []byte {
 	tb.Helper()
 	b, err := hex.DecodeString(strings.NewReplacer(" ", "", "|", "").Replace(s))
@@ -316,8 +315,9 @@ func svEl(tag capfwire.Tag, v []byte) capfwire.Element { return capfwire.Element
 const svDevice = "CP-7962-SEP001122334455"
 
 // A known certificate gets STATUS 0, its roles in ascending order and its
-// TTL (or the default); an unknown one STATUS 1 alone, the frames of
-// capf-tvs.md §9.2. The request id is echoed, whatever it is.
+// TTL (or the default); an unknown one STATUS 1 alone, the frames the
+// reference server (usecallmanagernz tvsd) sends. The request id is echoed,
+// whatever it is.
 func TestServerVerify(t *testing.T) {
 	s := svStart(t, nil)
 	capfCert, multi, unknown := svCert(t, "CAPF-test"), svCert(t, "cucm-pub"), svCert(t, "stranger")
@@ -329,11 +329,11 @@ func TestServerVerify(t *testing.T) {
 		request []byte
 		want    string // the response
 	}{
-		{"known, CAPF, TTL 3600 (the §9.2 sample)", svRequest(t, 0x01020304, svDevice, capfCert.Raw),
+		{"known, CAPF, TTL 3600 (the reference sample)", svRequest(t, 0x01020304, svDevice, capfCert.Raw),
 			"57 01 02 00 01020304 000f | 07 0001 00 | 08 0001 04 | 09 0004 00000e10"},
 		{"known, three roles, default TTL 86400", svRequest(t, 7, svDevice, multi.Raw),
 			"57 01 02 00 00000007 0011 | 07 0001 00 | 08 0003 00 02 15 | 09 0004 00015180"},
-		{"unknown (the §9.2 sample)", svRequest(t, 0xdeadbeef, svDevice, unknown.Raw),
+		{"unknown (the reference sample)", svRequest(t, 0xdeadbeef, svDevice, unknown.Raw),
 			"57 01 02 00 deadbeef 0004 | 07 0001 01"},
 		{"id 0 echoed", svRequest(t, 0, svDevice, unknown.Raw), "57 01 02 00 00000000 0004 | 07 0001 01"},
 		{"id ffffffff echoed", svRequest(t, 0xffffffff, svDevice, capfCert.Raw),

@@ -14,7 +14,8 @@ import (
 	"github.com/ucsec/ucsec/digest"
 )
 
-// The V7 vector of digest-acl.md §4: a REGISTER answered by SIPp 3.6.1.
+// The V7 vector of the digest package's tests: the REGISTER that SIPp 3.6.1
+// sent, answering this challenge from a loopback test server.
 const (
 	v7Challenge = `Digest realm="test.local", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="op4que", algorithm=MD5, qop="auth"`
 	v7URI       = "sip:127.0.0.1:5070"

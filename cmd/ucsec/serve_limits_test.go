@@ -178,12 +178,12 @@ func limMICAuth(t *testing.T, addr, device string, mic *x509.Certificate, micKey
 	r.AddUint8(capfwire.TagVersion, 3)
 	require.NoError(t, r.AddString(capfwire.TagDeviceName, device))
 	require.NoError(t, r.AddCertificate(capfwire.CertificateTypeMIC, mic.Raw))
-	// The device name, a NUL and the certificate (capf-tvs.md §4.2).
+	// The device name, a NUL and the certificate, as the phone signs them.
 	w, err := capfwire.WrapSHA2SignedData(capfwire.HashSHA512, limSign(t, micKey, append(append([]byte(device), 0), mic.Raw...)))
 	require.NoError(t, err)
 	r.Add(capfwire.TagSHA2SignedData, w)
 	if sudi != nil {
-		// The session id, little-endian, and the SUDI (§4.3).
+		// The session id, little-endian, and the SUDI certificate.
 		msg := append([]byte{byte(f.Session), byte(f.Session >> 8), byte(f.Session >> 16), byte(f.Session >> 24)}, sudi.Raw...)
 		sd, err := capfwire.WrapSUDI(&capfwire.SUDI{Certificate: sudi.Raw, SHA512: limSign(t, sudiKey, msg)})
 		require.NoError(t, err)

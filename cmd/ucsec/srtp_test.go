@@ -15,8 +15,8 @@ import (
 )
 
 // The RFC 3711 B.3 master key and salt, and the session keys derived from
-// them; the SRTCP keys are those of the Erratum 3712 layout that libsrtp
-// uses (srtp.md §4.1).
+// them; the SRTCP keys are those of the layout of RFC 3711 erratum 3712,
+// which libsrtp uses.
 const (
 	b3Key  = "E1F97A0D3E018BE0D64FA32C06DE4139"
 	b3Salt = "0EC675AD498AFEEBB6960B3AABE6"

@@ -19,9 +19,9 @@ package main
 //	A ↔ B     RTP or SRTP over UDP, straight between the phones
 //	A → CCM   BYE; CCM → B BYE
 //
-// Call-Info travels as CUCM sends it (ucm-behaviour.md §1.6): in the 200 OK
-// to the calling phone and, since an ACK cannot carry it, in an UPDATE to
-// the called one.
+// Call-Info travels as CUCM sends it (Cisco Unified Communications Manager
+// SIP Line Messaging Guide): in the 200 OK to the calling phone and, since
+// an ACK cannot carry it, in an UPDATE to the called one.
 
 import (
 	"context"

@@ -19,9 +19,9 @@ const (
 	securityModeEncrypted = 3
 )
 
-// CAPF authentication modes of <capfAuthMode> as the phone reads them
-// (capf-tvs.md §3.2): 0 means no CAPF operation for the phone, 1 "By
-// Authentication String".
+// CAPF authentication modes of <capfAuthMode> as the phone reads them (the
+// numbers of the AUTH_TYPE element of the CAPF protocol): 0 means no CAPF
+// operation for the phone, 1 "By Authentication String".
 const (
 	capfAuthModeNone   = 0
 	capfAuthModeString = 1

@@ -40,7 +40,7 @@ type decision struct {
 	Method  string
 	Verdict acl.Verdict
 	Status  int // 0 for Allow
-	Row     int // of the decision table, digest-acl.md §7
+	Row     int // of the decision table in the acl package documentation
 	User    string
 }
 

@@ -19,9 +19,9 @@ const MaxElements = 64
 // A Command is the second header byte: what the frame asks or answers.
 type Command uint8
 
-// Commands (capf-tvs.md §2.1). The names are the project's. Codes 5–8, 16
-// and 18–23 are defined by both reference scripts but never used; their
-// semantics are unknown and the comments only guess.
+// Commands, numbered as in the reference implementation. The names are the
+// project's. Codes 5–8, 16 and 18–23 are defined by both reference scripts
+// but never used; their semantics are unknown and the comments only guess.
 const (
 	CmdAuthRequest               Command = 1  // server→phone, first frame: VERSION (+ AUTH_TYPE)
 	CmdAuthResponse              Command = 2  // phone→server: identity and credentials
@@ -86,9 +86,9 @@ func (c Command) String() string {
 // A Tag identifies an element of the payload.
 type Tag uint8
 
-// Element tags (capf-tvs.md §2.2). Tags 14 and 15 are unassigned in every
-// source. CERTIFICATE_ID, RETRY_DELAY and DIGEST_TYPE are defined but never
-// used; their formats are unknown.
+// Element tags, numbered as in the reference implementation. Tags 14 and
+// 15 are unassigned in every public source. CERTIFICATE_ID, RETRY_DELAY
+// and DIGEST_TYPE are defined but never used; their formats are unknown.
 const (
 	TagReason          Tag = 1  // u8, see Reason*
 	TagReasonInfo      Tag = 2  // bytes, probably text; never seen
@@ -103,7 +103,7 @@ const (
 	TagPassword        Tag = 11 // text + NUL
 	TagRetryDelay      Tag = 12 // unknown format (seconds?)
 	TagDeviceName      Tag = 13 // ASCII + NUL; 0x0D, but not padding here
-	TagSUDIData        Tag = 16 // nested structure (§4.3)
+	TagSUDIData        Tag = 16 // nested structure, see [SUDI]
 	TagKeyType         Tag = 17 // u8, see KeyType*
 	TagCurve           Tag = 18 // u8, see Curve*
 	TagDigestType      Tag = 19 // unknown format
@@ -140,7 +140,8 @@ func (t Tag) String() string {
 	return strconv.Itoa(int(t))
 }
 
-// REASON values (§2.2.1). Other values are unknown.
+// REASON values, as the reference implementation and CUCM use them. Other
+// values are unknown.
 const (
 	ReasonNoAction      uint8 = 0 // nothing scheduled; END_SESSION after "none" or a fetch
 	ReasonOK            uint8 = 1 // success / update certificate
@@ -183,7 +184,8 @@ const (
 	HashSHA512 uint8 = 3 // the only one the reference server accepts in element 20
 )
 
-// TVS (Trust Verification Service, capf-tvs.md §1.2 and §2.3).
+// TVS (Trust Verification Service), framed and numbered as in the reference
+// implementation (usecallmanagernz tvsd and tvsc).
 
 // TVSProtocolID is the first byte of every TVS frame.
 const TVSProtocolID = 0x57
@@ -197,7 +199,7 @@ const TVSHeaderSize = 10
 // A TVSCommand is the third byte of a TVS frame header.
 type TVSCommand uint8
 
-// TVS commands (§2.3). QUERY_REQUEST and QUERY_RESPONSE are defined by the
+// TVS commands. QUERY_REQUEST and QUERY_RESPONSE are defined by the
 // reference scripts but not implemented; their semantics are unknown.
 const (
 	TVSCmdNone           TVSCommand = 0 // defined, unused
@@ -224,7 +226,7 @@ func (c TVSCommand) String() string {
 	return strconv.Itoa(int(c))
 }
 
-// TVS element tags (§2.3). They share the [Tag] type, and so the [Elements]
+// TVS element tags. They share the [Tag] type, and so the [Elements]
 // methods, with the CAPF tags, but not their meaning: TVS tag 1 is
 // DEVICE_NAME, CAPF tag 1 is REASON. [TVSTagName] names them.
 const (

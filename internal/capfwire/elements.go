@@ -111,8 +111,8 @@ func (es Elements) Text(tag Tag) (string, error) {
 }
 
 // Password returns the PASSWORD element, or "" if there is none: the
-// reference client always sends it (empty is a lone NUL), Jabber omits it
-// (capf-tvs.md §8). Compare it with crypto/subtle.
+// reference client always sends it (empty is a lone NUL), Cisco Jabber
+// omits it. Compare it with crypto/subtle.
 func (es Elements) Password() (string, error) {
 	if _, ok := es.Get(TagPassword); !ok {
 		return "", nil

@@ -26,7 +26,7 @@ func TestTypedGetters(t *testing.T) {
 	if pw, err := f.Password(); err != nil || pw != "" {
 		t.Errorf("empty Password = %q, %v", pw, err)
 	}
-	// Jabber: no PASSWORD element at all reads as empty (§8).
+	// Jabber: no PASSWORD element at all reads as empty.
 	jabber := &Frame{Command: CmdAuthResponse}
 	jabber.AddUint8(TagVersion, 2)
 	if pw, err := jabber.Password(); err != nil || pw != "" {

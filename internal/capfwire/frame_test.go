@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-// hx decodes hex written with spaces and | separators, as in capf-tvs.md §9.2.
+// hx decodes hex written with spaces and | separators between fields.
 func hx(s string) []byte {
 	b, err := hex.DecodeString(strings.NewReplacer(" ", "", "|", "").Replace(s))
 	if err != nil {
@@ -132,7 +132,8 @@ func TestFixtures(t *testing.T) {
 	}
 }
 
-// TestBuilders builds the §9.2 frames with the typed adders.
+// TestBuilders builds the fixture frames, those the reference peers
+// exchange, with the typed adders.
 func TestBuilders(t *testing.T) {
 	want := map[string][]byte{}
 	for _, fx := range fixtures(t) {

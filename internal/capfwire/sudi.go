@@ -7,12 +7,11 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 )
 
-// SUDI is the value of a SUDI_DATA element (tag 16, capf-tvs.md §4.3): the
-// phone's Secure Unique Device Identifier certificate and two signatures
-// by its key over the session id (uint32 little-endian) followed by the
-// certificate DER. On the wire it is three items of a type byte, a u16 BE
-// length and a value: 0 certificate, 1 SHA-1 signature, 3 SHA-512
-// signature.
+// SUDI is the value of a SUDI_DATA element (tag 16): the phone's Secure
+// Unique Device Identifier certificate and two signatures by its key over
+// the session id (uint32 little-endian) followed by the certificate DER.
+// On the wire it is three items of a type byte, a u16 BE length and a
+// value: 0 certificate, 1 SHA-1 signature, 3 SHA-512 signature.
 type SUDI struct {
 	Certificate []byte // DER
 	SHA1        []byte // signature over SHA-1; optional on input

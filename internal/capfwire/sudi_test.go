@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// The SUDI_DATA layout of capf-tvs.md §9.2: 00 <len> DER | 01 0100 sig |
-// 03 0100 sig (RSA-2048 signatures).
+// The SUDI_DATA layout the reference client (usecallmanagernz capfc) sends:
+// 00 <len> DER | 01 0100 sig | 03 0100 sig (RSA-2048 signatures).
 func TestSUDI(t *testing.T) {
 	der := bytes.Repeat([]byte{0x30}, 700)
 	s1, s5 := bytes.Repeat([]byte{1}, 256), bytes.Repeat([]byte{5}, 256)

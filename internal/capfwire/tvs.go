@@ -8,11 +8,11 @@ import (
 	"github.com/ucsec/ucsec/internal/tlv"
 )
 
-// A TVSFrame is one TVS message. Its 10-byte header (capf-tvs.md §1.2):
+// A TVSFrame is one TVS message. Its 10-byte header:
 //
 //	offset 0  u8      protocol id, always 0x57 ([TVSProtocolID])
 //	offset 1  u8      protocol version, 1 ([TVSVersion])
-//	offset 2  u8      command ([TVSCommand], §2.3)
+//	offset 2  u8      command ([TVSCommand])
 //	offset 3  u8      reserved, 0; meaning unknown
 //	offset 4  u32 BE  request id (chosen by the client, echoed by the server)
 //	offset 8  u16 BE  payload length, header not included

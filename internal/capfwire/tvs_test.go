@@ -16,8 +16,9 @@ type tvsFixture struct {
 	want TVSFrame
 }
 
-// tvsFixtures are the TVS frames of capf-tvs.md §9.2, with request id
-// 0x12345678 and testDER standing in for the certificate.
+// tvsFixtures are the TVS frames the reference peers (usecallmanagernz tvsd
+// and tvsc) exchange, with request id 0x12345678 and testDER standing in
+// for the certificate.
 func tvsFixtures() []tvsFixture {
 	name := cat(hx("01"), []byte(tvsName))
 	return []tvsFixture{
@@ -69,8 +70,8 @@ func TestTVSFixtures(t *testing.T) {
 	}
 }
 
-// TestTVSBuilders builds the §9.2 frames with the typed adders and reads them
-// back with the typed getters.
+// TestTVSBuilders builds the fixture frames with the typed adders and reads
+// them back with the typed getters.
 func TestTVSBuilders(t *testing.T) {
 	want := map[string][]byte{}
 	for _, fx := range tvsFixtures() {

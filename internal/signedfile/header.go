@@ -24,7 +24,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 )
 
-// Header element tags (formats.md §1.3).
+// Header element tags: the tag byte of each element of the header.
 const (
 	TagVersion                = 0x01
 	TagHeaderLength           = 0x02

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 )
 
-// Record element tags (formats.md §2.2).
+// Record element tags: the tag byte of each element of a record.
 const (
 	TagRecordLength    = 0x01
 	TagDNSName         = 0x02
