@@ -85,23 +85,22 @@ func ctEC(t testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
 	return k
 }
 
-// ctCA is the throw-away CAPF certificate (a P-256 CA, as CUCM 14SU2
-// wants it) that the fake server presents and that issues test LSCs.
-var ctCA = sync.OnceValues(func() (*x509.Certificate, *ecdsa.PrivateKey) {
+// ctNewCA makes a throw-away P-256 CA certificate named cn.
+func ctNewCA(cn string, usage x509.KeyUsage, eku ...x509.ExtKeyUsage) (*x509.Certificate, *ecdsa.PrivateKey) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		panic(err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "CAPF-test", Organization: []string{"ucsec test"}},
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"ucsec test"}},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().AddDate(10, 0, 0),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		MaxPathLenZero:        true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		KeyUsage:              usage,
+		ExtKeyUsage:           eku,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
@@ -113,6 +112,17 @@ var ctCA = sync.OnceValues(func() (*x509.Certificate, *ecdsa.PrivateKey) {
 		panic(err)
 	}
 	return cert, key
+}
+
+// ctCA is the throw-away CAPF certificate (a P-256 CA, as CUCM 14SU2
+// wants it) that the fake server presents and that issues test LSCs.
+var ctCA = sync.OnceValues(func() (*x509.Certificate, *ecdsa.PrivateKey) {
+	return ctNewCA("CAPF-test", x509.KeyUsageCertSign|x509.KeyUsageDigitalSignature, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+})
+
+// ctOtherCA is a CA that is not the CAPF.
+var ctOtherCA = sync.OnceValues(func() (*x509.Certificate, *ecdsa.PrivateKey) {
+	return ctNewCA("Other CA", x509.KeyUsageCertSign)
 })
 
 // ctIssue returns a certificate named cn for pub, issued by ctCA.
@@ -151,32 +161,6 @@ func ctPins() []*x509.Certificate {
 	ca, _ := ctCA()
 	return []*x509.Certificate{ca}
 }
-
-// ctOtherCA is a CA that is not the CAPF.
-var ctOtherCA = sync.OnceValues(func() (*x509.Certificate, *ecdsa.PrivateKey) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(2),
-		Subject:               pkix.Name{CommonName: "Other CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().AddDate(10, 0, 0),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		panic(err)
-	}
-	return cert, key
-})
 
 // ctPeer is the fake server's end of one connection. Its methods stop the
 // script (through ctAbort) on the first unexpected thing.

@@ -1,7 +1,6 @@
 package capf
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -17,46 +16,17 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ucsec/ucsec/internal/capfwire"
+	"github.com/ucsec/ucsec/internal/testnet"
 )
 
 // The tests of the connection limits, the first-byte deadline and the
 // key usage check talk raw TLS (no certificate check) and the capfwire
 // codec; their helpers start with lim.
-
-// limPatience is how long a test waits for what should happen at once:
-// half the time left before its deadline, at most two minutes, so that a
-// busy machine does not fail it and a hang does not eat the whole run.
-func limPatience(t *testing.T) time.Duration {
-	if d, ok := t.Deadline(); ok {
-		return min(time.Until(d)/2, 2*time.Minute)
-	}
-	return 2 * time.Minute
-}
-
-// limBuffer is a log for concurrent writers.
-type limBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *limBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *limBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // limCA returns a self-signed CAPF certificate for key (CA:TRUE,
 // pathlen:0) with the given key usage (0: no KeyUsage extension).
@@ -95,7 +65,7 @@ func limKey(t *testing.T) crypto.Signer {
 type limServer struct {
 	addr  string
 	store Store
-	log   *limBuffer
+	log   *testnet.Log
 }
 
 // limStart runs srv, after filling in its store, issuer, TLS
@@ -104,7 +74,7 @@ func limStart(t *testing.T, srv *Server) *limServer {
 	t.Helper()
 	key := limKey(t)
 	ca := limCA(t, key, x509.KeyUsageCertSign|x509.KeyUsageDigitalSignature)
-	s := &limServer{store: NewMemoryStore(), log: new(limBuffer)}
+	s := &limServer{store: NewMemoryStore(), log: new(testnet.Log)}
 	srv.Store = s.store
 	srv.Issuer = &LocalCA{Certificate: ca, Signer: key}
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{ca.Raw}, PrivateKey: key, Leaf: ca}}}
@@ -126,19 +96,6 @@ func limStart(t *testing.T, srv *Server) *limServer {
 	return s
 }
 
-// dial opens TCP to the server from the loopback address src; the
-// connection is closed when the test ends.
-func (s *limServer) dial(t *testing.T, src string) net.Conn {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: limPatience(t)}
-	c, err := d.Dial("tcp", s.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // install runs a whole install session for device from src, over TLS
 // without checking the CAPF certificate, and returns the END_SESSION
 // reason.
@@ -147,8 +104,8 @@ func (s *limServer) install(t *testing.T, src, device string) (uint8, error) {
 	if err := ScheduleOperation(context.Background(), s.store, device, Schedule{Operation: OpInstall, Key: EC256}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	raw := s.dial(t, src)
-	raw.SetDeadline(time.Now().Add(limPatience(t)))
+	raw := testnet.Dial(t, src, s.addr)
+	raw.SetDeadline(time.Now().Add(testnet.Patience(t)))
 	conn := tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
 	recv := func(want capfwire.Command) (*capfwire.Frame, error) {
 		f, err := capfwire.ReadFrame(conn)
@@ -195,20 +152,12 @@ func (s *limServer) install(t *testing.T, src, device string) (uint8, error) {
 	return f.Uint8(capfwire.TagReason)
 }
 
-// limClosed reports whether the server closed c without a word, waiting
-// up to wait.
-func limClosed(c net.Conn, wait time.Duration) bool {
-	c.SetReadDeadline(time.Now().Add(wait))
-	n, err := c.Read(make([]byte, 1))
-	return n == 0 && err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
-}
-
 // One host (127.0.0.2) holding its whole share of connections idle, and
 // trying for more, does not stop a phone at another (127.0.0.1) from
 // completing its session: the connections beyond the share are closed at
 // once, and said so in the log.
 func TestServerMaxConnsPerHost(t *testing.T) {
-	wait := limPatience(t)
+	wait := testnet.Patience(t)
 	const perHost = 4
 	s := limStart(t, &Server{
 		MaxConns:        2 * perHost,
@@ -222,11 +171,11 @@ func TestServerMaxConnsPerHost(t *testing.T) {
 	})
 	held := make([]net.Conn, perHost)
 	for i := range held {
-		held[i] = s.dial(t, "127.0.0.2")
+		held[i] = testnet.Dial(t, "127.0.0.2", s.addr)
 	}
 	extra := make([]net.Conn, 2*perHost)
 	for i := range extra {
-		extra[i] = s.dial(t, "127.0.0.2")
+		extra[i] = testnet.Dial(t, "127.0.0.2", s.addr)
 	}
 
 	reason, err := s.install(t, "127.0.0.1", "SEP001122334455")
@@ -237,13 +186,13 @@ func TestServerMaxConnsPerHost(t *testing.T) {
 		t.Fatalf("no LSC recorded: %v", err)
 	}
 	for i, c := range extra {
-		if !limClosed(c, wait) {
+		if !testnet.Closed(c, wait) {
 			t.Errorf("connection %d beyond the share of 127.0.0.2 not closed", i)
 		}
 	}
 	for i, c := range held {
 		// Still open: the server has not dropped the share itself.
-		if limClosed(c, 10*time.Millisecond) {
+		if testnet.Closed(c, 10*time.Millisecond) {
 			t.Errorf("held connection %d closed", i)
 		}
 	}
@@ -258,9 +207,9 @@ func TestServerMaxConnsPerHost(t *testing.T) {
 // A connection that sends nothing is closed after FirstByteTimeout, long
 // before HandshakeTimeout.
 func TestServerFirstByteTimeout(t *testing.T) {
-	wait := limPatience(t)
+	wait := testnet.Patience(t)
 	s := limStart(t, &Server{FirstByteTimeout: 100 * time.Millisecond, HandshakeTimeout: 10 * wait})
-	c := s.dial(t, "127.0.0.1")
+	c := testnet.Dial(t, "127.0.0.1", s.addr)
 	c.SetReadDeadline(time.Now().Add(wait))
 	if _, err := io.ReadAll(c); err != nil {
 		t.Fatalf("not closed by the server: %v", err)
@@ -301,7 +250,7 @@ func TestServerKeyUsage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ca := limCA(t, tc.key, tc.usage)
-			var log limBuffer
+			var log testnet.Log
 			srv := &Server{
 				Store:     NewMemoryStore(),
 				Issuer:    &LocalCA{Certificate: ca, Signer: tc.key},

@@ -1,7 +1,6 @@
 package tvs
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -11,14 +10,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,39 +23,12 @@ import (
 
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/internal/capfwire"
+	"github.com/ucsec/ucsec/internal/testnet"
 )
 
 // The tests of the connection limits, the first-byte deadline and the
 // key usage check talk raw TLS (no certificate check) and the capfwire
 // codec; their helpers start with lim.
-
-// limPatience is how long a test waits for what should happen at once:
-// half the time left before its deadline, at most two minutes, so that a
-// busy machine does not fail it and a hang does not eat the whole run.
-func limPatience(t *testing.T) time.Duration {
-	if d, ok := t.Deadline(); ok {
-		return min(time.Until(d)/2, 2*time.Minute)
-	}
-	return 2 * time.Minute
-}
-
-// limBuffer is a log for concurrent writers.
-type limBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *limBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *limBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // limCert returns a self-signed certificate for key with the given key
 // usage (0: no KeyUsage extension).
@@ -85,7 +54,7 @@ func limCert(t *testing.T, cn string, key crypto.Signer, usage x509.KeyUsage) *x
 type limServer struct {
 	addr string
 	cert *x509.Certificate
-	log  *limBuffer
+	log  *testnet.Log
 }
 
 // limStart runs srv, after filling in its store, TLS configuration and
@@ -97,7 +66,7 @@ func limStart(t *testing.T, srv *Server) *limServer {
 	cert := limCert(t, "TVS-limits", key, x509.KeyUsageDigitalSignature)
 	st := NewMemoryStore()
 	require.NoError(t, st.Put(context.Background(), &Entry{Certificate: cert, Roles: []ctl.Role{ctl.RoleTVS}, TTL: time.Hour}))
-	s := &limServer{cert: cert, log: new(limBuffer)}
+	s := &limServer{cert: cert, log: new(testnet.Log)}
 	srv.Store = st
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}}}
 	srv.Logger = slog.New(slog.NewTextHandler(s.log, nil))
@@ -114,23 +83,12 @@ func limStart(t *testing.T, srv *Server) *limServer {
 	return s
 }
 
-// dial opens TCP to the server from the loopback address src; the
-// connection is closed when the test ends.
-func (s *limServer) dial(t *testing.T, src string) net.Conn {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: limPatience(t)}
-	c, err := d.Dial("tcp", s.addr)
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // query asks, from src, about the server's own certificate over TLS
 // without checking the server's, and returns the answer.
 func (s *limServer) query(t *testing.T, src string) (*capfwire.TVSFrame, error) {
 	t.Helper()
-	raw := s.dial(t, src)
-	raw.SetDeadline(time.Now().Add(limPatience(t)))
+	raw := testnet.Dial(t, src, s.addr)
+	raw.SetDeadline(time.Now().Add(testnet.Patience(t)))
 	conn := tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
 	req := &capfwire.TVSFrame{Version: capfwire.TVSVersion, Command: capfwire.TVSCmdVerifyRequest, ID: 0x1234}
 	require.NoError(t, req.AddDeviceName("CP-8845-SEP001122334455"))
@@ -141,20 +99,12 @@ func (s *limServer) query(t *testing.T, src string) (*capfwire.TVSFrame, error) 
 	return capfwire.ReadTVSFrame(conn)
 }
 
-// limClosed reports whether the server closed c without a word, waiting
-// up to wait.
-func limClosed(c net.Conn, wait time.Duration) bool {
-	c.SetReadDeadline(time.Now().Add(wait))
-	n, err := c.Read(make([]byte, 1))
-	return n == 0 && err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
-}
-
 // One host (127.0.0.2) holding its whole share of connections idle, and
 // trying for more, does not stop another (127.0.0.1) from being answered:
 // the connections beyond its share are closed at once, and said so in the
 // log.
 func TestServerMaxConnsPerHost(t *testing.T) {
-	wait := limPatience(t)
+	wait := testnet.Patience(t)
 	const perHost = 4
 	s := limStart(t, &Server{
 		MaxConns:        2 * perHost,
@@ -166,11 +116,11 @@ func TestServerMaxConnsPerHost(t *testing.T) {
 	})
 	held := make([]net.Conn, perHost)
 	for i := range held {
-		held[i] = s.dial(t, "127.0.0.2")
+		held[i] = testnet.Dial(t, "127.0.0.2", s.addr)
 	}
 	extra := make([]net.Conn, 2*perHost)
 	for i := range extra {
-		extra[i] = s.dial(t, "127.0.0.2")
+		extra[i] = testnet.Dial(t, "127.0.0.2", s.addr)
 	}
 
 	resp, err := s.query(t, "127.0.0.1")
@@ -181,11 +131,11 @@ func TestServerMaxConnsPerHost(t *testing.T) {
 	assert.Equal(t, capfwire.TVSStatusValid, status)
 
 	for i, c := range extra {
-		assert.True(t, limClosed(c, wait), "connection %d beyond the share of 127.0.0.2 not closed", i)
+		assert.True(t, testnet.Closed(c, wait), "connection %d beyond the share of 127.0.0.2 not closed", i)
 	}
 	for i, c := range held {
 		// Still open: the server has not dropped the share itself.
-		assert.False(t, limClosed(c, 10*time.Millisecond), "held connection %d closed", i)
+		assert.False(t, testnet.Closed(c, 10*time.Millisecond), "held connection %d closed", i)
 	}
 	logs := s.log.String()
 	assert.Contains(t, logs, "tvs: too many connections from one host, connection closed")
@@ -196,9 +146,9 @@ func TestServerMaxConnsPerHost(t *testing.T) {
 // A connection that sends nothing is closed after FirstByteTimeout, long
 // before Timeout.
 func TestServerFirstByteTimeout(t *testing.T) {
-	wait := limPatience(t)
+	wait := testnet.Patience(t)
 	s := limStart(t, &Server{FirstByteTimeout: 100 * time.Millisecond, Timeout: 10 * wait})
-	c := s.dial(t, "127.0.0.1")
+	c := testnet.Dial(t, "127.0.0.1", s.addr)
 	c.SetReadDeadline(time.Now().Add(wait))
 	_, err := io.ReadAll(c)
 	require.NoError(t, err, "not closed by the server")
@@ -234,7 +184,7 @@ func TestServerKeyUsage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cert := limCert(t, "TVS-usage", tc.key, tc.usage)
-			var log limBuffer
+			var log testnet.Log
 			srv := &Server{
 				Store:     NewMemoryStore(),
 				TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: tc.key}}},

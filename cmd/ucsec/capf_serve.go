@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ucsec/ucsec/capf"
-	"github.com/ucsec/ucsec/internal/netserve"
 )
 
 var capfServe = &command{
@@ -158,15 +156,9 @@ func (c *capfServeCmd) run(e *env, _ []string) error {
 		return fmt.Errorf("%s: the CAPF certificate expires %s, before an LSC of %d days would: renew it or lower --validity",
 			c.keys.certPath, cert.NotAfter.UTC().Format(time.RFC3339), c.validity)
 	}
-	tlsConfig := &tls.Config{Certificates: []tls.Certificate{{
-		Certificate: [][]byte{cert.Raw},
-		PrivateKey:  key,
-		Leaf:        cert,
-	}}}
-	// capf.Server refuses the certificate too, but only once it serves:
-	// say so before anything is opened.
-	if _, err := netserve.CheckKeyUsage(tlsConfig, c.legacyTLS); err != nil {
-		return fmt.Errorf("%s: the CAPF certificate cannot serve TLS: %w", c.keys.certPath, err)
+	tlsConfig, err := serverTLS(cert, key, c.legacyTLS, "CAPF", c.keys.certPath)
+	if err != nil {
+		return err
 	}
 	pools := make([]*x509.CertPool, 4)
 	for i, path := range []string{c.roots, c.intermediates, c.sudiRoots, c.sudiInter} {

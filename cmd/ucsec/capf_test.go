@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/ucsec/ucsec/capf"
 	"github.com/ucsec/ucsec/internal/pemutil"
+	"github.com/ucsec/ucsec/internal/testnet"
 )
 
 // testMainEnv makes the test binary run the command line in its arguments
@@ -51,24 +51,6 @@ func TestMain(m *testing.M) {
 // server.
 var testServers sync.Map
 
-// syncBuffer is a bytes.Buffer for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testCA writes a throw-away CAPF certificate and key (EC P-256, CA:TRUE
 // pathlen:0, keyCertSign and digitalSignature, serverAuth and clientAuth)
 // to dir/capf.pem, both in one file, and the certificate alone to
@@ -92,7 +74,7 @@ const listeningPrefix = "capf: listening on "
 // directory store and returns its address, its standard error, and a
 // function that stops it (as SIGINT would) and checks that it exited
 // with status 0.
-func startServer(t *testing.T, store string, args ...string) (addr string, stderr *syncBuffer, stop func()) {
+func startServer(t *testing.T, store string, args ...string) (addr string, stderr *testnet.Log, stop func()) {
 	t.Helper()
 	return startServe(t, store, listeningPrefix, append([]string{"capf", "serve", "--store", store, "--listen", "127.0.0.1:0"}, args...)...)
 }
@@ -410,7 +392,7 @@ func TestCapfCrash(t *testing.T) {
 	type child struct {
 		cmd    *exec.Cmd
 		addr   string
-		stderr *syncBuffer
+		stderr *testnet.Log
 		done   chan struct{} // closed when stderr is drained
 	}
 	startChild := func() *child {
@@ -420,7 +402,7 @@ func TestCapfCrash(t *testing.T) {
 		pipe, err := cmd.StderrPipe()
 		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
-		c := &child{cmd: cmd, stderr: new(syncBuffer), done: make(chan struct{})}
+		c := &child{cmd: cmd, stderr: new(testnet.Log), done: make(chan struct{})}
 		addrc := make(chan string, 1)
 		go func() {
 			defer close(c.done)

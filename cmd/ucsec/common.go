@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"crypto"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -26,6 +28,7 @@ import (
 
 	"github.com/ucsec/ucsec/cnfenc"
 	"github.com/ucsec/ucsec/ctl"
+	"github.com/ucsec/ucsec/internal/netserve"
 	"github.com/ucsec/ucsec/sgn"
 	"github.com/ucsec/ucsec/srtpkeys"
 )
@@ -108,6 +111,22 @@ func (e *env) exitStatus(err error) int {
 // serve", the certificate file of "tvs serve".
 var serveContext = func(key string) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// serverTLS is the TLS configuration of a server command (capf serve,
+// tvs serve) that presents cert, the what certificate read from path. It
+// refuses at once a certificate the server would refuse when it starts
+// (see netserve.CheckKeyUsage), so that nothing is opened before.
+func serverTLS(cert *x509.Certificate, key crypto.Signer, legacy bool, what, path string) (*tls.Config, error) {
+	cfg := &tls.Config{Certificates: []tls.Certificate{{
+		Certificate: [][]byte{cert.Raw},
+		PrivateKey:  key,
+		Leaf:        cert,
+	}}}
+	if _, err := netserve.CheckKeyUsage(cfg, legacy); err != nil {
+		return nil, fmt.Errorf("%s: the %s certificate cannot serve TLS: %w", path, what, err)
+	}
+	return cfg, nil
 }
 
 // serverContext returns the context of a server (see serveContext) and

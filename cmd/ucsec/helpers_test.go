@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ucsec/ucsec/internal/testnet"
 )
 
 // writeSelfSigned signs tmpl with a fresh EC P-256 key, valid from an
@@ -48,13 +50,13 @@ func writeSelfSigned(t testing.TB, dir, name string, tmpl *x509.Certificate) (pe
 // key, and waits for the line starting with listening. It returns the
 // address that line names, the command's standard error, and a function
 // that stops it (as SIGINT would) and checks that it exited with status 0.
-func startServe(t *testing.T, key, listening string, argv ...string) (addr string, stderr *syncBuffer, stop func()) {
+func startServe(t *testing.T, key, listening string, argv ...string) (addr string, stderr *testnet.Log, stop func()) {
 	t.Helper()
 	name := strings.Join(argv[:2], " ")
 	ctx, cancel := context.WithCancel(context.Background())
 	testServers.Store(key, ctx)
-	stderr = new(syncBuffer)
-	var stdout syncBuffer
+	stderr = new(testnet.Log)
+	var stdout testnet.Log
 	done := make(chan int, 1)
 	go func() {
 		done <- run(argv, strings.NewReader(""), &stdout, stderr)

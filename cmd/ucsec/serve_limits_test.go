@@ -23,31 +23,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ucsec/ucsec/internal/capfwire"
+	"github.com/ucsec/ucsec/internal/testnet"
 )
 
 // The tests of the serve commands' connection limits, SUDI roots and
 // certificate checks play the client with raw TLS (no certificate check)
 // and the capfwire codec. Their helpers start with lim.
 
-// limPatience is how long a test waits for what should happen at once:
-// half the time left before its deadline, at most two minutes, so that a
-// busy machine does not fail it and a hang does not eat the whole run.
-func limPatience(t *testing.T) time.Duration {
-	if d, ok := t.Deadline(); ok {
-		return min(time.Until(d)/2, 2*time.Minute)
-	}
-	return 2 * time.Minute
-}
-
 // limDial opens TCP to addr from the loopback address src; the connection
 // is closed when the test ends.
 func limDial(t *testing.T, src, addr string) net.Conn {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: limPatience(t)}
-	c, err := d.Dial("tcp", addr)
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(limPatience(t)))
+	c := testnet.Dial(t, src, addr)
+	c.SetDeadline(time.Now().Add(testnet.Patience(t)))
 	return c
 }
 
@@ -62,7 +50,7 @@ func limTLS(t *testing.T, src, addr string) *tls.Conn {
 
 // limClosed reports whether the server closed c without a word.
 func limClosed(t *testing.T, c net.Conn) bool {
-	c.SetReadDeadline(time.Now().Add(limPatience(t)))
+	c.SetReadDeadline(time.Now().Add(testnet.Patience(t)))
 	n, err := c.Read(make([]byte, 1))
 	return n == 0 && err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
 }
@@ -209,7 +197,7 @@ func TestCapfServeSUDIRoots(t *testing.T) {
 	sudi, sudiKey := limIssue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "CP-8865 FCH1234ABCD"}, KeyUsage: x509.KeyUsageDigitalSignature}, sudiRoot, sudiRootKey)
 	selfMade, selfMadeKey := limIssue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "CP-8865 FCH1234ABCD"}, KeyUsage: x509.KeyUsageDigitalSignature}, nil, nil)
 
-	serve := func(args ...string) (addr string, log *syncBuffer, stop func(), store string) {
+	serve := func(args ...string) (addr string, log *testnet.Log, stop func(), store string) {
 		store = filepath.Join(t.TempDir(), "store")
 		addr, log, stop = startServer(t, store, append([]string{"--cert", caPEM, "--key", caPEM, "--roots", micRoots}, args...)...)
 		return addr, log, stop, store

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/ucsec/ucsec/ctl"
-	"github.com/ucsec/ucsec/internal/netserve"
 	"github.com/ucsec/ucsec/itl"
 	"github.com/ucsec/ucsec/tvs"
 )
@@ -161,15 +159,9 @@ func (c *tvsServeCmd) run(e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	tlsConfig := &tls.Config{Certificates: []tls.Certificate{{
-		Certificate: [][]byte{cert.Raw},
-		PrivateKey:  key,
-		Leaf:        cert,
-	}}}
-	// tvs.Server refuses the certificate too, but only once it serves:
-	// say so before anything is opened.
-	if _, err := netserve.CheckKeyUsage(tlsConfig, c.legacy); err != nil {
-		return fmt.Errorf("%s: the TVS certificate cannot serve TLS: %w", c.keys.certPath, err)
+	tlsConfig, err := serverTLS(cert, key, c.legacy, "TVS", c.keys.certPath)
+	if err != nil {
+		return err
 	}
 	// Read every input before opening the store: a mistake leaves it
 	// untouched.

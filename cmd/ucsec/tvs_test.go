@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ucsec/ucsec/internal/testnet"
 )
 
 // tvsIdentity writes a throw-away TVS certificate and key (EC P-256,
@@ -34,7 +36,7 @@ const tvsListeningPrefix = "tvs: listening on "
 // startTVS runs "tvs serve --cert cert --key cert" with args in-process
 // and returns its address, its standard error, and a function that stops
 // it (as SIGINT would) and checks that it exited with status 0.
-func startTVS(t *testing.T, cert string, args ...string) (addr string, stderr *syncBuffer, stop func()) {
+func startTVS(t *testing.T, cert string, args ...string) (addr string, stderr *testnet.Log, stop func()) {
 	t.Helper()
 	// cert is serveContext's key for tvs serve.
 	return startServe(t, cert, tvsListeningPrefix, append([]string{"tvs", "serve", "--cert", cert, "--key", cert, "--listen", "127.0.0.1:0"}, args...)...)

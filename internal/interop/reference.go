@@ -13,11 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ucsec/ucsec/internal/testnet"
 )
 
 // RefTimeout bounds one run of a reference tool, and one connection
@@ -99,42 +99,7 @@ func Exec(env []string, name string, args ...string) (stdout, stderr string, err
 
 // Log is a concurrency-safe text sink with positions, for a server's log
 // or a child process's output.
-type Log struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *Log) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// Len returns the position of the end of the text so far.
-func (l *Log) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Len()
-}
-
-// Since returns the text after mark.
-func (l *Log) Since(mark int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.buf.Bytes()[mark:])
-}
-
-// WaitFor waits until the text after mark matches re, and returns the
-// match (with its groups), or nil if it did not match within the timeout.
-func (l *Log) WaitFor(mark int, re *regexp.Regexp, timeout time.Duration) []string {
-	deadline := time.Now().Add(timeout)
-	for {
-		if m := re.FindStringSubmatch(l.Since(mark)); m != nil || time.Now().After(deadline) {
-			return m
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+type Log = testnet.Log
 
 // ErrExited is the error WaitOutput wraps when the process exits first.
 var ErrExited = errors.New("exited")

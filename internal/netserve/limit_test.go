@@ -1,7 +1,6 @@
 package netserve
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,21 +16,12 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// patience is how long a test waits for what should happen at once: half
-// the time left before its deadline, at most two minutes, so that a busy
-// machine does not fail it and a hang does not eat the whole run.
-func patience(t *testing.T) time.Duration {
-	if d, ok := t.Deadline(); ok {
-		return min(time.Until(d)/2, 2*time.Minute)
-	}
-	return 2 * time.Minute
-}
+	"github.com/ucsec/ucsec/internal/testnet"
+)
 
 func tcpAddr(s string) *net.TCPAddr { return net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
 
@@ -114,31 +104,13 @@ func TestWarn(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // One host holding its share of the connections, and trying for more,
 // neither stops another host from being served nor fills the log; a
 // share given back can be taken again.
 func TestServePerHost(t *testing.T) {
-	wait := patience(t)
+	wait := testnet.Patience(t)
 	l := listen(t)
-	var logs syncBuffer
+	var logs testnet.Log
 	cfg := Config{Limit: NewLimit(8, 2), ShutdownTimeout: wait, Log: slog.New(slog.NewTextHandler(&logs, nil)), Prefix: "test:"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -274,7 +246,7 @@ func accepted(t *testing.T) (server, client net.Conn) {
 // handshake's timeout; one that has begun has the whole timeout; one that
 // goes on gets through the byte Handshake took aside.
 func TestHandshakeFirstByte(t *testing.T) {
-	wait := patience(t)
+	wait := testnet.Patience(t)
 	cfg := testTLSConfig(t)
 	ctx := context.Background()
 
