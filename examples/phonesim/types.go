@@ -10,8 +10,8 @@ import (
 
 // The types the parts of the simulation hand each other. The cluster side
 // (pki.go, cluster.go, provision.go) makes a clusterPKI and, for each
-// phone it provisions, a sipIdentity; the SIP side (sip.go, call.go,
-// media.go) takes them.
+// phone it provisions, a sipIdentity; the SIP side (sip.go, registrar.go,
+// phoneua.go, call.go, media.go) takes them.
 
 // clusterPKI holds the cluster's certificates and keys, as CUCM has them.
 type clusterPKI struct {
