@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/internal/testkeys"
 	"github.com/ucsec/ucsec/sgn"
@@ -87,13 +88,12 @@ func TestVector(t *testing.T) {
 	assert.Equal(t, 3, f.PadCount)
 	assert.Equal(t, 2048, f.KeyBits)
 	assert.Equal(t, uint8(KeyAES128), f.KeyAlgorithm)
-	assert.Len(t, f.Payload, 272)
+	assert.Len(t, f.Ciphertext, 272)
 	assert.Equal(t, EncryptedName(device), f.SignedFilename())
 
-	_, err = f.Decrypt(k.phoneKey)
-	require.ErrorIs(t, err, ErrNotVerified, "Decrypt must refuse a file whose signature is unchecked")
-	require.NoError(t, f.CheckSignatureFrom(k.tftp))
-	plain, err := f.Decrypt(k.phoneKey)
+	_, err = f.Decrypt(k.other, k.phoneKey)
+	require.ErrorIs(t, err, sgn.ErrWrongSigner, "Decrypt must refuse a file another certificate signed")
+	plain, err := f.Decrypt(k.tftp, k.phoneKey)
 	require.NoError(t, err)
 	assert.Equal(t, k.plain, plain)
 
@@ -157,7 +157,7 @@ func TestRoundTrip(t *testing.T) {
 				assert.Equal(t, "SEP001122334455.cnf.xml.enc.sgn", f.Filename)
 				assert.Equal(t, fixedTime(), f.Timestamp)
 				assert.Equal(t, 16-n%16, f.PadCount)
-				assert.Len(t, f.Payload, n+f.PadCount)
+				assert.Len(t, f.Ciphertext, n+f.PadCount)
 				assert.Equal(t, 2048, f.KeyBits)
 				assert.Len(t, f.WrappedKey, 256)
 
@@ -224,23 +224,23 @@ func TestBitFlips(t *testing.T) {
 			if err == nil {
 				t.Fatalf("flip of byte %d bit %d decrypted to %q", i, bit, plain)
 			}
-			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVerification) && !errors.Is(err, ErrWrongSigner) {
+			if !errors.Is(err, sgn.ErrMalformed) && !errors.Is(err, sgn.ErrVerification) && !errors.Is(err, sgn.ErrWrongSigner) {
 				t.Fatalf("flip of byte %d bit %d: unexpected error %v", i, bit, err)
 			}
 		}
 	}
 }
 
-// TestDigestCheck skips the signature check (which TestBitFlips shows
-// stops every change) to show the second line of defence: a changed
-// ciphertext, pad count or wrapped key never yields plaintext.
+// TestDigestCheck changes what Decrypt decrypts after Parse, behind the
+// signature check (which TestBitFlips shows stops every change of the
+// file), to show the second line of defence: a changed ciphertext, pad
+// count or wrapped key never yields plaintext.
 func TestDigestCheck(t *testing.T) {
 	k := loadKeys(t)
 	data := k.encrypt(t, k.plain, crypto.SHA512)
 	f, err := Parse(data)
 	require.NoError(t, err)
-	f.verified = true
-	_, err = f.Decrypt(k.phoneKey)
+	_, err = f.Decrypt(k.tftp, k.phoneKey)
 	require.NoError(t, err)
 
 	for _, change := range []struct {
@@ -257,7 +257,7 @@ func TestDigestCheck(t *testing.T) {
 		t.Run(change.name, func(t *testing.T) {
 			g := *f
 			change.edit(&g.enc)
-			plain, err := g.Decrypt(k.phoneKey)
+			plain, err := g.Decrypt(k.tftp, k.phoneKey)
 			assert.Nil(t, plain)
 			assert.ErrorIs(t, err, ErrDecryption)
 		})
@@ -266,7 +266,7 @@ func TestDigestCheck(t *testing.T) {
 	t.Run("exported fields do not matter", func(t *testing.T) {
 		g := *f
 		g.PadCount, g.IV, g.WrappedKey, g.PlaintextDigest = 0, nil, nil, nil
-		plain, err := g.Decrypt(k.phoneKey)
+		plain, err := g.Decrypt(k.tftp, k.phoneKey)
 		require.NoError(t, err)
 		assert.Equal(t, k.plain, plain)
 	})
@@ -278,9 +278,8 @@ func TestDecryptErrors(t *testing.T) {
 	data := k.encrypt(t, k.plain, crypto.SHA1)
 
 	_, err := Decrypt(data, k.other, k.phoneKey)
-	require.ErrorIs(t, err, ErrWrongSigner)
-	assert.ErrorIs(t, err, sgn.ErrWrongSigner, "ctl recognises a wrong signer through sgn.ErrWrongSigner")
-	assert.Contains(t, err.Error(), "cnfenc: certificate is not the signer named in the file")
+	require.ErrorIs(t, err, sgn.ErrWrongSigner)
+	assert.Contains(t, err.Error(), "sgn: certificate is not the signer named in the file")
 
 	_, err = Decrypt(data, k.tftp, k.otherKey)
 	// A wrong key of the right size fails like a damaged file. When the
@@ -308,8 +307,7 @@ func TestDecryptErrors(t *testing.T) {
 
 	f, err := Parse(data)
 	require.NoError(t, err)
-	require.NoError(t, f.CheckSignatureFrom(k.tftp))
-	_, err = f.DecryptManualKey(testKey(1))
+	_, err = f.DecryptManualKey(k.tftp, testKey(1))
 	assert.ErrorContains(t, err, "use Decrypt")
 
 	_, err = Decrypt(data, k.tftp, nil)
@@ -358,7 +356,7 @@ func TestEncryptErrors(t *testing.T) {
 	assert.Error(t, err)
 
 	_, err = Encrypt(nil, k.plain, k.phone, k.tftp, k.tftpKey, EncryptOptions{DeviceName: device})
-	assert.ErrorIs(t, err, ErrUnsupportedAlgorithm, "Hash is required")
+	assert.ErrorIs(t, err, sgn.ErrUnsupportedAlgorithm, "Hash is required")
 
 	_, err = Encrypt(nil, k.plain, k.phone, k.tftp, k.tftpKey, EncryptOptions{Hash: crypto.SHA1})
 	assert.ErrorContains(t, err, "DeviceName or a Filename")
@@ -367,7 +365,7 @@ func TestEncryptErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "device name")
 
 	_, err = Encrypt(nil, k.plain, k.phone, k.ecCert, k.ecKey, opts)
-	assert.ErrorIs(t, err, ErrUnsupportedAlgorithm, "the TFTP key must be RSA")
+	assert.ErrorIs(t, err, sgn.ErrUnsupportedAlgorithm, "the TFTP key must be RSA")
 
 	_, err = Encrypt(nil, k.plain, k.phone, k.other, k.tftpKey, opts)
 	assert.ErrorContains(t, err, "does not match")
@@ -400,20 +398,22 @@ func TestTrustList(t *testing.T) {
 
 	f, err := Parse(data)
 	require.NoError(t, err)
-	require.ErrorIs(t, list.VerifySignedFile(f, "SEP001122334455.cnf.xml.sgn"), ctl.ErrWrongFile)
-	_, err = f.Decrypt(k.phoneKey)
-	require.ErrorIs(t, err, ErrNotVerified)
-	require.NoError(t, list.VerifySignedFile(f, name))
-	plain, err := f.Decrypt(k.phoneKey)
+	_, err = list.VerifySignedFile(f, "SEP001122334455.cnf.xml.sgn")
+	require.ErrorIs(t, err, ctl.ErrWrongFile)
+	rec, err := list.VerifySignedFile(f, name)
+	require.NoError(t, err)
+	signer, err := rec.ParseCertificate()
+	require.NoError(t, err)
+	plain, err := f.Decrypt(signer, k.phoneKey)
 	require.NoError(t, err)
 	assert.Equal(t, k.plain, plain)
 
 	untrusting := &ctl.File{Records: list.Records[:1]}
 	g, err := Parse(data)
 	require.NoError(t, err)
-	require.ErrorIs(t, untrusting.VerifySignedFile(g, name), ctl.ErrUntrusted)
-	_, err = g.Decrypt(k.phoneKey)
-	require.ErrorIs(t, err, ErrNotVerified)
+	rec, err = untrusting.VerifySignedFile(g, name)
+	require.ErrorIs(t, err, ctl.ErrUntrusted)
+	assert.Nil(t, rec)
 }
 
 func TestManualKey(t *testing.T) {
@@ -437,10 +437,9 @@ func TestManualKey(t *testing.T) {
 	assert.Nil(t, f.WrappedKey)
 	assert.Equal(t, 128, f.KeyBits)
 
-	_, err = f.DecryptManualKey(key)
-	require.ErrorIs(t, err, ErrNotVerified)
-	require.NoError(t, f.CheckSignatureFrom(k.tftp))
-	plain, err := f.DecryptManualKey(key)
+	_, err = f.DecryptManualKey(k.other, key)
+	require.ErrorIs(t, err, sgn.ErrWrongSigner)
+	plain, err := f.DecryptManualKey(k.tftp, key)
 	require.NoError(t, err)
 	assert.Equal(t, k.plain, plain)
 
@@ -448,11 +447,11 @@ func TestManualKey(t *testing.T) {
 	b[15] ^= 1
 	other, err := NewManualKey(b)
 	require.NoError(t, err)
-	_, err = f.DecryptManualKey(other)
+	_, err = f.DecryptManualKey(k.tftp, other)
 	assert.Equal(t, ErrDecryption, err)
-	_, err = f.DecryptManualKey(ManualKey{})
+	_, err = f.DecryptManualKey(k.tftp, ManualKey{})
 	assert.ErrorContains(t, err, "no key")
-	_, err = f.Decrypt(k.phoneKey)
+	_, err = f.Decrypt(k.tftp, k.phoneKey)
 	assert.ErrorContains(t, err, "DecryptManualKey")
 
 	_, err = EncryptManualKey(nil, k.plain, ManualKey{}, k.tftp, k.tftpKey, EncryptOptions{DeviceName: device, Hash: crypto.SHA1})
@@ -545,11 +544,11 @@ func TestMalformed(t *testing.T) {
 			f, err := Parse(c.data)
 			require.Error(t, err)
 			assert.Nil(t, f)
-			assert.ErrorIs(t, err, ErrMalformed)
-			var pe *ParseError
+			assert.ErrorIs(t, err, sgn.ErrMalformed)
+			var pe *sgn.ParseError
 			require.ErrorAs(t, err, &pe)
 			assert.Contains(t, pe.Msg, c.errIn)
-			assert.True(t, strings.HasPrefix(err.Error(), "cnfenc: malformed encrypted file at offset"), err.Error())
+			assert.True(t, strings.HasPrefix(err.Error(), "sgn: malformed signed file at offset"), err.Error())
 		})
 	}
 
@@ -558,14 +557,13 @@ func TestMalformed(t *testing.T) {
 	data := craft(t, k, block, append([]sgn.Element{el(0x10, ivInfo("12000100"+iv+"14000200 03")+keyInfo("18000102"))}, digest...)...)
 	f, err := Parse(data)
 	require.NoError(t, err)
-	require.NoError(t, f.CheckSignatureFrom(k.tftp))
-	_, err = f.DecryptManualKey(testKey(1))
-	assert.ErrorIs(t, err, ErrUnsupportedAlgorithm)
+	_, err = f.DecryptManualKey(k.tftp, testKey(1))
+	assert.ErrorIs(t, err, sgn.ErrUnsupportedAlgorithm)
 }
 
 // TestTrustListWrongRole: a file signed by a certificate that the list
-// holds for another role (CCM, SAST, ...) is untrusted, and the refused
-// check does not unlock Decrypt.
+// holds for another role (CCM, SAST, ...) is untrusted, and no record is
+// returned to decrypt with.
 func TestTrustListWrongRole(t *testing.T) {
 	k := loadKeys(t)
 	data := k.encrypt(t, k.plain, crypto.SHA1)
@@ -576,11 +574,10 @@ func TestTrustListWrongRole(t *testing.T) {
 			list := &ctl.File{Records: []ctl.Record{r}}
 			f, err := Parse(data)
 			require.NoError(t, err)
-			err = list.VerifySignedFile(f, EncryptedName(device))
+			rec, err := list.VerifySignedFile(f, EncryptedName(device))
 			require.ErrorIs(t, err, ctl.ErrUntrusted)
 			assert.ErrorContains(t, err, "role")
-			_, err = f.Decrypt(k.phoneKey)
-			require.ErrorIs(t, err, ErrNotVerified)
+			assert.Nil(t, rec)
 		})
 	}
 }
@@ -599,10 +596,11 @@ func TestPrivateCopy(t *testing.T) {
 	require.NoError(t, err)
 	gf, err := sgn.Parse(good)
 	require.NoError(t, err)
-	f.File = *gf
-	require.Error(t, f.CheckSignatureFrom(k.tftp), "the evil file is still what is verified")
-	_, err = f.Decrypt(k.phoneKey)
-	require.ErrorIs(t, err, ErrNotVerified)
+	f.Header = gf.Header
+	f.Ciphertext = gf.Payload
+	f.IV, f.WrappedKey, f.PlaintextDigest = nil, nil, nil
+	_, err = f.Decrypt(k.tftp, k.phoneKey)
+	require.Error(t, err, "the evil file is still what is verified")
 
 	// Change the bytes after parsing: the copy is verified and decrypted.
 	data := bytes.Clone(good)
@@ -610,7 +608,7 @@ func TestPrivateCopy(t *testing.T) {
 	require.NoError(t, err)
 	copy(data, evil)
 	require.NoError(t, g.CheckSignatureFrom(k.tftp))
-	plain, err := g.Decrypt(k.phoneKey)
+	plain, err := g.Decrypt(k.tftp, k.phoneKey)
 	require.NoError(t, err)
 	assert.Equal(t, k.plain, plain)
 
@@ -618,6 +616,8 @@ func TestPrivateCopy(t *testing.T) {
 	var zero File
 	assert.Error(t, zero.CheckSignatureFrom(k.tftp))
 	assert.Error(t, zero.CheckSignature(k.tftp.PublicKey))
+	_, err = zero.Decrypt(k.tftp, k.phoneKey)
+	assert.Error(t, err)
 	assert.False(t, zero.NamesSigner(k.tftp))
 	assert.True(t, g.NamesSigner(k.tftp))
 	assert.False(t, g.NamesSigner(k.other))

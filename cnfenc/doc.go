@@ -9,10 +9,12 @@
 // (SEP<MAC>.cnf.xml.sgn, see [ShortConfig] and package sgn) that tells the
 // phone to fetch it and names, by hash, the certificate it was encrypted to.
 // A phone checks that hash against its own certificate
-// ([ShortConfigInfo.CertHashMatches]), verifies the encrypted file's
-// signature through its trust list ([File.CheckSignatureFrom], or
-// ctl.Phone.CheckSignedFile) and decrypts it with its private key
-// ([File.Decrypt]). [Decrypt] does all three steps with a known signer.
+// ([ShortConfigInfo.CertHashMatches]), finds the signer of the encrypted
+// file in its trust list (ctl.File.VerifySignedFile or
+// ctl.Phone.CheckSignedFile return the record that vouches for it), and
+// decrypts the file with its private key ([File.Decrypt], which verifies
+// the signature with that record's certificate first). [Decrypt] parses
+// and decrypts in one call.
 //
 // # Format
 //
@@ -33,14 +35,15 @@
 //
 // # Security
 //
-// [Parse] verifies nothing. [File.Decrypt] refuses to run until the file's
-// signature has been verified with [File.CheckSignatureFrom] (with a
-// certificate the caller trusts to sign files, or through a trust list:
-// ctl.File.VerifySignedFile) or [File.CheckSignature], and after
-// decrypting it compares the plaintext with the signed digest, so it never
-// returns plaintext that the signer did not encrypt. Verification and
-// decryption work on a private copy of the file that Parse takes, so what
-// is decrypted is what was verified.
+// [Parse] verifies nothing. [File.Decrypt] takes the signer's certificate
+// (one the caller trusts to sign files: the certificate of the trust-list
+// record that vouches for the file) and verifies the signature before it
+// decrypts anything, as age.Decrypt authenticates what it decrypts; there
+// is no state in which a File is "verified". After decrypting it compares
+// the plaintext with the signed digest, so it never returns plaintext that
+// the signer did not encrypt. Verification and decryption work on what
+// Parse took from its own copy of the file, so what is decrypted is what
+// was verified, whatever happens to the File's fields or to the input.
 //
 // After the signature check, a wrong key, a key unwrap that fails and a
 // digest that does not match all give an error wrapping [ErrDecryption].

@@ -18,20 +18,23 @@ import (
 	"io"
 	"time"
 
+	"golang.org/x/crypto/cryptobyte"
+
 	"github.com/ucsec/ucsec/internal/signedfile"
 	"github.com/ucsec/ucsec/internal/tlv"
 	"github.com/ucsec/ucsec/sgn"
-	"golang.org/x/crypto/cryptobyte"
 )
 
 // version is the header version Encrypt writes, as certutils does.
 var version = sgn.Version{2, 0}
 
-// EncryptOptions are the inputs of [Encrypt] and [EncryptManualKey].
+// EncryptOptions are the inputs of [Encrypt] and [EncryptManualKey]. The
+// fields marked Required must be set; for the others the zero value is the
+// default.
 type EncryptOptions struct {
 	// DeviceName is the phone's device name, such as "SEP001122334455".
 	// The file name is DeviceName + ".cnf.xml.enc.sgn" unless Filename is
-	// set. One of the two is required.
+	// set. Required unless Filename is set.
 	DeviceName string
 
 	// Filename is the name the phone asks for, such as
@@ -123,7 +126,7 @@ func seal(rand io.Reader, config, key, wrapped []byte, keyBits int, signer *x509
 	}
 	code, ok := signedfile.HashCode(opts.Hash)
 	if !ok || !opts.Hash.Available() {
-		return nil, fmt.Errorf("%w: hash %v (use SHA-1, SHA-512 or SHA-256)", ErrUnsupportedAlgorithm, opts.Hash)
+		return nil, fmt.Errorf("%w: hash %v (use SHA-1, SHA-512 or SHA-256)", sgn.ErrUnsupportedAlgorithm, opts.Hash)
 	}
 	var iv [blockSize]byte
 	if _, err := io.ReadFull(randOrDefault(rand), iv[:]); err != nil {
@@ -148,7 +151,7 @@ func seal(rand io.Reader, config, key, wrapped []byte, keyBits int, signer *x509
 			{Tag: tagDigest, Value: digest},
 		},
 	})
-	return out, mapErr(err)
+	return out, err
 }
 
 // encryptBody pads plaintext with 1 to 16 bytes of 0x0D, encrypts it with
@@ -231,32 +234,40 @@ func randOrDefault(r io.Reader) io.Reader {
 	return r
 }
 
-// Decrypt parses data, checks that signer signed it (see
-// [File.CheckSignatureFrom]) and decrypts it with the phone's key (see
-// [File.Decrypt]). Use Parse and the methods instead to verify the signer
-// through a trust list.
+// Decrypt parses data and decrypts it as [File.Decrypt] does: signer must
+// have signed it, and key is the phone's private key.
 func Decrypt(data []byte, signer *x509.Certificate, key crypto.Decrypter) ([]byte, error) {
 	f, err := Parse(data)
 	if err != nil {
 		return nil, err
 	}
-	if err := f.CheckSignatureFrom(signer); err != nil {
-		return nil, err
-	}
-	return f.Decrypt(key)
+	return f.Decrypt(signer, key)
 }
 
-// Decrypt unwraps the file's AES key with key, the private key of the
-// phone certificate the file was encrypted to, decrypts the configuration,
-// strips the padding and checks the plaintext against the signed digest.
-// key may be a key in a token: it is used only through crypto.Decrypter,
-// with rsa.PKCS1v15DecryptOptions.
+// Decrypt checks that signer signed the file (as
+// [sgn.Header.CheckSignatureFrom] does), then unwraps the file's AES key
+// with key, the private key of the phone certificate the file was
+// encrypted to, decrypts the configuration, strips the padding and checks
+// the plaintext against the signed digest. Nothing is decrypted unless the
+// signature verifies. signer is the certificate the caller trusts to sign
+// files: the certificate of the trust-list record that
+// ctl.File.VerifySignedFile or ctl.Phone.CheckSignedFile returns. key may
+// be a key in a token: it is used only through crypto.Decrypter, with
+// rsa.PKCS1v15DecryptOptions.
 //
-// The file's signature must have been verified first ([ErrNotVerified]
-// otherwise). Decryption failures are [ErrDecryption]; a file made with a
-// manual key, or a key that is not RSA, give other errors that say so.
-func (f *File) Decrypt(key crypto.Decrypter) ([]byte, error) {
-	if err := f.readyToDecrypt(); err != nil {
+// A signature that fails gives the errors of sgn.Header.CheckSignatureFrom;
+// decryption failures are [ErrDecryption]; a file made with a manual key,
+// or a key that is not RSA, give other errors that say so.
+func (f *File) Decrypt(signer *x509.Certificate, key crypto.Decrypter) ([]byte, error) {
+	if err := f.enc.checkSignatureFrom(signer); err != nil {
+		return nil, err
+	}
+	return f.decrypt(key)
+}
+
+// decrypt is Decrypt after the signature check.
+func (f *File) decrypt(key crypto.Decrypter) ([]byte, error) {
+	if err := f.enc.supported(); err != nil {
 		return nil, err
 	}
 	if f.enc.wrapped == nil {
@@ -285,11 +296,19 @@ func (f *File) Decrypt(key crypto.Decrypter) ([]byte, error) {
 	return f.enc.open(aesKey)
 }
 
-// DecryptManualKey decrypts a file encrypted with [EncryptManualKey], after
-// the signature has been verified, and checks the plaintext against the
-// signed digest.
-func (f *File) DecryptManualKey(key ManualKey) ([]byte, error) {
-	if err := f.readyToDecrypt(); err != nil {
+// DecryptManualKey decrypts a file encrypted with [EncryptManualKey] as
+// [File.Decrypt] does, after checking that signer signed it, and checks
+// the plaintext against the signed digest.
+func (f *File) DecryptManualKey(signer *x509.Certificate, key ManualKey) ([]byte, error) {
+	if err := f.enc.checkSignatureFrom(signer); err != nil {
+		return nil, err
+	}
+	return f.decryptManualKey(key)
+}
+
+// decryptManualKey is DecryptManualKey after the signature check.
+func (f *File) decryptManualKey(key ManualKey) ([]byte, error) {
+	if err := f.enc.supported(); err != nil {
 		return nil, err
 	}
 	if f.enc.wrapped != nil {
@@ -301,14 +320,21 @@ func (f *File) DecryptManualKey(key ManualKey) ([]byte, error) {
 	return f.enc.open(key.k[:])
 }
 
-func (f *File) readyToDecrypt() error {
+// checkSignatureFrom checks the signature of the header Parse read.
+func (e *encInfo) checkSignatureFrom(signer *x509.Certificate) error {
+	if e.signed == nil {
+		return errors.New("cnfenc: File was not returned by Parse")
+	}
+	return e.signed.CheckSignatureFrom(signer)
+}
+
+// supported reports a cipher or hash this package cannot decrypt with.
+func (e *encInfo) supported() error {
 	switch {
-	case !f.verified:
-		return ErrNotVerified
-	case f.enc.keyAlg != KeyAES128:
-		return fmt.Errorf("%w: key algorithm %d (only 1, AES-128, is known)", ErrUnsupportedAlgorithm, f.enc.keyAlg)
-	case !f.enc.hash.Available():
-		return fmt.Errorf("%w: plaintext hash %v", ErrUnsupportedAlgorithm, f.enc.hash)
+	case e.keyAlg != KeyAES128:
+		return fmt.Errorf("%w: key algorithm %d (only 1, AES-128, is known)", sgn.ErrUnsupportedAlgorithm, e.keyAlg)
+	case !e.hash.Available():
+		return fmt.Errorf("%w: plaintext hash %v", sgn.ErrUnsupportedAlgorithm, e.hash)
 	}
 	return nil
 }

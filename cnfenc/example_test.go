@@ -67,16 +67,14 @@ func ExampleEncrypt() {
 		log.Fatal(err)
 	}
 
-	// On the phone: the signer would come from its trust list (see
-	// ctl.File.VerifySignedFile); here it is known.
+	// On the phone: the signer is the certificate of the trust-list record
+	// that vouches for the file (ctl.File.VerifySignedFile returns it);
+	// here it is known. Decrypt verifies the signature, then decrypts.
 	f, err := cnfenc.Parse(encrypted)
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := f.CheckSignatureFrom(tftpCert); err != nil {
-		log.Fatal(err)
-	}
-	config, err := f.Decrypt(phoneKey)
+	config, err := f.Decrypt(tftpCert, phoneKey)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -177,10 +175,7 @@ func ExampleEncryptManualKey() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := f.CheckSignatureFrom(tftpCert); err != nil {
-		log.Fatal(err)
-	}
-	config, err := f.DecryptManualKey(key)
+	config, err := f.DecryptManualKey(tftpCert, key)
 	fmt.Println(len(config) == len(fullConfig), err)
 	// Output: true <nil>
 }

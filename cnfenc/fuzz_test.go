@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/ucsec/ucsec/internal/testkeys"
+	"github.com/ucsec/ucsec/sgn"
 )
 
 // FuzzDecrypt checks that Parse never panics and reports layout errors as
-// *ParseError, that nothing decrypts before a signature check, and, with
-// the signature check skipped so that fuzzed files reach decryption, that
-// a decryption either fails or returns plaintext matching the file's
-// digest: never unchecked plaintext.
+// *sgn.ParseError, that nothing decrypts without the signature of its
+// signer, and, with the signature check skipped so that fuzzed files reach
+// decryption, that a decryption either fails or returns plaintext
+// matching the file's digest: never unchecked plaintext.
 func FuzzDecrypt(f *testing.F) {
 	k := loadKeys(f)
 	manual := testKey(0x42)
@@ -27,16 +28,15 @@ func FuzzDecrypt(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse(data)
 		if err != nil {
-			var pe *ParseError
-			if file != nil || !errors.Is(err, ErrMalformed) || !errors.As(err, &pe) {
+			var pe *sgn.ParseError
+			if file != nil || !errors.Is(err, sgn.ErrMalformed) || !errors.As(err, &pe) {
 				t.Fatalf("bad error %v (file %v)", err, file)
 			}
 			return
 		}
-		if _, err := file.Decrypt(k.phoneKey); !errors.Is(err, ErrNotVerified) {
-			t.Fatalf("decrypt before verification: %v", err)
+		if plain, err := file.Decrypt(k.other, k.phoneKey); err == nil {
+			t.Fatalf("decrypted %q without its signer's signature", plain)
 		}
-		file.verified = true
 		check := func(plain []byte, err error) {
 			if err != nil {
 				if plain != nil {
@@ -51,9 +51,9 @@ func FuzzDecrypt(f *testing.F) {
 			}
 		}
 		if file.WrappedKey != nil {
-			check(file.Decrypt(k.phoneKey))
+			check(file.decrypt(k.phoneKey))
 		} else {
-			check(file.DecryptManualKey(manual))
+			check(file.decryptManualKey(manual))
 		}
 	})
 }

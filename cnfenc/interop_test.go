@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
 	"github.com/ucsec/ucsec/internal/interop"
 	"github.com/ucsec/ucsec/internal/testkeys"
 	"github.com/ucsec/ucsec/sgn"
@@ -50,8 +51,8 @@ func TestOpenSSLDecrypts(t *testing.T) {
 				"-in", write("wrapped", f.WrappedKey))
 			require.Len(t, aesKey, 16)
 			padded := run("enc", "-d", "-aes-128-cbc", "-nopad", "-K", hex.EncodeToString(aesKey),
-				"-iv", hex.EncodeToString(f.IV), "-in", write("ciphertext", f.Payload))
-			require.Len(t, padded, len(f.Payload))
+				"-iv", hex.EncodeToString(f.IV), "-in", write("ciphertext", f.Ciphertext))
+			require.Len(t, padded, len(f.Ciphertext))
 			assert.Equal(t, k.plain, padded[:len(padded)-f.PadCount])
 			assert.Equal(t, strings.Repeat("\r", f.PadCount), string(padded[len(padded)-f.PadCount:]))
 		})

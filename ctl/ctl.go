@@ -1,7 +1,6 @@
 package ctl
 
 import (
-	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -11,56 +10,30 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/ucsec/ucsec/internal/signedfile"
 	"github.com/ucsec/ucsec/internal/trustlist"
+	"github.com/ucsec/ucsec/sgn"
 )
 
+// The errors of the header are package sgn's: a malformed file wraps
+// sgn.ErrMalformed (errors.As with a *sgn.ParseError gives the offset and
+// tag, in the header or the records), a signature that fails is
+// sgn.ErrVerification, and a key or hash trust lists cannot use wraps
+// sgn.ErrUnsupportedAlgorithm. These are this package's own:
 var (
-	// ErrMalformed is wrapped by every error about the layout of a file.
-	// Use errors.As with a *ParseError for the offset and tag.
-	ErrMalformed = errors.New("ctl: malformed trust list")
-
 	// ErrPolicy is wrapped by every violation of a trust-list policy (who
 	// signs, how many SAST records, size). Use errors.As with a
 	// *PolicyError for details.
 	ErrPolicy = errors.New("ctl: trust list policy violated")
 
-	// ErrVerification means a signature does not verify. It is
-	// deliberately vague.
-	ErrVerification = errors.New("ctl: signature verification failed")
-
 	// ErrUntrusted means a trust list or signed file was not accepted: its
 	// signer is not trusted.
 	ErrUntrusted = errors.New("ctl: signer is not trusted")
 
-	// ErrWrongSigner means the certificate given to CheckSignatureFrom is not
-	// the signer the header names.
-	ErrWrongSigner = errors.New("ctl: certificate is not the signer named in the file")
-
 	// ErrWrongFile means a signed file was signed for another file name
 	// than the one asked for.
 	ErrWrongFile = errors.New("ctl: signed for another file name")
-
-	// ErrUnsupportedAlgorithm means a key or hash that trust lists cannot
-	// use.
-	ErrUnsupportedAlgorithm = errors.New("ctl: unsupported algorithm")
 )
-
-// ParseError locates a malformed file. It unwraps to [ErrMalformed].
-type ParseError struct {
-	Offset int    // byte offset of the element at fault
-	Tag    uint8  // its tag, or 0 when no tag could be read
-	Msg    string // what is wrong
-}
-
-func (e *ParseError) Error() string {
-	return fmt.Sprintf("ctl: malformed trust list at offset %d (tag 0x%02X): %s", e.Offset, e.Tag, e.Msg)
-}
-
-// Unwrap returns ErrMalformed.
-func (e *ParseError) Unwrap() error { return ErrMalformed }
 
 // PolicyError says which policy rule a trust list breaks. It unwraps to
 // [ErrPolicy].
@@ -83,18 +56,6 @@ func (e *PolicyError) Error() string {
 
 // Unwrap returns ErrPolicy.
 func (e *PolicyError) Unwrap() error { return ErrPolicy }
-
-// mapErr turns errors from the internal packages into this package's.
-func mapErr(err error) error {
-	return signedfile.PublicErrors{
-		Prefix:       "ctl: ",
-		Verification: ErrVerification,
-		Unsupported:  ErrUnsupportedAlgorithm,
-		ParseError: func(off int, tag uint8, msg string) error {
-			return &ParseError{Offset: off, Tag: tag, Msg: msg}
-		},
-	}.Map(err)
-}
 
 // Role is what a record's certificate is trusted for.
 type Role uint16
@@ -173,36 +134,23 @@ func ParseRole(s string) (Role, error) {
 // files (.sgn, .enc.sgn).
 func (r Role) canSignFiles() bool { return r == RoleTFTP || r == RoleCCMTFTP }
 
-// Version is a header version, major then minor.
-type Version [2]uint8
-
-// String returns the version as "major.minor".
-func (v Version) String() string { return fmt.Sprintf("%d.%d", v[0], v[1]) }
-
-// Element is a record or header element that this package does not
-// interpret, kept as it was.
-type Element struct {
-	Tag   uint8
-	Value []byte
-}
-
 // A Record is one certificate entry of a trust list. Every field is
 // optional, as CUCM writes them: records without a certificate exist.
 type Record struct {
 	Role            Role
-	DNSName         string     // host name or address text; CUCM always writes it, certutils never
-	SubjectName     string     // subject DN string of the certificate
-	IssuerName      string     // issuer DN string of the certificate
-	SerialNumber    *big.Int   // serial number of the certificate, nil if absent
-	PublicKey       []byte     // RSA: PKCS#1 RSAPublicKey DER; EC: uncompressed X9.62 point
-	Signature       []byte     // the certificate's own signature value
-	Certificate     []byte     // the DER certificate; see ParseCertificate
-	IPAddress       netip.Addr // CUCM writes the node's IPv4 address; zero if absent
-	CertificateHash []byte     // element 0x0B, seen in no sample
-	HashAlgorithm   uint8      // element 0x0C, seen in no sample
-	Extra           []Element  // elements this package does not interpret, in order
-	Offset          int        // offset of the record in the file (Parse only)
-	Raw             []byte     // the record's bytes (Parse only)
+	DNSName         string        // host name or address text; CUCM always writes it, certutils never
+	SubjectName     string        // subject DN string of the certificate
+	IssuerName      string        // issuer DN string of the certificate
+	SerialNumber    *big.Int      // serial number of the certificate, nil if absent
+	PublicKey       []byte        // RSA: PKCS#1 RSAPublicKey DER; EC: uncompressed X9.62 point
+	Signature       []byte        // the certificate's own signature value
+	Certificate     []byte        // the DER certificate; see ParseCertificate
+	IPAddress       netip.Addr    // CUCM writes the node's IPv4 address; zero if absent
+	CertificateHash []byte        // element 0x0B, seen in no sample
+	HashAlgorithm   uint8         // element 0x0C, seen in no sample
+	Extra           []sgn.Element // elements this package does not interpret, in order
+	Offset          int           // offset of the record in the file (Parse only)
+	Raw             []byte        // the record's bytes (Parse only)
 
 	// From Parse, for an exact re-encoding: the element order and the
 	// serial number as stored (perhaps with leading zero bytes).
@@ -250,12 +198,7 @@ func (r *Record) fromWire(w *trustlist.Record) {
 	if a, ok := netip.AddrFromSlice(w.IPAddress); ok {
 		r.IPAddress = a
 	}
-	if len(w.Extra) > 0 {
-		r.Extra = make([]Element, len(w.Extra))
-		for i, e := range w.Extra {
-			r.Extra[i] = Element(e)
-		}
-	}
+	r.Extra = w.Extra
 }
 
 // toWire returns the record for encoding: in the parsed order if there is
@@ -272,9 +215,7 @@ func (r *Record) toWire() *trustlist.Record {
 		CertificateHash: r.CertificateHash,
 		HashAlgorithm:   r.HashAlgorithm,
 	}
-	for _, e := range r.Extra {
-		w.Extra = append(w.Extra, trustlist.Element(e))
-	}
+	w.Extra = r.Extra
 	if r.SerialNumber != nil {
 		w.SerialNumber = r.SerialNumber.Bytes()
 		if r.rawSerial != nil && new(big.Int).SetBytes(r.rawSerial).Cmp(r.SerialNumber) == 0 {
@@ -317,25 +258,13 @@ func (r *Record) toWire() *trustlist.Record {
 	return w
 }
 
-// A File is a parsed or to-be-created trust list.
+// A File is a parsed or to-be-created trust list: a signed-file header,
+// then the records. For [Create], the template's header gives the hash
+// (required), version, file name, timestamp and signer version; the
+// signer fields come from the signing certificate.
 type File struct {
-	Version       Version     // header version: 1.2 as CUCM writes it
-	SignerVersion *Version    // element 0x1C (certutils; 1.1 enables EC on phones), nil if absent
-	HeaderLength  int         // offset of the first record (Parse only)
-	SignerName    string      // subject of the signer, as the header spells it
-	IssuerName    string      // issuer of the signer, as the header spells it
-	SerialNumber  *big.Int    // serial number of the signer
-	Hash          crypto.Hash // crypto.SHA1, crypto.SHA256 or crypto.SHA512
-	Signature     []byte      // RSA PKCS#1 v1.5 signature
-	Filename      string      // "CTLFile.tlv" or "ITLFile.tlv"
-	Timestamp     time.Time   // signing time, zero if absent
-	Padding       int         // 0x0D bytes at the end of the header (Parse only)
-	Records       []Record
-
-	Raw    []byte // the complete file (Parse only)
-	RawTBS []byte // the signed part of the header (a copy); see SignedBytes (Parse only)
-
-	header *signedfile.Header
+	sgn.Header
+	Records []Record
 }
 
 // Parse parses a trust list (CTLFile.tlv, ITLFile.tlv and their per-phone
@@ -343,34 +272,16 @@ type File struct {
 // verifies nothing; see [File.Verify]. Byte slices in the result alias
 // data, except RawTBS, which is a copy.
 //
-// Errors wrap [ErrMalformed]; errors.As with a *[ParseError] gives the
+// Errors wrap sgn.ErrMalformed; errors.As with a *sgn.ParseError gives the
 // offset and tag.
 func Parse(data []byte) (*File, error) {
-	h, err := signedfile.Parse(data)
+	h, err := sgn.ParseHeader(data)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, err
 	}
-	f := &File{
-		Version:      Version(h.Version),
-		HeaderLength: h.Length,
-		SignerName:   h.SignerName,
-		IssuerName:   h.IssuerName,
-		SerialNumber: new(big.Int).SetBytes(h.SerialNumber),
-		Hash:         h.Hash(),
-		Signature:    h.Signature,
-		Filename:     h.Filename,
-		Timestamp:    h.Timestamp,
-		Padding:      h.Padding,
-		Raw:          data,
-		header:       h,
-	}
-	if h.SignerVersion != nil {
-		v := Version(*h.SignerVersion)
-		f.SignerVersion = &v
-	}
-	f.RawTBS = h.TBS
-	if err := f.parseRecords(data[h.Length:], h.Length); err != nil {
-		return nil, mapErr(err)
+	f := &File{Header: *h}
+	if err := f.parseRecords(data[h.HeaderLength:], h.HeaderLength); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -435,35 +346,15 @@ func appendWords(words []big.Word, b []byte) []big.Word {
 	return words
 }
 
-// SignedFilename returns f.Filename, the name the list was signed for, so
-// that a File is a [SignedFile].
-func (f *File) SignedFilename() string { return f.Filename }
-
-// SignedBytes returns the bytes the signature covers: RawTBS followed by
-// the records (Raw[HeaderLength:]), in a new slice. Verification hashes
-// the two parts in place and does not need it.
-func (f *File) SignedBytes() []byte {
-	out := make([]byte, 0, len(f.RawTBS)+len(f.Raw)-f.HeaderLength)
-	return append(append(out, f.RawTBS...), f.Raw[f.HeaderLength:]...)
-}
-
-// marshal re-encodes a parsed file from its fields. The tests use it to
-// check that Parse loses nothing.
+// marshal re-encodes a parsed file: the header as parsed (package sgn
+// checks that its fields round-trip), then the records from their fields.
+// The tests use it to check that Parse loses nothing.
 func (f *File) marshal() ([]byte, error) {
-	h := *f.header
-	h.Version = f.Version
-	h.SignerName, h.IssuerName, h.Filename = f.SignerName, f.IssuerName, f.Filename
-	h.Signature, h.Timestamp, h.Padding = f.Signature, f.Timestamp, f.Padding
-	h.HashCode, _ = signedfile.HashCode(f.Hash)
-	raw, _, err := h.Marshal()
-	if err != nil {
-		return nil, mapErr(err)
-	}
 	recs, err := f.marshalRecords()
 	if err != nil {
 		return nil, err
 	}
-	return append(raw, recs...), nil
+	return append(f.Raw[:f.HeaderLength:f.HeaderLength], recs...), nil
 }
 
 func (f *File) marshalRecords() ([]byte, error) {
@@ -471,6 +362,5 @@ func (f *File) marshalRecords() ([]byte, error) {
 	for i := range f.Records {
 		wire[i] = *f.Records[i].toWire()
 	}
-	out, err := trustlist.Marshal(wire)
-	return out, mapErr(err)
+	return trustlist.Marshal(wire)
 }

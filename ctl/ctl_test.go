@@ -18,8 +18,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucsec/ucsec/internal/signedfile"
+
 	"github.com/ucsec/ucsec/internal/testkeys"
+	"github.com/ucsec/ucsec/sgn"
 )
 
 // parseTxt reads certutils' tlvfile --parse output: the header block, then
@@ -119,7 +120,7 @@ func newRecord(t testing.TB, key string, role Role) Record {
 // build creates a list with policy p, signed by the test key signer.
 func build(t testing.TB, p Policy, signer string, hash crypto.Hash, recs ...Record) []byte {
 	cert, key := testkeys.Load(t, signer)
-	out, err := p.Create(nil, &File{Hash: hash, Timestamp: at, Records: recs}, cert, key)
+	out, err := p.Create(nil, &File{Header: sgn.Header{Hash: hash, Timestamp: at}, Records: recs}, cert, key)
 	require.NoError(t, err)
 	return out
 }
@@ -143,7 +144,7 @@ func TestCreate(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, f.Verify())
 			require.NoError(t, f.CheckSignatureFrom(sast))
-			assert.Equal(t, Version{1, 2}, f.Version)
+			assert.Equal(t, sgn.Version{1, 2}, f.Version)
 			assert.Nil(t, f.SignerVersion)
 			assert.Equal(t, "CTLFile.tlv", f.Filename)
 			assert.True(t, at.Equal(f.Timestamp))
@@ -176,13 +177,13 @@ func TestCreate(t *testing.T) {
 
 func TestCreateSignerVersionAndFilename(t *testing.T) {
 	cert, key := testkeys.Load(t, "sast")
-	sv := Version{1, 1}
-	out, err := Create(nil, &File{Hash: crypto.SHA1, Version: Version{1, 1}, SignerVersion: &sv, Filename: "CTLFile.tlv",
+	sv := sgn.Version{1, 1}
+	out, err := Create(nil, &File{Header: sgn.Header{Hash: crypto.SHA1, Version: sgn.Version{1, 1}, SignerVersion: &sv, Filename: "CTLFile.tlv"},
 		Records: []Record{newRecord(t, "sast", RoleSAST)}}, cert, key)
 	require.NoError(t, err)
 	f, err := Parse(out)
 	require.NoError(t, err)
-	assert.Equal(t, Version{1, 1}, f.Version)
+	assert.Equal(t, sgn.Version{1, 1}, f.Version)
 	require.NotNil(t, f.SignerVersion)
 	assert.Equal(t, sv, *f.SignerVersion)
 	assert.WithinDuration(t, time.Now(), f.Timestamp, time.Minute, "zero Timestamp means now")
@@ -199,13 +200,13 @@ func TestCreateErrors(t *testing.T) {
 		tmpl *File
 		is   error
 	}{
-		{"no hash", sastCert, sastKey, &File{Records: []Record{newRecord(t, "sast", RoleSAST)}}, ErrUnsupportedAlgorithm},
-		{"no records", sastCert, sastKey, &File{Hash: crypto.SHA1}, ErrPolicy},
-		{"signer not in the list", sastCert, sastKey, &File{Hash: crypto.SHA1, Records: []Record{newRecord(t, "tftp", RoleSAST)}}, ErrPolicy},
-		{"signer not SAST", tftpCert, tftpKey, &File{Hash: crypto.SHA1, Records: []Record{newRecord(t, "sast", RoleSAST), newRecord(t, "tftp", RoleCCMTFTP)}}, ErrPolicy},
-		{"three SAST", sastCert, sastKey, &File{Hash: crypto.SHA1, Records: []Record{newRecord(t, "sast", RoleSAST), second, newRecord(t, "device", RoleSAST)}}, ErrPolicy},
-		{"SAST twice", sastCert, sastKey, &File{Hash: crypto.SHA1, Records: []Record{newRecord(t, "sast", RoleSAST), newRecord(t, "sast", RoleSAST)}}, ErrPolicy},
-		{"wrong key", sastCert, tftpKey, &File{Hash: crypto.SHA1, Records: []Record{newRecord(t, "sast", RoleSAST)}}, nil},
+		{"no hash", sastCert, sastKey, &File{Records: []Record{newRecord(t, "sast", RoleSAST)}}, sgn.ErrUnsupportedAlgorithm},
+		{"no records", sastCert, sastKey, &File{Header: sgn.Header{Hash: crypto.SHA1}}, ErrPolicy},
+		{"signer not in the list", sastCert, sastKey, &File{Header: sgn.Header{Hash: crypto.SHA1}, Records: []Record{newRecord(t, "tftp", RoleSAST)}}, ErrPolicy},
+		{"signer not SAST", tftpCert, tftpKey, &File{Header: sgn.Header{Hash: crypto.SHA1}, Records: []Record{newRecord(t, "sast", RoleSAST), newRecord(t, "tftp", RoleCCMTFTP)}}, ErrPolicy},
+		{"three SAST", sastCert, sastKey, &File{Header: sgn.Header{Hash: crypto.SHA1}, Records: []Record{newRecord(t, "sast", RoleSAST), second, newRecord(t, "device", RoleSAST)}}, ErrPolicy},
+		{"SAST twice", sastCert, sastKey, &File{Header: sgn.Header{Hash: crypto.SHA1}, Records: []Record{newRecord(t, "sast", RoleSAST), newRecord(t, "sast", RoleSAST)}}, ErrPolicy},
+		{"wrong key", sastCert, tftpKey, &File{Header: sgn.Header{Hash: crypto.SHA1}, Records: []Record{newRecord(t, "sast", RoleSAST)}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -247,14 +248,14 @@ func TestParseMalformed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, err := Parse(tt.data)
 			require.Nil(t, f)
-			require.ErrorIs(t, err, ErrMalformed)
-			var pe *ParseError
+			require.ErrorIs(t, err, sgn.ErrMalformed)
+			var pe *sgn.ParseError
 			require.ErrorAs(t, err, &pe)
 			assert.Contains(t, pe.Msg, tt.msg)
 			if tt.offset != 0 {
 				assert.Equal(t, tt.offset, pe.Offset)
 			}
-			assert.True(t, strings.HasPrefix(err.Error(), "ctl: "), err.Error())
+			assert.True(t, strings.HasPrefix(err.Error(), "sgn: "), err.Error())
 		})
 	}
 }
@@ -305,7 +306,7 @@ func TestCertificates(t *testing.T) {
 
 func TestUnknownElementsAndRoles(t *testing.T) {
 	r := newRecord(t, "tftp", Role(99))
-	r.Extra = []Element{{Tag: 0x42, Value: []byte("future")}}
+	r.Extra = []sgn.Element{{Tag: 0x42, Value: []byte("future")}}
 	r.CertificateHash, r.HashAlgorithm = []byte{1, 2, 3}, 1
 	out := build(t, CTLPolicy(), "sast", crypto.SHA1, newRecord(t, "sast", RoleSAST), r)
 	f, err := Parse(out)
@@ -313,7 +314,7 @@ func TestUnknownElementsAndRoles(t *testing.T) {
 	got := f.Records[1]
 	assert.Equal(t, Role(99), got.Role)
 	assert.Equal(t, "99", got.Role.String())
-	assert.Equal(t, []Element{{Tag: 0x42, Value: []byte("future")}}, got.Extra)
+	assert.Equal(t, []sgn.Element{{Tag: 0x42, Value: []byte("future")}}, got.Extra)
 	assert.Equal(t, []byte{1, 2, 3}, got.CertificateHash)
 	assert.Equal(t, uint8(1), got.HashAlgorithm)
 	again, err := f.marshal()
@@ -370,16 +371,16 @@ func TestVerifyPolicy(t *testing.T) {
 	tampered[len(tampered)-1] ^= 1
 	f, err = Parse(tampered)
 	require.NoError(t, err)
-	assert.ErrorIs(t, f.Verify(), ErrVerification)
+	assert.ErrorIs(t, f.Verify(), sgn.ErrVerification)
 
 	// A list signed by a key that is not its SAST record's.
 	f, err = Parse(good)
 	require.NoError(t, err)
 	_, other := testkeys.Load(t, "tftp")
-	assert.ErrorIs(t, f.CheckSignature(other.Public()), ErrVerification)
-	assert.ErrorIs(t, f.CheckSignature(other.Public().(*rsa.PublicKey)), ErrVerification)
+	assert.ErrorIs(t, f.CheckSignature(other.Public()), sgn.ErrVerification)
+	assert.ErrorIs(t, f.CheckSignature(other.Public().(*rsa.PublicKey)), sgn.ErrVerification)
 	tftp, _ := testkeys.Load(t, "tftp")
-	assert.ErrorIs(t, f.CheckSignatureFrom(tftp), ErrWrongSigner)
+	assert.ErrorIs(t, f.CheckSignatureFrom(tftp), sgn.ErrWrongSigner)
 	assert.Error(t, new(File).Verify())
 }
 
@@ -398,19 +399,18 @@ func TestNewRecordErrors(t *testing.T) {
 	odd := *cert
 	odd.PublicKey = "not a key"
 	_, err = NewRecord(&odd, RoleCCM)
-	assert.ErrorIs(t, err, ErrUnsupportedAlgorithm)
-	assert.False(t, errors.Is(err, ErrMalformed))
+	assert.ErrorIs(t, err, sgn.ErrUnsupportedAlgorithm)
+	assert.False(t, errors.Is(err, sgn.ErrMalformed))
 }
 
 // signRaw signs records with the SAST test key without any policy check,
 // to make files that break the policy.
 func signRaw(t *testing.T, recs ...Record) []byte {
 	cert, key := testkeys.Load(t, "sast")
-	h := &signedfile.Header{Version: [2]uint8{1, 2}, HashCode: signedfile.HashSHA1, Filename: "CTLFile.tlv", Timestamp: at}
-	require.NoError(t, h.SetSigner(cert))
 	body, err := (&File{Records: recs}).marshalRecords()
 	require.NoError(t, err)
-	out, err := signedfile.Sign(nil, h, body, key)
+	out, err := sgn.Sign(nil, body, cert, key, sgn.SignOptions{Version: sgn.Version{1, 2}, Hash: crypto.SHA1, Filename: "CTLFile.tlv",
+		Time: func() time.Time { return at }})
 	require.NoError(t, err)
 	return out
 }

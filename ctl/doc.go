@@ -9,8 +9,15 @@
 // Read a list with [Parse] and check it with [File.Verify]; make one with
 // [NewRecord] and [Create], which take any [crypto.Signer] (a software key,
 // a PKCS#11 token, a KMS key). [File.VerifySignedFile] answers whether a
-// list vouches for a signed configuration file, and [Phone] applies the
-// phone's decision table (first list, known signer, TVS, rollback).
+// list vouches for a signed configuration file, and returns the record
+// that does (decrypt an encrypted configuration with its certificate), and
+// [Phone] applies the phone's decision table (first list, known signer,
+// TVS, rollback).
+//
+// A [File] is a signed-file header (sgn.Header, the one every signed
+// Cisco file has) followed by records. The header's errors are package
+// sgn's: a malformed list wraps sgn.ErrMalformed and a signature that
+// fails is sgn.ErrVerification, as for any signed file.
 //
 // # Security
 //

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ucsec/ucsec/ctl"
+	"github.com/ucsec/ucsec/sgn"
 )
 
 func newCert(cn string, serial int64) (*x509.Certificate, crypto.Signer) {
@@ -50,11 +51,8 @@ func newCTL(sast *x509.Certificate, key crypto.Signer, callManager *x509.Certifi
 		}
 		records = append(records, rec)
 	}
-	data, err := ctl.Create(rand.Reader, &ctl.File{
-		Hash:      crypto.SHA512,
-		Timestamp: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
-		Records:   records,
-	}, sast, key)
+	data, err := ctl.Create(rand.Reader, &ctl.File{Header: sgn.Header{Hash: crypto.SHA512, Timestamp: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)},
+		Records: records}, sast, key)
 	if err != nil {
 		log.Fatal(err)
 	}

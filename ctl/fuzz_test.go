@@ -6,10 +6,11 @@ import (
 	"testing"
 
 	"github.com/ucsec/ucsec/internal/testkeys"
+	"github.com/ucsec/ucsec/sgn"
 )
 
 // FuzzParse checks that Parse never panics, that its errors wrap
-// ErrMalformed, and that a list that parses re-encodes from its fields to
+// sgn.ErrMalformed, and that a list that parses re-encodes from its fields to
 // the same bytes. Verify must not panic either.
 func FuzzParse(f *testing.F) {
 	f.Add(testkeys.Vector(f, "ITLFile.tlv"))
@@ -17,8 +18,8 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse(data)
 		if err != nil {
-			var pe *ParseError
-			if file != nil || !errors.Is(err, ErrMalformed) || !errors.As(err, &pe) {
+			var pe *sgn.ParseError
+			if file != nil || !errors.Is(err, sgn.ErrMalformed) || !errors.As(err, &pe) {
 				t.Fatalf("bad error %v (file %v)", err, file)
 			}
 			return

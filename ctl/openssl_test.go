@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
 	"github.com/ucsec/ucsec/internal/interop"
 	"github.com/ucsec/ucsec/internal/testkeys"
 )

@@ -11,39 +11,31 @@ import (
 )
 
 // A SignedFile is a file signed by a TFTP certificate, such as an
-// *sgn.File or a *cnfenc.File (an encrypted configuration, which decrypts
-// only once its signature has been checked through this interface).
+// *sgn.File or a *cnfenc.File (an encrypted configuration): anything that
+// embeds an sgn.Header.
 type SignedFile interface {
 	// SignedFilename returns the file name the signature covers: the name
 	// the file was signed for (the header's FILENAME element).
 	SignedFilename() string
 
-	// CheckSignatureFrom checks that cert is the signer the file names and
-	// that cert's key made the signature. When cert is not the named
-	// signer, the error wraps sgn.ErrWrongSigner or ctl.ErrWrongSigner.
-	CheckSignatureFrom(cert *x509.Certificate) error
-}
-
-// signerNamer is implemented by signed files that can tell whether they
-// name a certificate as their signer without verifying anything, such as
-// *sgn.File and *cnfenc.File. VerifySignedFile uses it only to say why a
-// file is untrusted.
-type signerNamer interface {
+	// NamesSigner reports whether the file names cert as its signer,
+	// without verifying anything.
 	NamesSigner(cert *x509.Certificate) bool
+
+	// CheckSignatureFrom checks that cert is the signer the file names and
+	// that cert's key made the signature.
+	CheckSignatureFrom(cert *x509.Certificate) error
 }
 
 // VerifySignedFile reports whether the trust list vouches for sf as the
 // file name, the name the phone asked for (such as
 // "SEP001122334455.cnf.xml.sgn"): sf must have been signed for that name,
 // its signer must be the certificate of a record with a role that signs
-// files (TFTP or CCM+TFTP), and the signature must verify. It returns nil,
-// or an error wrapping [ErrWrongFile], [ErrUntrusted] (the signer is not
-// such a record) or [ErrVerification].
-//
-// It calls sf.CheckSignatureFrom only with the certificates of TFTP and
-// CCM+TFTP records, so a file whose successful check unlocks it (a
-// *cnfenc.File decrypts only after one) is never unlocked by another
-// record's certificate.
+// files (TFTP or CCM+TFTP), and the signature must verify. It returns the
+// record that vouched for the file, whose certificate is the file's signer
+// (decrypt an encrypted configuration with it), or an error wrapping
+// [ErrWrongFile], [ErrUntrusted] (the signer is not such a record) or
+// sgn.ErrVerification.
 //
 // The name check stops a validly signed file from being served as another
 // one (another phone's configuration, say). Nothing here stops an older
@@ -51,48 +43,39 @@ type signerNamer interface {
 //
 // It does not check the trust list itself; do that first (see
 // [File.Verify] and [Phone]).
-func (f *File) VerifySignedFile(sf SignedFile, name string) error {
+func (f *File) VerifySignedFile(sf SignedFile, name string) (*Record, error) {
 	if got := sf.SignedFilename(); got != name {
-		return fmt.Errorf("%w: signed for %q, not %q", ErrWrongFile, got, name)
+		return nil, fmt.Errorf("%w: signed for %q, not %q", ErrWrongFile, got, name)
 	}
 	var notFileSigner *Record
 	var failed error
 	for i := range f.Records {
 		r := &f.Records[i]
 		cert, err := r.ParseCertificate()
-		if err != nil {
+		if err != nil || !sf.NamesSigner(cert) {
 			continue
 		}
 		if !r.Role.canSignFiles() {
-			// Never verify with a certificate the list does not trust
-			// for files: a successful check may unlock the file (an
-			// encrypted configuration decrypts after it).
-			if n, ok := sf.(signerNamer); ok && n.NamesSigner(cert) {
-				notFileSigner = r
-			}
+			notFileSigner = r
 			continue
 		}
 		err = sf.CheckSignatureFrom(cert)
-		switch {
-		case errors.Is(err, sgn.ErrWrongSigner), errors.Is(err, ErrWrongSigner):
-			// Not this record's certificate.
-		case err == nil:
-			return nil
-		case failed == nil:
+		if err == nil {
+			return r, nil
+		}
+		if failed == nil {
 			// The named signer, but the signature fails with this
 			// certificate: another record may still hold one that works.
 			failed = err
 		}
 	}
 	switch {
-	case failed != nil && errors.Is(failed, sgn.ErrUnsupportedAlgorithm):
-		return fmt.Errorf("%w: %s", ErrUnsupportedAlgorithm, failed)
 	case failed != nil:
-		return ErrVerification
+		return nil, failed
 	case notFileSigner != nil:
-		return fmt.Errorf("%w: the signer's record has role %s, not TFTP or CCM+TFTP", ErrUntrusted, notFileSigner.Role.ShortName())
+		return nil, fmt.Errorf("%w: the signer's record has role %s, not TFTP or CCM+TFTP", ErrUntrusted, notFileSigner.Role.ShortName())
 	}
-	return fmt.Errorf("%w: the signer is not in the trust list", ErrUntrusted)
+	return nil, fmt.Errorf("%w: the signer is not in the trust list", ErrUntrusted)
 }
 
 // A Verifier vouches for a certificate that a phone does not hold, as the
@@ -201,29 +184,30 @@ func (f *File) holdsSAST(r *Record) bool {
 
 // CheckSignedFile decides whether the phone applies sf, a signed file
 // (configuration, ring list, ...) it asked for as name. A phone with no
-// list (P1) or with the rollback ITL (P7) applies any file; otherwise the
-// file must be signed for name by a TFTP or CCM+TFTP record of its CTL or
-// ITL (P8; see [File.VerifySignedFile]).
-func (p *Phone) CheckSignedFile(sf SignedFile, name string) (Rule, error) {
+// list (P1) or with the rollback ITL (P7) applies any file, and the record
+// is nil; otherwise the file must be signed for name by a TFTP or CCM+TFTP
+// record of its CTL or ITL (P8; see [File.VerifySignedFile]), which is
+// returned.
+func (p *Phone) CheckSignedFile(sf SignedFile, name string) (Rule, *Record, error) {
 	switch {
 	case p.rollback():
-		return RuleRollback, nil
+		return RuleRollback, nil, nil
 	case p.CTL == nil && p.ITL == nil:
-		return RuleFirstList, nil
+		return RuleFirstList, nil, nil
 	}
 	var err error
 	for _, f := range []*File{p.CTL, p.ITL} {
 		if f == nil {
 			continue
 		}
-		e := f.VerifySignedFile(sf, name)
+		r, e := f.VerifySignedFile(sf, name)
 		if e == nil {
-			return RuleSignedFile, nil
+			return RuleSignedFile, r, nil
 		}
 		// A signature that fails says more than a signer not found.
-		if err == nil || errors.Is(e, ErrVerification) {
+		if err == nil || errors.Is(e, sgn.ErrVerification) {
 			err = e
 		}
 	}
-	return RuleSignedFile, err
+	return RuleSignedFile, nil, err
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
 	"github.com/ucsec/ucsec/internal/testkeys"
 	"github.com/ucsec/ucsec/sgn"
 )
@@ -52,9 +53,7 @@ func TestPhoneAcceptList(t *testing.T) {
 	// The rollback ITL: no records.
 	rollback := &File{}
 	broken := mustParse(t, build(t, ctlPolicy, "device", crypto.SHA1, newRecord(t, "device", RoleSAST)))
-	broken.Signature = append([]byte(nil), broken.Signature...)
-	broken.Signature[0] ^= 1
-	broken.header.Signature = broken.Signature
+	broken.Signature[0] ^= 1 // in the parsed bytes: Signature aliases them
 
 	tvsUp := &fakeTVS{trusted: []*x509.Certificate{deviceCert}}
 	tvsUnknown := &fakeTVS{trusted: []*x509.Certificate{sastCert}}
@@ -75,7 +74,7 @@ func TestPhoneAcceptList(t *testing.T) {
 		{"P5 unknown signer, TVS unreachable", Phone{ITL: itlWithSAST, TVS: tvsDown}, byNew, RuleTVSRefused, ErrUntrusted},
 		{"P6 unknown signer, no TVS", Phone{ITL: itlWithSAST}, byNew, RuleNoTVS, ErrUntrusted},
 		{"P7 rollback ITL accepts any list", Phone{ITL: rollback}, byNew, RuleRollback, nil},
-		{"a broken candidate is never accepted", Phone{}, broken, "", ErrVerification},
+		{"a broken candidate is never accepted", Phone{}, broken, "", sgn.ErrVerification},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,15 +123,21 @@ func TestVerifySignedFile(t *testing.T) {
 		{"certutils vectors", itlVector, vector, nil, ""},
 		{"signer without a TFTP role", ccmOnly, good, ErrUntrusted, "role CCM"},
 		{"signer not in the list", without, good, ErrUntrusted, "not in the trust list"},
-		{"tampered file", withTFTP, tampered, ErrVerification, ""},
+		{"tampered file", withTFTP, tampered, sgn.ErrVerification, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.list.VerifySignedFile(tt.file, tt.file.Filename)
+			rec, err := tt.list.VerifySignedFile(tt.file, tt.file.Filename)
 			if tt.err == nil {
 				require.NoError(t, err)
+				require.NotNil(t, rec)
+				assert.True(t, rec.Role.canSignFiles(), "vouched for by a %v record", rec.Role)
+				cert, err := rec.ParseCertificate()
+				require.NoError(t, err)
+				assert.NoError(t, tt.file.CheckSignatureFrom(cert), "the record's certificate is the signer")
 				return
 			}
+			assert.Nil(t, rec)
 			require.ErrorIs(t, err, tt.err)
 			assert.Contains(t, err.Error(), tt.msg)
 		})
@@ -149,13 +154,14 @@ func TestVerifySignedFile(t *testing.T) {
 		{"P8 trusted TFTP signer", Phone{ITL: withTFTP}, good, RuleSignedFile, nil},
 		{"P8 signer in the CTL", Phone{CTL: withTFTP, ITL: ccmOnly}, good, RuleSignedFile, nil},
 		{"P8 untrusted signer", Phone{ITL: without}, good, RuleSignedFile, ErrUntrusted},
-		{"P8 tampered", Phone{CTL: without, ITL: withTFTP}, tampered, RuleSignedFile, ErrVerification},
+		{"P8 tampered", Phone{CTL: without, ITL: withTFTP}, tampered, RuleSignedFile, sgn.ErrVerification},
 		{"P1 no lists", Phone{}, tampered, RuleFirstList, nil},
 		{"P7 rollback", Phone{ITL: &File{}}, tampered, RuleRollback, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rule, err := tt.phone.CheckSignedFile(tt.file, tt.file.Filename)
+			rule, rec, err := tt.phone.CheckSignedFile(tt.file, tt.file.Filename)
 			assert.Equal(t, tt.rule, rule)
+			assert.Equal(t, tt.rule == RuleSignedFile && tt.err == nil, rec != nil, "record %v", rec)
 			if tt.err == nil {
 				assert.NoError(t, err)
 			} else {
@@ -177,24 +183,29 @@ func TestVerifySignedFileReviewCases(t *testing.T) {
 	list := mustParse(t, build(t, CTLPolicy(), "sast", crypto.SHA1, newRecord(t, "sast", RoleSAST), newRecord(t, "tftp", RoleCCMTFTP)))
 
 	// Another phone's name, and the list's own name.
-	assert.ErrorIs(t, list.VerifySignedFile(sf, "SEPAAAAAAAAAAAA.cnf.xml.sgn"), ErrWrongFile)
-	rule, err := (&Phone{ITL: list}).CheckSignedFile(sf, "SEPAAAAAAAAAAAA.cnf.xml.sgn")
+	_, err = list.VerifySignedFile(sf, "SEPAAAAAAAAAAAA.cnf.xml.sgn")
+	assert.ErrorIs(t, err, ErrWrongFile)
+	rule, _, err := (&Phone{ITL: list}).CheckSignedFile(sf, "SEPAAAAAAAAAAAA.cnf.xml.sgn")
 	assert.Equal(t, RuleSignedFile, rule)
 	assert.ErrorIs(t, err, ErrWrongFile)
 
 	// A pre-12.0 ITL signed by the TFTP key is itself a file that key
 	// signed: served as a configuration it fails the name check.
-	itlData := build(t, Policy{Name: "ITL", SignerRoles: []Role{RoleSAST, RoleTFTP, RoleCCMTFTP}}, "tftp", crypto.SHA1,
+	itlData := build(t, Policy{Name: "ITL", DefaultFilename: "ITLFile.tlv", SignerRoles: []Role{RoleSAST, RoleTFTP, RoleCCMTFTP}}, "tftp", crypto.SHA1,
 		newRecord(t, "tftp", RoleSAST), newRecord(t, "tftp", RoleCCMTFTP))
 	itlFile := mustParse(t, itlData)
-	assert.ErrorIs(t, itlFile.VerifySignedFile(itlFile, "SEP001122334455.cnf.xml.sgn"), ErrWrongFile)
+	_, err = itlFile.VerifySignedFile(itlFile, "SEP001122334455.cnf.xml.sgn")
+	assert.ErrorIs(t, err, ErrWrongFile)
 
 	// Records whose certificate is not the named signer are passed over,
 	// also when the signed file is itself a trust list (its
-	// CheckSignatureFrom wraps ctl.ErrWrongSigner).
+	// CheckSignatureFrom wraps sgn.ErrWrongSigner).
 	both := mustParse(t, build(t, CTLPolicy(), "sast", crypto.SHA1, newRecord(t, "sast", RoleSAST), newRecord(t, "device", RoleCCMTFTP), newRecord(t, "tftp", RoleCCMTFTP)))
-	assert.NoError(t, both.VerifySignedFile(sf, sf.Filename))
-	assert.NoError(t, both.VerifySignedFile(itlFile, itlFile.Filename))
+	rec, err := both.VerifySignedFile(sf, sf.Filename)
+	require.NoError(t, err)
+	assert.Same(t, &both.Records[2], rec, "the tftp record, not the device record before it")
+	_, err = both.VerifySignedFile(itlFile, itlFile.Filename)
+	assert.NoError(t, err)
 }
 
 func TestCreateSignerRecordMustHoldSignerCert(t *testing.T) {
@@ -202,7 +213,7 @@ func TestCreateSignerRecordMustHoldSignerCert(t *testing.T) {
 	other, _ := testkeys.Load(t, "tftp")
 	rec := newRecord(t, "sast", RoleSAST)
 	rec.Certificate = other.Raw // same serial and issuer strings, another certificate
-	_, err := Create(nil, &File{Hash: crypto.SHA1, Records: []Record{rec}}, cert, key)
+	_, err := Create(nil, &File{Header: sgn.Header{Hash: crypto.SHA1}, Records: []Record{rec}}, cert, key)
 	require.ErrorIs(t, err, ErrPolicy)
 	assert.Contains(t, err.Error(), "another certificate")
 

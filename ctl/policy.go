@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"bytes"
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -13,12 +14,13 @@ import (
 	"math/big"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/ucsec/ucsec/internal/signedfile"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/ucsec/ucsec/internal/signedfile"
+	"github.com/ucsec/ucsec/sgn"
 )
 
 // A Policy says which records may sign a kind of trust list, how many SAST
@@ -30,6 +32,10 @@ type Policy struct {
 	SignerRoles     []Role // roles the signing record may have
 	MaxSAST         int    // most SAST records; 0 means no limit
 	MaxSize         int    // largest file in bytes; 0 means no limit
+
+	// Time returns the current time, the timestamp Create writes when the
+	// template has none; nil means time.Now.
+	Time func() time.Time
 }
 
 // CTLPolicy returns the policy of CTLFile.tlv: signed by one of its SAST
@@ -56,49 +62,35 @@ func (f *File) Verify() error { return CTLPolicy().Verify(f) }
 // priv, the key of signer. signer must be the certificate of one of the
 // records, with a role the policy allows to sign.
 //
-// template.Hash is required (crypto.SHA1 is what CUCM writes by default,
-// crypto.SHA512 its SHA-512 mode). A zero template.Version means 1.2, an
+// Of the template's header, Hash is required (crypto.SHA1 is what CUCM
+// writes by default, crypto.SHA512 its SHA-512 mode); for the other fields
+// the zero value is the default: a zero Version means 1.2, an
 // empty Filename the policy's default name, a zero Timestamp the current
-// time; set Timestamp for reproducible output: the same inputs give the
-// same bytes (PKCS#1 v1.5 signatures are deterministic). SignerVersion is
-// written only if set. The signer fields of the header come from signer.
+// time (p.Time); set Timestamp for reproducible output: the same inputs
+// give the same bytes (PKCS#1 v1.5 signatures are deterministic).
+// SignerVersion is written only if set. The signer fields of the header
+// come from signer.
 func (p Policy) Create(rand io.Reader, template *File, signer *x509.Certificate, priv crypto.Signer) ([]byte, error) {
 	if template == nil || signer == nil || priv == nil {
 		return nil, errors.New("ctl: template, signer certificate and key are required")
 	}
-	code, ok := signedfile.HashCode(template.Hash)
-	if !ok {
-		return nil, fmt.Errorf("%w: hash %v (use SHA-1, SHA-256 or SHA-512)", ErrUnsupportedAlgorithm, template.Hash)
+	if _, ok := signedfile.HashCode(template.Hash); !ok {
+		return nil, fmt.Errorf("%w: hash %v (use SHA-1, SHA-256 or SHA-512)", sgn.ErrUnsupportedAlgorithm, template.Hash)
 	}
 	if pub, ok := signer.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(priv.Public()) {
 		return nil, errors.New("ctl: private key does not match the signer certificate")
 	}
-	h := &signedfile.Header{
-		Version:   [2]uint8(template.Version),
-		HashCode:  code,
-		Filename:  template.Filename,
-		Timestamp: template.Timestamp,
+	if signer.SerialNumber == nil || signer.SerialNumber.Sign() < 0 {
+		return nil, errors.New("ctl: signer certificate has a negative or missing serial number")
 	}
-	if h.Version == [2]uint8{} {
-		h.Version = [2]uint8{1, 2}
+	issuer, err := signedfile.FormatName(signer.RawIssuer)
+	if err != nil {
+		return nil, fmt.Errorf("ctl: signer issuer: %w", err)
 	}
-	if h.Filename == "" {
-		h.Filename = p.DefaultFilename
-	}
-	if h.Timestamp.IsZero() {
-		h.Timestamp = time.Now()
-	}
-	if template.SignerVersion != nil {
-		sv := [2]uint8(*template.SignerVersion)
-		h.SignerVersion = &sv
-	}
-	if err := h.SetSigner(signer); err != nil {
-		return nil, mapErr(err)
-	}
-	if err := p.checkRecords(template.Records, new(big.Int).SetBytes(h.SerialNumber), h.IssuerName, false); err != nil {
+	if err := p.checkRecords(template.Records, signer.SerialNumber, issuer, false); err != nil {
 		return nil, err
 	}
-	rec, _ := p.signerRecord(template.Records, new(big.Int).SetBytes(h.SerialNumber), h.IssuerName)
+	rec, _ := p.signerRecord(template.Records, signer.SerialNumber, issuer)
 	if !bytes.Equal(rec.Certificate, signer.Raw) {
 		return nil, &PolicyError{Policy: p.Name, Record: rec.index, Msg: "the signing record holds another certificate than the signer's"}
 	}
@@ -106,9 +98,26 @@ func (p Policy) Create(rand io.Reader, template *File, signer *x509.Certificate,
 	if err != nil {
 		return nil, err
 	}
-	out, err := signedfile.Sign(rand, h, recs, priv)
+	if template.Filename == "" && p.DefaultFilename == "" {
+		return nil, errors.New("ctl: the template has no Filename and the policy no DefaultFilename")
+	}
+	opts := sgn.SignOptions{
+		Filename:      cmp.Or(template.Filename, p.DefaultFilename),
+		Hash:          template.Hash,
+		Version:       template.Version,
+		SignerVersion: template.SignerVersion,
+	}
+	if opts.Version == (sgn.Version{}) {
+		opts.Version = sgn.Version{1, 2}
+	}
+	if ts := template.Timestamp; !ts.IsZero() {
+		opts.Time = func() time.Time { return ts }
+	} else {
+		opts.Time = p.Time
+	}
+	out, err := sgn.Sign(rand, recs, signer, priv, opts)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, err
 	}
 	if p.MaxSize > 0 && len(out) > p.MaxSize {
 		return nil, &PolicyError{Policy: p.Name, Msg: fmt.Sprintf("file is %d bytes, more than the %d phones accept", len(out), p.MaxSize)}
@@ -121,12 +130,12 @@ func (p Policy) Create(rand io.Reader, template *File, signer *x509.Certificate,
 // number and issuer match the header) and that the signature verifies with
 // the key of that record. It does not decide whether the signer is
 // trusted: that is what a phone does with the lists it already holds (see
-// [Phone]). Errors wrap [ErrPolicy] or [ErrVerification].
+// [Phone]). Errors wrap [ErrPolicy] or sgn.ErrVerification.
 //
-// Verify checks the bytes Parse read (f.Raw) against the parsed records;
-// change no field of a parsed File before verifying it.
+// Verify checks the bytes Parse read against the parsed records; change
+// no field of a parsed File before verifying it.
 func (p Policy) Verify(f *File) error {
-	if f.header == nil {
+	if f.RawTBS == nil {
 		return errors.New("ctl: File was not returned by Parse")
 	}
 	if p.MaxSize > 0 && len(f.Raw) > p.MaxSize {
@@ -236,28 +245,6 @@ func (r *Record) publicKey() (crypto.PublicKey, error) {
 	return nil, errors.New("no certificate or public key")
 }
 
-// CheckSignature verifies the signature of f with pub, an *rsa.PublicKey.
-// It does not check who the signer is; see [File.Verify].
-func (f *File) CheckSignature(pub crypto.PublicKey) error {
-	if f.header == nil {
-		return errors.New("ctl: File was not returned by Parse")
-	}
-	return mapErr(f.header.Verify(f.Raw[f.HeaderLength:], pub))
-}
-
-// CheckSignatureFrom checks that cert is the signer the header names (same
-// serial number, subject and issuer; else the error wraps [ErrWrongSigner])
-// and that its key made the signature (else [ErrVerification]).
-func (f *File) CheckSignatureFrom(cert *x509.Certificate) error {
-	if f.header == nil {
-		return errors.New("ctl: File was not returned by Parse")
-	}
-	if err := f.header.CheckSigner(cert); err != nil {
-		return fmt.Errorf("%w (%s)", ErrWrongSigner, strings.TrimPrefix(err.Error(), signedfile.ErrSigner.Error()+": "))
-	}
-	return f.CheckSignature(cert.PublicKey)
-}
-
 // NewRecord fills a record from a certificate: subject, issuer and serial
 // number, the public key (PKCS#1 for RSA, an uncompressed point for EC),
 // the certificate's signature and the certificate itself. The DNS name is
@@ -273,20 +260,20 @@ func NewRecord(cert *x509.Certificate, role Role) (Record, error) {
 	r := Record{Role: role, SerialNumber: new(big.Int).Set(cert.SerialNumber), Signature: cert.Signature, Certificate: cert.Raw}
 	var err error
 	if r.SubjectName, err = signedfile.FormatName(cert.RawSubject); err != nil {
-		return Record{}, mapErr(err)
+		return Record{}, fmt.Errorf("ctl: certificate subject: %w", err)
 	}
 	if r.IssuerName, err = signedfile.FormatName(cert.RawIssuer); err != nil {
-		return Record{}, mapErr(err)
+		return Record{}, fmt.Errorf("ctl: certificate issuer: %w", err)
 	}
 	switch pub := cert.PublicKey.(type) {
 	case *rsa.PublicKey:
 		r.PublicKey = x509.MarshalPKCS1PublicKey(pub)
 	case *ecdsa.PublicKey:
 		if r.PublicKey, err = pub.Bytes(); err != nil {
-			return Record{}, fmt.Errorf("%w: %v", ErrUnsupportedAlgorithm, err)
+			return Record{}, fmt.Errorf("%w: %v", sgn.ErrUnsupportedAlgorithm, err)
 		}
 	default:
-		return Record{}, fmt.Errorf("%w: record keys are RSA or EC, got %T", ErrUnsupportedAlgorithm, cert.PublicKey)
+		return Record{}, fmt.Errorf("%w: record keys are RSA or EC, got %T", sgn.ErrUnsupportedAlgorithm, cert.PublicKey)
 	}
 	if len(cert.DNSNames) > 0 {
 		r.DNSName = cert.DNSNames[0]

@@ -57,7 +57,7 @@ func buildITL() (data []byte, callManager *x509.Certificate, cmKey crypto.Signer
 		}
 		records = append(records, rec)
 	}
-	data, err := itl.Create(rand.Reader, &itl.File{Hash: crypto.SHA1, Records: records}, recovery, recoveryKey)
+	data, err := itl.Create(rand.Reader, &itl.File{Header: sgn.Header{Hash: crypto.SHA1}, Records: records}, recovery, recoveryKey)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -108,13 +108,15 @@ func Example_checkConfig() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("config:", f.VerifySignedFile(sf, "SEP001122334455.cnf.xml.sgn"))
+	rec, err := f.VerifySignedFile(sf, "SEP001122334455.cnf.xml.sgn")
+	fmt.Println("config:", err, "signed by the", rec.Role, "record", rec.SubjectName)
 
 	other, otherKey := newCert("rogue", 3)
 	signed, _ = sgn.Sign(rand.Reader, config, other, otherKey, sgn.SignOptions{Filename: "SEP001122334455.cnf.xml.sgn", Hash: crypto.SHA1})
 	sf, _ = sgn.Parse(signed)
-	fmt.Println("rogue config:", f.VerifySignedFile(sf, "SEP001122334455.cnf.xml.sgn"))
+	_, err = f.VerifySignedFile(sf, "SEP001122334455.cnf.xml.sgn")
+	fmt.Println("rogue config:", err)
 	// Output:
-	// config: <nil>
+	// config: <nil> signed by the CCM+TFTP record CN=cucm-pub.example.com
 	// rogue config: ctl: signer is not trusted: the signer is not in the trust list
 }

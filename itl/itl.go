@@ -55,7 +55,7 @@ func ITLPolicy() ctl.Policy {
 }
 
 // Parse parses an ITL. It checks the layout and the size limit, and
-// verifies nothing; see [Verify]. Errors wrap ctl.ErrMalformed, or
+// verifies nothing; see [Verify]. Errors wrap sgn.ErrMalformed, or
 // ctl.ErrPolicy for a file larger than MaxSize.
 func Parse(data []byte) (*ctl.File, error) {
 	if len(data) > MaxSize {

@@ -9,8 +9,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/internal/testkeys"
+	"github.com/ucsec/ucsec/sgn"
 )
 
 func record(t testing.TB, key string, role ctl.Role) ctl.Record {
@@ -41,7 +43,7 @@ func TestCreateAndVerify(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cert, key := testkeys.Load(t, tc.signer)
-			tmpl := &File{Hash: crypto.SHA512, Timestamp: at, Records: tc.recs}
+			tmpl := &File{Header: sgn.Header{Hash: crypto.SHA512, Timestamp: at}, Records: tc.recs}
 			out, err := Create(nil, tmpl, cert, key)
 			require.NoError(t, err)
 			again, err := Create(nil, tmpl, cert, key)
@@ -62,7 +64,7 @@ func TestCreateAndVerify(t *testing.T) {
 
 func TestSignerNotAllowed(t *testing.T) {
 	cert, key := testkeys.Load(t, "tftp")
-	_, err := Create(nil, &File{Hash: crypto.SHA1, Records: []ctl.Record{record(t, "tftp", ctl.RoleCCM), record(t, "sast", ctl.RoleSAST)}}, cert, key)
+	_, err := Create(nil, &File{Header: sgn.Header{Hash: crypto.SHA1}, Records: []ctl.Record{record(t, "tftp", ctl.RoleCCM), record(t, "sast", ctl.RoleSAST)}}, cert, key)
 	var pe *ctl.PolicyError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "ITL", pe.Policy)
@@ -76,13 +78,13 @@ func TestSizeLimit(t *testing.T) {
 	for range 50 { // ~1.5 KiB each: about 75 KiB
 		recs = append(recs, tvs)
 	}
-	_, err := Create(nil, &File{Hash: crypto.SHA1, Records: recs}, cert, key)
+	_, err := Create(nil, &File{Header: sgn.Header{Hash: crypto.SHA1}, Records: recs}, cert, key)
 	require.ErrorIs(t, err, ctl.ErrPolicy)
 	assert.Contains(t, err.Error(), "more than the 65536 phones accept")
 
 	// The same file made without the limit is refused by Parse and
 	// Verify, and still readable with ctl.Parse.
-	big, err := ctl.Policy{Name: "ITL", SignerRoles: []ctl.Role{ctl.RoleSAST}}.Create(nil, &File{Hash: crypto.SHA1, Records: recs}, cert, key)
+	big, err := ctl.Policy{Name: "ITL", DefaultFilename: "ITLFile.tlv", SignerRoles: []ctl.Role{ctl.RoleSAST}}.Create(nil, &File{Header: sgn.Header{Hash: crypto.SHA1}, Records: recs}, cert, key)
 	require.NoError(t, err)
 	require.Greater(t, len(big), MaxSize)
 	_, err = Parse(big)
@@ -92,7 +94,7 @@ func TestSizeLimit(t *testing.T) {
 	assert.ErrorIs(t, Verify(f), ctl.ErrPolicy)
 
 	// 39 TVS records still fit.
-	_, err = Create(nil, &File{Hash: crypto.SHA1, Records: recs[:40]}, cert, key)
+	_, err = Create(nil, &File{Header: sgn.Header{Hash: crypto.SHA1}, Records: recs[:40]}, cert, key)
 	assert.NoError(t, err)
 }
 
@@ -100,7 +102,7 @@ func TestParseErrors(t *testing.T) {
 	data := testkeys.Vector(t, "ITLFile.tlv")
 	for name, in := range map[string][]byte{"empty": nil, "truncated": data[:len(data)-1], "trailing": append(bytes.Clone(data), 0)} {
 		_, err := Parse(in)
-		assert.ErrorIs(t, err, ctl.ErrMalformed, name)
+		assert.ErrorIs(t, err, sgn.ErrMalformed, name)
 		assert.False(t, errors.Is(err, ctl.ErrPolicy), name)
 	}
 }

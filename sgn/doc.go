@@ -5,20 +5,27 @@
 //
 // A signed file is a header (version, signer, hash and signature, file name,
 // optional timestamp) followed by the original file, byte for byte. Start
-// with [Sign] to make one, [Parse] and [File.CheckSignatureFrom] to read and
-// verify one, and [Strip] to get the original file back.
+// with [Sign] to make one, [Parse] and [Header.CheckSignatureFrom] to read
+// and verify one, and [Strip] to get the original file back.
+//
+// The header is the same in every signed Cisco file: trust lists (package
+// ctl) and encrypted configurations (package cnfenc) are signed files too.
+// [Header] is its one type, which their File types embed, and
+// [ErrMalformed], [ErrVerification], [ErrWrongSigner] and
+// [ErrUnsupportedAlgorithm] are its errors, which they return; errors.Is
+// finds them whatever kind of file failed.
 //
 // # Security
 //
 // [Parse] and [Strip] verify nothing: they only check the layout, and
 // reject malformed input with an error wrapping [ErrMalformed]. Use
-// [File.CheckSignatureFrom] with the certificate you trust as the file
+// [Header.CheckSignatureFrom] with the certificate you trust as the file
 // signer (a TFTP or CCM+TFTP certificate from the phone's trust list): it
 // checks that the header names that certificate (serial number, subject,
 // issuer) and that its key made the signature. The signature is RSA PKCS#1
 // v1.5 over the whole file without the signature element, with SHA-1,
 // SHA-256 or SHA-512 as the header says. SHA-1 is what CUCM writes by
-// default and is accepted; callers that want more can check [File.Hash].
+// default and is accepted; callers that want more can check [Header.Hash].
 //
 // Keys are [crypto.Signer] values, so a key in a PKCS#11 token or a KMS
 // works. Only RSA keys of 512, 1024, 2048 or 4096 bits can sign: the header

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
 	"github.com/ucsec/ucsec/internal/signedfile"
 	"github.com/ucsec/ucsec/internal/testkeys"
 )
@@ -262,21 +263,21 @@ func TestFirmwareLayouts(t *testing.T) {
 	sv := [2]uint8{1, 0}
 	for _, tc := range []struct {
 		name string
-		h    signedfile.Header
+		h    rawHeader
 	}{
-		{"sbn", signedfile.Header{Version: [2]uint8{1, 1}, Filename: "dsp11.9-4-2ES9.sbn"}},
-		{"loads", signedfile.Header{Version: [2]uint8{1, 1}, Filename: "SIP11.9-4-2SR1-1S.loads"}},
-		{"loads, 1 pad", signedfile.Header{Version: [2]uint8{1, 1}, Filename: "SIP11.9-4-2SR1-1S.loads1"}},
-		{"loads, 2 pads", signedfile.Header{Version: [2]uint8{1, 1}, Filename: "SIP11.9-4-2SR1-1S.loads12"}},
-		{"loads, 3 pads", signedfile.Header{Version: [2]uint8{1, 1}, Filename: "SIP11.9-4-2SR1-1S.loads123"}},
-		{"1.2 with signer version", signedfile.Header{Version: [2]uint8{1, 2}, Filename: "x.sgn", SignerVersion: &sv, Timestamp: time.Unix(1e9, 0)}},
+		{"sbn", rawHeader{Version: [2]uint8{1, 1}, Filename: "dsp11.9-4-2ES9.sbn"}},
+		{"loads", rawHeader{Version: [2]uint8{1, 1}, Filename: "SIP11.9-4-2SR1-1S.loads"}},
+		{"loads, 1 pad", rawHeader{Version: [2]uint8{1, 1}, Filename: "SIP11.9-4-2SR1-1S.loads1"}},
+		{"loads, 2 pads", rawHeader{Version: [2]uint8{1, 1}, Filename: "SIP11.9-4-2SR1-1S.loads12"}},
+		{"loads, 3 pads", rawHeader{Version: [2]uint8{1, 1}, Filename: "SIP11.9-4-2SR1-1S.loads123"}},
+		{"1.2 with signer version", rawHeader{Version: [2]uint8{1, 2}, Filename: "x.sgn", SignerVersion: &sv, Timestamp: time.Unix(1e9, 0)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := tc.h
 			h.SignerName, h.IssuerName = "CN=someSigner;OU=someOrgUnit;O=someOrg", "CN=someCA;OU=someOrgUnit;O=someOrg"
 			h.SerialNumber, _ = hex.DecodeString("1234567890abcdef")
 			h.HashCode = signedfile.HashSHA1
-			data, err := signedfile.Sign(nil, &h, []byte("CNU_File_Archive_3.0"), key)
+			data, err := signRaw(nil, &h, []byte("CNU_File_Archive_3.0"), key)
 			require.NoError(t, err)
 
 			f, err := Parse(data)

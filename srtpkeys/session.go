@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/pion/srtp/v3"
 )
@@ -293,15 +292,14 @@ func leadingTag(line string) (int, bool) {
 	return tag, err == nil
 }
 
-// lineError says which offered attribute was refused and why, without a
-// second "srtpkeys:" prefix inside the message.
+// lineError says which offered attribute was refused and why.
 type lineError struct {
 	line, of int
 	err      error
 }
 
 func (e *lineError) Error() string {
-	return fmt.Sprintf("offered attribute %d of %d: %s", e.line, e.of, strings.TrimPrefix(e.err.Error(), "srtpkeys: "))
+	return fmt.Sprintf("offered attribute %d of %d: %v", e.line, e.of, e.err)
 }
 
 func (e *lineError) Unwrap() error { return e.err }

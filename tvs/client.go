@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -272,15 +271,13 @@ func (c *Client) ask(ctx context.Context, addr string, der []byte) (*Verdict, er
 }
 
 // A serverError is the error of an exchange with one server: "tvs: ",
-// the address, then the error without its own "tvs: ".
+// the address, then the error.
 type serverError struct {
 	addr string
 	err  error
 }
 
-func (e *serverError) Error() string {
-	return "tvs: " + e.addr + ": " + strings.TrimPrefix(e.err.Error(), "tvs: ")
-}
+func (e *serverError) Error() string { return "tvs: " + e.addr + ": " + e.err.Error() }
 
 func (e *serverError) Unwrap() error { return e.err }
 

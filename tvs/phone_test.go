@@ -14,6 +14,7 @@ import (
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/internal/testkeys"
 	"github.com/ucsec/ucsec/itl"
+	"github.com/ucsec/ucsec/sgn"
 )
 
 // The phone tests run rows P4 and P5 of the phone's decision table
@@ -43,7 +44,7 @@ func phITLAs(t *testing.T, signer string, role ctl.Role) *ctl.File {
 		require.NoError(t, err)
 		records = append(records, rec)
 	}
-	data, err := itl.Create(nil, &ctl.File{Hash: crypto.SHA1, Records: records, Timestamp: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}, cert, key)
+	data, err := itl.Create(nil, &ctl.File{Header: sgn.Header{Hash: crypto.SHA1, Timestamp: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}, Records: records}, cert, key)
 	require.NoError(t, err)
 	f, err := itl.Parse(data)
 	require.NoError(t, err)

@@ -123,7 +123,7 @@ func (c *capfScheduleCmd) run(e *env, _ []string) error {
 		}
 	}
 	if err := sch.Check(); err != nil {
-		return usageError(strings.TrimPrefix(strings.TrimPrefix(err.Error(), "capf: "), "invalid argument: "))
+		return usageError(err.Error())
 	}
 	req := &adminRequest{Op: "schedule", Device: c.device, Schedule: &sch}
 	if _, err := adminCall(context.Background(), c.store, req, true); err != nil {

@@ -30,7 +30,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -230,7 +229,7 @@ func errorKind(err error) string {
 // adminError is a failed request, as the answer reported it.
 type adminError struct{ msg, kind string }
 
-func (e *adminError) Error() string { return strings.TrimPrefix(e.msg, "capf: ") }
+func (e *adminError) Error() string { return e.msg }
 
 func (e *adminError) Unwrap() error {
 	switch e.kind {

@@ -275,10 +275,7 @@ func (c *cnfDecryptCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := f.CheckSignatureFrom(cert); err != nil {
-		return &fileError{in, err}
-	}
-	plaintext, err := f.Decrypt(key)
+	plaintext, err := f.Decrypt(cert, key)
 	switch {
 	case errors.Is(err, cnfenc.ErrDecryption):
 		return &fileError{in, fmt.Errorf("%w (was it encrypted to the key in %s?)", err, c.phoneKey)}
@@ -365,10 +362,9 @@ const (
 )
 
 func newCnfReport(name string, f *cnfenc.File) *cnfReport {
-	s := newSgnReport(name, &f.File)
 	r := &cnfReport{
-		headerReport:     s.headerReport,
-		CiphertextLength: s.PayloadLength,
+		headerReport:     newHeaderReport(name, &f.Header),
+		CiphertextLength: len(f.Ciphertext),
 		IVLength:         len(f.IV),
 		PadCount:         f.PadCount,
 		KeyBits:          f.KeyBits,
@@ -378,11 +374,11 @@ func newCnfReport(name string, f *cnfenc.File) *cnfReport {
 		Digest:           f.PlaintextDigest,
 		Extra:            []extraElement{},
 	}
-	for _, x := range s.Extra {
+	for _, x := range f.Extra {
 		switch x.Tag {
 		case tagEncryptionInfo, tagDigestHash, tagDigest:
 		default:
-			r.Extra = append(r.Extra, x)
+			r.Extra = append(r.Extra, extraElement{x.Tag, x.Value})
 		}
 	}
 	return r

@@ -91,7 +91,7 @@ func TestCnfEncryptFreshKeys(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, f1.IV, f2.IV)
 	assert.NotEqual(t, f1.WrappedKey, f2.WrappedKey)
-	assert.NotEqual(t, f1.Payload, f2.Payload)
+	assert.NotEqual(t, f1.Ciphertext, f2.Ciphertext)
 }
 
 func TestCnfEncryptShort(t *testing.T) {
@@ -196,7 +196,7 @@ func TestCnfDecryptNotValid(t *testing.T) {
 	}{
 		{"wrong signer", []string{"cnf", "decrypt", "--cert", sastPEM, "--phone-key", devicePEM, "-o", out, in}, "certificate is not the signer named in the file"},
 		{"wrong phone key", []string{"cnf", "decrypt", "--cert", tftpPEM, "--phone-key", sastPEM, "-o", out, in}, "decryption failed"},
-		{"tampered", decryptArgs("-o", out, tampered), "tampered.enc.sgn: signature verification failed"},
+		{"tampered", decryptArgs("-o", out, tampered), "tampered.enc.sgn: sgn: signature verification failed"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := ucsec(t, "", tt.args...)
@@ -238,20 +238,20 @@ func TestCnfErrors(t *testing.T) {
 		{"encrypt json to stdout", "", encryptArgs("sha1", "--json", "-o", "-", in), "--json cannot be used"},
 		{"encrypt input as output", "", encryptArgs("sha1", "-o", in, in), "refusing to write the output over input file"},
 		{"encrypt key mismatch", "", []string{"cnf", "encrypt", "--phone-cert", devicePEM, "--cert", tftpPEM, "--key", sastPEM, "--hash", "sha1", in}, "does not match"},
-		{"encrypt EC phone", "", []string{"cnf", "encrypt", "--phone-cert", ecPEM, "--cert", tftpPEM, "--key", tftpPEM, "--hash", "sha1", in}, "tftp-ec-p384.pem: unsupported phone key"},
+		{"encrypt EC phone", "", []string{"cnf", "encrypt", "--phone-cert", ecPEM, "--cert", tftpPEM, "--key", tftpPEM, "--hash", "sha1", in}, "tftp-ec-p384.pem: cnfenc: unsupported phone key"},
 		{"encrypt bad device name", "", encryptArgs("sha1", "--device", "SEP 1", in), `device name "SEP 1"`},
-		{"encrypt short of bad XML", "", encryptArgs("sha1", "--short", "--device", "SEP1", badXML), "bad.xml: unusable configuration file"},
+		{"encrypt short of bad XML", "", encryptArgs("sha1", "--short", "--device", "SEP1", badXML), "bad.xml: cnfenc: unusable configuration file"},
 		{"decrypt missing cert", "", []string{"cnf", "decrypt", "--phone-key", devicePEM, enc}, "missing --cert"},
 		{"decrypt missing phone key", "", []string{"cnf", "decrypt", "--cert", tftpPEM, enc}, "missing --phone-key"},
 		{"decrypt EC phone key", "", []string{"cnf", "decrypt", "--cert", tftpPEM, "--phone-key", ecPEM, enc}, "not RSA"},
 		{"decrypt signed file", "", decryptArgs(sha1SGN), "not an encrypted file"},
-		{"decrypt plain file", "", decryptArgs(in), "malformed encrypted file"},
+		{"decrypt plain file", "", decryptArgs(in), "sgn: malformed signed file"},
 		{"decrypt missing file", "", decryptArgs(filepath.Join(dir, "nosuch")), "nosuch: no such file"},
 		{"decrypt input as output", "", decryptArgs("-o", enc, enc), "refusing"},
-		{"parse plain file", "", []string{"cnf", "parse", in}, "malformed encrypted file"},
+		{"parse plain file", "", []string{"cnf", "parse", in}, "sgn: malformed signed file"},
 		{"parse two files", "", []string{"cnf", "parse", enc, enc}, "unexpected argument"},
 		{"exclude-digest missing -o", "", []string{"cnf", "exclude-digest", in}, "missing -o"},
-		{"exclude-digest bad XML", "", []string{"cnf", "exclude-digest", "-o", "-", badXML}, "bad.xml: unusable configuration file"},
+		{"exclude-digest bad XML", "", []string{"cnf", "exclude-digest", "-o", "-", badXML}, "bad.xml: cnfenc: unusable configuration file"},
 		{"exclude-digest input as output", "", []string{"cnf", "exclude-digest", "-o", in, in}, "refusing"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

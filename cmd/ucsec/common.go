@@ -54,19 +54,10 @@ type fileError struct {
 func (e *fileError) Error() string { return displayName(e.name) + ": " + message(e.err) }
 func (e *fileError) Unwrap() error { return e.err }
 
-// libraryPrefixes are the prefixes the library packages put on their
-// errors; messages leave them out, since the command says where they come
-// from.
-var libraryPrefixes = []string{"sgn: ", "ctl: ", "itl: ", "cnfenc: ", "digest: ", "srtpkeys: ", "secstatus: ", "capf: ", "tvs: "}
-
-// message returns err's text as the user sees it: one line, without a
-// library package prefix.
+// message returns err's text as the user sees it, on one line. The
+// library's prefixes stay: they say which package refused.
 func message(err error) string {
-	s := err.Error()
-	for _, p := range libraryPrefixes {
-		s = strings.TrimPrefix(s, p)
-	}
-	return strings.ReplaceAll(s, "\n", " ")
+	return strings.ReplaceAll(err.Error(), "\n", " ")
 }
 
 // detail returns the text of err without the file name a fileError adds,
@@ -84,9 +75,8 @@ func statusOf(err error) int {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, sgn.ErrVerification), errors.Is(err, sgn.ErrWrongSigner),
-		errors.Is(err, ctl.ErrVerification), errors.Is(err, ctl.ErrUntrusted), errors.Is(err, ctl.ErrWrongFile), errors.Is(err, ctl.ErrWrongSigner), errors.Is(err, ctl.ErrPolicy),
-		errors.Is(err, cnfenc.ErrVerification), errors.Is(err, cnfenc.ErrWrongSigner), errors.Is(err, cnfenc.ErrDecryption),
-		errors.Is(err, srtpkeys.ErrNoCommonSuite):
+		errors.Is(err, ctl.ErrUntrusted), errors.Is(err, ctl.ErrWrongFile), errors.Is(err, ctl.ErrPolicy),
+		errors.Is(err, cnfenc.ErrDecryption), errors.Is(err, srtpkeys.ErrNoCommonSuite):
 		return exitInvalid
 	}
 	if s, ok := errors.AsType[statusError](err); ok {
@@ -513,6 +503,28 @@ type headerReport struct {
 	Filename      string     `json:"filename"`
 	Timestamp     *time.Time `json:"timestamp"`
 	Padding       int        `json:"padding"`
+}
+
+// newHeaderReport describes h, the header of the file name.
+func newHeaderReport(name string, h *sgn.Header) headerReport {
+	r := headerReport{
+		File:          name,
+		Version:       h.Version.String(),
+		HeaderLength:  h.HeaderLength,
+		SignerName:    h.SignerName,
+		IssuerName:    h.IssuerName,
+		SerialNumber:  serialHex(h.SerialNumber),
+		HashAlgorithm: hashLabel(h.Hash),
+		Signature:     h.Signature,
+		Filename:      h.Filename,
+		Timestamp:     jsonTime(h.Timestamp),
+		Padding:       h.Padding,
+	}
+	if h.SignerVersion != nil {
+		v := h.SignerVersion.String()
+		r.SignerVersion = &v
+	}
+	return r
 }
 
 // rows returns the header rows the parse commands print.

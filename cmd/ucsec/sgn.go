@@ -330,19 +330,7 @@ type extraElement struct {
 
 func newSgnReport(name string, f *sgn.File) *sgnReport {
 	r := &sgnReport{
-		headerReport: headerReport{
-			File:          name,
-			Version:       f.Version.String(),
-			HeaderLength:  f.HeaderLength,
-			SignerName:    f.SignerName,
-			IssuerName:    f.IssuerName,
-			SerialNumber:  serialHex(f.SerialNumber),
-			HashAlgorithm: hashLabel(f.Hash),
-			Signature:     f.Signature,
-			Filename:      f.Filename,
-			Timestamp:     jsonTime(f.Timestamp),
-			Padding:       f.Padding,
-		},
+		headerReport:  newHeaderReport(name, &f.Header),
 		PayloadLength: len(f.Payload),
 		Extra:         []extraElement{},
 	}

@@ -29,7 +29,7 @@ func TestSgnVerify(t *testing.T) {
 		{"flags after args", []string{sha1SGN, "--cert", tftpPEM}, exitOK, "valid signature", ""},
 		{"one dash", []string{"-cert", tftpPEM, sha1SGN}, exitOK, "valid signature", ""},
 		{"wrong signer", []string{"--cert", sastPEM, sha1SGN}, exitInvalid, "", "certificate is not the signer"},
-		{"truncated", []string{"--cert", tftpPEM, truncated}, exitError, "", "truncated.sgn: malformed signed file"},
+		{"truncated", []string{"--cert", tftpPEM, truncated}, exitError, "", "truncated.sgn: sgn: malformed signed file"},
 		{"not signed", []string{"--cert", tftpPEM, plainXML}, exitError, "", "malformed signed file"},
 		{"missing file", []string{"--cert", tftpPEM, filepath.Join(dir, "nosuch")}, exitError, "", "no such file"},
 		{"unreadable cert", []string{"--cert", filepath.Join(dir, "nosuch.pem"), sha1SGN}, exitError, "", "nosuch.pem: no such file"},

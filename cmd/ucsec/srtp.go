@@ -325,9 +325,9 @@ func hasPrefixFold(s, prefix string) bool {
 // inputError is an error in one of several inputs: it names the input.
 func inputError(in cryptoInput, several bool, err error) error {
 	if !several {
-		return errors.New(message(err))
+		return err
 	}
-	return fmt.Errorf("%s: %s", in.where, message(err))
+	return fmt.Errorf("%s: %w", in.where, err)
 }
 
 // attributeArgs are the positional arguments of the sdes commands that

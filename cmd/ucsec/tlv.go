@@ -13,6 +13,7 @@ import (
 
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/itl"
+	"github.com/ucsec/ucsec/sgn"
 )
 
 var tlvGroup = &group{
@@ -141,24 +142,8 @@ type tlvRecord struct {
 
 func newTLVReport(name string, f *ctl.File) *tlvReport {
 	r := &tlvReport{
-		headerReport: headerReport{
-			File:          name,
-			Version:       f.Version.String(),
-			HeaderLength:  f.HeaderLength,
-			SignerName:    f.SignerName,
-			IssuerName:    f.IssuerName,
-			SerialNumber:  serialHex(f.SerialNumber),
-			HashAlgorithm: hashLabel(f.Hash),
-			Signature:     f.Signature,
-			Filename:      f.Filename,
-			Timestamp:     jsonTime(f.Timestamp),
-			Padding:       f.Padding,
-		},
-		Records: make([]tlvRecord, len(f.Records)),
-	}
-	if f.SignerVersion != nil {
-		v := f.SignerVersion.String()
-		r.SignerVersion = &v
+		headerReport: newHeaderReport(name, &f.Header),
+		Records:      make([]tlvRecord, len(f.Records)),
 	}
 	for i := range f.Records {
 		r.Records[i] = newTLVRecord(&f.Records[i])
@@ -304,13 +289,13 @@ func (c *tlvBuildCmd) run(e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	var signerVersion *ctl.Version
+	var signerVersion *sgn.Version
 	if c.signerVersion != "" {
 		v, err := parseVersion(c.signerVersion)
 		if err != nil {
 			return usageError(fmt.Sprintf("invalid --signer-version %q (want MAJOR.MINOR, such as 1.1)", c.signerVersion))
 		}
-		signerVersion = new(ctl.Version(v))
+		signerVersion = new(sgn.Version(v))
 	}
 	if len(c.records) == 0 {
 		return usageError("missing --record")
@@ -341,13 +326,8 @@ func (c *tlvBuildCmd) run(e *env, _ []string) error {
 		}
 	}
 	filename := cmp.Or(c.filename, policy.DefaultFilename)
-	signed, err := policy.Create(rand.Reader, &ctl.File{
-		Version:       ctl.Version(version),
-		SignerVersion: signerVersion,
-		Hash:          hash,
-		Filename:      filename,
-		Records:       recs,
-	}, cert, key)
+	signed, err := policy.Create(rand.Reader, &ctl.File{Header: sgn.Header{Version: sgn.Version(version), SignerVersion: signerVersion, Hash: hash, Filename: filename},
+		Records: recs}, cert, key)
 	if err != nil {
 		return buildError{err}
 	}
@@ -500,16 +480,24 @@ func (c *tlvVerifyCmd) run(e *env, args []string) error {
 	}
 	for _, s := range c.signed {
 		sf, err := parseSignedFile(e, s)
+		var rec *ctl.Record
 		if err == nil {
-			if verr := f.VerifySignedFile(sf, requestedName(s, sf.Filename)); verr != nil {
-				err = &fileError{s, verr}
+			if rec, err = f.VerifySignedFile(sf, requestedName(s, sf.Filename)); err != nil {
+				err = &fileError{s, err}
 			}
 		}
-		var signer string
+		var signer, text string
 		if sf != nil {
 			signer = sf.SignerName
 		}
-		if err := report(s, signer, "signed by a TFTP record of "+displayName(name), err); err != nil {
+		if rec != nil {
+			i := 0
+			for i < len(f.Records) && &f.Records[i] != rec {
+				i++
+			}
+			text = fmt.Sprintf("signed by record #%d %s of %s", i+1, rec.Role.ShortName(), displayName(name))
+		}
+		if err := report(s, signer, text, err); err != nil {
 			return err
 		}
 	}

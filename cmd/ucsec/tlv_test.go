@@ -14,6 +14,7 @@ import (
 
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/internal/pemutil"
+	"github.com/ucsec/ucsec/sgn"
 )
 
 // Trust-list vectors: an ITL with one record of each role, signed by
@@ -140,16 +141,16 @@ func TestTLVVerify(t *testing.T) {
 	}{
 		{"ITL", []string{itlVector}, exitOK, "ITLFile.tlv: valid, signed by CN=SAST,O=SAST,OU=SAST (record #1 SAST)\n", ""},
 		{"CTL", []string{ctlVector}, exitOK, "CTLFile-sha512-v1.1.tlv: valid, signed by CN=SAST,O=SAST,OU=SAST (record #1 SAST)\n", ""},
-		{"ITL and sgn", []string{itlVector, "--sgn", sha1SGN}, exitOK, "SEP001122334455.cnf.xml.sgn: signed by a TFTP record of " + itlVector + "\n", ""},
-		{"CTL and sgn", []string{"--sgn", sha1SGN, "--sgn", sha512SGN, ctlVector}, exitOK, "sgn-sha512/SEP001122334455.cnf.xml.sgn: signed by a TFTP record", ""},
+		{"ITL and sgn", []string{itlVector, "--sgn", sha1SGN}, exitOK, "SEP001122334455.cnf.xml.sgn: signed by record #4 CCM+TFTP of " + itlVector + "\n", ""},
+		{"CTL and sgn", []string{"--sgn", sha1SGN, "--sgn", sha512SGN, ctlVector}, exitOK, "sgn-sha512/SEP001122334455.cnf.xml.sgn: signed by record #2 CCM+TFTP", ""},
 		{"name says neither", []string{unnamed}, exitError, "", "cannot tell CTL from ITL by the name; give --ctl or --itl"},
 		{"--itl", []string{"--itl", unnamed}, exitOK, "list.tlv: valid", ""},
 		{"--ctl", []string{unnamed, "--ctl"}, exitOK, "list.tlv: valid", ""},
 		{"both flags", []string{"--ctl", "--itl", itlVector}, exitError, "", "--ctl and --itl cannot be used together"},
-		{"truncated", []string{truncated}, exitError, "", "ITLtruncated.tlv: malformed trust list at offset 388"},
+		{"truncated", []string{truncated}, exitError, "", "ITLtruncated.tlv: sgn: malformed signed file at offset 388"},
 		{"truncated and sgn", []string{truncated, "--sgn", sha1SGN}, exitError, "", "malformed"},
 		{"missing", []string{filepath.Join(dir, "CTLFile.tlv")}, exitError, "", "CTLFile.tlv: no such file"},
-		{"sgn not signed", []string{itlVector, "--sgn", plainXML}, exitError, "valid", "cnf.xml: malformed signed file"},
+		{"sgn not signed", []string{itlVector, "--sgn", plainXML}, exitError, "valid", "cnf.xml: sgn: malformed signed file"},
 		{"sgn missing", []string{itlVector, "--sgn", filepath.Join(dir, "x.sgn")}, exitError, "valid", "x.sgn: no such file"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,7 +175,7 @@ func TestTLVVerifyJSON(t *testing.T) {
 	}
 	if !got[0].Valid || got[0].File != itlVector || got[0].Signer != "CN=SAST,O=SAST,OU=SAST" ||
 		!got[1].Valid || got[1].Signer != "CN=Asterisk,O=Asterisk,OU=Asterisk" ||
-		got[2].Valid || got[2].File != plainXML || !strings.HasPrefix(got[2].Error, "malformed signed file") {
+		got[2].Valid || got[2].File != plainXML || !strings.HasPrefix(got[2].Error, "sgn: malformed signed file") {
 		t.Errorf("got %+v", got)
 	}
 }
@@ -209,7 +210,7 @@ func TestTLVBuild(t *testing.T) {
 	signed := mustRead(t, out)
 	signed[len(signed)-1] ^= 0x01
 	tampered := writeTemp(t, dir, "ITLtampered.tlv", signed)
-	if r := mustRun(t, exitInvalid, "tlv", "verify", tampered); !strings.Contains(r.stderr, "ITLtampered.tlv: signature verification failed") {
+	if r := mustRun(t, exitInvalid, "tlv", "verify", tampered); !strings.Contains(r.stderr, "ITLtampered.tlv: sgn: signature verification failed") {
 		t.Errorf("stderr %q", r.stderr)
 	}
 
@@ -218,7 +219,7 @@ func TestTLVBuild(t *testing.T) {
 	ctl := filepath.Join(dir, "CTLFile.tlv")
 	mustRun(t, exitOK, buildArgs("--record", "ccm="+tftpPEM, "-o", ctl)...)
 	r = mustRun(t, exitInvalid, "tlv", "verify", ctl, "--sgn", sha1SGN)
-	if !strings.Contains(r.stdout, "CTLFile.tlv: valid") || !strings.Contains(r.stderr, "SEP001122334455.cnf.xml.sgn: signer is not trusted: the signer's record has role CCM") {
+	if !strings.Contains(r.stdout, "CTLFile.tlv: valid") || !strings.Contains(r.stderr, "SEP001122334455.cnf.xml.sgn: ctl: signer is not trusted: the signer's record has role CCM") {
 		t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
 	}
 }
@@ -371,9 +372,9 @@ func TestTLVParseOptionalElements(t *testing.T) {
 	}
 	rec.IPAddress = netip.MustParseAddr("192.0.2.10")
 	rec.CertificateHash = bytes.Repeat([]byte{0xAB}, 20)
-	rec.Extra = []ctl.Element{{Tag: 0x42, Value: []byte{1, 2}}}
+	rec.Extra = []sgn.Element{{Tag: 0x42, Value: []byte{1, 2}}}
 	bare := ctl.Record{Role: 99}
-	data, err := ctl.Create(rand.Reader, &ctl.File{Hash: crypto.SHA1, Records: []ctl.Record{rec, bare}}, cert, key)
+	data, err := ctl.Create(rand.Reader, &ctl.File{Header: sgn.Header{Hash: crypto.SHA1}, Records: []ctl.Record{rec, bare}}, cert, key)
 	if err != nil {
 		t.Fatal(err)
 	}

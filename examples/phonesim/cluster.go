@@ -348,7 +348,7 @@ func buildITL(pki *clusterPKI, sast *x509.Certificate, key crypto.Signer) ([]byt
 	if err != nil {
 		return nil, nil, err
 	}
-	data, err := itl.Create(nil, &ctl.File{Hash: fileHash, Records: records}, sast, key)
+	data, err := itl.Create(nil, &ctl.File{Header: sgn.Header{Hash: fileHash}, Records: records}, sast, key)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -363,7 +363,7 @@ func buildCTL(pki *clusterPKI) ([]byte, *ctl.File, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	data, err := ctl.Create(nil, &ctl.File{Hash: fileHash, Records: records}, pki.SAST, pki.SASTKey)
+	data, err := ctl.Create(nil, &ctl.File{Header: sgn.Header{Hash: fileHash}, Records: records}, pki.SAST, pki.SASTKey)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -302,7 +302,7 @@ func (p *phone) loadConfig(ctx context.Context, c *cluster, hc *http.Client) (*p
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", name, err)
 	}
-	if _, err := p.trust.CheckSignedFile(sf, name); err != nil {
+	if _, _, err := p.trust.CheckSignedFile(sf, name); err != nil {
 		return nil, "", fmt.Errorf("%s refused: %w", name, err)
 	}
 	if !p.Secure {
@@ -335,14 +335,24 @@ func (p *phone) loadConfig(ctx context.Context, c *cluster, hc *http.Client) (*p
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", encName, err)
 	}
-	if _, err := p.trust.CheckSignedFile(ef, encName); err != nil {
+	_, rec, err := p.trust.CheckSignedFile(ef, encName)
+	if err != nil {
 		return nil, "", fmt.Errorf("%s refused: %w", encName, err)
+	}
+	if rec == nil {
+		// A phone without a trust list has no signer to check the file
+		// against: it cannot decrypt what it cannot authenticate.
+		return nil, "", fmt.Errorf("%s: no trust-list record to check its signer with", encName)
+	}
+	signer, err := rec.ParseCertificate()
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: the signer's record: %w", encName, err)
 	}
 	dec, ok := p.key.(crypto.Decrypter)
 	if !ok {
 		return nil, "", fmt.Errorf("the LSC key, a %T, cannot decrypt", p.key)
 	}
-	full, err := ef.Decrypt(dec)
+	full, err := ef.Decrypt(signer, dec)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", encName, err)
 	}

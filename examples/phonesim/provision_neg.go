@@ -35,7 +35,7 @@ import (
 // from it:
 //
 //   - one byte of the configuration in SEP….cnf.xml.sgn changed: the
-//     signature fails (ctl.ErrVerification);
+//     signature fails (sgn.ErrVerification);
 //   - for a secure phone, one byte of the ciphertext of
 //     SEP….cnf.xml.enc.sgn changed: the signature fails, nothing is
 //     decrypted;
@@ -55,10 +55,10 @@ func negTamperedConfig(ctx context.Context, c *cluster, p *phone) error {
 		want error
 	}
 	cases := []tamper{
-		{"a byte of the signed configuration changed", short, flipPayloadByte(sgnPayload), ctl.ErrVerification},
+		{"a byte of the signed configuration changed", short, flipPayloadByte(sgnPayload), sgn.ErrVerification},
 	}
 	if p.Secure {
-		cases = append(cases, tamper{"a byte of the encrypted configuration changed", enc, flipPayloadByte(encPayload), ctl.ErrVerification})
+		cases = append(cases, tamper{"a byte of the encrypted configuration changed", enc, flipPayloadByte(encPayload), sgn.ErrVerification})
 	}
 	for dev := range c.published() {
 		if dev == p.Device {

@@ -30,7 +30,7 @@ func ParseCertificate(data []byte) (*x509.Certificate, error) {
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, fmt.Errorf("not a valid certificate: %v", strings.TrimPrefix(err.Error(), "x509: "))
+		return nil, fmt.Errorf("not a valid certificate: %w", err)
 	}
 	return cert, nil
 }
@@ -53,7 +53,7 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 		}
 		cert, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("certificate %d: not a valid certificate: %v", len(certs)+1, strings.TrimPrefix(err.Error(), "x509: "))
+			return nil, fmt.Errorf("certificate %d: not a valid certificate: %w", len(certs)+1, err)
 		}
 		certs = append(certs, cert)
 	}

@@ -59,7 +59,7 @@ func FormatName(der []byte) (string, error) {
 	var rdns pkix.RDNSequence
 	rest, err := asn1.Unmarshal(der, &rdns)
 	if err != nil || len(rest) != 0 {
-		return "", errors.New("signedfile: certificate name is not a valid DER name")
+		return "", errors.New("certificate name is not a valid DER name")
 	}
 	var b strings.Builder
 	for i, rdn := range rdns {
@@ -77,7 +77,7 @@ func FormatName(der []byte) (string, error) {
 			} else {
 				v, err := asn1.Marshal(atv.Value)
 				if err != nil {
-					return "", fmt.Errorf("signedfile: certificate name attribute %v: %w", atv.Type, err)
+					return "", fmt.Errorf("certificate name attribute %v: %w", atv.Type, err)
 				}
 				b.WriteByte('#')
 				b.WriteString(hex.EncodeToString(v))

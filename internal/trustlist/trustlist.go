@@ -12,9 +12,10 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/ucsec/ucsec/internal/signedfile"
-	"github.com/ucsec/ucsec/internal/tlv"
 	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/ucsec/ucsec/internal/tlv"
+	"github.com/ucsec/ucsec/sgn"
 )
 
 // Record element tags: the tag byte of each element of a record.
@@ -40,12 +41,6 @@ const MaxRecords = 512
 // maxRecordElements bounds the elements of one record.
 const maxRecordElements = 64
 
-// Element is a record element this package does not interpret.
-type Element struct {
-	Tag   uint8
-	Value []byte
-}
-
 // Record is one certificate record.
 type Record struct {
 	Role            uint16
@@ -61,7 +56,7 @@ type Record struct {
 	HashAlgorithm   uint8
 
 	// Extra holds the elements this package does not interpret, in order.
-	Extra []Element
+	Extra []sgn.Element
 
 	// Order is the order of the elements after the record length: tags,
 	// where each unknown tag stands for the next element of Extra. When
@@ -140,12 +135,12 @@ func (r *Record) value(tag uint8) ([]byte, error) {
 	case TagHashAlgorithm:
 		return []byte{r.HashAlgorithm}, nil
 	}
-	return nil, fmt.Errorf("trustlist: no field for record tag 0x%02X", tag)
+	return nil, fmt.Errorf("ctl: no field for record tag 0x%02X", tag)
 }
 
 func cstring(s string) ([]byte, error) {
 	if slices.Contains([]byte(s), 0) {
-		return nil, errors.New("trustlist: text value contains a NUL byte")
+		return nil, errors.New("ctl: text value contains a NUL byte")
 	}
 	return append([]byte(s), 0), nil
 }
@@ -162,7 +157,7 @@ func (r *Record) Marshal() ([]byte, error) {
 		var v []byte
 		switch {
 		case tag == TagRecordLength:
-			return nil, errors.New("trustlist: order repeats the record length")
+			return nil, errors.New("ctl: order repeats the record length")
 		case Known(tag):
 			var err error
 			if v, err = r.value(tag); err != nil {
@@ -172,19 +167,19 @@ func (r *Record) Marshal() ([]byte, error) {
 			v = r.Extra[extra].Value
 			extra++
 		default:
-			return nil, fmt.Errorf("trustlist: order names element 0x%02X that Extra does not hold", tag)
+			return nil, fmt.Errorf("ctl: order names element 0x%02X that Extra does not hold", tag)
 		}
 		if len(v) > tlv.MaxLength {
-			return nil, fmt.Errorf("trustlist: record element 0x%02X is %d bytes, more than 65535", tag, len(v))
+			return nil, fmt.Errorf("ctl: record element 0x%02X is %d bytes, more than 65535", tag, len(v))
 		}
 		values[i] = v
 		size += 3 + len(v)
 	}
 	if extra != len(r.Extra) {
-		return nil, errors.New("trustlist: order leaves out extra elements")
+		return nil, errors.New("ctl: order leaves out extra elements")
 	}
 	if size > tlv.MaxLength {
-		return nil, fmt.Errorf("trustlist: record is %d bytes, more than 65535", size)
+		return nil, fmt.Errorf("ctl: record is %d bytes, more than 65535", size)
 	}
 	b := cryptobyte.NewFixedBuilder(make([]byte, 0, size))
 	tlv.AddUint16(b, TagRecordLength, uint16(size))
@@ -220,7 +215,7 @@ func EachRecord(data []byte, base int, fn func(*Record) error) error {
 	r := new(Record)
 	for n, off := 0, 0; off < len(data); n++ {
 		if n == MaxRecords {
-			return &signedfile.ParseError{Offset: base + off, Msg: "too many records"}
+			return &sgn.ParseError{Offset: base + off, Msg: "too many records"}
 		}
 		*r = Record{}
 		if err := parseRecord(r, data[off:], base+off, &orders); err != nil {
@@ -254,7 +249,7 @@ func CountRecords(data []byte) int {
 func parseRecord(r *Record, data []byte, base int, orders *[]uint8) error {
 	r.Offset = base
 	bad := func(off int, tag uint8, msg string) error {
-		return &signedfile.ParseError{Offset: base + off, Tag: tag, Msg: msg}
+		return &sgn.ParseError{Offset: base + off, Tag: tag, Msg: msg}
 	}
 	s := cryptobyte.String(data)
 	var tag uint8
@@ -293,7 +288,7 @@ func parseRecord(r *Record, data []byte, base int, orders *[]uint8) error {
 		}
 		*orders = append(*orders, tag)
 		if !Known(tag) {
-			r.Extra = append(r.Extra, Element{Tag: tag, Value: v})
+			r.Extra = append(r.Extra, sgn.Element{Tag: tag, Value: v})
 			continue
 		}
 		if seen[tag] {
@@ -357,25 +352,6 @@ func (r *Record) field(tag uint8, v []byte, text *[3][]byte) string {
 		}
 	}
 	return ""
-}
-
-// File is a parsed trust list.
-type File struct {
-	Header  *signedfile.Header
-	Records []Record
-}
-
-// Parse parses a trust list: a header, then records to the end of data.
-func Parse(data []byte) (*File, error) {
-	h, err := signedfile.Parse(data)
-	if err != nil {
-		return nil, err
-	}
-	recs, err := ParseRecords(data[h.Length:], h.Length)
-	if err != nil {
-		return nil, err
-	}
-	return &File{Header: h, Records: recs}, nil
 }
 
 // Marshal encodes records one after another.

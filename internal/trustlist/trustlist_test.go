@@ -5,36 +5,40 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/ucsec/ucsec/internal/signedfile"
 	"github.com/ucsec/ucsec/internal/testkeys"
+	"github.com/ucsec/ucsec/sgn"
 )
 
 func TestParseVectors(t *testing.T) {
 	for name, n := range map[string]int{"ITLFile.tlv": 7, "CTLFile-sha512-v1.1.tlv": 2} {
 		data := testkeys.Vector(t, name)
-		f, err := Parse(data)
+		h, err := sgn.ParseHeader(data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(f.Records) != n {
-			t.Fatalf("%s: %d records", name, len(f.Records))
-		}
-		out, err := Marshal(f.Records)
+		records, err := ParseRecords(data[h.HeaderLength:], h.HeaderLength)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(out, data[f.Header.Length:]) {
+		if len(records) != n {
+			t.Fatalf("%s: %d records", name, len(records))
+		}
+		out, err := Marshal(records)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out, data[h.HeaderLength:]) {
 			t.Fatalf("%s: records re-encode differently", name)
 		}
 		// certutils order: 1, 3, 5, 6, 4, 7, 8, 9.
-		if got := f.Records[0].Order; !bytes.Equal(got, []byte{3, 5, 6, 4, 7, 8, 9}) {
+		if got := records[0].Order; !bytes.Equal(got, []byte{3, 5, 6, 4, 7, 8, 9}) {
 			t.Errorf("order %v", got)
 		}
 	}
 }
 
 func TestMarshalDefaultOrder(t *testing.T) {
-	r := Record{Role: 2, DNSName: "10.48.47.153", IPAddress: []byte{10, 48, 47, 153}, Extra: []Element{{Tag: 0x42, Value: []byte{1}}}}
+	r := Record{Role: 2, DNSName: "10.48.47.153", IPAddress: []byte{10, 48, 47, 153}, Extra: []sgn.Element{{Tag: 0x42, Value: []byte{1}}}}
 	out, err := r.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +55,7 @@ func TestMarshalDefaultOrder(t *testing.T) {
 	if _, err := bad.Marshal(); err == nil {
 		t.Error("order naming a missing extra element accepted")
 	}
-	bad = Record{Order: []uint8{TagRole}, Extra: []Element{{Tag: 0x42}}}
+	bad = Record{Order: []uint8{TagRole}, Extra: []sgn.Element{{Tag: 0x42}}}
 	if _, err := bad.Marshal(); err == nil {
 		t.Error("order leaving out an extra element accepted")
 	}
@@ -76,7 +80,7 @@ func TestParseRecordErrors(t *testing.T) {
 		"element too long": rec(4, 0, 9, 0, 0),
 	} {
 		_, err := ParseRecords(in, 100)
-		var pe *signedfile.ParseError
+		var pe *sgn.ParseError
 		if !errors.As(err, &pe) || pe.Offset < 100 {
 			t.Errorf("%s: %v", name, err)
 		}
@@ -97,7 +101,7 @@ func FuzzParseRecords(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		recs, err := ParseRecords(data, 0)
 		if err != nil {
-			var pe *signedfile.ParseError
+			var pe *sgn.ParseError
 			if !errors.As(err, &pe) {
 				t.Fatalf("bad error %v", err)
 			}

@@ -1,10 +1,12 @@
-package signedfile
+package sgn
 
 import (
 	"time"
 
-	"github.com/ucsec/ucsec/internal/tlv"
 	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/ucsec/ucsec/internal/signedfile"
+	"github.com/ucsec/ucsec/internal/tlv"
 )
 
 // minHeader is the size of the version and header-length elements.
@@ -13,7 +15,7 @@ const minHeader = 10
 // parser walks a header. Offsets are from the start of the file.
 type parser struct {
 	data     []byte
-	h        *Header
+	h        *rawHeader
 	seen     [256]bool
 	elements int
 	sigStart int
@@ -25,20 +27,20 @@ func (p *parser) errAt(off int, tag uint8, msg string) error {
 	return &ParseError{Offset: off, Tag: tag, Msg: msg}
 }
 
-// Parse reads the header at the start of data. The payload (records,
+// parseRaw reads the header at the start of data. The payload (records,
 // original file or ciphertext) is data[h.Length:]. Parse checks the layout
 // only; it verifies nothing.
 //
 // Raw, SerialNumber and Signature alias data; TBS is a fresh copy of the
 // header without its signature element.
-func Parse(data []byte) (*Header, error) {
-	h := &Header{}
+func parseRaw(data []byte) (*rawHeader, error) {
+	h := &rawHeader{}
 	p := &parser{data: data, h: h, sigStart: -1}
 
 	s := cryptobyte.String(data)
 	var tag uint8
 	var v cryptobyte.String
-	if len(data) > 0 && data[0] != TagVersion {
+	if len(data) > 0 && data[0] != tagVersion {
 		return nil, p.errAt(0, data[0], "file does not start with a version element")
 	}
 	if !tlv.ReadElement(&s, &tag, &v) {
@@ -48,7 +50,7 @@ func Parse(data []byte) (*Header, error) {
 		return nil, p.errAt(0, tag, "version element is not 2 bytes")
 	}
 	copy(h.Version[:], v)
-	if len(data) > 5 && data[5] != TagHeaderLength {
+	if len(data) > 5 && data[5] != tagHeaderLength {
 		return nil, p.errAt(5, data[5], "second element is not a header length")
 	}
 	if !tlv.ReadElement(&s, &tag, &v) {
@@ -61,16 +63,16 @@ func Parse(data []byte) (*Header, error) {
 	length := int(n)
 	switch {
 	case length > len(data):
-		return nil, p.errAt(5, TagHeaderLength, "header length past end of file")
+		return nil, p.errAt(5, tagHeaderLength, "header length past end of file")
 	case length < minHeader:
-		return nil, p.errAt(5, TagHeaderLength, "header length shorter than the elements before it")
+		return nil, p.errAt(5, tagHeaderLength, "header length shorter than the elements before it")
 	case length%4 != 0:
-		return nil, p.errAt(5, TagHeaderLength, "header length is not a multiple of 4")
+		return nil, p.errAt(5, tagHeaderLength, "header length is not a multiple of 4")
 	}
 	h.Length = length
-	p.seen[TagVersion], p.seen[TagHeaderLength] = true, true
-	h.Layout = make([]Slot, 2, 24) // real headers have 15 to 21 elements
-	h.Layout[0].Tag, h.Layout[1].Tag = TagVersion, TagHeaderLength
+	p.seen[tagVersion], p.seen[tagHeaderLength] = true, true
+	h.Layout = make([]layoutSlot, 2, 24) // real headers have 15 to 21 elements
+	h.Layout[0].Tag, h.Layout[1].Tag = tagVersion, tagHeaderLength
 	if _, err := p.walk(minHeader, data[minHeader:length], 0); err != nil {
 		return nil, err
 	}
@@ -79,16 +81,16 @@ func Parse(data []byte) (*Header, error) {
 		tag  uint8
 		name string
 	}{
-		{TagSignerName, "signer name"}, {TagSerialNumber, "serial number"}, {TagIssuerName, "issuer name"},
-		{TagHashAlgorithm, "hash algorithm"}, {TagSignatureAlgorithm, "signature algorithm"},
-		{TagSignatureModulus, "signature modulus"}, {TagSignature, "signature"},
+		{tagSignerName, "signer name"}, {tagSerialNumber, "serial number"}, {tagIssuerName, "issuer name"},
+		{tagHashAlgorithm, "hash algorithm"}, {tagSignatureAlgorithm, "signature algorithm"},
+		{tagSignatureModulus, "signature modulus"}, {tagSignature, "signature"},
 	} {
 		if !p.seen[req.tag] {
 			return nil, p.errAt(length, req.tag, "header has no "+req.name+" element")
 		}
 	}
 	if len(h.Signature) != sigSizes[h.ModulusCode] {
-		return nil, p.errAt(p.sigStart, TagSignature, "signature size does not match the modulus code")
+		return nil, p.errAt(p.sigStart, tagSignature, "signature size does not match the modulus code")
 	}
 
 	h.Raw = data[:length:length]
@@ -134,13 +136,13 @@ func (p *parser) walk(base int, b []byte, depth int) (int, error) {
 		if depth == 0 {
 			// The signature is not signed, so where it stands must be
 			// fixed, or moving it would make another file that verifies.
-			if tag == TagSignature && p.lastTop != TagSignatureInfo {
+			if tag == tagSignature && p.lastTop != tagSignatureInfo {
 				return 0, p.errAt(off, tag, "signature does not follow the signature info")
 			}
 			p.lastTop = tag
 		}
 		if !known(tag) {
-			h.Layout = append(h.Layout, Slot{Tag: tag})
+			h.Layout = append(h.Layout, layoutSlot{Tag: tag})
 			h.Extra = append(h.Extra, Element{Tag: tag, Value: v})
 			continue
 		}
@@ -152,19 +154,19 @@ func (p *parser) walk(base int, b []byte, depth int) (int, error) {
 			if depth+1 >= maxDepth {
 				return 0, p.errAt(off, tag, "containers nested too deeply")
 			}
-			slot := len(h.Layout)
-			h.Layout = append(h.Layout, Slot{Tag: tag})
+			at := len(h.Layout)
+			h.Layout = append(h.Layout, layoutSlot{Tag: tag})
 			n, err := p.walk(off+3, v, depth+1)
 			if err != nil {
 				return 0, err
 			}
-			h.Layout[slot].Children = uint8(n) // n <= maxElements < 256
+			h.Layout[at].Children = uint8(n) // n <= maxElements < 256
 			continue
 		}
 		if err := p.field(off, tag, v, depth); err != nil {
 			return 0, err
 		}
-		h.Layout = append(h.Layout, Slot{Tag: tag})
+		h.Layout = append(h.Layout, layoutSlot{Tag: tag})
 	}
 	return count, nil
 }
@@ -175,57 +177,57 @@ func (p *parser) field(off int, tag uint8, v []byte, depth int) error {
 	bad := func(msg string) error { return p.errAt(off, tag, msg) }
 	var ok bool
 	switch tag {
-	case TagSignerName:
+	case tagSignerName:
 		if h.SignerName, ok = tlv.ParseString(v); !ok {
 			return bad("signer name is not a NUL-terminated string")
 		}
-	case TagIssuerName:
+	case tagIssuerName:
 		if h.IssuerName, ok = tlv.ParseString(v); !ok {
 			return bad("issuer name is not a NUL-terminated string")
 		}
-	case TagFilename:
+	case tagFilename:
 		if h.Filename, ok = tlv.ParseString(v); !ok {
 			return bad("file name is not a NUL-terminated string")
 		}
-	case TagSerialNumber:
+	case tagSerialNumber:
 		if len(v) == 0 {
 			return bad("empty serial number")
 		}
 		h.SerialNumber = v[:len(v):len(v)]
-	case TagHashAlgorithm:
+	case tagHashAlgorithm:
 		if h.HashCode, ok = tlv.ParseUint8(v); !ok {
 			return bad("hash algorithm is not 1 byte")
 		}
-		if HashFromCode(h.HashCode) == 0 {
+		if signedfile.HashFromCode(h.HashCode) == 0 {
 			return bad("unknown hash algorithm code")
 		}
-	case TagSignatureAlgorithm:
+	case tagSignatureAlgorithm:
 		if h.SignatureAlgorithm, ok = tlv.ParseUint8(v); !ok {
 			return bad("signature algorithm is not 1 byte")
 		}
-		if h.SignatureAlgorithm != SignatureRSA {
+		if h.SignatureAlgorithm != signatureRSA {
 			return bad("unknown signature algorithm code")
 		}
-	case TagSignatureModulus:
+	case tagSignatureModulus:
 		if h.ModulusCode, ok = tlv.ParseUint8(v); !ok {
 			return bad("signature modulus is not 1 byte")
 		}
 		if int(h.ModulusCode) >= len(sigSizes) {
 			return bad("unknown signature modulus code")
 		}
-	case TagSignature:
+	case tagSignature:
 		if depth != 0 {
 			return bad("signature inside a container")
 		}
 		h.Signature = v[:len(v):len(v)]
 		p.sigStart, p.sigEnd = off, off+3+len(v)
-	case TagTimestamp:
+	case tagTimestamp:
 		u, ok := tlv.ParseUint32(v)
 		if !ok {
 			return bad("timestamp is not 4 bytes")
 		}
 		h.Timestamp = time.Unix(int64(u), 0).UTC()
-	case TagSignerVersion:
+	case tagSignerVersion:
 		if len(v) != 2 {
 			return bad("signer version is not 2 bytes")
 		}
