@@ -26,7 +26,7 @@ func newFixture() *fixture {
 	users.AddPassword("unity", "cluster", "vm-secret")
 	users.AddPassword("alice", "cluster", "alice-secret")
 	f.server = &digest.Server{Realm: "cluster", Credentials: users, Secrets: [][]byte{[]byte("0123456789abcdef0123")},
-		Clock: func() time.Time { return f.now }}
+		Time: func() time.Time { return f.now }}
 	return f
 }
 
@@ -44,7 +44,7 @@ func (f *fixture) request(t *testing.T, r *Request, user, password string, nc ui
 	}
 	chs, err := f.server.Challenges(dr, false)
 	require.NoError(t, err)
-	cr, err := digest.Respond(chs[0], user, password, dr.Method, dr.URI, nil, &digest.RespondOptions{QOP: "auth", CNonce: "c", NC: nc})
+	cr, err := digest.Respond(chs[0], digest.RespondOptions{Username: user, Password: password, Method: dr.Method, URI: dr.URI, QOP: "auth", CNonce: "c", NC: nc})
 	require.NoError(t, err)
 	dr.Authorization = []string{cr.String()}
 	return dr

@@ -38,7 +38,7 @@ func BenchmarkAuthorize(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cr, err := digest.Respond(chs[0], "unity", "vm-secret", "REFER", dr.URI, nil, &digest.RespondOptions{QOP: "auth", CNonce: "c", NC: 1})
+	cr, err := digest.Respond(chs[0], digest.RespondOptions{Username: "unity", Password: "vm-secret", Method: "REFER", URI: dr.URI, QOP: "auth", CNonce: "c", NC: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func BenchmarkVerify(b *testing.B) {
 		b.Fatal(err)
 	}
 	ch := chs[0]
-	cr, err := Respond(ch, "alice", "s3cret", "REGISTER", "sip:test.local", nil, &RespondOptions{QOP: "auth", CNonce: "0a4f113b", NC: 1})
+	cr, err := Respond(ch, RespondOptions{Username: "alice", Password: "s3cret", Method: "REGISTER", URI: "sip:test.local", QOP: "auth", CNonce: "0a4f113b", NC: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func BenchmarkVerify(b *testing.B) {
 	// A wrong password and an unknown user take the same path and should
 	// cost the same.
 	for name, user := range map[string]string{"wrong-password": "alice", "unknown-user": "mallory"} {
-		bad, err := Respond(ch, user, "guess", "REGISTER", "sip:test.local", nil, &RespondOptions{QOP: "auth", CNonce: "0a4f113b", NC: 1})
+		bad, err := Respond(ch, RespondOptions{Username: user, Password: "guess", Method: "REGISTER", URI: "sip:test.local", QOP: "auth", CNonce: "0a4f113b", NC: 1})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -96,11 +96,11 @@ func BenchmarkVerify(b *testing.B) {
 // HA2 and response, and the credentials value.
 func BenchmarkRespond(b *testing.B) {
 	ch := &Challenge{Realm: "test.local", Nonce: "dcd98b7102dd2f0e8b11d0f600bfb0c093", Opaque: "op4que", Algorithm: MD5, QOP: []string{"auth"}}
-	opts := &RespondOptions{QOP: "auth", CNonce: "6b8b4567", NC: 1}
+	opts := RespondOptions{Username: "alice", Password: "s3cret", Method: "REGISTER", URI: "sip:127.0.0.1:5070", QOP: "auth", CNonce: "6b8b4567", NC: 1}
 	b.Run("Respond", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := Respond(ch, "alice", "s3cret", "REGISTER", "sip:127.0.0.1:5070", nil, opts); err != nil {
+			if _, err := Respond(ch, opts); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -124,7 +124,7 @@ func BenchmarkRespond(b *testing.B) {
 	b.Run("Respond+String", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			cr, err := Respond(ch, "alice", "s3cret", "REGISTER", "sip:127.0.0.1:5070", nil, opts)
+			cr, err := Respond(ch, opts)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -184,7 +184,7 @@ func (c *Client) chooseQOP(ch *Challenge) string {
 
 // answer computes the credentials for ch with nonce count nc.
 func (c *Client) answer(ch *Challenge, nc uint32, cred *ClientCredential, method, uri string, body []byte) (string, error) {
-	opts := &RespondOptions{}
+	opts := RespondOptions{Username: cred.Username, Password: cred.Password, Method: method, URI: uri, Body: body}
 	if len(ch.QOP) > 0 {
 		opts.QOP = c.chooseQOP(ch)
 		var b [12]byte
@@ -198,7 +198,7 @@ func (c *Client) answer(ch *Challenge, nc uint32, cred *ClientCredential, method
 		opts.CNonce = hex.EncodeToString(b[:])
 		opts.NC = nc
 	}
-	cr, err := Respond(ch, cred.Username, cred.Password, method, uri, body, opts)
+	cr, err := Respond(ch, opts)
 	if err != nil {
 		return "", err
 	}
@@ -225,22 +225,34 @@ func (ch *Challenge) offers(qop string) bool {
 	return false
 }
 
-// RespondOptions are the client-chosen values of a response. Zero values
-// are for a challenge without qop.
+// RespondOptions are the inputs of [Respond]: who answers, the request
+// the answer is for, and the values a client chooses. The fields marked
+// Required must be set; for the others the zero value is the default, and
+// QOP, CNonce and NC all zero answer a challenge without qop.
 type RespondOptions struct {
+	Username string // Required: the user
+	Password string // the user's password
+	Method   string // Required: the request's method, such as "REGISTER"
+	URI      string // Required: the Request-URI as sent
+	Body     []byte // the request body, for qop=auth-int
+
 	QOP    string // "auth" or "auth-int"; must be offered by the challenge
 	CNonce string // the client nonce; required with QOP
 	NC     uint32 // the nonce count, from 1; required with QOP
 }
 
-// Respond computes the credentials that answer challenge ch for the user
-// with password, for a request with method, uri (the Request-URI as sent)
-// and body (used with qop=auth-int). It is the low-level form of
+// Respond computes the credentials that answer challenge ch for the
+// request and user opts describes. It is the low-level form of
 // [Client.Authorize], for callers that choose the cnonce and nonce count,
 // such as tests and the ucsec CLI.
-func Respond(ch *Challenge, username, password, method, uri string, body []byte, opts *RespondOptions) (*Credentials, error) {
-	if opts == nil {
-		opts = &RespondOptions{}
+func Respond(ch *Challenge, opts RespondOptions) (*Credentials, error) {
+	switch {
+	case opts.Username == "":
+		return nil, errors.New("digest: RespondOptions.Username is required")
+	case opts.Method == "":
+		return nil, errors.New("digest: RespondOptions.Method is required")
+	case opts.URI == "":
+		return nil, errors.New("digest: RespondOptions.URI is required")
 	}
 	a := ch.Algorithm.canonical()
 	switch {
@@ -255,12 +267,13 @@ func Respond(ch *Challenge, username, password, method, uri string, body []byte,
 	case a.Sess() && opts.QOP == "":
 		return nil, errors.New("digest: a -sess algorithm needs qop")
 	}
+	username, password, uri := opts.Username, opts.Password, opts.URI
 	for _, v := range []string{username, uri, opts.CNonce, ch.Realm, ch.Nonce, ch.Opaque} {
 		if !quotable(v) {
 			return nil, errors.New("digest: a value holds a control character, which a header cannot carry")
 		}
 	}
-	in := responseInput{alg: a, nonce: ch.Nonce, cnonce: opts.CNonce, nc: opts.NC, qop: opts.QOP, method: method, uri: uri, body: body}
+	in := responseInput{alg: a, nonce: ch.Nonce, cnonce: opts.CNonce, nc: opts.NC, qop: opts.QOP, method: opts.Method, uri: uri, body: opts.Body}
 	var ha1, resp [2 * maxDigest]byte
 	h1 := a.hexSum(ha1[:0], username, ch.Realm, password)
 	cr := &Credentials{

@@ -105,18 +105,23 @@ func TestClientChoices(t *testing.T) {
 
 func TestRespondErrors(t *testing.T) {
 	ch := &Challenge{Realm: "r", Nonce: "n", QOP: []string{"auth"}}
-	for _, opts := range []*RespondOptions{
-		nil,
-		{QOP: "auth-int", CNonce: "c", NC: 1},
-		{QOP: "auth", NC: 1},
-		{QOP: "auth", CNonce: "c"},
+	req := RespondOptions{Username: "u", Password: "p", Method: "GET", URI: "/"}
+	with := func(f func(*RespondOptions)) RespondOptions { o := req; f(&o); return o }
+	for _, opts := range []RespondOptions{
+		req, // the challenge offers qop
+		with(func(o *RespondOptions) { o.QOP, o.CNonce, o.NC = "auth-int", "c", 1 }),
+		with(func(o *RespondOptions) { o.QOP, o.NC = "auth", 1 }),
+		with(func(o *RespondOptions) { o.QOP, o.CNonce = "auth", "c" }),
+		with(func(o *RespondOptions) { o.QOP, o.CNonce, o.NC, o.Username = "auth", "c", 1, "" }),
+		with(func(o *RespondOptions) { o.QOP, o.CNonce, o.NC, o.Method = "auth", "c", 1, "" }),
+		with(func(o *RespondOptions) { o.QOP, o.CNonce, o.NC, o.URI = "auth", "c", 1, "" }),
 	} {
-		_, err := Respond(ch, "u", "p", "GET", "/", nil, opts)
-		assert.Error(t, err)
+		_, err := Respond(ch, opts)
+		assert.Error(t, err, "%+v", opts)
 	}
-	_, err := Respond(&Challenge{Realm: "r", Nonce: "n", Algorithm: MD5Sess}, "u", "p", "GET", "/", nil, nil)
+	_, err := Respond(&Challenge{Realm: "r", Nonce: "n", Algorithm: MD5Sess}, RespondOptions{Username: "u", Password: "p", Method: "GET", URI: "/"})
 	assert.ErrorContains(t, err, "-sess")
-	_, err = Respond(&Challenge{Realm: "r", Nonce: "n", Algorithm: "X"}, "u", "p", "GET", "/", nil, nil)
+	_, err = Respond(&Challenge{Realm: "r", Nonce: "n", Algorithm: "X"}, RespondOptions{Username: "u", Password: "p", Method: "GET", URI: "/"})
 	assert.ErrorIs(t, err, ErrNoAlgorithm)
 	assert.False(t, (&Credentials{Algorithm: "X"}).ResponseMatches("GET", nil, strings.Repeat("0", 32)))
 }
@@ -124,10 +129,10 @@ func TestRespondErrors(t *testing.T) {
 func TestRespondRefusesUnwritableValues(t *testing.T) {
 	ch := &Challenge{Realm: "r", Nonce: "n"}
 	for _, user := range []string{"al\x01ice", "a\r\nb"} {
-		_, err := Respond(ch, user, "p", "GET", "/", nil, nil)
+		_, err := Respond(ch, RespondOptions{Username: user, Password: "p", Method: "GET", URI: "/"})
 		assert.ErrorContains(t, err, "control character")
 	}
-	_, err := Respond(ch, "alice", "p", "GET", "/\n", nil, nil)
+	_, err := Respond(ch, RespondOptions{Username: "alice", Password: "p", Method: "GET", URI: "/\n"})
 	assert.ErrorContains(t, err, "control character")
 }
 

@@ -80,8 +80,7 @@ func ExampleRespond() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cr, err := digest.Respond(ch[0], "Mufasa", "Circle Of Life", "GET", "/dir/index.html", nil,
-		&digest.RespondOptions{QOP: "auth", CNonce: "0a4f113b", NC: 1})
+	cr, err := digest.Respond(ch[0], digest.RespondOptions{Username: "Mufasa", Password: "Circle Of Life", Method: "GET", URI: "/dir/index.html", QOP: "auth", CNonce: "0a4f113b", NC: 1})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -55,8 +55,8 @@ type MemoryReplayStore struct {
 	// are refused. Zero means the time of the first Use. A Server that
 	// makes its own store sets it to the time the Server starts.
 	Start time.Time
-	// Clock returns the current time; nil means time.Now.
-	Clock func() time.Time
+	// Time returns the current time; nil means time.Now.
+	Time func() time.Time
 
 	mu    sync.Mutex
 	m     map[NonceID]replayEntry
@@ -87,8 +87,8 @@ const replayGrace = time.Minute
 // Use implements ReplayStore.
 func (s *MemoryReplayStore) Use(_ context.Context, key NonceID, nc uint32, issued, expires time.Time) (bool, error) {
 	now := time.Now
-	if s.Clock != nil {
-		now = s.Clock
+	if s.Time != nil {
+		now = s.Time
 	}
 	exp := expires.Unix()
 

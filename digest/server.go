@@ -153,8 +153,8 @@ type Server struct {
 	// request can be replayed once on each other node.
 	Replay ReplayStore
 
-	// Clock returns the current time; nil means time.Now.
-	Clock func() time.Time
+	// Time returns the current time; nil means time.Now.
+	Time func() time.Time
 
 	// Rand is the source of nonce randomness; nil means crypto/rand.
 	Rand io.Reader
@@ -235,7 +235,7 @@ func (s *Server) init() error {
 		}
 		s.replay = s.Replay
 		if s.replay == nil {
-			s.replay = &MemoryReplayStore{Clock: s.Clock, Start: s.now()}
+			s.replay = &MemoryReplayStore{Time: s.Time, Start: s.now()}
 		}
 		// Unknown users are checked against a random HA1, so that they
 		// cost what a known user costs.
@@ -281,8 +281,8 @@ func (s *Server) rand() io.Reader {
 }
 
 func (s *Server) now() time.Time {
-	if s.Clock != nil {
-		return s.Clock()
+	if s.Time != nil {
+		return s.Time()
 	}
 	return time.Now()
 }

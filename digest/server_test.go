@@ -43,7 +43,7 @@ func testStore() *MemoryStore {
 }
 
 func testServer(c *clock) *Server {
-	return &Server{Realm: "test.local", Credentials: testStore(), Secrets: [][]byte{secretA}, Clock: c.Now}
+	return &Server{Realm: "test.local", Credentials: testStore(), Secrets: [][]byte{secretA}, Time: c.Now}
 }
 
 // register is a REGISTER that the test client sends.
@@ -62,11 +62,11 @@ func challenge(t *testing.T, s *Server, r *Request) *Challenge {
 // answer computes alice's credentials for ch.
 func answer(t *testing.T, ch *Challenge, password string, nc uint32, r *Request) string {
 	t.Helper()
-	opts := &RespondOptions{}
+	opts := RespondOptions{Username: "alice", Password: password, Method: r.Method, URI: r.URI, Body: r.Body}
 	if len(ch.QOP) > 0 {
-		opts = &RespondOptions{QOP: ch.QOP[0], CNonce: "0a4f113b", NC: nc}
+		opts.QOP, opts.CNonce, opts.NC = ch.QOP[0], "0a4f113b", nc
 	}
-	cr, err := Respond(ch, "alice", password, r.Method, r.URI, r.Body, opts)
+	cr, err := Respond(ch, opts)
 	require.NoError(t, err)
 	return cr.String()
 }
@@ -117,7 +117,7 @@ func TestWrongCredentials(t *testing.T) {
 
 	wrong := answer(t, ch, "wrong", 1, register())
 	_, errWrong := s.Verify(ctx, register(wrong))
-	unknown, err := Respond(ch, "mallory", "s3cret", "REGISTER", "sip:test.local", nil, &RespondOptions{QOP: "auth", CNonce: "x", NC: 1})
+	unknown, err := Respond(ch, RespondOptions{Username: "mallory", Password: "s3cret", Method: "REGISTER", URI: "sip:test.local", QOP: "auth", CNonce: "x", NC: 1})
 	require.NoError(t, err)
 	_, errUnknown := s.Verify(ctx, register(unknown.String()))
 	assert.Equal(t, ErrUnauthorized, errWrong)
@@ -155,7 +155,7 @@ func TestRecordOnlyAfterVerify(t *testing.T) {
 	s := testServer(newClock())
 	ctx := context.Background()
 	ch := challenge(t, s, register())
-	forged, err := Respond(ch, "alice", "guess", "REGISTER", "sip:test.local", nil, &RespondOptions{QOP: "auth", CNonce: "x", NC: 1000})
+	forged, err := Respond(ch, RespondOptions{Username: "alice", Password: "guess", Method: "REGISTER", URI: "sip:test.local", QOP: "auth", CNonce: "x", NC: 1000})
 	require.NoError(t, err)
 	_, err = s.Verify(ctx, register(forged.String()))
 	require.ErrorIs(t, err, ErrUnauthorized)
@@ -398,8 +398,8 @@ func TestBindAddress(t *testing.T) {
 // server does not share.
 func TestRandomSecret(t *testing.T) {
 	c := newClock()
-	a := &Server{Realm: "test.local", Credentials: testStore(), Clock: c.Now}
-	b := &Server{Realm: "test.local", Credentials: testStore(), Clock: c.Now}
+	a := &Server{Realm: "test.local", Credentials: testStore(), Time: c.Now}
+	b := &Server{Realm: "test.local", Credentials: testStore(), Time: c.Now}
 	ch := challenge(t, a, register())
 	_, err := a.Verify(context.Background(), register(answer(t, ch, "s3cret", 1, register())))
 	require.NoError(t, err)
@@ -412,7 +412,7 @@ func TestRandomSecret(t *testing.T) {
 // replayable, and recent nonces keep working.
 func TestReplayStoreBounded(t *testing.T) {
 	c := newClock()
-	store := &MemoryReplayStore{MaxNonces: 100, Clock: c.Now}
+	store := &MemoryReplayStore{MaxNonces: 100, Time: c.Now}
 	s := testServer(c)
 	s.Replay = store
 	ctx := context.Background()
@@ -451,8 +451,7 @@ func TestReplayStoreConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cr, err := Respond(ch, "alice", "s3cret", "REGISTER", "sip:test.local", nil,
-				&RespondOptions{QOP: "auth", CNonce: fmt.Sprint(i), NC: uint32(i%50 + 1)})
+			cr, err := Respond(ch, RespondOptions{Username: "alice", Password: "s3cret", Method: "REGISTER", URI: "sip:test.local", QOP: "auth", CNonce: fmt.Sprint(i), NC: uint32(i%50 + 1)})
 			if err != nil {
 				panic(err)
 			}
@@ -624,7 +623,7 @@ func TestMemoryReplayStoreStart(t *testing.T) {
 		{0, true},
 		{100 * time.Millisecond, true},
 	} {
-		s := &MemoryReplayStore{Start: start, Clock: func() time.Time { return start }}
+		s := &MemoryReplayStore{Start: start, Time: func() time.Time { return start }}
 		issued := start.Add(tc.issued)
 		ok, err := s.Use(context.Background(), NonceID{1}, 1, issued, issued.Add(DefaultNonceValidity))
 		require.NoError(t, err)

@@ -98,7 +98,7 @@ func TestVectors(t *testing.T) {
 			if v.qop != "" {
 				ch.QOP = []string{"auth", "auth-int"}
 			}
-			cr, err := Respond(ch, v.user, v.pass, v.method, v.uri, v.body, &RespondOptions{QOP: v.qop, CNonce: v.cnonce, NC: v.nc})
+			cr, err := Respond(ch, RespondOptions{Username: v.user, Password: v.pass, Method: v.method, URI: v.uri, Body: v.body, QOP: v.qop, CNonce: v.cnonce, NC: v.nc})
 			require.NoError(t, err)
 			assert.Equal(t, v.response, cr.Response)
 			assert.True(t, cr.ResponseMatches(v.method, v.body, ha1))
@@ -121,8 +121,7 @@ func TestVectorSHA512256UserHash(t *testing.T) {
 	ch := &Challenge{Realm: realm, Nonce: "5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK",
 		Opaque: "HRPCssKJSGjCrkzDg8OhwpzCiGPChXYjwrI2QmXDnsOS", Algorithm: SHA512_256, QOP: []string{"auth"},
 		Charset: "UTF-8", UserHash: true}
-	cr, err := Respond(ch, user, pass, "GET", "/doe.json", nil,
-		&RespondOptions{QOP: "auth", CNonce: "NTg6RKcb9boFIAS3KrFK9BGeh+iDa/sm6jUMp2wds69v", NC: 1})
+	cr, err := Respond(ch, RespondOptions{Username: user, Password: pass, Method: "GET", URI: "/doe.json", QOP: "auth", CNonce: "NTg6RKcb9boFIAS3KrFK9BGeh+iDa/sm6jUMp2wds69v", NC: 1})
 	require.NoError(t, err)
 	assert.Equal(t, "793263caabb707a56211940d90411ea4a575adeccb7e360aeb624ed06ece9b0b", cr.Username)
 	assert.Equal(t, "3798d4131c277846293534c3edc11bd8a5e4cdcbff78b05db9d95eeb1cec68a5", cr.Response)

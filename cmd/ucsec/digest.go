@@ -157,7 +157,7 @@ func (c *digestRespondCmd) run(e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	opts := &digest.RespondOptions{QOP: qop}
+	opts := digest.RespondOptions{Username: c.user, Password: password, Method: c.method, URI: c.uri, Body: body, QOP: qop}
 	if qop != "" {
 		opts.NC = nc
 		if opts.CNonce = c.cnonce; opts.CNonce == "" {
@@ -168,9 +168,9 @@ func (c *digestRespondCmd) run(e *env, _ []string) error {
 			opts.CNonce = hex.EncodeToString(b)
 		}
 	}
-	cr, err := digest.Respond(ch, c.user, password, c.method, c.uri, body, opts)
+	cr, err := digest.Respond(ch, opts)
 	if err != nil {
-		return errors.New(message(err))
+		return err
 	}
 	header := cr.String()
 	if c.json {

@@ -71,8 +71,8 @@ type registrarConfig struct {
 	// NonceValidity is how long a digest nonce is accepted; zero means
 	// digest.DefaultNonceValidity.
 	NonceValidity time.Duration
-	// Clock is the digest server's clock; nil means time.Now.
-	Clock func() time.Time
+	// Time is the digest server's clock; nil means time.Now.
+	Time func() time.Time
 	// Lines are the phones the controller knows; other devices are
 	// refused.
 	Lines []phoneLine
@@ -175,7 +175,7 @@ func startRegistrar(ctx context.Context, cfg registrarConfig) (*registrar, error
 		peers:    make(map[string]*x509.Certificate),
 		calls:    make(map[string]*b2bCall),
 		digest: &digest.Server{Realm: cfg.Realm, Credentials: cfg.Credentials,
-			NonceValidity: cfg.NonceValidity, Clock: cfg.Clock},
+			NonceValidity: cfg.NonceValidity, Time: cfg.Time},
 	}
 	var exts []string
 	for _, l := range cfg.Lines {

@@ -45,7 +45,7 @@ func TestSIPNonceExpiry(t *testing.T) {
 	cfg.NonceValidity = time.Minute
 	var mu sync.Mutex
 	now := time.Now()
-	cfg.Clock = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	cfg.Time = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	r, err := startRegistrar(testContext(t), cfg)
 	require.NoError(t, err)
 	defer r.Close()

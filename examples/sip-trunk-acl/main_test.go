@@ -469,8 +469,7 @@ func TestAlgorithms(t *testing.T) {
 		}
 		assert.NotEqual(t, chs[0].Nonce, chs[1].Nonce, "one nonce per challenge")
 
-		cred, err := digest.Respond(chs[i], testUser, testPassword, "OPTIONS", ruri, nil,
-			&digest.RespondOptions{QOP: "auth", CNonce: fmt.Sprintf("cnonce%d", i), NC: 1})
+		cred, err := digest.Respond(chs[i], digest.RespondOptions{Username: testUser, Password: testPassword, Method: "OPTIONS", URI: ruri, QOP: "auth", CNonce: fmt.Sprintf("cnonce%d", i), NC: 1})
 		require.NoError(t, err)
 		require.Equal(t, alg, cred.Algorithm)
 		res = exchange(t, c, addr, sipRequest("OPTIONS", ruri, c.LocalAddr(), cseq+2, to, "Authorization: "+cred.String()))
