@@ -6,7 +6,6 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // The enrolment benchmarks run the server in a child process (this test
@@ -116,17 +117,9 @@ func startBenchServer(b *testing.B) *benchChild {
 	if runtime.GOOS != "linux" {
 		b.Skip("reads the server's CPU time and memory from /proc")
 	}
-	p := stPKIGet()
+	p := stPKIGet(b)
 	dir := b.TempDir()
-	der, err := x509.MarshalPKCS8PrivateKey(p.capfKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pemData := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.capf.Raw}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})...)
-	if err := os.WriteFile(filepath.Join(dir, "capf.pem"), pemData, 0o600); err != nil {
-		b.Fatal(err)
-	}
+	testpki.WritePEM(b, dir, "capf", p.capf, p.capfKey)
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
@@ -191,7 +184,7 @@ func (c *benchChild) rss(b *testing.B) int64 {
 // quarters of it).
 func BenchmarkEnroll(b *testing.B) {
 	child := startBenchServer(b)
-	p := stPKIGet()
+	p := stPKIGet(b)
 	key := p.keys[RSA2048]
 	pins := []*x509.Certificate{p.capf}
 	var seq atomic.Int64

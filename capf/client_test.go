@@ -4,20 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"slices"
@@ -27,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ucsec/ucsec/internal/capfwire"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // The client tests run the Client against a scripted fake CAPF server that
@@ -62,103 +59,33 @@ func ctSID(sid uint32) []byte {
 	return []byte{byte(sid >> 24), byte(sid >> 16), byte(sid >> 8), byte(sid)}
 }
 
-// RSA-2048 key generation is slow: two keys per test binary, made once.
-var ctRSAKeys = [2]func() *rsa.PrivateKey{
-	sync.OnceValue(func() *rsa.PrivateKey { return ctMustRSA() }),
-	sync.OnceValue(func() *rsa.PrivateKey { return ctMustRSA() }),
-}
-
-func ctMustRSA() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	return k
-}
-
-func ctEC(t testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(c, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// ctNewCA makes a throw-away P-256 CA certificate named cn.
-func ctNewCA(cn string, usage x509.KeyUsage, eku ...x509.ExtKeyUsage) (*x509.Certificate, *ecdsa.PrivateKey) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"ucsec test"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().AddDate(10, 0, 0),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		MaxPathLenZero:        true,
-		KeyUsage:              usage,
-		ExtKeyUsage:           eku,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		panic(err)
-	}
-	return cert, key
-}
+var (
+	ctCAOnce sync.Once
+	ctCACert *x509.Certificate
+	ctCAKey  crypto.Signer
+)
 
 // ctCA is the throw-away CAPF certificate (a P-256 CA, as CUCM 14SU2
 // wants it) that the fake server presents and that issues test LSCs.
-var ctCA = sync.OnceValues(func() (*x509.Certificate, *ecdsa.PrivateKey) {
-	return ctNewCA("CAPF-test", x509.KeyUsageCertSign|x509.KeyUsageDigitalSignature, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
-})
-
-// ctOtherCA is a CA that is not the CAPF.
-var ctOtherCA = sync.OnceValues(func() (*x509.Certificate, *ecdsa.PrivateKey) {
-	return ctNewCA("Other CA", x509.KeyUsageCertSign)
-})
-
-// ctIssue returns a certificate named cn for pub, issued by ctCA.
-func ctIssue(t testing.TB, cn string, pub crypto.PublicKey) *x509.Certificate {
+func ctCA(t testing.TB) (*x509.Certificate, crypto.Signer) {
 	t.Helper()
-	ca, caKey := ctCA()
-	return ctIssueBy(t, ca, caKey, cn, pub)
+	ctCAOnce.Do(func() {
+		ctCAKey = testpki.NewKey(t, testpki.EC256)
+		ctCACert = testpki.SelfSigned(t, testpki.CA("CAPF-test"), ctCAKey)
+	})
+	return ctCACert, ctCAKey
 }
 
-// ctIssueBy returns a certificate named cn for pub, issued by ca, an LSC
-// with the serverAuth and clientAuth usages as CUCM's.
-func ctIssueBy(t testing.TB, ca *x509.Certificate, caKey crypto.Signer, cn string, pub crypto.PublicKey) *x509.Certificate {
+// ctIssue returns an LSC named cn for pub, issued by ctCA.
+func ctIssue(t testing.TB, cn string, pub crypto.PublicKey) *x509.Certificate {
 	t.Helper()
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, pub, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	ca, caKey := ctCA(t)
+	return testpki.Issue(t, testpki.Leaf(cn), ca, pub, caKey)
 }
 
 // ctPins are the CAPF certificates of the phone's trust list: ctCA.
-func ctPins() []*x509.Certificate {
-	ca, _ := ctCA()
+func ctPins(t testing.TB) []*x509.Certificate {
+	ca, _ := ctCA(t)
 	return []*x509.Certificate{ca}
 }
 
@@ -269,7 +196,7 @@ func ctRun(t *testing.T, c *Client, script func(p *ctPeer)) (*Outcome, error) {
 func ctRunWith(t *testing.T, c *Client, o ctOptions, script func(p *ctPeer)) (*Outcome, error) {
 	t.Helper()
 	if c.CAPFCertificates == nil && (c.TLSConfig == nil || !c.TLSConfig.InsecureSkipVerify) {
-		c.CAPFCertificates = ctPins()
+		c.CAPFCertificates = ctPins(t)
 	}
 	if c.Device == "" {
 		c.Device = ctDevice
@@ -288,8 +215,7 @@ func ctRunWith(t *testing.T, c *Client, o ctOptions, script func(p *ctPeer)) (*O
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, caKey := ctCA()
-	srvTLS := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{ca.Raw}, PrivateKey: caKey, Leaf: ca}}}
+	srvTLS := &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(ctCA(t))}}
 	if o.server != nil {
 		srvTLS.Certificates = []tls.Certificate{*o.server}
 	}
@@ -380,31 +306,31 @@ func TestClientAuthResponseFixtures(t *testing.T) {
 
 func TestClientInstall(t *testing.T) {
 	t.Parallel()
-	p256, p384, p521 := ctEC(t, elliptic.P256()), ctEC(t, elliptic.P384()), ctEC(t, elliptic.P521())
+	rsa2048 := testpki.Key(t, testpki.RSA2048)
+	p256, p384, p521 := testpki.NewKey(t, testpki.EC256), testpki.NewKey(t, testpki.EC384), testpki.NewKey(t, testpki.EC521)
 	tests := []struct {
 		name    string
 		request []byte // KEY_GENERATE_REQUEST payload
 		spec    KeySpec
-		key     func() crypto.Signer // nil: the default generator
-		skip    bool                 // SkipInProgress
-		spkiLen string               // expected KEY_GENERATE_RESPONSE header tail and element header, if fixed
+		key     crypto.Signer // nil: the default generator
+		skip    bool          // SkipInProgress
+		spkiLen string        // expected KEY_GENERATE_RESPONSE header tail and element header, if fixed
 	}{
-		{"RSA-2048", ctHex("0a 0002 0800 | 11 0001 00"), RSA2048, func() crypto.Signer { return ctRSAKeys[0]() }, false, "0129 | 09 0126"},
-		{"RSA-2048 without KEY_TYPE", ctHex("0a 0002 0800"), RSA2048, func() crypto.Signer { return ctRSAKeys[0]() }, false, "0129 | 09 0126"},
-		{"RSA-2048 without REQUEST_IN_PROGRESS", ctHex("11 0001 00 | 0a 0002 0800"), RSA2048, func() crypto.Signer { return ctRSAKeys[0]() }, true, "0129 | 09 0126"},
-		{"EC P-256", ctHex("11 0001 01 | 12 0001 00"), EC256, func() crypto.Signer { return p256 }, false, "005e | 09 005b"},
-		{"EC P-384", ctHex("11 0001 01 | 12 0001 01"), EC384, func() crypto.Signer { return p384 }, false, ""},
-		{"EC P-521", ctHex("11 0001 01 | 12 0001 02"), EC521, func() crypto.Signer { return p521 }, false, ""},
+		{"RSA-2048", ctHex("0a 0002 0800 | 11 0001 00"), RSA2048, rsa2048, false, "0129 | 09 0126"},
+		{"RSA-2048 without KEY_TYPE", ctHex("0a 0002 0800"), RSA2048, rsa2048, false, "0129 | 09 0126"},
+		{"RSA-2048 without REQUEST_IN_PROGRESS", ctHex("11 0001 00 | 0a 0002 0800"), RSA2048, rsa2048, true, "0129 | 09 0126"},
+		{"EC P-256", ctHex("11 0001 01 | 12 0001 00"), EC256, p256, false, "005e | 09 005b"},
+		{"EC P-384", ctHex("11 0001 01 | 12 0001 01"), EC384, p384, false, ""},
+		{"EC P-521", ctHex("11 0001 01 | 12 0001 02"), EC521, p521, false, ""},
 		{"EC P-256 generated", ctHex("11 0001 01 | 12 0001 00"), EC256, nil, false, "005e | 09 005b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := &Client{SkipInProgress: tt.skip}
-			var key crypto.Signer
+			key := tt.key
 			var asked func() []KeySpec
-			if tt.key != nil {
-				key = tt.key()
+			if key != nil {
 				c.GenerateKey, asked = ctKeys(key, nil)
 			}
 			var issued *x509.Certificate
@@ -460,7 +386,7 @@ func TestClientInstall(t *testing.T) {
 // with REASON 7 and no PUBLIC_KEY.
 func TestClientKeyRefused(t *testing.T) {
 	t.Parallel()
-	p256 := ctEC(t, elliptic.P256())
+	p256 := testpki.NewKey(t, testpki.EC256)
 	boom := errors.New("token full")
 	tests := []struct {
 		name     string
@@ -522,10 +448,10 @@ func TestClientKeyRefused(t *testing.T) {
 // REASON 7.
 func TestClientStoreRefused(t *testing.T) {
 	t.Parallel()
-	key, other := ctEC(t, elliptic.P256()), ctEC(t, elliptic.P256())
-	good := ctIssue(t, ctDevice, &key.PublicKey)
-	otherCA, otherKey := ctOtherCA()
-	selfTmpl := &x509.Certificate{Subject: pkix.Name{CommonName: ctDevice}, IsCA: true, BasicConstraintsValid: true}
+	key, other := testpki.NewKey(t, testpki.EC256), testpki.NewKey(t, testpki.EC256)
+	good := ctIssue(t, ctDevice, key.Public())
+	otherKey := testpki.NewKey(t, testpki.EC256)
+	otherCA := testpki.SelfSigned(t, testpki.CA("Other CA"), otherKey)
 	wrap := func(der []byte) []byte {
 		v, err := capfwire.WrapCertificate(capfwire.CertificateTypeLSC, der)
 		if err != nil {
@@ -538,14 +464,14 @@ func TestClientStoreRefused(t *testing.T) {
 		elems []capfwire.Element
 		end   uint8
 	}{
-		{"other key", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctIssue(t, ctDevice, &other.PublicKey).Raw))}, 1},
-		{"other name", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctIssue(t, "SEP999999999999", &key.PublicKey).Raw))}, 1},
-		{"issued by another CA", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctIssueBy(t, otherCA, otherKey, ctDevice, &key.PublicKey).Raw))}, 1},
-		{"self-signed", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctIssueBy(t, selfTmpl, key, ctDevice, &key.PublicKey).Raw))}, 1},
+		{"other key", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctIssue(t, ctDevice, other.Public()).Raw))}, 1},
+		{"other name", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctIssue(t, "SEP999999999999", key.Public()).Raw))}, 1},
+		{"issued by another CA", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(testpki.Issue(t, testpki.Leaf(ctDevice), otherCA, key.Public(), otherKey).Raw))}, 1},
+		{"self-signed", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(testpki.SelfSigned(t, testpki.Leaf(ctDevice), key).Raw))}, 1},
 		{"not a certificate", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctHex("30 03 02 01 05")))}, 1},
 		{"bad wrapper", []capfwire.Element{ctEl(capfwire.TagCertificate, ctCat(ctHex("02"), wrap(good.Raw)[1:]))}, 1},
 		{"no CERTIFICATE", []capfwire.Element{ctEl(capfwire.TagCertificateType, []byte{1})}, 1},
-		{"other key, END 7", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctIssue(t, ctDevice, &other.PublicKey).Raw))}, 7},
+		{"other key, END 7", []capfwire.Element{ctEl(capfwire.TagCertificate, wrap(ctIssue(t, ctDevice, other.Public()).Raw))}, 7},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -576,31 +502,31 @@ func TestClientStoreRefused(t *testing.T) {
 
 func TestClientCertificateAuth(t *testing.T) {
 	t.Parallel()
-	ecKey := ctEC(t, elliptic.P256())
+	rsaKey, ecKey := testpki.NewKey(t, testpki.RSA2048), testpki.NewKey(t, testpki.EC256)
 	tests := []struct {
 		name    string
-		key     func() crypto.Signer
+		key     crypto.Signer
 		cn      string
 		mic     bool
 		sudi    bool
 		auth    string
 		version uint8
 	}{
-		{"RSA LSC", func() crypto.Signer { return ctRSAKeys[1]() }, ctDevice, false, false, "", 0},
-		{"EC MIC", func() crypto.Signer { return ecKey }, "CP-8841-" + ctDevice, true, false, "", 0},
-		{"RSA LSC with SUDI", func() crypto.Signer { return ctRSAKeys[1]() }, ctDevice, false, true, "", 0},
-		{"EC MIC with SUDI", func() crypto.Signer { return ecKey }, "CP-8841-" + ctDevice, true, true, "", 0},
-		{"RSA LSC, password and version 2", func() crypto.Signer { return ctRSAKeys[1]() }, ctDevice, false, false, "123456", 2},
+		{"RSA LSC", rsaKey, ctDevice, false, false, "", 0},
+		{"EC MIC", ecKey, "CP-8841-" + ctDevice, true, false, "", 0},
+		{"RSA LSC with SUDI", rsaKey, ctDevice, false, true, "", 0},
+		{"EC MIC with SUDI", ecKey, "CP-8841-" + ctDevice, true, true, "", 0},
+		{"RSA LSC, password and version 2", rsaKey, ctDevice, false, false, "123456", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			key := tt.key()
+			key := tt.key
 			cert := ctIssue(t, tt.cn, key.Public())
 			c := &Client{Certificate: cert, Key: key, MIC: tt.mic, AuthString: tt.auth, Version: tt.version}
 			wantTags := []capfwire.Tag{1, 4, 6, 7, 11, 13, 20}
 			if tt.sudi {
-				c.SUDIKey = ctRSAKeys[0]()
+				c.SUDIKey = testpki.Key(t, testpki.RSA2048)
 				c.SUDI = ctIssue(t, "ACT2 SUDI "+ctDevice, c.SUDIKey.Public())
 				wantTags = []capfwire.Tag{1, 4, 6, 7, 11, 13, 16, 20}
 			}
@@ -691,7 +617,7 @@ func TestClientCertificateAuth(t *testing.T) {
 
 func TestClientFetch(t *testing.T) {
 	t.Parallel()
-	lsc := ctIssue(t, ctDevice, &ctEC(t, elliptic.P256()).PublicKey)
+	lsc := ctIssue(t, ctDevice, testpki.NewKey(t, testpki.EC256).Public())
 	wrapped, err := capfwire.WrapCertificate(capfwire.CertificateTypeLSC, lsc.Raw)
 	if err != nil {
 		t.Fatal(err)
@@ -725,7 +651,7 @@ func TestClientFetch(t *testing.T) {
 
 func TestClientDelete(t *testing.T) {
 	t.Parallel()
-	lsc := ctIssue(t, ctDevice, &ctEC(t, elliptic.P256()).PublicKey)
+	lsc := ctIssue(t, ctDevice, testpki.NewKey(t, testpki.EC256).Public())
 	for _, current := range []*x509.Certificate{lsc, nil} {
 		t.Run(fmt.Sprintf("current=%v", current != nil), func(t *testing.T) {
 			t.Parallel()
@@ -780,7 +706,7 @@ func TestClientEndSession(t *testing.T) {
 
 func TestClientProtocolErrors(t *testing.T) {
 	t.Parallel()
-	key := ctEC(t, elliptic.P256())
+	key := testpki.NewKey(t, testpki.EC256)
 	ecRequest := []capfwire.Element{ctEl(capfwire.TagKeyType, []byte{1}), ctEl(capfwire.TagCurve, []byte{0})}
 	keyed := func(p *ctPeer) {
 		p.auth()
@@ -931,7 +857,7 @@ func TestClientCancel(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		key := ctEC(t, elliptic.P256())
+		key := testpki.NewKey(t, testpki.EC256)
 		c := &Client{GenerateKey: func(KeySpec) (crypto.Signer, error) {
 			cancel()
 			return key, nil
@@ -959,14 +885,14 @@ func TestClientCancel(t *testing.T) {
 
 func TestClientTLS(t *testing.T) {
 	t.Parallel()
-	otherKey := ctEC(t, elliptic.P256())
-	other := ctIssue(t, "other", &otherKey.PublicKey)
+	otherKey := testpki.NewKey(t, testpki.EC256)
+	other := ctIssue(t, "other", otherKey.Public())
 	// An LSC that the CAPF certificate issued, with serverAuth as every
 	// LSC has: whoever enrolled a phone holds one.
-	lscKey := ctEC(t, elliptic.P256())
-	lsc := ctIssue(t, "SEP00000000BEEF", &lscKey.PublicKey)
-	ca, _ := ctCA()
-	lscServer := &tls.Certificate{Certificate: [][]byte{lsc.Raw, ca.Raw}, PrivateKey: lscKey, Leaf: lsc}
+	lscKey := testpki.NewKey(t, testpki.EC256)
+	lsc := ctIssue(t, "SEP00000000BEEF", lscKey.Public())
+	ca, _ := ctCA(t)
+	lscServer := testpki.TLSCertificate(lsc, lscKey, ca)
 	errPinned := errors.New("not the pinned certificate")
 	tests := []struct {
 		name   string
@@ -975,13 +901,13 @@ func TestClientTLS(t *testing.T) {
 		server *tls.Certificate
 		ok     bool
 	}{
-		{"the pinned CAPF certificate, no host name", ctPins(), nil, nil, true},
-		{"ServerName is only sent", ctPins(), &tls.Config{ServerName: "capf.example"}, nil, true},
-		{"an LSC the CAPF certificate issued", ctPins(), nil, lscServer, false},
+		{"the pinned CAPF certificate, no host name", ctPins(t), nil, nil, true},
+		{"ServerName is only sent", ctPins(t), &tls.Config{ServerName: "capf.example"}, nil, true},
+		{"an LSC the CAPF certificate issued", ctPins(t), nil, &lscServer, false},
 		{"another certificate pinned", []*x509.Certificate{other}, nil, nil, false},
-		{"VerifyConnection refuses", ctPins(), &tls.Config{VerifyConnection: func(tls.ConnectionState) error { return errPinned }}, nil, false},
+		{"VerifyConnection refuses", ctPins(t), &tls.Config{VerifyConnection: func(tls.ConnectionState) error { return errPinned }}, nil, false},
 		{"InsecureSkipVerify with the caller's check", nil, &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(tls.ConnectionState) error { return nil }}, nil, true},
-		{"expired by Time", ctPins(), &tls.Config{Time: func() time.Time { return time.Now().AddDate(11, 0, 0) }}, nil, false},
+		{"expired by Time", ctPins(t), &tls.Config{Time: func() time.Time { return time.Now().AddDate(11, 0, 0) }}, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1014,15 +940,17 @@ func TestClientTLS(t *testing.T) {
 // certificate is not.
 func TestClientLSCIssuers(t *testing.T) {
 	t.Parallel()
-	key := ctEC(t, elliptic.P256())
-	otherCA, otherKey := ctOtherCA()
+	key := testpki.NewKey(t, testpki.EC256)
+	// An external CA, not the CAPF.
+	otherKey := testpki.NewKey(t, testpki.EC256)
+	otherCA := testpki.SelfSigned(t, testpki.CA("Other CA"), otherKey)
 	for _, tt := range []struct {
 		name string
 		cert *x509.Certificate
 		ok   bool
 	}{
-		{"from the external CA", ctIssueBy(t, otherCA, otherKey, ctDevice, &key.PublicKey), true},
-		{"from the CAPF certificate", ctIssue(t, ctDevice, &key.PublicKey), false},
+		{"from the external CA", testpki.Issue(t, testpki.Leaf(ctDevice), otherCA, key.Public(), otherKey), true},
+		{"from the CAPF certificate", ctIssue(t, ctDevice, key.Public()), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -1053,11 +981,11 @@ func TestClientLSCIssuers(t *testing.T) {
 
 func TestClientInvalid(t *testing.T) {
 	t.Parallel()
-	ecKey, ecKey2 := ctEC(t, elliptic.P256()), ctEC(t, elliptic.P256())
-	ecCert := ctIssue(t, ctDevice, &ecKey.PublicKey)
+	ecKey, ecKey2 := testpki.NewKey(t, testpki.EC256), testpki.NewKey(t, testpki.EC256)
+	ecCert := ctIssue(t, ctDevice, ecKey.Public())
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
 	edCert := ctIssue(t, ctDevice, edKey.Public())
-	pins := ctPins()
+	pins := ctPins(t)
 	tests := []struct {
 		name string
 		c    Client
@@ -1075,7 +1003,7 @@ func TestClientInvalid(t *testing.T) {
 		{"Key without Certificate", Client{Device: ctDevice, CAPFCertificates: pins, Key: ecKey}},
 		{"Key of another Certificate", Client{Device: ctDevice, CAPFCertificates: pins, Certificate: ecCert, Key: ecKey2}},
 		{"Ed25519 Key", Client{Device: ctDevice, CAPFCertificates: pins, Certificate: edCert, Key: edKey}},
-		{"unparsed Certificate", Client{Device: ctDevice, CAPFCertificates: pins, Certificate: &x509.Certificate{PublicKey: &ecKey.PublicKey}, Key: ecKey}},
+		{"unparsed Certificate", Client{Device: ctDevice, CAPFCertificates: pins, Certificate: &x509.Certificate{PublicKey: ecKey.Public()}, Key: ecKey}},
 		{"SUDI without Certificate", Client{Device: ctDevice, CAPFCertificates: pins, SUDI: ecCert, SUDIKey: ecKey}},
 		{"EC SUDI", Client{Device: ctDevice, CAPFCertificates: pins, Certificate: ecCert, Key: ecKey, SUDI: ecCert, SUDIKey: ecKey}},
 		{"SUDI without SUDIKey", Client{Device: ctDevice, CAPFCertificates: pins, Certificate: ecCert, Key: ecKey, SUDI: ecCert}},
@@ -1117,8 +1045,8 @@ func (c *ctScripted) SetDeadline(time.Time) error { return nil }
 // ctTranscript is a whole EC install as the server sends it, and the
 // client that goes with it.
 func ctTranscript(t testing.TB) ([]byte, *Client) {
-	key := ctEC(t, elliptic.P256())
-	cert := ctIssue(t, ctDevice, &key.PublicKey)
+	key := testpki.NewKey(t, testpki.EC256)
+	cert := ctIssue(t, ctDevice, key.Public())
 	wrapped, err := capfwire.WrapCertificate(capfwire.CertificateTypeLSC, cert.Raw)
 	if err != nil {
 		t.Fatal(err)
@@ -1139,7 +1067,7 @@ func TestClientOneWritePerFrame(t *testing.T) {
 	t.Parallel()
 	server, c := ctTranscript(t)
 	conn := &ctScripted{r: bytes.NewReader(server)}
-	out, err := c.session(context.Background(), conn, ctPins())
+	out, err := c.session(context.Background(), conn, ctPins(t))
 	if err != nil || out.Certificate == nil {
 		t.Fatalf("outcome %+v, error %v", out, err)
 	}
@@ -1166,7 +1094,7 @@ func FuzzClientSession(f *testing.F) {
 	f.Add(ctCat(server[:12], ctFrame(capfwire.CmdDeleteCertificateRequest, 7), ctFrame(capfwire.CmdEndSession, 7, ctEl(capfwire.TagReason, []byte{9}))))
 	f.Add(ctCat(server[:12], ctFrame(capfwire.CmdKeyGenerateRequest, 7, ctEl(capfwire.TagKeySize, []byte{0x03, 0xe8}))))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		out, err := c.session(context.Background(), &ctScripted{r: bytes.NewReader(data)}, ctPins())
+		out, err := c.session(context.Background(), &ctScripted{r: bytes.NewReader(data)}, ctPins(t))
 		if err == nil && (out == nil || out.Reason > 1) {
 			t.Fatalf("success with outcome %+v", out)
 		}

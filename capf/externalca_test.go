@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ucsec/ucsec/internal/pkcs7x"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // xcPKI is a throw-away CA hierarchy for the external CA tests: a root, an
@@ -44,15 +45,14 @@ func xcPKIOnce(t testing.TB) *xcPKI {
 	if xcPKIs != nil {
 		return xcPKIs
 	}
-	rootKey, issKey, otherKey := lcKey(t, "ca-rsa2048"), lcKey(t, "ca-p256"), lcKey(t, "ca-p384")
 	p := &xcPKI{}
-	p.root = lcMakeCA(t, rootKey, lcCAOptions{})
-	p.issuing = lcMakeCA(t, issKey, lcCAOptions{parent: p.root, parentKey: rootKey})
-	p.other = lcMakeCA(t, otherKey, lcCAOptions{})
+	var issKey crypto.Signer
+	p.root, p.issuing, issKey = testpki.Chain(t)
+	otherKey := testpki.NewKey(t, testpki.EC384)
+	p.other = testpki.SelfSigned(t, testpki.CA("Other CA"), otherKey)
 	p.issuer = &LocalCA{Certificate: p.issuing, Signer: issKey}
 	p.otherIssuer = &LocalCA{Certificate: p.other, Signer: otherKey}
-	p.roots = x509.NewCertPool()
-	p.roots.AddCert(p.root)
+	p.roots = testpki.Pool(p.root)
 	xcPKIs = p
 	return p
 }
@@ -147,17 +147,15 @@ var xcFormats = []string{"der", "der-chain", "pem", "pem-chain", "p7b-der", "p7b
 
 func TestExternalCAFormats(t *testing.T) {
 	p := xcPKIOnce(t)
-	ra := lcKey(t, "ra-rsa2048")
+	ra := testpki.NewKey(t, testpki.RSA2048)
 	for _, format := range xcFormats {
-		for _, phone := range []string{"rsa1024", "p256", "p521"} {
-			t.Run(format+"/"+phone, func(t *testing.T) {
+		for _, phone := range []testpki.KeyKind{testpki.RSA1024, testpki.EC256, testpki.EC521} {
+			t.Run(format+"/"+string(phone), func(t *testing.T) {
 				fake := &xcFake{t: t, raPub: ra.Public(), format: format}
 				// Answers with the issuing CA chain to the root
 				// alone; the others need Intermediates.
-				inter := x509.NewCertPool()
-				inter.AddCert(p.issuing)
-				ca := &ExternalCA{Submit: fake.Submit, Signer: lcOpaque{ra}, Roots: p.roots, Intermediates: inter}
-				pub := lcKey(t, phone).Public()
+				ca := &ExternalCA{Submit: fake.Submit, Signer: lcOpaque{ra}, Roots: p.roots, Intermediates: testpki.Pool(p.issuing)}
+				pub := testpki.Key(t, phone).Public()
 				lsc, err := ca.Issue(context.Background(), &CertificateRequest{Device: lcDevice, PublicKey: pub})
 				if err != nil {
 					t.Fatal(err)
@@ -181,7 +179,7 @@ func TestExternalCAFormats(t *testing.T) {
 // makes it verify.
 func TestExternalCAChain(t *testing.T) {
 	p := xcPKIOnce(t)
-	ra := lcKey(t, "ra-p256")
+	ra := testpki.NewKey(t, testpki.EC256)
 	for _, tc := range []struct {
 		format string
 		ok     bool
@@ -190,7 +188,7 @@ func TestExternalCAChain(t *testing.T) {
 	} {
 		fake := &xcFake{t: t, raPub: ra.Public(), format: tc.format}
 		ca := &ExternalCA{Submit: fake.Submit, Signer: ra, Roots: p.roots}
-		_, err := ca.Issue(context.Background(), &CertificateRequest{Device: lcDevice, PublicKey: lcKey(t, "p256").Public()})
+		_, err := ca.Issue(context.Background(), &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(t, testpki.EC256).Public()})
 		if tc.ok && err != nil {
 			t.Errorf("%s: %v", tc.format, err)
 		}
@@ -201,7 +199,7 @@ func TestExternalCAChain(t *testing.T) {
 	// Without Roots, nothing is verified.
 	fake := &xcFake{t: t, raPub: ra.Public(), format: "der"}
 	ca := &ExternalCA{Submit: fake.Submit, Signer: ra}
-	if _, err := ca.Issue(context.Background(), &CertificateRequest{Device: lcDevice, PublicKey: lcKey(t, "p256").Public()}); err != nil {
+	if _, err := ca.Issue(context.Background(), &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(t, testpki.EC256).Public()}); err != nil {
 		t.Errorf("no Roots: %v", err)
 	}
 }
@@ -212,10 +210,10 @@ func TestExternalCAChain(t *testing.T) {
 func TestExternalCARequest(t *testing.T) {
 	ossl := lcOpenSSL(t)
 	p := xcPKIOnce(t)
-	for _, tc := range []struct{ ra, phone string }{{"rsa2048", "p256"}, {"p256", "rsa2048"}, {"p384", "p384"}} {
-		t.Run(tc.ra+"/"+tc.phone, func(t *testing.T) {
-			ra := lcKey(t, "ra-"+tc.ra)
-			pub := lcKey(t, tc.phone).Public()
+	for _, tc := range []struct{ ra, phone testpki.KeyKind }{{testpki.RSA2048, testpki.EC256}, {testpki.EC256, testpki.RSA2048}, {testpki.EC384, testpki.EC384}} {
+		t.Run(string(tc.ra)+"/"+string(tc.phone), func(t *testing.T) {
+			ra := testpki.NewKey(t, tc.ra) // never the phone's: the request is not self-signed
+			pub := testpki.Key(t, tc.phone).Public()
 			fake := &xcFake{t: t, raPub: ra.Public(), format: "der"}
 			ca := &ExternalCA{Submit: fake.Submit, Signer: ra}
 			lsc, err := ca.Issue(context.Background(), &CertificateRequest{Device: lcDevice, PublicKey: pub})
@@ -319,8 +317,8 @@ func TestExternalCARequest(t *testing.T) {
 
 func TestExternalCAWrongAnswers(t *testing.T) {
 	p := xcPKIOnce(t)
-	ra := lcKey(t, "ra-p256")
-	pub := lcKey(t, "p256").Public()
+	ra := testpki.NewKey(t, testpki.EC256)
+	pub := testpki.Key(t, testpki.EC256).Public()
 	reissue := func(issuer *LocalCA, device string, key crypto.PublicKey) *x509.Certificate {
 		c, err := issuer.Issue(context.Background(), &CertificateRequest{Device: device, PublicKey: key})
 		if err != nil {
@@ -343,7 +341,7 @@ func TestExternalCAWrongAnswers(t *testing.T) {
 		want   string
 	}{
 		{name: "another key", format: "p7b-der", cert: func(*x509.Certificate, *x509.CertificateRequest) *x509.Certificate {
-			return reissue(p.issuer, lcDevice, lcKey(t, "p384").Public())
+			return reissue(p.issuer, lcDevice, testpki.Key(t, testpki.EC384).Public())
 		}, want: "no certificate for the device's key"},
 		{name: "another name", format: "pem-chain", cert: func(*x509.Certificate, *x509.CertificateRequest) *x509.Certificate {
 			return reissue(p.issuer, "SEP00112233445F", pub)
@@ -352,8 +350,7 @@ func TestExternalCAWrongAnswers(t *testing.T) {
 			return reissue(p.otherIssuer, lcDevice, pub)
 		}, want: "does not chain"},
 		{name: "CA certificate", format: "der", cert: func(*x509.Certificate, *x509.CertificateRequest) *x509.Certificate {
-			return lcMakeCA(t, lcKey(t, "p256"), lcCAOptions{subject: pkix.RDNSequence{{lcAttr(oidCommonName, lcDevice, false)}},
-				parent: p.issuing, parentKey: p.issuer.Signer})
+			return testpki.Issue(t, testpki.CA(lcDevice), p.issuing, pub, p.issuer.Signer)
 		}, want: "CA certificate"},
 		{name: "expired", format: "der-chain", time: time.Now().AddDate(2, 0, 0), want: "valid from"},
 		{name: "not yet valid", format: "der-chain", time: time.Now().Add(-time.Hour), want: "valid from"},
@@ -389,7 +386,7 @@ func TestExternalCAWrongAnswers(t *testing.T) {
 // clock runs ahead) is accepted, one far ahead is not.
 func TestExternalCAClockSkew(t *testing.T) {
 	p := xcPKIOnce(t)
-	ra := lcKey(t, "ra-p256")
+	ra := testpki.NewKey(t, testpki.EC256)
 	now := time.Now()
 	for _, tc := range []struct {
 		ahead time.Duration
@@ -397,7 +394,7 @@ func TestExternalCAClockSkew(t *testing.T) {
 	}{{0, true}, {4 * time.Minute, true}, {6 * time.Minute, false}} {
 		fake := &xcFake{t: t, raPub: ra.Public(), format: "der-chain"}
 		ca := &ExternalCA{Submit: fake.Submit, Signer: ra, Roots: p.roots, Time: func() time.Time { return now.Add(-tc.ahead) }}
-		_, err := ca.Issue(context.Background(), &CertificateRequest{Device: lcDevice, PublicKey: lcKey(t, "p256").Public()})
+		_, err := ca.Issue(context.Background(), &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(t, testpki.EC256).Public()})
 		if (err == nil) != tc.ok {
 			t.Errorf("CA clock %v ahead: %v", tc.ahead, err)
 		}
@@ -405,8 +402,8 @@ func TestExternalCAClockSkew(t *testing.T) {
 }
 
 func TestExternalCAInvalid(t *testing.T) {
-	ra := lcKey(t, "ra-p256")
-	pub := lcKey(t, "p256").Public()
+	ra := testpki.NewKey(t, testpki.EC256)
+	pub := testpki.Key(t, testpki.EC256).Public()
 	fake := &xcFake{t: t, raPub: ra.Public(), format: "der"}
 	for _, tc := range []struct {
 		name string
@@ -431,12 +428,12 @@ func TestExternalCAInvalid(t *testing.T) {
 }
 
 func TestExternalCACancelled(t *testing.T) {
-	ra := lcKey(t, "ra-p256")
+	ra := testpki.NewKey(t, testpki.EC256)
 	fake := &xcFake{t: t, raPub: ra.Public(), format: "der"}
 	ca := &ExternalCA{Submit: fake.Submit, Signer: ra}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := ca.Issue(ctx, &CertificateRequest{Device: lcDevice, PublicKey: lcKey(t, "p256").Public()})
+	_, err := ca.Issue(ctx, &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(t, testpki.EC256).Public()})
 	if !errors.Is(err, ErrIssue) || !errors.Is(err, context.Canceled) || fake.called != 0 {
 		t.Errorf("got %v after %d calls, want ErrIssue and context.Canceled before Submit", err, fake.called)
 	}
@@ -447,7 +444,7 @@ func TestExternalCACancelled(t *testing.T) {
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	_, err = ca.Issue(ctx, &CertificateRequest{Device: lcDevice, PublicKey: lcKey(t, "p256").Public()})
+	_, err = ca.Issue(ctx, &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(t, testpki.EC256).Public()})
 	if !errors.Is(err, ErrIssue) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("got %v, want ErrIssue and DeadlineExceeded", err)
 	}
@@ -457,7 +454,7 @@ func TestExternalCACancelled(t *testing.T) {
 // returns is bounded.
 func FuzzExternalCAAnswer(f *testing.F) {
 	p := xcPKIOnce(f)
-	leaf, err := p.issuer.Issue(context.Background(), &CertificateRequest{Device: lcDevice, PublicKey: lcKey(f, "p256").Public()})
+	leaf, err := p.issuer.Issue(context.Background(), &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(f, testpki.EC256).Public()})
 	if err != nil {
 		f.Fatal(err)
 	}

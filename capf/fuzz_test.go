@@ -3,19 +3,14 @@ package capf
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
-	"math/big"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ucsec/ucsec/internal/capfwire"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // fuzzConn feeds the fuzzer's bytes to the server as the device's side
@@ -29,25 +24,6 @@ func (c *fuzzConn) Read(b []byte) (int, error)       { return c.r.Read(b) }
 func (c *fuzzConn) Write(b []byte) (int, error)      { c.written += len(b); return len(b), nil }
 func (c *fuzzConn) SetDeadline(time.Time) error      { return nil }
 func (c *fuzzConn) SetWriteDeadline(time.Time) error { return nil }
-
-var (
-	fuzzOnce   sync.Once
-	fuzzCACert *x509.Certificate
-	fuzzCAKey  *ecdsa.PrivateKey
-	fuzzPhone  *ecdsa.PrivateKey
-)
-
-func fuzzPKI() {
-	fuzzOnce.Do(func() {
-		fuzzCAKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		fuzzPhone, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fuzz CAPF"},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour),
-			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, fuzzCAKey.Public(), fuzzCAKey)
-		fuzzCACert, _ = x509.ParseCertificate(der)
-	})
-}
 
 func fuzzFrame(cmd capfwire.Command, add func(f *capfwire.Frame)) []byte {
 	f := &capfwire.Frame{Command: cmd, Session: 1}
@@ -64,8 +40,9 @@ func fuzzFrame(cmd capfwire.Command, add func(f *capfwire.Frame)) []byte {
 // scheduled: SEP001122334455 for an EC install by null string and
 // SEP665544332211 for a fetch by the string 1234.
 func FuzzServerSession(f *testing.F) {
-	fuzzPKI()
-	spki, _ := x509.MarshalPKIXPublicKey(fuzzPhone.Public())
+	caKey := testpki.NewKey(f, testpki.EC256)
+	ca := testpki.SelfSigned(f, testpki.CA("fuzz CAPF"), caKey)
+	spki, _ := x509.MarshalPKIXPublicKey(testpki.Key(f, testpki.EC256).Public())
 	auth := func(dev, pw string) []byte {
 		return fuzzFrame(capfwire.CmdAuthResponse, func(f *capfwire.Frame) {
 			f.AddUint8(capfwire.TagReason, 1)
@@ -85,7 +62,7 @@ func FuzzServerSession(f *testing.F) {
 		auth("SEP665544332211", "1234"),
 		fuzzFrame(capfwire.CmdFetchCertificateResponse, func(f *capfwire.Frame) {
 			f.AddUint8(capfwire.TagReason, 1)
-			f.AddCertificate(capfwire.CertificateTypeLSC, fuzzCACert.Raw)
+			f.AddCertificate(capfwire.CertificateTypeLSC, ca.Raw)
 		}),
 	}, nil))
 	f.Add(auth("SEP665544332211", "9999"))
@@ -102,7 +79,7 @@ func FuzzServerSession(f *testing.F) {
 		}
 		srv := &Server{
 			Store:     st,
-			Issuer:    &LocalCA{Certificate: fuzzCACert, Signer: fuzzCAKey},
+			Issuer:    &LocalCA{Certificate: ca, Signer: caKey},
 			TLSConfig: &tls.Config{Certificates: []tls.Certificate{{}}},
 			Rand:      zeroReader{},
 		}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha512"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/ucsec/ucsec/internal/capfwire"
 	"github.com/ucsec/ucsec/internal/interop"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // Interop tests against the Python reference implementation,
@@ -67,54 +67,27 @@ func refSetup(t *testing.T) *interop.Reference {
 
 // ---- test PKI ----
 
-func refKey(t testing.TB, spec KeySpec) crypto.Signer {
-	t.Helper()
-	var k crypto.Signer
-	var err error
-	if bits := spec.RSABits(); bits != 0 {
-		k, err = rsa.GenerateKey(rand.Reader, bits)
-	} else {
-		k, err = ecdsa.GenerateKey(spec.Curve(), rand.Reader)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+// refCA is the template of a CA certificate in the style of the
+// reference's mkcert: the CAPF profile with the given path length, also
+// cRLSign and keyEncipherment, and IPsec end system; valid from a day
+// ago (an expired MIC is checked at its notAfter, a day ago).
+func refCA(subject pkix.Name, pathLen int) *x509.Certificate {
+	tmpl := testpki.CA(subject.CommonName)
+	tmpl.Subject = subject
+	tmpl.NotBefore = time.Now().Add(-24 * time.Hour)
+	tmpl.MaxPathLen, tmpl.MaxPathLenZero = pathLen, pathLen == 0
+	tmpl.KeyUsage |= x509.KeyUsageCRLSign | x509.KeyUsageKeyEncipherment
+	tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageIPSECEndSystem)
+	return tmpl
 }
 
-// refCA makes a CA certificate in the style of the reference's mkcert
-// (BasicConstraints CA:TRUE with a path length, certSign, serverAuth).
-func refCA(t testing.TB, subject pkix.Name, pathLen int, key crypto.Signer, parent *x509.Certificate, parentKey crypto.Signer) *x509.Certificate {
-	t.Helper()
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		Subject:               subject,
-		NotBefore:             now.Add(-24 * time.Hour),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		MaxPathLen:            pathLen,
-		MaxPathLenZero:        pathLen == 0,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageIPSECEndSystem},
-	}
-	if parentKey == nil {
-		parentKey = key
-	}
-	return interop.SignCert(t, tmpl, parent, key.Public(), parentKey)
-}
-
-// refLeaf makes an end-entity certificate for cn, valid from nb to na.
+// refLeaf issues a certificate in the MIC profile for cn, valid from nb
+// to na.
 func refLeaf(t testing.TB, cn string, pub crypto.PublicKey, nb, na time.Time, parent *x509.Certificate, parentKey crypto.Signer) *x509.Certificate {
 	t.Helper()
-	return interop.SignCert(t, &x509.Certificate{
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"Cisco Systems Inc."}},
-		NotBefore:             nb,
-		NotAfter:              na,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, parent, pub, parentKey)
+	tmpl := testpki.MIC(cn)
+	tmpl.NotBefore, tmpl.NotAfter = nb, na
+	return testpki.Issue(t, tmpl, parent, pub, parentKey)
 }
 
 func refCAPFName(cn string) pkix.Name {
@@ -136,20 +109,12 @@ type refPKI struct {
 
 func refNewPKI(t testing.TB, caCN string) *refPKI {
 	t.Helper()
-	p := &refPKI{caKey: refKey(t, RSA2048), micCAKey: refKey(t, RSA2048), rogueKey: refKey(t, RSA2048)}
-	p.ca = refCA(t, refCAPFName(caCN), 0, p.caKey, nil, nil)
-	rootKey := refKey(t, EC256)
-	p.micRoot = refCA(t, pkix.Name{CommonName: "Fake Cisco Root CA 2048", Organization: []string{"Cisco Systems"}}, 1, rootKey, nil, nil)
-	p.micCA = refCA(t, pkix.Name{CommonName: "Fake Cisco Manufacturing CA", Organization: []string{"Cisco Systems"}}, 0, p.micCAKey, p.micRoot, rootKey)
-	p.rogue = refCA(t, refCAPFName(caCN), 0, p.rogueKey, nil, nil)
-	return p
-}
-
-func refPool(certs ...*x509.Certificate) *x509.CertPool {
-	p := x509.NewCertPool()
-	for _, c := range certs {
-		p.AddCert(c)
-	}
+	p := &refPKI{caKey: testpki.NewKey(t, testpki.RSA2048), micCAKey: testpki.NewKey(t, testpki.RSA2048), rogueKey: testpki.NewKey(t, testpki.RSA2048)}
+	p.ca = testpki.SelfSigned(t, refCA(refCAPFName(caCN), 0), p.caKey)
+	rootKey := testpki.NewKey(t, testpki.EC256)
+	p.micRoot = testpki.SelfSigned(t, refCA(pkix.Name{CommonName: "Fake Cisco Root CA 2048", Organization: []string{"Cisco Systems"}}, 1), rootKey)
+	p.micCA = testpki.Issue(t, refCA(pkix.Name{CommonName: "Fake Cisco Manufacturing CA", Organization: []string{"Cisco Systems"}}, 0), p.micRoot, p.micCAKey.Public(), rootKey)
+	p.rogue = testpki.SelfSigned(t, refCA(refCAPFName(caCN), 0), p.rogueKey)
 	return p
 }
 
@@ -186,10 +151,6 @@ func refReadPEM(t testing.TB, path string) (*x509.Certificate, crypto.Signer) {
 		t.Fatalf("%s: no certificate", path)
 	}
 	return cert, key
-}
-
-func refTLSCert(cert *x509.Certificate, key crypto.Signer) tls.Certificate {
-	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
 }
 
 // ---- a frame tap: a TLS-terminating relay that records the plaintext ----
@@ -439,9 +400,9 @@ func refStartServer(t *testing.T, p *refPKI, st Store, configure func(*Server)) 
 	srv := &Server{
 		Store:            st,
 		Issuer:           &LocalCA{Certificate: p.ca, Signer: p.caKey},
-		TLSConfig:        &tls.Config{Certificates: []tls.Certificate{refTLSCert(p.ca, p.caKey)}},
-		MICRoots:         refPool(p.micRoot),
-		MICIntermediates: refPool(p.micCA),
+		TLSConfig:        &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(p.ca, p.caKey)}},
+		MICRoots:         testpki.Pool(p.micRoot),
+		MICIntermediates: testpki.Pool(p.micCA),
 		AuthTimeout:      20 * time.Second,
 		KeyGenTimeout:    interop.RefTimeout,
 		ShutdownTimeout:  2 * time.Second,
@@ -546,7 +507,7 @@ func refCheckIssued(t *testing.T, s *refServer, p *refPKI, file, dev string, spe
 	if bad := refCheckProfile(cert, p.ca, dev); len(bad) != 0 {
 		t.Errorf("%s: LSC profile:\n  %s", file, strings.Join(bad, "\n  "))
 	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: refPool(p.ca), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: testpki.Pool(p.ca), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("%s: does not chain to our CA: %v", file, err)
 	}
 	d := s.device(t, dev)
@@ -588,8 +549,7 @@ func TestReferenceServer(t *testing.T) {
 	p := refNewPKI(t, "CAPF-ucsec-interop")
 	work := t.TempDir()
 	file := func(name string) string { return filepath.Join(work, name) }
-	caFile := file("capf-ca.pem")
-	interop.WritePEM(t, caFile, p.ca, nil) // capfc -A needs only the certificate
+	caFile, _ := testpki.WritePEM(t, work, "capf-ca", p.ca, nil) // capfc -A needs only the certificate
 
 	bolt, err := OpenBoltStore(file("capf.db"), nil)
 	if err != nil {
@@ -603,16 +563,16 @@ func TestReferenceServer(t *testing.T) {
 
 	const dev = "SEP001122334455"
 	now := time.Now()
-	micKey := refKey(t, RSA2048)
+	micKey := testpki.NewKey(t, testpki.RSA2048)
 	writeMIC := func(name, cn string, nb, na time.Time) string {
-		interop.WritePEM(t, file(name), refLeaf(t, cn, micKey.Public(), nb, na, p.micCA, p.micCAKey), micKey)
-		return file(name)
+		path, _ := testpki.WritePEM(t, work, name, refLeaf(t, cn, micKey.Public(), nb, na, p.micCA, p.micCAKey), micKey)
+		return path
 	}
-	goodMIC := writeMIC("mic.pem", "CP-7962G-"+dev, now.Add(-time.Hour), now.Add(24*time.Hour))
-	otherMIC := writeMIC("mic-other.pem", "CP-7962G-SEP665544332211", now.Add(-time.Hour), now.Add(24*time.Hour))
-	expiredMIC := writeMIC("mic-expired.pem", "CP-7962G-"+dev, now.Add(-3*365*24*time.Hour), now.Add(-24*time.Hour))
-	rogueKey := refKey(t, RSA2048)
-	interop.WritePEM(t, file("rogue-lsc.pem"), refLeaf(t, dev, rogueKey.Public(), now.Add(-time.Hour), now.Add(24*time.Hour), p.rogue, p.rogueKey), rogueKey)
+	goodMIC := writeMIC("mic", "CP-7962G-"+dev, now.Add(-time.Hour), now.Add(24*time.Hour))
+	otherMIC := writeMIC("mic-other", "CP-7962G-SEP665544332211", now.Add(-time.Hour), now.Add(24*time.Hour))
+	expiredMIC := writeMIC("mic-expired", "CP-7962G-"+dev, now.Add(-3*365*24*time.Hour), now.Add(-24*time.Hour))
+	rogueKey := testpki.NewKey(t, testpki.RSA2048)
+	testpki.WritePEM(t, work, "rogue-lsc", refLeaf(t, dev, rogueKey.Public(), now.Add(-time.Hour), now.Add(24*time.Hour), p.rogue, p.rogueKey), rogueKey)
 
 	// 1. Install, RSA-2048, null string.
 	lsc1 := file(dev + ".pem")
@@ -830,7 +790,7 @@ func TestReferenceServer(t *testing.T) {
 	// The server must send only what capfc parses (it aborts on any other
 	// tag), and capfc's signatures are the raw-digest kind.
 	t.Run("9 wire tags", func(t *testing.T) {
-		tapAddr, tap := refStartTap(t, refTLSCert(p.ca, p.caKey), func(ctx context.Context) (net.Conn, error) {
+		tapAddr, tap := refStartTap(t, testpki.TLSCertificate(p.ca, p.caKey), func(ctx context.Context) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", strict.addr)
 		})
@@ -1168,13 +1128,13 @@ func refCompareProfiles(t *testing.T, theirs, ours *x509.Certificate) {
 func TestReferenceClient(t *testing.T) {
 	env := refSetup(t)
 	p := refNewPKI(t, "CAPF-capfd-interop") // capfd's CAPF certificate and issuer; MIC PKI; rogue CA
-	goKey := refKey(t, RSA2048)
-	goCA := refCA(t, refCAPFName("ucsec LocalCA interop"), 0, goKey, nil, nil) // our LocalCA, trusted by capfd with -v
+	goKey := testpki.NewKey(t, testpki.RSA2048)
+	goCA := testpki.SelfSigned(t, refCA(refCAPFName("ucsec LocalCA interop"), 0), goKey) // our LocalCA, trusted by capfd with -v
 	work := t.TempDir()
 	file := func(name string) string { return filepath.Join(work, name) }
-	interop.WritePEM(t, file("capf.pem"), p.ca, p.caKey)
-	interop.WritePEM(t, file("goca.pem"), goCA, nil)
-	interop.WritePEM(t, file("micca.pem"), p.micCA, nil)
+	testpki.WritePEM(t, work, "capf", p.ca, p.caKey)
+	testpki.WritePEM(t, work, "goca", goCA, nil)
+	testpki.WritePEM(t, work, "micca", p.micCA, nil)
 	capfd := refStartCapfd(t, env, work, []string{"-A", file("capf.pem"), "-v", file("goca.pem"), "-v", file("micca.pem"), "-t", "20"})
 	t.Logf("capfd: %s", capfd.mode)
 	b := &refB{capfd: capfd, ca: p.ca}
@@ -1205,7 +1165,7 @@ func TestReferenceClient(t *testing.T) {
 		if lsc == nil || !RSA2048.Matches(lsc.PublicKey) || !publicKeysEqual(lscKey.Public(), lsc.PublicKey) {
 			t.Fatalf("certificate %v key %T", lsc != nil, lscKey)
 		}
-		if _, err := lsc.Verify(x509.VerifyOptions{Roots: refPool(p.ca), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		if _, err := lsc.Verify(x509.VerifyOptions{Roots: testpki.Pool(p.ca), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 			t.Errorf("capfd's LSC does not chain to its CA: %v", err)
 		}
 		if bad := refCheckProfile(lsc, p.ca, dev); len(bad) != 0 {
@@ -1289,15 +1249,15 @@ func TestReferenceClient(t *testing.T) {
 			t.Skip("needs the install")
 		}
 		now := time.Now()
-		micKey := refKey(t, RSA2048)
+		micKey := testpki.NewKey(t, testpki.RSA2048)
 		mic := refLeaf(t, "CP-8865-"+dev, micKey.Public(), now.Add(-time.Hour), now.Add(24*time.Hour), p.micCA, p.micCAKey)
-		goLSCKey := refKey(t, EC256)
+		goLSCKey := testpki.NewKey(t, testpki.EC256)
 		spki, _ := x509.MarshalPKIXPublicKey(goLSCKey.Public())
 		goLSC, err := (&LocalCA{Certificate: goCA, Signer: goKey}).Issue(context.Background(), &CertificateRequest{Device: dev, PublicKey: goLSCKey.Public(), RawSubjectPublicKeyInfo: spki})
 		if err != nil {
 			t.Fatal(err)
 		}
-		rogueKey := refKey(t, RSA2048)
+		rogueKey := testpki.NewKey(t, testpki.RSA2048)
 		rogue := refLeaf(t, dev, rogueKey.Public(), now.Add(-time.Hour), now.Add(24*time.Hour), p.rogue, p.rogueKey)
 		type authCase struct {
 			name         string
@@ -1404,7 +1364,7 @@ func TestReferenceClient(t *testing.T) {
 		if lsc == nil {
 			t.Skip("needs the install")
 		}
-		tapAddr, tap := refStartTap(t, refTLSCert(p.ca, p.caKey), capfd.dial)
+		tapAddr, tap := refStartTap(t, testpki.TLSCertificate(p.ca, p.caKey), capfd.dial)
 		dial := func(ctx context.Context) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", tapAddr)

@@ -3,10 +3,6 @@ package capf
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -14,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -22,45 +17,12 @@ import (
 
 	"github.com/ucsec/ucsec/internal/capfwire"
 	"github.com/ucsec/ucsec/internal/testnet"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // The tests of the connection limits, the first-byte deadline and the
 // key usage check talk raw TLS (no certificate check) and the capfwire
 // codec; their helpers start with lim.
-
-// limCA returns a self-signed CAPF certificate for key (CA:TRUE,
-// pathlen:0) with the given key usage (0: no KeyUsage extension).
-func limCA(t *testing.T, key crypto.Signer, usage x509.KeyUsage) *x509.Certificate {
-	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "CAPF-limits"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().AddDate(10, 0, 0),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		MaxPathLenZero:        true,
-		KeyUsage:              usage,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
-
-func limKey(t *testing.T) crypto.Signer {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 type limServer struct {
 	addr  string
@@ -72,12 +34,12 @@ type limServer struct {
 // configuration and logger, on 127.0.0.1 until the test ends.
 func limStart(t *testing.T, srv *Server) *limServer {
 	t.Helper()
-	key := limKey(t)
-	ca := limCA(t, key, x509.KeyUsageCertSign|x509.KeyUsageDigitalSignature)
+	key := testpki.NewKey(t, testpki.EC256)
+	ca := testpki.SelfSigned(t, testpki.CA("CAPF-limits"), key)
 	s := &limServer{store: NewMemoryStore(), log: new(testnet.Log)}
 	srv.Store = s.store
 	srv.Issuer = &LocalCA{Certificate: ca, Signer: key}
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{ca.Raw}, PrivateKey: key, Leaf: ca}}}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(ca, key)}}
 	srv.Logger = slog.New(slog.NewTextHandler(s.log, nil))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -129,7 +91,7 @@ func (s *limServer) install(t *testing.T, src, device string) (uint8, error) {
 	if _, err := recv(capfwire.CmdKeyGenerateRequest); err != nil {
 		return 0, err
 	}
-	spki, err := x509.MarshalPKIXPublicKey(limKey(t).Public())
+	spki, err := x509.MarshalPKIXPublicKey(testpki.Key(t, testpki.EC256).Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,11 +189,7 @@ func TestServerFirstByteTimeout(t *testing.T) {
 // digitalSignature; one without the extension is fine; with LegacyTLS, an
 // RSA one without keyEncipherment gets a warning.
 func TestServerKeyUsage(t *testing.T) {
-	ec := limKey(t)
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ec, rsaKey := testpki.NewKey(t, testpki.EC256), testpki.Key(t, testpki.RSA2048)
 	for _, tc := range []struct {
 		name   string
 		key    crypto.Signer
@@ -249,12 +207,15 @@ func TestServerKeyUsage(t *testing.T) {
 		{"RSA, not legacy", rsaKey, x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, false, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ca := limCA(t, tc.key, tc.usage)
+			tmpl := testpki.CA("CAPF-limits")
+			tmpl.Subject = pkix.Name{CommonName: "CAPF-limits"} // as the error names it
+			tmpl.KeyUsage = tc.usage
+			ca := testpki.SelfSigned(t, tmpl, tc.key)
 			var log testnet.Log
 			srv := &Server{
 				Store:     NewMemoryStore(),
 				Issuer:    &LocalCA{Certificate: ca, Signer: tc.key},
-				TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{ca.Raw}, PrivateKey: tc.key}}},
+				TLSConfig: &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(ca, tc.key)}},
 				LegacyTLS: tc.legacy,
 				Logger:    slog.New(slog.NewTextHandler(&log, nil)),
 			}
@@ -287,8 +248,8 @@ func TestServerKeyUsage(t *testing.T) {
 // A negative FirstByteTimeout is invalid; a negative MaxConnsPerHost
 // turns the per-host bound off.
 func TestServerLimitsConfig(t *testing.T) {
-	key := limKey(t)
-	ca := limCA(t, key, x509.KeyUsageCertSign|x509.KeyUsageDigitalSignature)
+	key := testpki.NewKey(t, testpki.EC256)
+	ca := testpki.SelfSigned(t, testpki.CA("CAPF-limits"), key)
 	for _, tc := range []struct {
 		srv *Server
 		ok  bool
@@ -299,7 +260,7 @@ func TestServerLimitsConfig(t *testing.T) {
 	} {
 		srv := tc.srv
 		srv.Store, srv.Issuer = NewMemoryStore(), &LocalCA{Certificate: ca, Signer: key}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{ca.Raw}, PrivateKey: key}}}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(ca, key)}}
 		if err := srv.init(); (err == nil) != tc.ok || err != nil && !errors.Is(err, ErrInvalid) {
 			t.Errorf("FirstByteTimeout %v, MaxConnsPerHost %d: %v", srv.FirstByteTimeout, srv.MaxConnsPerHost, err)
 		}

@@ -6,9 +6,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -24,46 +22,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 const lcDevice = "SEP001122334455"
-
-// lcKeys caches throw-away keys by name: "rsa1024", "rsa2048", "p256",
-// "p384", "p521" (and "ca-…" for CA keys, "ra-…" for registration-authority
-// keys), made once per test binary.
-var lcKeys sync.Map
-
-func lcKey(t testing.TB, name string) crypto.Signer {
-	t.Helper()
-	if k, ok := lcKeys.Load(name); ok {
-		return k.(crypto.Signer)
-	}
-	var k crypto.Signer
-	var err error
-	_, kind, _ := strings.Cut(name, "-")
-	if kind == "" {
-		kind = name
-	}
-	switch kind {
-	case "rsa1024":
-		k, err = rsa.GenerateKey(rand.Reader, 1024)
-	case "rsa2048":
-		k, err = rsa.GenerateKey(rand.Reader, 2048)
-	case "p256":
-		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "p384":
-		k, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case "p521":
-		k, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	default:
-		t.Fatalf("no key %q", name)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, _ := lcKeys.LoadOrStore(name, k)
-	return k2.(crypto.Signer)
-}
 
 // lcOpaque hides the concrete type of a key, as a PKCS#11 or KMS signer
 // does: LocalCA must not need more than crypto.Signer.
@@ -96,21 +59,11 @@ var lcSubjectCA = pkix.RDNSequence{
 	{{Type: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, Value: asn1.RawValue{Tag: asn1.TagIA5String, Bytes: []byte("pki@example.net")}}},
 }
 
-type lcCAOptions struct {
-	subject   pkix.RDNSequence // nil: lcSubjectCA
-	notBefore time.Time        // zero: an hour ago
-	notAfter  time.Time        // zero: in 20 years
-	notCA     bool
-	keyUsage  x509.KeyUsage // zero: certSign|crlSign
-	parent    *x509.Certificate
-	parentKey crypto.Signer
-}
-
-// lcMakeCA makes a CA certificate for key, self-signed unless o.parent is
-// set. crypto/x509 gives it a Subject Key Identifier.
-func lcMakeCA(t testing.TB, key crypto.Signer, o lcCAOptions) *x509.Certificate {
+// lcCA is the template of a CAPF certificate whose subject is the RDN
+// sequence subject, or lcSubjectCA if it is nil: the attributes LocalCA
+// copies, byte for byte.
+func lcCA(t testing.TB, subject pkix.RDNSequence) *x509.Certificate {
 	t.Helper()
-	subject := o.subject
 	if subject == nil {
 		subject = lcSubjectCA
 	}
@@ -118,38 +71,9 @@ func lcMakeCA(t testing.TB, key crypto.Signer, o lcCAOptions) *x509.Certificate 
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	if o.notBefore.IsZero() {
-		o.notBefore = now.Add(-time.Hour)
-	}
-	if o.notAfter.IsZero() {
-		o.notAfter = now.AddDate(20, 0, 0)
-	}
-	if o.keyUsage == 0 {
-		o.keyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(now.UnixNano()),
-		RawSubject:            raw,
-		NotBefore:             o.notBefore,
-		NotAfter:              o.notAfter,
-		BasicConstraintsValid: true,
-		IsCA:                  !o.notCA,
-		KeyUsage:              o.keyUsage,
-	}
-	parent, parentKey := tmpl, key
-	if o.parent != nil {
-		parent, parentKey = o.parent, o.parentKey
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	tmpl := testpki.CA("")
+	tmpl.RawSubject = raw
+	return tmpl
 }
 
 // lcOpenSSL returns the openssl binary. Without one the test is skipped,
@@ -366,21 +290,19 @@ func lcOpenSSLText(t *testing.T, ossl string, lsc *x509.Certificate, device stri
 func TestLocalCAProfile(t *testing.T) {
 	ossl := lcOpenSSL(t)
 	now := time.Now().Add(-time.Minute) // a notBefore with a fraction of a second
-	for _, caName := range []string{"ca-rsa2048", "ca-p256"} {
-		caKey := lcKey(t, caName)
-		caCert := lcMakeCA(t, caKey, lcCAOptions{})
+	for _, caKind := range []testpki.KeyKind{testpki.RSA2048, testpki.EC256} {
+		caKey := testpki.NewKey(t, caKind)
+		caCert := testpki.SelfSigned(t, lcCA(t, nil), caKey)
 		ca := &LocalCA{Certificate: caCert, Signer: lcOpaque{caKey}, Time: func() time.Time { return now }}
-		for _, phone := range []string{"rsa1024", "rsa2048", "p256", "p384", "p521"} {
-			t.Run(caName+"/"+phone, func(t *testing.T) {
-				pub := lcKey(t, phone).Public()
+		for _, phone := range []testpki.KeyKind{testpki.RSA1024, testpki.RSA2048, testpki.EC256, testpki.EC384, testpki.EC521} {
+			t.Run("ca-"+string(caKind)+"/"+string(phone), func(t *testing.T) {
+				pub := testpki.Key(t, phone).Public()
 				lsc, err := ca.Issue(context.Background(), &CertificateRequest{Device: lcDevice, PublicKey: pub})
 				if err != nil {
 					t.Fatal(err)
 				}
 				lcCheckProfile(t, lsc, caCert, lcDevice, pub, now, DefaultValidity)
-				roots := x509.NewCertPool()
-				roots.AddCert(caCert)
-				if _, err := lsc.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now,
+				if _, err := lsc.Verify(x509.VerifyOptions{Roots: testpki.Pool(caCert), CurrentTime: now,
 					KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 					t.Errorf("Verify: %v", err)
 				}
@@ -394,8 +316,8 @@ func TestLocalCAProfile(t *testing.T) {
 // order, whatever it is, multi-valued RDNs are split, other attributes are
 // left out, and a CA subject without any gives CN alone.
 func TestLocalCASubjectOrder(t *testing.T) {
-	key := lcKey(t, "ca-p256")
-	pub := lcKey(t, "p256").Public()
+	key := testpki.NewKey(t, testpki.EC256)
+	pub := testpki.Key(t, testpki.EC256).Public()
 	for _, tc := range []struct {
 		name    string
 		subject pkix.RDNSequence
@@ -412,7 +334,7 @@ func TestLocalCASubjectOrder(t *testing.T) {
 		{"CN only", pkix.RDNSequence{{lcAttr(oidCommonName, "CAPF-test", false)}}, "CN = SEP001122334455"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			caCert := lcMakeCA(t, key, lcCAOptions{subject: tc.subject})
+			caCert := testpki.SelfSigned(t, lcCA(t, tc.subject), key)
 			now := time.Now()
 			ca := &LocalCA{Certificate: caCert, Signer: key, Time: func() time.Time { return now }}
 			lsc, err := ca.Issue(context.Background(), &CertificateRequest{Device: lcDevice, PublicKey: pub})
@@ -434,12 +356,9 @@ func TestLocalCASubjectOrder(t *testing.T) {
 // the CA's subject (capfd wrongly writes the CA's issuer) and the chain
 // verifies through it.
 func TestLocalCAIntermediate(t *testing.T) {
-	rootKey, interKey := lcKey(t, "ca-rsa2048"), lcKey(t, "ca-p256")
-	root := lcMakeCA(t, rootKey, lcCAOptions{subject: pkix.RDNSequence{
-		{lcAttr(oidOrganization, "ucsec Test", false)}, {lcAttr(oidCommonName, "Root", false)}}})
-	inter := lcMakeCA(t, interKey, lcCAOptions{parent: root, parentKey: rootKey})
+	root, inter, interKey := testpki.Chain(t)
 	ca := &LocalCA{Certificate: inter, Signer: interKey}
-	pub := lcKey(t, "rsa1024").Public()
+	pub := testpki.Key(t, testpki.RSA1024).Public()
 	lsc, err := ca.Issue(context.Background(), &CertificateRequest{Device: "CSFJSMITH", PublicKey: pub})
 	if err != nil {
 		t.Fatal(err)
@@ -447,10 +366,7 @@ func TestLocalCAIntermediate(t *testing.T) {
 	if !bytes.Equal(lsc.RawIssuer, inter.RawSubject) || bytes.Equal(lsc.RawIssuer, inter.RawIssuer) {
 		t.Errorf("issuer %q", lsc.Issuer)
 	}
-	roots, inters := x509.NewCertPool(), x509.NewCertPool()
-	roots.AddCert(root)
-	inters.AddCert(inter)
-	if _, err := lsc.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters}); err != nil {
+	if _, err := lsc.Verify(x509.VerifyOptions{Roots: testpki.Pool(root), Intermediates: testpki.Pool(inter)}); err != nil {
 		t.Errorf("Verify: %v", err)
 	}
 	lcOpenSSLText(t, lcOpenSSL(t), lsc, "CSFJSMITH", inter, root)
@@ -462,7 +378,7 @@ func TestLocalCAIntermediate(t *testing.T) {
 func TestLocalCANoSKI(t *testing.T) {
 	ossl := lcOpenSSL(t)
 	dir := t.TempDir()
-	key := lcKey(t, "ca-p256").(*ecdsa.PrivateKey)
+	key := testpki.NewKey(t, testpki.EC256)
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
@@ -492,7 +408,7 @@ func TestLocalCANoSKI(t *testing.T) {
 	}
 	now := time.Now()
 	ca := &LocalCA{Certificate: caCert, Signer: key, Validity: 7 * 24 * time.Hour, Time: func() time.Time { return now }}
-	pub := lcKey(t, "p384").Public()
+	pub := testpki.Key(t, testpki.EC384).Public()
 	lsc, err := ca.Issue(context.Background(), &CertificateRequest{Device: lcDevice, PublicKey: pub})
 	if err != nil {
 		t.Fatal(err)
@@ -505,9 +421,9 @@ func TestLocalCANoSKI(t *testing.T) {
 }
 
 func TestLocalCASerials(t *testing.T) {
-	key := lcKey(t, "ca-p256")
-	ca := &LocalCA{Certificate: lcMakeCA(t, key, lcCAOptions{}), Signer: key}
-	req := &CertificateRequest{Device: lcDevice, PublicKey: lcKey(t, "p256").Public()}
+	key := testpki.NewKey(t, testpki.EC256)
+	ca := &LocalCA{Certificate: testpki.SelfSigned(t, testpki.CA("CAPF-test"), key), Signer: key}
+	req := &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(t, testpki.EC256).Public()}
 	const n = 1000
 	seen := make(map[string]bool, n)
 	long := 0
@@ -548,9 +464,9 @@ func (r *lcReader) Read(p []byte) (int, error) {
 }
 
 func TestLocalCASerialZero(t *testing.T) {
-	key := lcKey(t, "ca-p256")
-	ca := &LocalCA{Certificate: lcMakeCA(t, key, lcCAOptions{}), Signer: key}
-	req := &CertificateRequest{Device: lcDevice, PublicKey: lcKey(t, "p256").Public()}
+	key := testpki.NewKey(t, testpki.EC256)
+	ca := &LocalCA{Certificate: testpki.SelfSigned(t, testpki.CA("CAPF-test"), key), Signer: key}
+	req := &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(t, testpki.EC256).Public()}
 
 	// 16 zero bytes are read again. (ECDSA signing mixes its own entropy
 	// into Rand, so Rand may return anything after the serial.)
@@ -595,10 +511,12 @@ func TestSerialHex(t *testing.T) {
 }
 
 func TestLocalCAValidity(t *testing.T) {
-	key := lcKey(t, "ca-p256")
+	key := testpki.NewKey(t, testpki.EC256)
 	now := time.Date(2030, 6, 1, 12, 0, 0, 500e6, time.UTC)
-	caCert := lcMakeCA(t, key, lcCAOptions{notBefore: now.AddDate(-1, 0, 0), notAfter: now.AddDate(3, 0, 0)})
-	req := &CertificateRequest{Device: lcDevice, PublicKey: lcKey(t, "p256").Public()}
+	tmpl := testpki.CA("CAPF-test")
+	tmpl.NotBefore, tmpl.NotAfter = now.AddDate(-1, 0, 0), now.AddDate(3, 0, 0)
+	caCert := testpki.SelfSigned(t, tmpl, key)
+	req := &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(t, testpki.EC256).Public()}
 	for _, tc := range []struct {
 		validity, want time.Duration
 	}{
@@ -643,16 +561,18 @@ func TestLocalCAValidity(t *testing.T) {
 }
 
 func TestLocalCAInvalid(t *testing.T) {
-	rsaKey, ecKey := lcKey(t, "ca-rsa2048"), lcKey(t, "ca-p256")
-	good := lcMakeCA(t, ecKey, lcCAOptions{})
-	notCA := lcMakeCA(t, ecKey, lcCAOptions{notCA: true, keyUsage: x509.KeyUsageDigitalSignature})
-	noCertSign := lcMakeCA(t, ecKey, lcCAOptions{keyUsage: x509.KeyUsageDigitalSignature})
+	rsaKey, ecKey := testpki.Key(t, testpki.RSA2048), testpki.NewKey(t, testpki.EC256)
+	good := testpki.SelfSigned(t, testpki.CA("CAPF-test"), ecKey)
+	notCA := testpki.SelfSigned(t, testpki.Leaf("CAPF-test"), ecKey)
+	noCertSignTmpl := testpki.CA("CAPF-test")
+	noCertSignTmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	noCertSign := testpki.SelfSigned(t, noCertSignTmpl, ecKey)
 	_, edKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	edCA := lcMakeCA(t, edKey, lcCAOptions{})
-	req := &CertificateRequest{Device: lcDevice, PublicKey: lcKey(t, "p256").Public()}
+	edCA := testpki.SelfSigned(t, testpki.CA("CAPF-test"), edKey)
+	req := &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(t, testpki.EC256).Public()}
 	for _, tc := range []struct {
 		name string
 		ca   *LocalCA
@@ -660,7 +580,7 @@ func TestLocalCAInvalid(t *testing.T) {
 		{"no certificate", &LocalCA{Signer: ecKey}},
 		{"no key", &LocalCA{Certificate: good}},
 		{"key does not match", &LocalCA{Certificate: good, Signer: rsaKey}},
-		{"other key of the same type", &LocalCA{Certificate: good, Signer: lcKey(t, "p256")}},
+		{"other key of the same type", &LocalCA{Certificate: good, Signer: testpki.Key(t, testpki.EC256)}},
 		{"not a CA", &LocalCA{Certificate: notCA, Signer: ecKey}},
 		{"key usage without certSign", &LocalCA{Certificate: noCertSign, Signer: ecKey}},
 		{"Ed25519 CA", &LocalCA{Certificate: edCA, Signer: edKey}},
@@ -681,9 +601,9 @@ func fmtErr(err error) string {
 }
 
 func TestLocalCARequestInvalid(t *testing.T) {
-	key := lcKey(t, "ca-p256")
-	ca := &LocalCA{Certificate: lcMakeCA(t, key, lcCAOptions{}), Signer: key}
-	pub := lcKey(t, "p256").Public()
+	key := testpki.NewKey(t, testpki.EC256)
+	ca := &LocalCA{Certificate: testpki.SelfSigned(t, testpki.CA("CAPF-test"), key), Signer: key}
+	pub := testpki.Key(t, testpki.EC256).Public()
 	spki, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		t.Fatal(err)
@@ -705,7 +625,7 @@ func TestLocalCARequestInvalid(t *testing.T) {
 		{"no key", &CertificateRequest{Device: lcDevice}},
 		{"Ed25519 key", &CertificateRequest{Device: lcDevice, PublicKey: edPub}},
 		{"bad SPKI", &CertificateRequest{Device: lcDevice, RawSubjectPublicKeyInfo: []byte{0x30, 0x00}}},
-		{"SPKI of another key", &CertificateRequest{Device: lcDevice, PublicKey: lcKey(t, "p384").Public(), RawSubjectPublicKeyInfo: spki}},
+		{"SPKI of another key", &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(t, testpki.EC384).Public(), RawSubjectPublicKeyInfo: spki}},
 	} {
 		_, err := ca.Issue(context.Background(), tc.req)
 		if !errors.Is(err, ErrInvalid) || !errors.Is(err, ErrIssue) {
@@ -729,11 +649,11 @@ func TestLocalCARequestInvalid(t *testing.T) {
 }
 
 func TestLocalCACancelled(t *testing.T) {
-	key := lcKey(t, "ca-p256")
-	ca := &LocalCA{Certificate: lcMakeCA(t, key, lcCAOptions{}), Signer: key}
+	key := testpki.NewKey(t, testpki.EC256)
+	ca := &LocalCA{Certificate: testpki.SelfSigned(t, testpki.CA("CAPF-test"), key), Signer: key}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := ca.Issue(ctx, &CertificateRequest{Device: lcDevice, PublicKey: lcKey(t, "p256").Public()})
+	_, err := ca.Issue(ctx, &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(t, testpki.EC256).Public()})
 	if !errors.Is(err, ErrIssue) || !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want ErrIssue and context.Canceled", err)
 	}
@@ -742,9 +662,9 @@ func TestLocalCACancelled(t *testing.T) {
 // TestLocalCAConcurrent issues from several goroutines at once (run with
 // -race).
 func TestLocalCAConcurrent(t *testing.T) {
-	key := lcKey(t, "ca-p256")
-	ca := &LocalCA{Certificate: lcMakeCA(t, key, lcCAOptions{}), Signer: lcOpaque{key}}
-	req := &CertificateRequest{Device: lcDevice, PublicKey: lcKey(t, "p256").Public()}
+	key := testpki.NewKey(t, testpki.EC256)
+	ca := &LocalCA{Certificate: testpki.SelfSigned(t, testpki.CA("CAPF-test"), key), Signer: lcOpaque{key}}
+	req := &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(t, testpki.EC256).Public()}
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 8 {
@@ -768,11 +688,11 @@ func TestLocalCAConcurrent(t *testing.T) {
 // signs an RSA-2048 phone key (the CUCM default), and the certificate is
 // parsed back. The ECDSA P-256 CA is for comparison.
 func BenchmarkLocalCAIssue(b *testing.B) {
-	for _, caName := range []string{"ca-rsa2048", "ca-p256"} {
-		b.Run(strings.TrimPrefix(caName, "ca-"), func(b *testing.B) {
-			key := lcKey(b, caName)
-			ca := &LocalCA{Certificate: lcMakeCA(b, key, lcCAOptions{}), Signer: key}
-			req := &CertificateRequest{Device: lcDevice, PublicKey: lcKey(b, "rsa2048").Public()}
+	for _, caKind := range []testpki.KeyKind{testpki.RSA2048, testpki.EC256} {
+		b.Run(string(caKind), func(b *testing.B) {
+			key := testpki.NewKey(b, caKind)
+			ca := &LocalCA{Certificate: testpki.SelfSigned(b, testpki.CA("CAPF-test"), key), Signer: key}
+			req := &CertificateRequest{Device: lcDevice, PublicKey: testpki.Key(b, testpki.RSA2048).Public()}
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := ca.Issue(context.Background(), req); err != nil {

@@ -3,15 +3,12 @@ package capf
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ucsec/ucsec/internal/capfwire"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // The server tests run Server and Client against each other over real TLS
@@ -42,99 +40,29 @@ var (
 	stP    *stPKI
 )
 
-func stMustKey(spec KeySpec) crypto.Signer {
-	var k crypto.Signer
-	var err error
-	if bits := spec.RSABits(); bits != 0 {
-		k, err = rsa.GenerateKey(rand.Reader, bits)
-	} else {
-		k, err = ecdsa.GenerateKey(spec.Curve(), rand.Reader)
-	}
-	if err != nil {
-		panic(err)
-	}
-	return k
-}
-
-func stCert(tmpl *x509.Certificate, parent *x509.Certificate, pub crypto.PublicKey, key crypto.Signer) *x509.Certificate {
-	if tmpl.SerialNumber == nil {
-		tmpl.SerialNumber, _ = rand.Int(rand.Reader, big.NewInt(1<<62))
-	}
-	if parent == nil {
-		parent = tmpl
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, key)
-	if err != nil {
-		panic(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		panic(err)
-	}
-	return c
-}
-
-func stCA(cn string, parent *x509.Certificate, parentKey crypto.Signer, key crypto.Signer) *x509.Certificate {
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"ucsec test"}},
-		NotBefore:             now.Add(-10 * 365 * 24 * time.Hour),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		MaxPathLen:            1,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	if parentKey == nil {
-		parentKey = key
-	}
-	return stCert(tmpl, parent, key.Public(), parentKey)
-}
-
-func stPKIGet() *stPKI {
+// stPKIGet returns the test PKI, made on first use: an RSA-2048 CAPF
+// certificate, a manufacturing PKI and the phones' keys.
+func stPKIGet(t testing.TB) *stPKI {
+	t.Helper()
 	stOnce.Do(func() {
 		p := &stPKI{keys: map[KeySpec]crypto.Signer{}}
-		var wg sync.WaitGroup
-		var mu sync.Mutex
 		for _, spec := range []KeySpec{RSA1024, RSA2048, EC256, EC384, EC521} {
-			wg.Go(func() {
-				k := stMustKey(spec)
-				mu.Lock()
-				p.keys[spec] = k
-				mu.Unlock()
-			})
+			p.keys[spec] = testpki.Key(t, testpki.KeyKind(spec.String()))
 		}
-		var alt, ca, root, mica crypto.Signer
-		wg.Go(func() { alt = stMustKey(RSA2048) })
-		wg.Go(func() { ca = stMustKey(RSA2048) })
-		wg.Go(func() { root = stMustKey(EC256) })
-		wg.Go(func() { mica = stMustKey(EC256) })
-		wg.Wait()
-		p.rsaAlt, p.capfKey, p.micCAKey = alt, ca, mica
-		p.capf = stCA("CAPF-test", nil, nil, ca)
-		p.micRoot = stCA("Fake Cisco Root CA", nil, nil, root)
-		p.micCA = stCA("Fake Cisco Manufacturing CA", p.micRoot, root, mica)
+		p.rsaAlt, p.capfKey = testpki.NewKey(t, testpki.RSA2048), testpki.NewKey(t, testpki.RSA2048)
+		p.capf = testpki.SelfSigned(t, testpki.CA("CAPF-test"), p.capfKey)
+		p.micRoot, p.micCA, p.micCAKey = testpki.Chain(t)
 		stP = p
 	})
 	return stP
 }
 
 // mic issues a manufacturing certificate for cn, valid from nb to na.
-func (p *stPKI) mic(cn string, pub crypto.PublicKey, nb, na time.Time) *x509.Certificate {
-	return stCert(&x509.Certificate{
-		Subject:   pkix.Name{CommonName: cn, Organization: []string{"Cisco Systems Inc."}},
-		NotBefore: nb, NotAfter: na,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-	}, p.micCA, pub, p.micCAKey)
-}
-
-func (p *stPKI) pool(certs ...*x509.Certificate) *x509.CertPool {
-	cp := x509.NewCertPool()
-	for _, c := range certs {
-		cp.AddCert(c)
-	}
-	return cp
+func (p *stPKI) mic(t testing.TB, cn string, pub crypto.PublicKey, nb, na time.Time) *x509.Certificate {
+	t.Helper()
+	tmpl := testpki.MIC(cn)
+	tmpl.NotBefore, tmpl.NotAfter = nb, na
+	return testpki.Issue(t, tmpl, p.micCA, pub, p.micCAKey)
 }
 
 type stServer struct {
@@ -147,16 +75,14 @@ type stServer struct {
 // stStart runs a server with a memory store until the test ends.
 func stStart(t testing.TB, configure func(*Server)) *stServer {
 	t.Helper()
-	p := stPKIGet()
+	p := stPKIGet(t)
 	st := NewMemoryStore()
 	srv := &Server{
-		Store:  st,
-		Issuer: &LocalCA{Certificate: p.capf, Signer: p.capfKey},
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{
-			Certificate: [][]byte{p.capf.Raw}, PrivateKey: p.capfKey, Leaf: p.capf,
-		}}},
-		MICRoots:         p.pool(p.micRoot),
-		MICIntermediates: p.pool(p.micCA),
+		Store:            st,
+		Issuer:           &LocalCA{Certificate: p.capf, Signer: p.capfKey},
+		TLSConfig:        &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(p.capf, p.capfKey)}},
+		MICRoots:         testpki.Pool(p.micRoot),
+		MICIntermediates: testpki.Pool(p.micCA),
 		AuthTimeout:      5 * time.Second,
 		KeyGenTimeout:    5 * time.Second,
 		ShutdownTimeout:  2 * time.Second,
@@ -261,7 +187,7 @@ func TestServerInstallKeys(t *testing.T) {
 			if !spec.Matches(out.Certificate.PublicKey) || out.Certificate.Subject.CommonName != dev {
 				t.Fatalf("certificate for %v %q", out.Certificate.PublicKey, out.Certificate.Subject.CommonName)
 			}
-			if _, err := out.Certificate.Verify(x509.VerifyOptions{Roots: s.pki.pool(s.pki.capf), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			if _, err := out.Certificate.Verify(x509.VerifyOptions{Roots: testpki.Pool(s.pki.capf), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 				t.Fatal(err)
 			}
 			d := s.device(t, dev)
@@ -388,9 +314,9 @@ func TestServerCertificateAuth(t *testing.T) {
 	p := s.pki
 	now := time.Now()
 	micKey := p.rsaAlt
-	goodMIC := p.mic("CP-7962G-"+stDev, micKey.Public(), now.Add(-time.Hour), now.Add(time.Hour))
-	expired := p.mic("CP-7962G-"+stDev, micKey.Public(), now.Add(-48*time.Hour), now.Add(-24*time.Hour))
-	other := p.mic("CP-7962G-SEP665544332211", micKey.Public(), now.Add(-time.Hour), now.Add(time.Hour))
+	goodMIC := p.mic(t, "CP-7962G-"+stDev, micKey.Public(), now.Add(-time.Hour), now.Add(time.Hour))
+	expired := p.mic(t, "CP-7962G-"+stDev, micKey.Public(), now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	other := p.mic(t, "CP-7962G-SEP665544332211", micKey.Public(), now.Add(-time.Hour), now.Add(time.Hour))
 
 	// First an LSC by null string, then LSC authentication with it.
 	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
@@ -416,7 +342,7 @@ func TestServerCertificateAuth(t *testing.T) {
 		{"mic for another device", AuthMIC, other, micKey, true, false, false},
 		{"expired mic", AuthMIC, expired, micKey, true, false, false},
 		{"expired mic allowed", AuthMIC, expired, micKey, true, true, true},
-		{"self-signed", AuthMIC, stCA(stDev, nil, nil, micKey), micKey, true, false, false},
+		{"self-signed", AuthMIC, testpki.SelfSigned(t, testpki.CA(stDev), micKey), micKey, true, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -718,11 +644,11 @@ func TestServerSUDI(t *testing.T) {
 	p := s.pki
 	now := time.Now()
 	micKey := p.rsaAlt
-	mic := p.mic("CP-8865-"+stDev, micKey.Public(), now.Add(-time.Hour), now.Add(time.Hour))
-	sudi := p.mic("SUDI "+stDev, p.keys[RSA1024].Public(), now.Add(-time.Hour), now.Add(time.Hour))
+	mic := p.mic(t, "CP-8865-"+stDev, micKey.Public(), now.Add(-time.Hour), now.Add(time.Hour))
+	sudi := p.mic(t, "SUDI "+stDev, p.keys[RSA1024].Public(), now.Add(-time.Hour), now.Add(time.Hour))
 	strict := stStart(t, func(srv *Server) {
 		srv.RequireSUDI = true
-		srv.SUDIRoots, srv.SUDIIntermediates = p.pool(p.micRoot), p.pool(p.micCA)
+		srv.SUDIRoots, srv.SUDIIntermediates = testpki.Pool(p.micRoot), testpki.Pool(p.micCA)
 	})
 	for _, tc := range []struct {
 		name string
@@ -804,11 +730,11 @@ func TestServerTimeouts(t *testing.T) {
 }
 
 func TestServerMaxConnsAndShutdown(t *testing.T) {
-	p := stPKIGet()
+	p := stPKIGet(t)
 	srv := &Server{
 		Store:     NewMemoryStore(),
 		Issuer:    &LocalCA{Certificate: p.capf, Signer: p.capfKey},
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{p.capf.Raw}, PrivateKey: p.capfKey}}},
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(p.capf, p.capfKey)}},
 		MaxConns:  2, ShutdownTimeout: 300 * time.Millisecond,
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -853,10 +779,10 @@ func TestServerMaxConnsAndShutdown(t *testing.T) {
 }
 
 func TestServerConfig(t *testing.T) {
-	p := stPKIGet()
+	p := stPKIGet(t)
 	good := func() *Server {
 		return &Server{Store: NewMemoryStore(), Issuer: &LocalCA{Certificate: p.capf, Signer: p.capfKey},
-			TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{p.capf.Raw}, PrivateKey: p.capfKey}}}}
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(p.capf, p.capfKey)}}}
 	}
 	for name, mut := range map[string]func(*Server){
 		"no store":           func(s *Server) { s.Store = nil },
@@ -1015,12 +941,12 @@ func TestServerSupersededLSC(t *testing.T) {
 // an LSC later.
 func TestServerExternalCA(t *testing.T) {
 	xc := xcPKIOnce(t)
-	p := stPKIGet()
+	p := stPKIGet(t)
 	fake := &xcFake{t: t, raPub: p.capfKey.Public(), format: "p7b-der"}
 	s := stStart(t, func(srv *Server) {
 		srv.Issuer = &ExternalCA{Submit: fake.Submit, Signer: p.capfKey, Roots: xc.roots}
 		srv.LSCRoots = xc.roots
-		srv.LSCIntermediates = p.pool(xc.issuing)
+		srv.LSCIntermediates = testpki.Pool(xc.issuing)
 	})
 	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: RSA2048})
 	phone := s.phone(stDev)

@@ -3,21 +3,15 @@ package tvs
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ucsec/ucsec/ctl"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
-
-// benchRSA is an RSA-2048 TVS identity: CUCM's TVS certificate is one.
-var benchRSA = sync.OnceValues(func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) })
 
 // BenchmarkQuery measures queries per second over loopback TLS, every one
 // on a new connection (the client's verdict cache is off), from
@@ -41,11 +35,7 @@ func BenchmarkQuery(b *testing.B) {
 func benchQuery(b *testing.B, resume bool, keyType string) {
 	id := svTVS(b)
 	if keyType == "rsa2048" {
-		key, err := benchRSA()
-		if err != nil {
-			b.Fatal(err)
-		}
-		id = svIdentity{svSelfSigned(b, "TVS-test-rsa", key, true), key}
+		id = svNewIdentity(b, "TVS-test-rsa", testpki.Key(b, testpki.RSA2048))
 	}
 	s := svStart(b, func(srv *Server) {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{id.tls()}}

@@ -2,12 +2,9 @@ package tvs
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -19,6 +16,7 @@ import (
 
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/internal/capfwire"
+	"github.com/ucsec/ucsec/internal/testpki"
 	"github.com/ucsec/ucsec/internal/tlspin"
 )
 
@@ -284,28 +282,11 @@ func TestClientTLS(t *testing.T) {
 
 	// Nor is a server whose certificate the trusted TVS certificate
 	// issued: a phone pins the record's certificate itself.
-	caKey, leafKey := svMustKey(), svMustKey()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "TVS CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0),
-		IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	require.NoError(t, err)
-	tvsCA, err := x509.ParseCertificate(caDER)
-	require.NoError(t, err)
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "SEP00000000BEEF"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, tvsCA, leafKey.Public(), caKey)
-	require.NoError(t, err)
+	caKey, leafKey := testpki.NewKey(t, testpki.EC256), testpki.NewKey(t, testpki.EC256)
+	tvsCA := testpki.SelfSigned(t, testpki.CA("TVS CA"), caKey)
+	leaf := testpki.Issue(t, testpki.Leaf("SEP00000000BEEF"), tvsCA, leafKey.Public(), caKey)
 	issued := svStart(t, func(srv *Server) {
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey}}}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(leaf, leafKey, tvsCA)}}
 	})
 	issued.put(t, cert, 0, ctl.RoleSAST)
 	c = issued.client()

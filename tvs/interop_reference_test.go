@@ -7,10 +7,7 @@ import (
 	"cmp"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -36,6 +33,7 @@ import (
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/internal/capfwire"
 	"github.com/ucsec/ucsec/internal/interop"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // Interop tests against the Python reference implementation,
@@ -77,27 +75,6 @@ func refSetup(t *testing.T) *interop.Reference {
 // refExec runs a reference tool to completion within interop.RefTimeout.
 func refExec(name string, args ...string) (stdout, stderr string, err error) {
 	return interop.Exec([]string{"PYTHONDONTWRITEBYTECODE=1"}, name, args...)
-}
-
-// ---- certificates ----
-
-// refCert signs tmpl (self-signed when parent is nil), valid from an hour
-// ago for five years.
-func refCert(t *testing.T, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
-	t.Helper()
-	tmpl.NotBefore = time.Now().Add(-time.Hour)
-	tmpl.NotAfter = time.Now().Add(5 * 365 * 24 * time.Hour)
-	tmpl.BasicConstraintsValid = true
-	return interop.SignCert(t, tmpl, parent, pub, signer)
-}
-
-func refECKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
 
 // ---- the entries both servers hold ----
@@ -391,45 +368,27 @@ type refRig struct {
 
 func (r *refRig) file(name string) string { return filepath.Join(r.work, name) }
 
-func (r *refRig) roots() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(r.tvsCert)
-	return p
-}
-
 func refNewRig(t *testing.T) *refRig {
 	t.Helper()
 	env := refSetup(t)
 	r := &refRig{env: env, work: t.TempDir()}
-	tvsKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tvsKey := testpki.NewKey(t, testpki.RSA2048)
 	r.tvsKey = tvsKey
-	r.tvsCert = refCert(t, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "TVS-ucsec-interop", Organization: []string{"ucsec interop"}, Country: []string{"NZ"}},
-		IsCA:        true,
-		KeyUsage:    x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}, nil, tvsKey.Public(), tvsKey)
-	r.tvsTLS = tls.Certificate{Certificate: [][]byte{r.tvsCert.Raw}, PrivateKey: tvsKey, Leaf: r.tvsCert}
-	r.caFile = r.file("tvs-ca.pem")
-	interop.WritePEM(t, r.caFile, r.tvsCert, nil)
-	interop.WritePEM(t, r.file("tvs.pem"), r.tvsCert, tvsKey)
+	tvsTmpl := testpki.CA("TVS-ucsec-interop")
+	tvsTmpl.Subject = pkix.Name{CommonName: "TVS-ucsec-interop", Organization: []string{"ucsec interop"}, Country: []string{"NZ"}}
+	tvsTmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+	r.tvsCert = testpki.SelfSigned(t, tvsTmpl, tvsKey)
+	r.tvsTLS = testpki.TLSCertificate(r.tvsCert, tvsKey)
+	r.caFile, _ = testpki.WritePEM(t, r.work, "tvs-ca", r.tvsCert, nil)
+	testpki.WritePEM(t, r.work, "tvs", r.tvsCert, tvsKey)
 
 	// The certificates the servers vouch for, issued by a cluster CA.
-	caKey := refECKey(t)
-	ca := refCert(t, &x509.Certificate{Subject: pkix.Name{CommonName: "ucsec interop cluster CA"}, IsCA: true, KeyUsage: x509.KeyUsageCertSign}, nil, caKey.Public(), caKey)
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	caKey := testpki.NewKey(t, testpki.EC256)
+	ca := testpki.SelfSigned(t, testpki.CA("ucsec interop cluster CA"), caKey)
 	leaf := func(cn string, pub crypto.PublicKey) *x509.Certificate {
-		return refCert(t, &x509.Certificate{
-			Subject:     pkix.Name{CommonName: cn, Organization: []string{"ucsec interop"}, OrganizationalUnit: []string{"VoIP"}},
-			KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		}, ca, pub, caKey)
+		tmpl := testpki.Leaf(cn)
+		tmpl.Subject = pkix.Name{CommonName: cn, Organization: []string{"ucsec interop"}, OrganizationalUnit: []string{"VoIP"}}
+		return testpki.Issue(t, tmpl, ca, pub, caKey)
 	}
 	r.cases = []*refCase{
 		{name: "capf ttl 3600", roles: []ctl.Role{ctl.RoleCAPF}, ttl: time.Hour},
@@ -440,13 +399,12 @@ func refNewRig(t *testing.T) *refRig {
 		{name: "unknown"},
 	}
 	for i, c := range r.cases {
-		var pub crypto.PublicKey = refECKey(t).Public()
+		pub := testpki.NewKey(t, testpki.EC256).Public()
 		if i == 1 {
-			pub = rsaKey.Public()
+			pub = testpki.Key(t, testpki.RSA2048).Public()
 		}
 		c.cert = leaf(fmt.Sprintf("ucsec-tvs-interop-%d", i), pub)
-		c.file = r.file(fmt.Sprintf("case%d.pem", i))
-		interop.WritePEM(t, c.file, c.cert, nil)
+		c.file, _ = testpki.WritePEM(t, r.work, fmt.Sprintf("case%d", i), c.cert, nil)
 	}
 
 	r.ours = refStartOurs(t, r.tvsTLS)
@@ -802,7 +760,7 @@ func refDescribe(b []byte, err error) string {
 func TestReferenceWire(t *testing.T) {
 	r := refNewRig(t)
 	ours, tvsd := r.peers[0], r.peers[1]
-	roots := r.roots()
+	roots := testpki.Pool(r.tvsCert)
 	type request struct {
 		name    string
 		version uint8

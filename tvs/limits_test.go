@@ -3,16 +3,10 @@ package tvs
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -24,30 +18,12 @@ import (
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/internal/capfwire"
 	"github.com/ucsec/ucsec/internal/testnet"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // The tests of the connection limits, the first-byte deadline and the
 // key usage check talk raw TLS (no certificate check) and the capfwire
 // codec; their helpers start with lim.
-
-// limCert returns a self-signed certificate for key with the given key
-// usage (0: no KeyUsage extension).
-func limCert(t *testing.T, cn string, key crypto.Signer, usage x509.KeyUsage) *x509.Certificate {
-	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     usage,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	return cert
-}
 
 // limServer is a running Server whose store vouches for its own
 // certificate in the TVS role.
@@ -61,14 +37,13 @@ type limServer struct {
 // logger, on 127.0.0.1 until the test ends.
 func limStart(t *testing.T, srv *Server) *limServer {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	cert := limCert(t, "TVS-limits", key, x509.KeyUsageDigitalSignature)
+	key := testpki.NewKey(t, testpki.EC256)
+	cert := testpki.SelfSigned(t, testpki.Server("TVS-limits"), key)
 	st := NewMemoryStore()
 	require.NoError(t, st.Put(context.Background(), &Entry{Certificate: cert, Roles: []ctl.Role{ctl.RoleTVS}, TTL: time.Hour}))
 	s := &limServer{cert: cert, log: new(testnet.Log)}
 	srv.Store = st
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}}}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(cert, key)}}
 	srv.Logger = slog.New(slog.NewTextHandler(s.log, nil))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -162,10 +137,7 @@ func TestServerFirstByteTimeout(t *testing.T) {
 // one without the extension is fine; with LegacyTLS, an RSA one without
 // keyEncipherment gets a warning.
 func TestServerKeyUsage(t *testing.T) {
-	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
+	ec, rsaKey := testpki.NewKey(t, testpki.EC256), testpki.Key(t, testpki.RSA2048)
 	for _, tc := range []struct {
 		name   string
 		key    crypto.Signer
@@ -183,11 +155,13 @@ func TestServerKeyUsage(t *testing.T) {
 		{"RSA, not legacy", rsaKey, x509.KeyUsageDigitalSignature, false, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cert := limCert(t, "TVS-usage", tc.key, tc.usage)
+			tmpl := testpki.Server("TVS-usage")
+			tmpl.KeyUsage = tc.usage
+			cert := testpki.SelfSigned(t, tmpl, tc.key)
 			var log testnet.Log
 			srv := &Server{
 				Store:     NewMemoryStore(),
-				TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: tc.key}}},
+				TLSConfig: &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(cert, tc.key)}},
 				LegacyTLS: tc.legacy,
 				Logger:    slog.New(slog.NewTextHandler(&log, nil)),
 			}
@@ -207,9 +181,8 @@ func TestServerKeyUsage(t *testing.T) {
 // A negative FirstByteTimeout is invalid; a negative MaxConnsPerHost
 // turns the per-host bound off.
 func TestServerLimitsConfig(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	cert := limCert(t, "TVS-config", key, x509.KeyUsageDigitalSignature)
+	key := testpki.NewKey(t, testpki.EC256)
+	cert := testpki.SelfSigned(t, testpki.Server("TVS-config"), key)
 	for _, tc := range []struct {
 		srv *Server
 		ok  bool
@@ -219,7 +192,7 @@ func TestServerLimitsConfig(t *testing.T) {
 		{&Server{FirstByteTimeout: time.Minute, Timeout: time.Second}, true}, // cut to Timeout
 	} {
 		tc.srv.Store = NewMemoryStore()
-		tc.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}}}
+		tc.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(cert, key)}}
 		err := tc.srv.init()
 		if tc.ok {
 			assert.NoError(t, err)

@@ -4,18 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -28,54 +23,19 @@ import (
 
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/internal/capfwire"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // The server and client tests run Server and Client against each other
 // over real TLS on 127.0.0.1, with a memory store. Their helpers start
 // with sv.
 
-// svKey is the key of every test certificate that is not a TLS
-// certificate: the tests look certificates up, they never use their keys.
-var svKey = sync.OnceValue(func() crypto.Signer { return svMustKey() })
-
-func svMustKey() crypto.Signer {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	return k
-}
-
-// svSelfSigned returns a self-signed certificate for cn and key: a TVS
-// certificate when tls is set (serverAuth, an ITL holds it as it is),
-// else a certificate a phone asks about.
-func svSelfSigned(tb testing.TB, cn string, key crypto.Signer, forTLS bool) *x509.Certificate {
-	tb.Helper()
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	require.NoError(tb, err)
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn, Organization: []string{"ucsec test"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(10, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	if forTLS {
-		tmpl.DNSNames = []string{"tvs.example.com"} // never the address dialled: no host name is checked
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(tb, err)
-	c, err := x509.ParseCertificate(der)
-	require.NoError(tb, err)
-	return c
-}
-
-// svCert returns a new certificate for cn, for a phone to ask about.
+// svCert returns a new self-signed certificate for cn, for a phone to ask
+// about: each call another certificate, even for the same name. The tests
+// look certificates up; they never use their key, which all share.
 func svCert(tb testing.TB, cn string) *x509.Certificate {
 	tb.Helper()
-	return svSelfSigned(tb, cn, svKey(), false)
+	return testpki.SelfSigned(tb, testpki.Server(cn), testpki.Key(tb, testpki.EC256))
 }
 
 // svIdentity is a TLS certificate and its key.
@@ -84,16 +44,17 @@ type svIdentity struct {
 	key  crypto.Signer
 }
 
-func (id svIdentity) tls() tls.Certificate {
-	return tls.Certificate{Certificate: [][]byte{id.cert.Raw}, PrivateKey: id.key, Leaf: id.cert}
+// svNewIdentity returns a self-signed TVS certificate for cn and key,
+// named tvs.example.com (never the address dialled: no host name is
+// checked). An ITL holds it as it is.
+func svNewIdentity(tb testing.TB, cn string, key crypto.Signer) svIdentity {
+	tb.Helper()
+	tmpl := testpki.Server(cn)
+	tmpl.DNSNames = []string{"tvs.example.com"}
+	return svIdentity{testpki.SelfSigned(tb, tmpl, key), key}
 }
 
-// pool returns a pool holding the certificate: a phone's TVS records.
-func (id svIdentity) pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(id.cert)
-	return p
-}
+func (id svIdentity) tls() tls.Certificate { return testpki.TLSCertificate(id.cert, id.key) }
 
 var (
 	svTVSOnce, svImpostorOnce sync.Once
@@ -103,12 +64,12 @@ var (
 // svTVS is the TVS certificate of the tests; svImpostor another one that
 // no phone trusts.
 func svTVS(tb testing.TB) svIdentity {
-	svTVSOnce.Do(func() { k := svMustKey(); svTVSID = svIdentity{svSelfSigned(tb, "TVS-test", k, true), k} })
+	svTVSOnce.Do(func() { svTVSID = svNewIdentity(tb, "TVS-test", testpki.NewKey(tb, testpki.EC256)) })
 	return svTVSID
 }
 
 func svImpostor(tb testing.TB) svIdentity {
-	svImpostorOnce.Do(func() { k := svMustKey(); svImpostorID = svIdentity{svSelfSigned(tb, "TVS-impostor", k, true), k} })
+	svImpostorOnce.Do(func() { svImpostorID = svNewIdentity(tb, "TVS-impostor", testpki.NewKey(tb, testpki.EC256)) })
 	return svImpostorID
 }
 
@@ -260,7 +221,7 @@ func (s *svServer) raw(tb testing.TB, request []byte) []byte {
 // configure has changed the configuration.
 func svDial(tb testing.TB, addr string, configure func(*tls.Config)) *tls.Conn {
 	tb.Helper()
-	cfg := &tls.Config{RootCAs: svTVS(tb).pool(), ServerName: "tvs.example.com"}
+	cfg := &tls.Config{RootCAs: testpki.Pool(svTVS(tb).cert), ServerName: "tvs.example.com"}
 	if configure != nil {
 		configure(cfg)
 	}
@@ -490,7 +451,7 @@ func TestServerTLS(t *testing.T) {
 	s.put(t, cert, 0, ctl.RoleCCM)
 
 	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
-		d := tls.Dialer{Config: &tls.Config{RootCAs: s.id.pool(), ServerName: "tvs.example.com", MinVersion: v, MaxVersion: v}}
+		d := tls.Dialer{Config: &tls.Config{RootCAs: testpki.Pool(s.id.cert), ServerName: "tvs.example.com", MinVersion: v, MaxVersion: v}}
 		_, err := d.DialContext(context.Background(), "tcp", s.addr)
 		assert.Error(t, err, tls.VersionName(v))
 	}
@@ -644,7 +605,7 @@ func TestServerGetConfigForClient(t *testing.T) {
 	})
 	cert := svCert(t, "known")
 	s.put(t, cert, 0, ctl.RoleCCM)
-	d := tls.Dialer{Config: &tls.Config{RootCAs: id.pool(), ServerName: "tvs.example.com", MaxVersion: tls.VersionTLS11, MinVersion: tls.VersionTLS10}}
+	d := tls.Dialer{Config: &tls.Config{RootCAs: testpki.Pool(id.cert), ServerName: "tvs.example.com", MaxVersion: tls.VersionTLS11, MinVersion: tls.VersionTLS10}}
 	_, err := d.DialContext(context.Background(), "tcp", s.addr)
 	assert.Error(t, err)
 	v, err := s.client().Verify(context.Background(), cert)

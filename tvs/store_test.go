@@ -3,16 +3,11 @@ package tvs
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,33 +25,6 @@ import (
 	"github.com/ucsec/ucsec/internal/boltdb"
 	"github.com/ucsec/ucsec/internal/testkeys"
 )
-
-var testKey = sync.OnceValue(func() *ecdsa.PrivateKey {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
-
-var nextSerial atomic.Int64
-
-// newCert returns a new self-signed certificate with the common name cn.
-// Each call gives another certificate, even for the same name.
-func newCert(tb testing.TB, cn string) *x509.Certificate {
-	tb.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(nextSerial.Add(1)),
-		Subject:      pkix.Name{CommonName: cn, Organization: []string{"ucsec test"}},
-		NotBefore:    time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
-		NotAfter:     time.Date(2035, 1, 1, 0, 0, 0, 0, time.UTC),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, testKey().Public(), testKey())
-	require.NoError(tb, err)
-	c, err := x509.ParseCertificate(der)
-	require.NoError(tb, err)
-	return c
-}
 
 func pemOf(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
@@ -120,7 +88,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 
 	t.Run("PutLookup", func(t *testing.T) {
 		s := open(t)
-		c := newCert(t, "CUCM")
+		c := svCert(t, "CUCM")
 		in := &Entry{Certificate: c, Roles: []ctl.Role{ctl.RoleTVS, ctl.RoleCCM}, TTL: time.Hour}
 		require.NoError(t, s.Put(ctx, in))
 		// Put leaves its argument alone: roles not sorted in place.
@@ -154,7 +122,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 
 	t.Run("Invalid", func(t *testing.T) {
 		s := open(t)
-		c := newCert(t, "CUCM")
+		c := svCert(t, "CUCM")
 		junk := *c
 		junk.Raw = []byte{0x30, 0x03, 0x02, 0x01, 0x01}
 		ok := []ctl.Role{ctl.RoleCCM}
@@ -200,7 +168,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 
 	t.Run("DeepCopy", func(t *testing.T) {
 		s := open(t)
-		c := newCert(t, "CUCM")
+		c := svCert(t, "CUCM")
 		want := &Entry{Certificate: newCopy(t, c), Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: time.Minute}
 		in := &Entry{Certificate: c, Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: time.Minute}
 		sum := in.Sum()
@@ -244,7 +212,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		s := open(t)
 		// Two with the same subject (ordered by sum), names out of order,
 		// and one whose subject sorts by its second attribute.
-		a1, a2, b, c := newCert(t, "a"), newCert(t, "a"), newCert(t, "b"), newCert(t, "c")
+		a1, a2, b, c := svCert(t, "a"), svCert(t, "a"), svCert(t, "b"), svCert(t, "c")
 		if sa1, sa2 := sha256.Sum256(a1.Raw), sha256.Sum256(a2.Raw); bytes.Compare(sa1[:], sa2[:]) > 0 {
 			a1, a2 = a2, a1
 		}
@@ -263,8 +231,8 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 
 	t.Run("Delete", func(t *testing.T) {
 		s := open(t)
-		e1 := &Entry{Certificate: newCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM}}
-		e2 := &Entry{Certificate: newCert(t, "two"), Roles: []ctl.Role{ctl.RoleTFTP}}
+		e1 := &Entry{Certificate: svCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM}}
+		e2 := &Entry{Certificate: svCert(t, "two"), Roles: []ctl.Role{ctl.RoleTFTP}}
 		require.NoError(t, s.Put(ctx, e1))
 		require.NoError(t, s.Put(ctx, e2))
 		require.NoError(t, s.Delete(ctx, e1.Sum()))
@@ -286,7 +254,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 
 	t.Run("Close", func(t *testing.T) {
 		s := open(t)
-		e := &Entry{Certificate: newCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM}}
+		e := &Entry{Certificate: svCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM}}
 		require.NoError(t, s.Put(ctx, e))
 		require.NoError(t, s.Close())
 		_, err := s.Lookup(ctx, e.Sum())
@@ -302,13 +270,13 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 
 	t.Run("Context", func(t *testing.T) {
 		s := open(t)
-		e := &Entry{Certificate: newCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM}}
+		e := &Entry{Certificate: svCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM}}
 		require.NoError(t, s.Put(ctx, e))
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		_, err := s.Lookup(cctx, e.Sum())
 		require.ErrorIs(t, err, context.Canceled)
-		require.ErrorIs(t, s.Put(cctx, &Entry{Certificate: newCert(t, "two"), Roles: []ctl.Role{ctl.RoleCCM}}), context.Canceled)
+		require.ErrorIs(t, s.Put(cctx, &Entry{Certificate: svCert(t, "two"), Roles: []ctl.Role{ctl.RoleCCM}}), context.Canceled)
 		require.ErrorIs(t, s.Delete(cctx, e.Sum()), context.Canceled)
 		_, err = s.Entries(cctx)
 		require.ErrorIs(t, err, context.Canceled)
@@ -321,10 +289,10 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Concurrent", func(t *testing.T) {
 		s := open(t)
 		// fixed is always there; flip's roles change, toggle comes and goes.
-		fixed := &Entry{Certificate: newCert(t, "fixed"), Roles: []ctl.Role{ctl.RoleTVS}, TTL: time.Hour}
-		flipA := &Entry{Certificate: newCert(t, "flip"), Roles: []ctl.Role{ctl.RoleCCM}}
+		fixed := &Entry{Certificate: svCert(t, "fixed"), Roles: []ctl.Role{ctl.RoleTVS}, TTL: time.Hour}
+		flipA := &Entry{Certificate: svCert(t, "flip"), Roles: []ctl.Role{ctl.RoleCCM}}
 		flipB := &Entry{Certificate: flipA.Certificate, Roles: []ctl.Role{ctl.RoleTFTP, ctl.RoleCAPF}, TTL: time.Minute}
-		toggle := &Entry{Certificate: newCert(t, "toggle"), Roles: []ctl.Role{ctl.RoleAppServer}}
+		toggle := &Entry{Certificate: svCert(t, "toggle"), Roles: []ctl.Role{ctl.RoleAppServer}}
 		require.NoError(t, s.Put(ctx, fixed))
 		require.NoError(t, s.Put(ctx, flipA))
 
@@ -437,9 +405,9 @@ func TestBoltStoreReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tvs.db")
 	s := openBolt(t, path)
-	e1 := &Entry{Certificate: newCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: 86400 * time.Second}
-	e2 := &Entry{Certificate: newCert(t, "two"), Roles: []ctl.Role{ctl.RoleTFTP}}
-	e3 := &Entry{Certificate: newCert(t, "three"), Roles: []ctl.Role{ctl.RoleSAST}, TTL: MaxTTL}
+	e1 := &Entry{Certificate: svCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: 86400 * time.Second}
+	e2 := &Entry{Certificate: svCert(t, "two"), Roles: []ctl.Role{ctl.RoleTFTP}}
+	e3 := &Entry{Certificate: svCert(t, "three"), Roles: []ctl.Role{ctl.RoleSAST}, TTL: MaxTTL}
 	for _, e := range []*Entry{e1, e2, e3} {
 		require.NoError(t, s.Put(ctx, e))
 	}
@@ -523,9 +491,9 @@ func TestBoltStoreOpenErrors(t *testing.T) {
 func TestBoltStoreCorrupt(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tvs.db")
-	good := &Entry{Certificate: newCert(t, "good"), Roles: []ctl.Role{ctl.RoleCCM}}
-	bad := &Entry{Certificate: newCert(t, "bad"), Roles: []ctl.Role{ctl.RoleTFTP}}
-	other := newCert(t, "other")
+	good := &Entry{Certificate: svCert(t, "good"), Roles: []ctl.Role{ctl.RoleCCM}}
+	bad := &Entry{Certificate: svCert(t, "bad"), Roles: []ctl.Role{ctl.RoleTFTP}}
+	other := svCert(t, "other")
 	s := openBolt(t, path)
 	require.NoError(t, s.Put(ctx, good))
 	require.NoError(t, s.Put(ctx, bad))
@@ -615,7 +583,7 @@ func TestKnownRoles(t *testing.T) {
 }
 
 func TestEntrySum(t *testing.T) {
-	c := newCert(t, "x")
+	c := svCert(t, "x")
 	require.Equal(t, sha256.Sum256(c.Raw), (&Entry{Certificate: c}).Sum())
 	require.Equal(t, [32]byte{}, (&Entry{}).Sum())
 }
@@ -681,7 +649,7 @@ func TestLoadTrustList(t *testing.T) {
 
 func TestLoadTrustListRecords(t *testing.T) {
 	ctx := context.Background()
-	a, b := newCert(t, "a"), newCert(t, "b")
+	a, b := svCert(t, "a"), svCert(t, "b")
 	s := NewMemoryStore()
 	f := &ctl.File{Records: []ctl.Record{
 		{Role: ctl.RoleCCM, DNSName: "cucm1"}, // no certificate: skipped
@@ -706,7 +674,7 @@ func TestLoadTrustListRecords(t *testing.T) {
 	require.Zero(t, n)
 
 	// Any bad record, and nothing is put.
-	c := newCert(t, "c")
+	c := svCert(t, "c")
 	for name, f := range map[string]*ctl.File{
 		"nil":          nil,
 		"junk":         {Records: []ctl.Record{{Role: ctl.RoleCCM, Certificate: c.Raw}, {Role: ctl.RoleTFTP, Certificate: []byte{0x30, 0x00}}}},
@@ -760,7 +728,7 @@ func TestLoadCertificates(t *testing.T) {
 
 	// DER; the same certificate twice in PEM; leading white space.
 	s = NewMemoryStore()
-	c := newCert(t, "c")
+	c := svCert(t, "c")
 	n, err = LoadCertificates(ctx, s, c.Raw, []ctl.Role{ctl.RoleTFTP}, 0)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
@@ -821,7 +789,7 @@ func BenchmarkLookup(b *testing.B) {
 		}
 		require.NoError(b, s.Put(ctx, target))
 		for i := range 100 {
-			require.NoError(b, s.Put(ctx, &Entry{Certificate: newCert(b, fmt.Sprint(i)), Roles: []ctl.Role{ctl.RoleCCM}}))
+			require.NoError(b, s.Put(ctx, &Entry{Certificate: svCert(b, fmt.Sprint(i)), Roles: []ctl.Role{ctl.RoleCCM}}))
 		}
 		sum := target.Sum()
 		miss := sha256.Sum256([]byte("unknown"))

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"github.com/ucsec/ucsec/capf"
 	"github.com/ucsec/ucsec/internal/pemutil"
 	"github.com/ucsec/ucsec/internal/testnet"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // testMainEnv makes the test binary run the command line in its arguments
@@ -52,19 +52,15 @@ func TestMain(m *testing.M) {
 var testServers sync.Map
 
 // testCA writes a throw-away CAPF certificate and key (EC P-256, CA:TRUE
-// pathlen:0, keyCertSign and digitalSignature, serverAuth and clientAuth)
-// to dir/capf.pem, both in one file, and the certificate alone to
+// pathlen:0, keyCertSign and digitalSignature, serverAuth and clientAuth,
+// valid for five years: an LSC of 3000 days would outlive it) to
+// dir/capf.pem, both in one file, and the certificate alone to
 // dir/capf.crt. It returns the two paths and the certificate.
 func testCA(t testing.TB, dir string) (pemPath, crtPath string, cert *x509.Certificate) {
 	t.Helper()
-	return writeSelfSigned(t, dir, "capf", &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "CAPF-test", Organization: []string{"ucsec test"}},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	})
+	tmpl := testpki.CA("CAPF-test")
+	tmpl.NotAfter = time.Now().AddDate(5, 0, 0)
+	return writeSelfSigned(t, dir, "capf", tmpl)
 }
 
 // listeningPrefix starts the line "capf serve" prints once it listens.
@@ -127,9 +123,7 @@ func loadLSC(t *testing.T, certFile, keyFile string, ca *x509.Certificate, devic
 	require.NoError(t, err)
 	assert.True(t, publicKeysEqual(key.Public(), cert.PublicKey), "key does not match certificate")
 	assert.Contains(t, string(mustRead(t, keyFile)), "-----BEGIN PRIVATE KEY-----")
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
-	_, err = cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	_, err = cert.Verify(x509.VerifyOptions{Roots: testpki.Pool(ca), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	assert.NoError(t, err)
 	assert.Equal(t, device, cert.Subject.CommonName)
 	return cert
@@ -167,7 +161,7 @@ func TestCapfEndToEnd(t *testing.T) {
 	// A wrong string: refused, exit status 1, counted.
 	lsc := filepath.Join(dir, "lsc.pem")
 	r = enroll(exitInvalid, "--device", dev, "--string", "654321", "-o", lsc)
-	assert.Contains(t, r.stderr, "ucsec: "+dev+": server ended the session: failure (reason 7)")
+	assert.Contains(t, r.stderr, "ucsec: "+dev+": capf: server ended the session: failure (reason 7)")
 	assert.Contains(t, r.stdout, "failed")
 	assert.NoFileExists(t, lsc)
 	d := listDevices(t, store)[dev]
@@ -262,9 +256,9 @@ func TestCapfEndToEnd(t *testing.T) {
 	assert.Equal(t, dev+": install cancelled\n", r.stdout)
 	assert.Equal(t, "Upgrade Failed: Operation Cancelled", listDevices(t, store)[dev].Status)
 	r = mustRun(t, exitError, "capf", "cancel", "--store", store, "--device", "SEP0000000000FF")
-	assert.Equal(t, "ucsec: unknown device: \"SEP0000000000FF\"\n", r.stderr)
+	assert.Equal(t, "ucsec: capf: unknown device: \"SEP0000000000FF\"\n", r.stderr)
 	r = mustRun(t, exitError, "capf", "schedule", "--store", store, "--device", "bad name", "--op", "fetch", "--auth", "null")
-	assert.Contains(t, r.stderr, "ucsec: invalid argument: device name")
+	assert.Contains(t, r.stderr, "ucsec: capf: invalid argument: device name")
 
 	// A second server on the same store refuses to start.
 	r = mustRun(t, exitError, "capf", "serve", "--store", store, "--listen", "127.0.0.1:0", "--cert", caPEM, "--key", caPEM)

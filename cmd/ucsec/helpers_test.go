@@ -2,46 +2,27 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"encoding/pem"
-	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/ucsec/ucsec/internal/testnet"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
-// writeSelfSigned signs tmpl with a fresh EC P-256 key, valid from an
-// hour ago for five years, and writes the certificate and its PKCS #8 key
-// to dir/<name>.pem, both in one file, and the certificate alone to
-// dir/<name>.crt. It returns the two paths and the certificate.
+// writeSelfSigned signs tmpl with a fresh EC P-256 key and writes the
+// certificate and its PKCS #8 key to dir/<name>.pem, both in one file,
+// and the certificate alone to dir/<name>.crt. It returns the two paths
+// and the certificate.
 func writeSelfSigned(t testing.TB, dir, name string, tmpl *x509.Certificate) (pemPath, crtPath string, cert *x509.Certificate) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	now := time.Now()
-	tmpl.SerialNumber = big.NewInt(now.UnixNano())
-	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.AddDate(5, 0, 0)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(t, err)
-	cert, err = x509.ParseCertificate(der)
-	require.NoError(t, err)
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	require.NoError(t, err)
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	pemPath, crtPath = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".crt")
-	require.NoError(t, os.WriteFile(pemPath, append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})...), 0o600))
-	require.NoError(t, os.WriteFile(crtPath, certPEM, 0o644))
+	key := testpki.NewKey(t, testpki.EC256)
+	cert = testpki.SelfSigned(t, tmpl, key)
+	pemPath, crtPath = testpki.WritePEM(t, dir, name, cert, key)
 	return pemPath, crtPath, cert
 }
 

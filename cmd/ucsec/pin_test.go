@@ -1,13 +1,7 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ucsec/ucsec/internal/pemutil"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // pinServer serves TLS on loopback with a certificate that the CA in
@@ -27,18 +22,9 @@ func pinServer(t *testing.T, caPEM string) string {
 	require.NoError(t, err)
 	caKey, err := pemutil.ParseSigner(mustRead(t, caPEM))
 	require.NoError(t, err)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "SEP00000000BEEF"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}, ca, key.Public(), caKey)
-	require.NoError(t, err)
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der, ca.Raw}, PrivateKey: key}}})
+	key := testpki.NewKey(t, testpki.EC256)
+	leaf := testpki.Issue(t, testpki.Leaf("SEP00000000BEEF"), ca, key.Public(), caKey)
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(leaf, key, ca)}})
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
 	go func() {

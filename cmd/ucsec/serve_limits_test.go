@@ -2,16 +2,12 @@ package main
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,6 +20,7 @@ import (
 
 	"github.com/ucsec/ucsec/internal/capfwire"
 	"github.com/ucsec/ucsec/internal/testnet"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // The tests of the serve commands' connection limits, SUDI roots and
@@ -111,33 +108,12 @@ func TestTVSServeMaxConns(t *testing.T) {
 	}
 }
 
-// limIssue makes a certificate from tmpl for a new EC P-256 key, signed
-// by parent and parentKey, or self-signed if parent is nil.
-func limIssue(t *testing.T, tmpl, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, crypto.Signer) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0)
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	return cert, key
-}
-
 // limRoot makes a root CA certificate and writes it to dir/name.crt.
 func limRoot(t *testing.T, dir, cn string) (cert *x509.Certificate, key crypto.Signer, path string) {
 	t.Helper()
-	cert, key = limIssue(t, &x509.Certificate{
-		Subject: pkix.Name{CommonName: cn}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}, nil, nil)
-	path = filepath.Join(dir, strings.ReplaceAll(cn, " ", "-")+".crt")
-	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644))
+	key = testpki.NewKey(t, testpki.EC256)
+	cert = testpki.SelfSigned(t, testpki.CA(cn), key)
+	_, path = testpki.WritePEM(t, dir, strings.ReplaceAll(cn, " ", "-"), cert, key)
 	return cert, key, path
 }
 
@@ -193,9 +169,10 @@ func TestCapfServeSUDIRoots(t *testing.T) {
 	const dev = "SEP001122334455"
 	micRoot, micRootKey, micRoots := limRoot(t, dir, "Fake Manufacturing CA")
 	sudiRoot, sudiRootKey, sudiRoots := limRoot(t, dir, "Fake SUDI Root CA")
-	mic, micKey := limIssue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "CP-8865-" + dev}, KeyUsage: x509.KeyUsageDigitalSignature}, micRoot, micRootKey)
-	sudi, sudiKey := limIssue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "CP-8865 FCH1234ABCD"}, KeyUsage: x509.KeyUsageDigitalSignature}, sudiRoot, sudiRootKey)
-	selfMade, selfMadeKey := limIssue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "CP-8865 FCH1234ABCD"}, KeyUsage: x509.KeyUsageDigitalSignature}, nil, nil)
+	micKey, sudiKey, selfMadeKey := testpki.NewKey(t, testpki.EC256), testpki.NewKey(t, testpki.EC256), testpki.NewKey(t, testpki.EC256)
+	mic := testpki.Issue(t, testpki.MIC("CP-8865-"+dev), micRoot, micKey.Public(), micRootKey)
+	sudi := testpki.Issue(t, testpki.MIC("CP-8865 FCH1234ABCD"), sudiRoot, sudiKey.Public(), sudiRootKey)
+	selfMade := testpki.SelfSigned(t, testpki.MIC("CP-8865 FCH1234ABCD"), selfMadeKey)
 
 	serve := func(args ...string) (addr string, log *testnet.Log, stop func(), store string) {
 		store = filepath.Join(t.TempDir(), "store")

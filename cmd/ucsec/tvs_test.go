@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"net"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ucsec/ucsec/internal/testnet"
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // tvsIdentity writes a throw-away TVS certificate and key (EC P-256,
@@ -22,11 +21,7 @@ import (
 // certificate alone to dir/<name>.crt, and returns the two paths.
 func tvsIdentity(t *testing.T, dir, name, cn string) (pemPath, crtPath string) {
 	t.Helper()
-	pemPath, crtPath, _ = writeSelfSigned(t, dir, name, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: cn, Organization: []string{"ucsec test"}},
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
+	pemPath, crtPath, _ = writeSelfSigned(t, dir, name, testpki.Server(cn))
 	return pemPath, crtPath
 }
 
@@ -165,7 +160,7 @@ func TestTVSStore(t *testing.T) {
 	r = ucsec(t, "", "tvs", "serve", "--cert", tvsPEM, "--key", tvsPEM, "--listen", "127.0.0.1:0", "--store", store,
 		"--trust", "tvs="+sastPEM, "--trust", "tftp="+bad)
 	assert.Equal(t, exitError, r.code)
-	assert.Contains(t, r.stderr, "bad.pem: invalid argument")
+	assert.Contains(t, r.stderr, "bad.pem: tvs: invalid argument")
 	addr, _, stop = startTVS(t, tvsPEM, "--store", store)
 	rep = tvsQueryJSON(t, exitOK, "--server", addr, "--ca", tvsCrt, sastPEM)
 	assert.Equal(t, []string{"SAST", "CCM"}, rep.Roles)

@@ -2,9 +2,6 @@ package capfwire
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -12,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // hx decodes hex written with spaces and | separators between fields.
@@ -39,11 +38,7 @@ func el(tag Tag, v []byte) Element { return Element{Tag: tag, Value: v} }
 func fixtures(t testing.TB) []fixture {
 	device := []byte("SEP001122334455\x00")
 	certValue := cat(hx("01 0007 00 01"), testDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spki, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	spki, err := x509.MarshalPKIXPublicKey(testpki.Key(t, testpki.EC256).Public())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,13 +3,8 @@ package interop
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,44 +126,4 @@ func WaitOutput(out *Log, done <-chan error, timeout time.Duration, want ...stri
 			return fmt.Errorf("did not print %q within %v:\n%s", missing, timeout, out.Since(0))
 		}
 	}
-}
-
-// WritePEM writes a certificate and, if key is not nil, its PKCS #8 key:
-// the single-file form every reference tool reads.
-func WritePEM(t testing.TB, path string, cert *x509.Certificate, key crypto.Signer) {
-	t.Helper()
-	var b bytes.Buffer
-	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
-	if key != nil {
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pem.Encode(&b, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// SignCert signs tmpl with signer as parent (self-signed when parent is
-// nil), giving it a random 120-bit serial number if it has none, and
-// returns the parsed certificate.
-func SignCert(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
-	t.Helper()
-	if tmpl.SerialNumber == nil {
-		tmpl.SerialNumber, _ = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	}
-	if parent == nil {
-		parent = tmpl
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }

@@ -2,22 +2,18 @@ package pkcs7x
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 // openssl returns the openssl binary. Without one the test is skipped, and
@@ -34,48 +30,13 @@ func openssl(t testing.TB) string {
 	return p
 }
 
-var (
-	certsOnce sync.Once
-	testCerts []*x509.Certificate
-)
-
 // certs returns three throw-away certificates: a CA, an intermediate and a
 // leaf, with EC P-256 keys.
 func certs(t testing.TB) []*x509.Certificate {
 	t.Helper()
-	certsOnce.Do(func() {
-		now := time.Now()
-		var parent *x509.Certificate
-		var parentKey *ecdsa.PrivateKey
-		for i, cn := range []string{"Test Root", "Test Intermediate", "SEP001122334455"} {
-			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			if err != nil {
-				panic(err)
-			}
-			tmpl := &x509.Certificate{
-				SerialNumber:          big.NewInt(int64(i + 1)),
-				Subject:               pkix.Name{CommonName: cn, Organization: []string{"ucsec test"}},
-				NotBefore:             now.Add(-time.Hour),
-				NotAfter:              now.Add(time.Hour),
-				BasicConstraintsValid: true,
-				IsCA:                  i < 2,
-			}
-			if parent == nil {
-				parent, parentKey = tmpl, key
-			}
-			der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-			if err != nil {
-				panic(err)
-			}
-			c, err := x509.ParseCertificate(der)
-			if err != nil {
-				panic(err)
-			}
-			testCerts = append(testCerts, c)
-			parent, parentKey = c, key
-		}
-	})
-	return testCerts
+	root, inter, key := testpki.Chain(t)
+	leaf := testpki.Issue(t, testpki.Leaf("SEP001122334455"), inter, testpki.Key(t, testpki.EC256).Public(), key)
+	return []*x509.Certificate{root, inter, leaf}
 }
 
 func sameCerts(t *testing.T, got, want []*x509.Certificate) {

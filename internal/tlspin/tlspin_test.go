@@ -1,54 +1,16 @@
 package tlspin
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ucsec/ucsec/internal/testpki"
 )
-
-// tpCert makes a P-256 certificate for cn, signed by parent (self-signed if
-// nil), with the given extended key usages.
-func tpCert(t *testing.T, cn string, parent *tls.Certificate, isCA bool, eku []x509.ExtKeyUsage, notAfter time.Time) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           eku,
-		BasicConstraintsValid: true,
-		IsCA:                  isCA,
-	}
-	signer, signerCert := any(key), tmpl
-	if parent != nil {
-		signer, signerCert = parent.PrivateKey, parent.Leaf
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signerCert, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
-
-var serverAuth = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 
 // tpHandshake runs a TLS handshake on loopback between a server presenting
 // chain and a client with cfg, returning the client's error.
@@ -81,13 +43,18 @@ func tpHandshake(t *testing.T, chain tls.Certificate, cfg *tls.Config) error {
 // (as every LSC has), is refused: only the pinned certificate itself is
 // trusted.
 func TestClientConfigPinsTheLeaf(t *testing.T) {
-	farFuture := time.Now().AddDate(10, 0, 0)
-	capfCA := tpCert(t, "CAPF-test", nil, true, serverAuth, farFuture)
-	lsc := tpCert(t, "SEP001122334455", &capfCA, false, serverAuth, farFuture)
-	chainedLSC := lsc
-	chainedLSC.Certificate = [][]byte{lsc.Certificate[0], capfCA.Certificate[0]}
-	other := tpCert(t, "CAPF-other", nil, true, serverAuth, farFuture)
-	clientOnly := tpCert(t, "CAPF-client-only", nil, true, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, farFuture)
+	caKey, lscKey := testpki.NewKey(t, testpki.EC256), testpki.NewKey(t, testpki.EC256)
+	ca := testpki.SelfSigned(t, testpki.CA("CAPF-test"), caKey)
+	capfCA := testpki.TLSCertificate(ca, caKey)
+	lscCert := testpki.Issue(t, testpki.Leaf("SEP001122334455"), ca, lscKey.Public(), caKey)
+	lsc := testpki.TLSCertificate(lscCert, lscKey)
+	chainedLSC := testpki.TLSCertificate(lscCert, lscKey, ca)
+	otherKey := testpki.NewKey(t, testpki.EC256)
+	other := testpki.TLSCertificate(testpki.SelfSigned(t, testpki.CA("CAPF-other"), otherKey), otherKey)
+	clientOnlyTmpl := testpki.CA("CAPF-client-only")
+	clientOnlyTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	clientOnlyKey := testpki.NewKey(t, testpki.EC256)
+	clientOnly := testpki.TLSCertificate(testpki.SelfSigned(t, clientOnlyTmpl, clientOnlyKey), clientOnlyKey)
 	pins := []*x509.Certificate{capfCA.Leaf, clientOnly.Leaf}
 
 	for _, tt := range []struct {
@@ -101,7 +68,7 @@ func TestClientConfigPinsTheLeaf(t *testing.T) {
 		{"an LSC it issued, sent with the CA", chainedLSC, nil, "not one of the trusted certificates"},
 		{"another CA", other, nil, "not one of the trusted certificates"},
 		{"pinned, but no serverAuth", clientOnly, nil, "incompatible key usage"},
-		{"pinned, expired by Time", capfCA, &tls.Config{Time: func() time.Time { return farFuture.AddDate(1, 0, 0) }}, "expired"},
+		{"pinned, expired by Time", capfCA, &tls.Config{Time: func() time.Time { return ca.NotAfter.AddDate(1, 0, 0) }}, "expired"},
 		{"pinned, the caller's check refuses", capfCA, &tls.Config{VerifyConnection: func(tls.ConnectionState) error { return errors.New("caller says no") }}, "caller says no"},
 		{"pinned, with a ServerName that does not match", capfCA, &tls.Config{ServerName: "capf.example.com"}, ""},
 	} {
