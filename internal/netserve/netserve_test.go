@@ -2,14 +2,20 @@ package netserve
 
 import (
 	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ucsec/ucsec/internal/testpki"
 )
 
 type failingListener struct {
@@ -91,5 +97,50 @@ func TestServeAcceptError(t *testing.T) {
 	err := Serve(context.Background(), l, cfg, func(context.Context, net.Conn) {})
 	if err == nil || err.Error() != "boom" {
 		t.Fatalf("%v", err)
+	}
+}
+
+// CheckKeyUsage refuses a certificate whose key usage lacks
+// digitalSignature, takes one without the extension, and with legacy
+// returns the RSA certificates that lack keyEncipherment.
+func TestCheckKeyUsage(t *testing.T) {
+	ec, rsaKey := testpki.NewKey(t, testpki.EC256), testpki.Key(t, testpki.RSA2048)
+	for _, tc := range []struct {
+		name   string
+		key    crypto.Signer
+		usage  x509.KeyUsage
+		legacy bool
+		err    bool
+		warn   bool
+	}{
+		{"keyEncipherment alone", rsaKey, x509.KeyUsageKeyEncipherment, false, true, false},
+		{"certSign alone", ec, x509.KeyUsageCertSign, false, true, false},
+		{"certSign and keyEncipherment, legacy", rsaKey, x509.KeyUsageCertSign | x509.KeyUsageKeyEncipherment, true, true, false},
+		{"no extension", ec, 0, false, false, false},
+		{"digitalSignature", ec, x509.KeyUsageDigitalSignature, true, false, false},
+		{"RSA, legacy, no keyEncipherment", rsaKey, x509.KeyUsageDigitalSignature, true, false, true},
+		{"RSA, legacy, keyEncipherment", rsaKey, x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, true, false, false},
+		{"RSA, not legacy", rsaKey, x509.KeyUsageDigitalSignature, false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl := testpki.Server("usage")
+			tmpl.KeyUsage = tc.usage
+			cert := testpki.SelfSigned(t, tmpl, tc.key)
+			// Leaf unset: CheckKeyUsage parses the DER itself.
+			cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: tc.key}}}
+			warn, err := CheckKeyUsage(cfg, tc.legacy)
+			if tc.err {
+				if err == nil || !strings.Contains(err.Error(), "lacks digitalSignature") || !strings.Contains(err.Error(), "CN=usage") {
+					t.Fatalf("error %v, want one naming the certificate and digitalSignature", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (len(warn) == 1) != tc.warn || tc.warn && !warn[0].Equal(cert) {
+				t.Fatalf("returned %d certificates, want a warning: %v", len(warn), tc.warn)
+			}
+		})
 	}
 }
