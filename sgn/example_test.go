@@ -88,7 +88,7 @@ func ExampleParse() {
 	// payload: <device><fullConfig>true</fullConfig></device>
 }
 
-func ExampleFile_CheckSignatureFrom() {
+func ExampleHeader_CheckSignatureFrom() {
 	cert, key := tftpSigner()
 	signed, err := sgn.Sign(rand.Reader, config, cert, key, sgn.SignOptions{Filename: "SEP001122334455.cnf.xml.sgn", Hash: crypto.SHA512})
 	if err != nil {
