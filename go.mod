@@ -3,7 +3,6 @@ module github.com/ucsec/ucsec
 go 1.26.0
 
 require (
-	github.com/emiago/sipgo v1.7.3
 	github.com/pion/dtls/v3 v3.1.15
 	github.com/pion/rtcp v1.2.19
 	github.com/pion/rtp v1.10.5
@@ -14,11 +13,6 @@ require (
 )
 
 require (
-	github.com/gobwas/httphead v0.1.0 // indirect
-	github.com/gobwas/pool v0.2.1 // indirect
-	github.com/gobwas/ws v1.3.2 // indirect
-	github.com/google/uuid v1.6.0 // indirect
-	github.com/icholy/digest v1.2.0 // indirect
 	github.com/pion/logging v0.2.4 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
 	github.com/pion/transport/v5 v5.1.1 // indirect
