@@ -44,15 +44,15 @@ func TestMain(m *testing.M) {
 // autoSchedule is a Store that schedules an install for unknown devices.
 type autoSchedule struct{ Store }
 
-func (a autoSchedule) Device(ctx context.Context, name string) (*Device, error) {
-	d, err := a.Store.Device(ctx, name)
-	if errors.Is(err, ErrUnknownDevice) {
+func (a autoSchedule) Get(ctx context.Context, name string) ([]byte, error) {
+	data, err := a.Store.Get(ctx, name)
+	if err == nil && len(data) == 0 {
 		if err := ScheduleOperation(ctx, a.Store, name, Schedule{Operation: OpInstall, Key: RSA2048}, time.Now()); err != nil {
 			return nil, err
 		}
-		return a.Store.Device(ctx, name)
+		return a.Store.Get(ctx, name)
 	}
-	return d, err
+	return data, err
 }
 
 // benchServerMain runs the child: it reads the CAPF certificate and key

@@ -4,28 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ucsec/ucsec/internal/boltdb"
 	bolt "go.etcd.io/bbolt"
 )
 
-// Errors from [OpenBoltStore] and [BoltStore].
-var (
-	// ErrCorrupt reports a store file, or a record in it, that cannot be
-	// read: not a bbolt file, a bad checksum, a record that is not the
-	// JSON this package writes, a missing bucket or index entry.
-	ErrCorrupt = errors.New("capf: store corrupt")
-	// ErrStoreLocked reports a store file that another process (or
-	// another BoltStore in this one) has open.
-	ErrStoreLocked = errors.New("capf: store in use")
-	// ErrStoreVersion reports a store file written by a newer version of
-	// this package, with a schema this one does not know.
-	ErrStoreVersion = errors.New("capf: store schema version not supported")
-)
+// ErrStoreLocked reports a store file that another process (or another
+// BoltStore in this one) has open.
+var ErrStoreLocked = errors.New("capf: store in use")
 
 // BoltOptions configures [OpenBoltStore]. The zero value, or nil, gives
 // the defaults.
@@ -38,24 +28,32 @@ type BoltOptions struct {
 
 // boltSchema is the schema version this package writes and reads.
 //
-// Version 1 has these buckets (package internal/boltdb sets up and checks
+// Version 2 has these buckets (package internal/boltdb sets up and checks
 // meta and the others):
 //
 //	meta              "version" -> decimal schema version
-//	devices           device name -> JSON Device
-//	issued            canonical serial (no leading zeros) -> JSON IssuedCertificate
-//	issued-order      8-byte big-endian sequence -> canonical serial
-//	issued-by-device  device name, 0x00, 8-byte big-endian sequence -> canonical serial
+//	devices           device name -> record (as the Store receives it)
+//	issued            serial -> 8-byte big-endian sequence
+//	issued-order      sequence -> log entry: serial and device, each
+//	                  a uvarint length and the bytes, then the entry's data
+//	issued-by-device  device name, 0x00, sequence -> nothing
 //
 // The sequence is issued-order's bucket sequence, so both indexes list
-// certificates in the order they were recorded.
-const boltSchema = 1
+// entries in the order they were recorded; issued keeps serials unique.
+//
+// Version 1 held JSON records under the same bucket names; OpenBoltStore
+// refuses such a file with [ErrStoreVersion].
+const boltSchema = 2
 
 var (
 	bucketDevices  = []byte("devices")
 	bucketIssued   = []byte("issued")
 	bucketOrder    = []byte("issued-order")
 	bucketByDevice = []byte("issued-by-device")
+	// The meta bucket and its version key, as package internal/boltdb
+	// names them.
+	bucketMeta = []byte("meta")
+	keyVersion = []byte("version")
 
 	boltSchemaDef = &boltdb.Schema{
 		Name:    "CAPF store",
@@ -93,8 +91,9 @@ var boltSentinels = boltdb.Sentinels{
 // OpenBoltStore opens the store in the file at path, creating it (mode
 // 0600) if it does not exist. It fails with [ErrStoreLocked] if another
 // process has the file open and does not release it within the timeout,
-// with [ErrStoreVersion] if a newer version of this package wrote it, and
-// with [ErrCorrupt] if it is not a store file.
+// with [ErrStoreVersion] if a newer version of this package wrote it or
+// an older one that kept another schema, and with [ErrCorrupt] if it is
+// not a store file.
 func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	var timeout time.Duration
 	if opts != nil {
@@ -104,133 +103,94 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Package boltdb accepts older versions as they are; this package
+	// reads none of them.
+	var version []byte
+	err = h.DB().View(func(tx *bolt.Tx) error {
+		version = bytes.Clone(tx.Bucket(bucketMeta).Get(keyVersion))
+		return nil
+	})
+	if err == nil && string(version) != strconv.Itoa(boltSchema) {
+		err = fmt.Errorf("%w: %s has schema version %s, written by an earlier version of this package, which kept device records as JSON; this one reads only version %d (schedule the operations again in a new store)",
+			ErrStoreVersion, path, version, boltSchema)
+	}
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
 	return &BoltStore{h: h}, nil
 }
 
-func decodeDevice(name string, v []byte) (*Device, error) {
-	d := new(Device)
-	if err := json.Unmarshal(v, d); err != nil {
-		return nil, fmt.Errorf("%w: device %q: %v", ErrCorrupt, name, err)
-	}
-	if d.Name != name {
-		return nil, fmt.Errorf("%w: record of device %q names %q", ErrCorrupt, name, d.Name)
-	}
-	return d, nil
-}
-
-func decodeIssued(serial, v []byte) (*IssuedCertificate, error) {
-	c := new(IssuedCertificate)
-	if err := json.Unmarshal(v, c); err != nil {
-		return nil, fmt.Errorf("%w: issued certificate %s: %v", ErrCorrupt, serial, err)
-	}
-	if key, err := checkIssued(c); err != nil || key != string(serial) {
-		return nil, fmt.Errorf("%w: record of issued certificate %s has serial %q, device %q", ErrCorrupt, serial, c.Serial, c.Device)
-	}
-	return c, nil
-}
-
-// Device implements [Store].
-func (s *BoltStore) Device(ctx context.Context, name string) (*Device, error) {
+// Get implements [Store].
+func (s *BoltStore) Get(ctx context.Context, device string) ([]byte, error) {
 	done, err := s.h.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	if checkDeviceName(name) != nil {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownDevice, name)
-	}
-	var d *Device
+	var data []byte
 	err = s.h.DB().View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketDevices).Get([]byte(name))
-		if v == nil {
-			return fmt.Errorf("%w: %q", ErrUnknownDevice, name)
-		}
-		var err error
-		d, err = decodeDevice(name, v)
-		return err
+		data = bytes.Clone(tx.Bucket(bucketDevices).Get([]byte(device)))
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.h.Wrap(err)
 	}
-	return d, nil
+	return data, nil
 }
 
-// Devices implements [Store].
-func (s *BoltStore) Devices(ctx context.Context) ([]*Device, error) {
+// List implements [Store].
+func (s *BoltStore) List(ctx context.Context) ([]DeviceRecord, error) {
 	done, err := s.h.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	var ds []*Device
+	var recs []DeviceRecord
 	err = s.h.DB().View(func(tx *bolt.Tx) error {
-		// Keys are in byte order, which is Go's string order.
+		// Keys are in byte order.
 		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
-			d, err := decodeDevice(string(k), v)
-			if err != nil {
-				return err
-			}
-			ds = append(ds, d)
+			recs = append(recs, DeviceRecord{Device: string(k), Data: bytes.Clone(v)})
 			return nil
 		})
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.h.Wrap(err)
 	}
-	return ds, nil
+	return recs, nil
 }
 
-// Update implements [Store]. Concurrent updates share one commit; fn runs
-// inside it, so it must be quick and must not use the store.
-func (s *BoltStore) Update(ctx context.Context, name string, create bool, fn func(*Device) error) error {
+// Update implements [Store]. Concurrent writes share one commit; fn runs
+// inside it, so it must be quick.
+func (s *BoltStore) Update(ctx context.Context, device string, fn func(old []byte) ([]byte, error)) error {
+	if err := checkStoreName(device); err != nil {
+		return err
+	}
+	return s.batch(ctx, func(tx *bolt.Tx) error { return applyBolt(tx, device, fn) })
+}
+
+// batch runs write in a shared commit. An error from write leaves the
+// transaction unwritten, and is returned as it is; it is passed out past
+// Batch, which would roll back and re-run every other write in the batch,
+// then run this one again alone. Batch may call the closure more than
+// once, so each call starts afresh.
+func (s *BoltStore) batch(ctx context.Context, write func(tx *bolt.Tx) error) error {
 	done, err := s.h.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := checkDeviceName(name); err != nil {
-		if create {
-			return err
-		}
-		return fmt.Errorf("%w: %q", ErrUnknownDevice, name)
-	}
-	key := []byte(name)
-	// An error that leaves the transaction unwritten (unknown device, fn's
-	// error, a corrupt record) is passed out through fail rather than
-	// returned to Batch, which would roll back and re-run every other
-	// update in the batch, then run this one again alone. Batch may call
-	// the closure more than once, so each call starts afresh.
 	var fail error
 	err = s.h.DB().Batch(func(tx *bolt.Tx) error {
 		fail = nil
-		b := tx.Bucket(bucketDevices)
-		var d *Device
-		if v := b.Get(key); v != nil {
-			var err error
-			if d, err = decodeDevice(name, v); err != nil {
-				fail = err
-				return nil
-			}
-		} else if create {
-			d = &Device{Name: name}
-		} else {
-			fail = fmt.Errorf("%w: %q", ErrUnknownDevice, name)
-			return nil
-		}
-		if err := fn(d); err != nil {
+		var be boltError
+		switch err := write(tx); {
+		case errors.As(err, &be):
+			return be.err
+		case err != nil:
 			fail = err
-			return nil
 		}
-		if err := checkDevice(d, name); err != nil {
-			fail = err
-			return nil
-		}
-		v, err := json.Marshal(d)
-		if err != nil {
-			fail = fmt.Errorf("%w: device %q: %v", ErrInvalid, name, err)
-			return nil
-		}
-		return b.Put(key, v)
+		return nil
 	})
 	if err != nil {
 		return s.h.Wrap(err)
@@ -238,72 +198,78 @@ func (s *BoltStore) Update(ctx context.Context, name string, create bool, fn fun
 	return fail
 }
 
-// Remove implements [Store].
-func (s *BoltStore) Remove(ctx context.Context, name string) error {
-	done, err := s.h.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	if checkDeviceName(name) != nil {
-		return nil // never stored
-	}
-	return s.h.Wrap(s.h.DB().Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketDevices).Delete([]byte(name))
-	}))
-}
+// A boltError is a bbolt failure inside a batch: the whole transaction
+// fails.
+type boltError struct{ err error }
 
-// RecordIssued implements [Store].
-func (s *BoltStore) RecordIssued(ctx context.Context, c *IssuedCertificate) error {
-	key, err := checkIssued(c)
+func (e boltError) Error() string { return e.err.Error() }
+
+// applyBolt runs fn on the device's record in tx and stores the result.
+// fn's error is returned as it is; a bbolt error as a boltError.
+func applyBolt(tx *bolt.Tx, device string, fn func(old []byte) ([]byte, error)) error {
+	b := tx.Bucket(bucketDevices)
+	key := []byte(device)
+	// The value is valid for the transaction, which fn runs inside.
+	data, err := fn(b.Get(key))
 	if err != nil {
 		return err
 	}
-	v, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("%w: issued certificate %s: %v", ErrInvalid, c.Serial, err)
+	if len(data) > maxRecord {
+		return fmt.Errorf("%w: record of device %q is %d bytes (at most %d)", ErrInvalid, device, len(data), maxRecord)
 	}
-	done, err := s.h.Begin(ctx)
-	if err != nil {
-		return err
+	if len(data) == 0 {
+		err = b.Delete(key)
+	} else {
+		err = b.Put(key, bytes.Clone(data))
 	}
-	defer done()
-	serial := []byte(key)
-	var dup bool
-	err = s.h.DB().Batch(func(tx *bolt.Tx) error {
-		dup = false
-		issued := tx.Bucket(bucketIssued)
-		if issued.Get(serial) != nil {
-			dup = true
-			return nil
-		}
-		order := tx.Bucket(bucketOrder)
-		seq, err := order.NextSequence() // rolled back with the transaction
-		if err != nil {
-			return err
-		}
-		var seqKey [8]byte
-		binary.BigEndian.PutUint64(seqKey[:], seq)
-		if err := issued.Put(serial, v); err != nil {
-			return err
-		}
-		if err := order.Put(seqKey[:], serial); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketByDevice).Put(deviceIndexKey(c.Device, seqKey[:]), serial)
-	})
 	if err != nil {
-		return s.h.Wrap(err)
-	}
-	if dup {
-		return fmt.Errorf("%w: %s", ErrDuplicateSerial, c.Serial)
+		return boltError{err}
 	}
 	return nil
 }
 
+// RecordIssued implements [Store].
+func (s *BoltStore) RecordIssued(ctx context.Context, rec IssuedRecord, fn func(old []byte) ([]byte, error)) error {
+	if err := checkIssuedRecord(rec); err != nil {
+		return err
+	}
+	serial := []byte(rec.Serial)
+	entry := binary.AppendUvarint(nil, uint64(len(rec.Serial)))
+	entry = append(entry, rec.Serial...)
+	entry = binary.AppendUvarint(entry, uint64(len(rec.Device)))
+	entry = append(entry, rec.Device...)
+	entry = append(entry, rec.Data...)
+	return s.batch(ctx, func(tx *bolt.Tx) error {
+		issued := tx.Bucket(bucketIssued)
+		if issued.Get(serial) != nil {
+			return fmt.Errorf("%w: %s", ErrDuplicateSerial, rec.Serial)
+		}
+		if err := applyBolt(tx, rec.Device, fn); err != nil {
+			return err
+		}
+		order := tx.Bucket(bucketOrder)
+		seq, err := order.NextSequence() // rolled back with the transaction
+		if err != nil {
+			return boltError{err}
+		}
+		var seqKey [8]byte
+		binary.BigEndian.PutUint64(seqKey[:], seq)
+		if err := issued.Put(serial, seqKey[:]); err != nil {
+			return boltError{err}
+		}
+		if err := order.Put(seqKey[:], entry); err != nil {
+			return boltError{err}
+		}
+		if err := tx.Bucket(bucketByDevice).Put(deviceIndexKey(rec.Device, seqKey[:]), nil); err != nil {
+			return boltError{err}
+		}
+		return nil
+	})
+}
+
 // deviceIndexKey returns the issued-by-device key: name, 0x00, then seq
-// (empty seq for the prefix of all the device's keys). checkDeviceName
-// keeps NUL out of names, so one device's prefix never matches another's.
+// (empty seq for the prefix of all the device's keys). Device names hold
+// no NUL, so one device's prefix never matches another's.
 func deviceIndexKey(name string, seq []byte) []byte {
 	k := make([]byte, 0, len(name)+1+len(seq))
 	k = append(k, name...)
@@ -311,50 +277,74 @@ func deviceIndexKey(name string, seq []byte) []byte {
 	return append(k, seq...)
 }
 
-// Issued implements [Store]. Oldest first means in the order recorded.
-func (s *BoltStore) Issued(ctx context.Context, name string) ([]*IssuedCertificate, error) {
+// decodeEntry decodes an issued-order value.
+func decodeEntry(seq, v []byte) (IssuedRecord, error) {
+	var rec IssuedRecord
+	field := func() (string, bool) {
+		n, k := binary.Uvarint(v)
+		if k <= 0 || n > uint64(len(v)-k) {
+			return "", false
+		}
+		f := string(v[k : k+int(n)])
+		v = v[k+int(n):]
+		return f, true
+	}
+	var ok1, ok2 bool
+	rec.Serial, ok1 = field()
+	rec.Device, ok2 = field()
+	if !ok1 || !ok2 {
+		return rec, fmt.Errorf("%w: issued log entry %x is malformed", ErrCorrupt, seq)
+	}
+	rec.Data = bytes.Clone(v)
+	return rec, nil
+}
+
+// Issued implements [Store].
+func (s *BoltStore) Issued(ctx context.Context, device string) ([]IssuedRecord, error) {
 	done, err := s.h.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	if name != "" && checkDeviceName(name) != nil {
-		return nil, nil // never recorded
-	}
-	var cs []*IssuedCertificate
+	var recs []IssuedRecord
 	err = s.h.DB().View(func(tx *bolt.Tx) error {
-		issued := tx.Bucket(bucketIssued)
-		get := func(serial []byte) error {
-			v := issued.Get(serial)
+		order := tx.Bucket(bucketOrder)
+		if device == "" {
+			return order.ForEach(func(seq, v []byte) error {
+				rec, err := decodeEntry(seq, v)
+				recs = append(recs, rec)
+				return err
+			})
+		}
+		if checkStoreName(device) != nil {
+			return nil // never recorded
+		}
+		prefix := deviceIndexKey(device, nil)
+		cur := tx.Bucket(bucketByDevice).Cursor()
+		for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+			seq := k[len(prefix):]
+			v := order.Get(seq)
 			if v == nil {
-				return fmt.Errorf("%w: index names issued certificate %s, which is not recorded", ErrCorrupt, serial)
+				return fmt.Errorf("%w: the device index lists issued log entry %x of %q, which is not in the log", ErrCorrupt, seq, device)
 			}
-			c, err := decodeIssued(serial, v)
+			rec, err := decodeEntry(seq, v)
 			if err != nil {
 				return err
 			}
-			if name != "" && c.Device != name {
-				return fmt.Errorf("%w: index lists issued certificate %s under device %q, but it names %q", ErrCorrupt, serial, name, c.Device)
+			if rec.Device != device {
+				return fmt.Errorf("%w: the device index lists issued log entry %x under %q, but it names %q", ErrCorrupt, seq, device, rec.Device)
 			}
-			cs = append(cs, c)
-			return nil
-		}
-		if name == "" {
-			return tx.Bucket(bucketOrder).ForEach(func(_, serial []byte) error { return get(serial) })
-		}
-		prefix := deviceIndexKey(name, nil)
-		cur := tx.Bucket(bucketByDevice).Cursor()
-		for k, serial := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, serial = cur.Next() {
-			if err := get(serial); err != nil {
-				return err
-			}
+			recs = append(recs, rec)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		if errors.Is(err, ErrCorrupt) {
+			return nil, err
+		}
+		return nil, s.h.Wrap(err)
 	}
-	return cs, nil
+	return recs, nil
 }
 
 // Close waits for calls under way, then closes the file. Closing a closed

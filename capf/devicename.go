@@ -3,7 +3,6 @@ package capf
 import (
 	"fmt"
 	"net/url"
-	"strings"
 )
 
 // maxDeviceName is the longest device name a store accepts, in bytes. The
@@ -48,47 +47,17 @@ func checkDeviceName(name string) error {
 	return nil
 }
 
-// checkDevice checks a record that an Update function returned for the
-// device name: the name unchanged, and every enumerated value one the
-// package defines (so that the record can be encoded and read back).
-func checkDevice(d *Device, name string) error {
-	if d.Name != name {
-		return fmt.Errorf("%w: update of device %q changed its name to %q", ErrInvalid, name, d.Name)
-	}
-	if p := d.Pending; p != nil {
-		if int(p.Operation) >= len(operationNames) || int(p.Auth) >= len(authNames) || !p.Key.Valid() {
-			return fmt.Errorf("%w: device %q: pending operation %v, auth %v, key %v", ErrInvalid, name, p.Operation, p.Auth, p.Key)
-		}
-	}
-	if r := d.Last; r != nil {
-		if int(r.Operation) >= len(operationNames) || int(r.Failure) >= len(failureText) {
-			return fmt.Errorf("%w: device %q: last operation %v, failure %v", ErrInvalid, name, r.Operation, r.Failure)
-		}
-	}
-	return nil
-}
-
-// checkIssued checks a certificate record for RecordIssued and returns the
-// key under which its serial number is unique: the serial without leading
-// zeros ("0" for zero), so that "0abc" and "abc" are the same serial.
-func checkIssued(c *IssuedCertificate) (key string, err error) {
-	if c == nil {
-		return "", fmt.Errorf("%w: nil issued certificate", ErrInvalid)
-	}
-	if err := checkDeviceName(c.Device); err != nil {
-		return "", err
-	}
-	s := c.Serial
+// validSerial reports whether s is a serial number as the issued log
+// keeps it: 1 to [maxSerial] lowercase hex digits, as [SerialHex] gives
+// for a positive serial.
+func validSerial(s string) bool {
 	if s == "" || len(s) > maxSerial {
-		return "", fmt.Errorf("%w: serial number of %d hex digits (want 1 to %d)", ErrInvalid, len(s), maxSerial)
+		return false
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return "", fmt.Errorf("%w: serial number %q is not lowercase hex", ErrInvalid, s)
+			return false
 		}
 	}
-	if key = strings.TrimLeft(s, "0"); key == "" {
-		key = "0"
-	}
-	return key, nil
+	return true
 }

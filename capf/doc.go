@@ -16,8 +16,9 @@
 //     or [ExternalCA] for a CA reached by PKCS #10), and a [Server] with the
 //     CAPF certificate in its TLSConfig; then [Server.Serve].
 //   - Scheduling: [ScheduleOperation] and [CancelOperation] on the same
-//     store; [Store.Devices] lists operations and results, and
-//     [Device.Status] gives the status text CUCM shows.
+//     store; [ListDevices] and [LookupDevice] report operations and
+//     results, [Device.Status] gives the status text CUCM shows, and
+//     [ListIssued] lists the certificates issued.
 //   - A phone, or a lab client: [Client].
 //
 // # Authentication modes
@@ -67,11 +68,10 @@
 // any valid MIC for any device), chains are built and checked in full,
 // the authentication string is compared in constant time with a lockout,
 // operations have deadlines, and a result is committed only after the
-// device acknowledges the certificate. Every certificate is recorded with
-// [Store.RecordIssued] before it leaves the server, and one operation
-// issues at most one certificate: it is claimed in the store before the
-// certificate is made, and ends once one went out, whether the device
-// stored it or not.
+// device acknowledges the certificate. Every certificate is recorded in
+// the store's issued log before it leaves the server, and one operation
+// issues at most one certificate, also with several servers on one store
+// (see Stores and clusters below).
 //
 // Nothing is written to the store for a device that has not
 // authenticated, with two exceptions: the count of wrong authentication
@@ -91,6 +91,43 @@
 // [Server.FirstByteTimeout], well before the [Server.HandshakeTimeout]
 // that bounds the whole handshake. [Server.ServeConn] leaves both bounds
 // to its caller.
+//
+// # Stores and clusters
+//
+// A [Store] keeps one record per device and the log of issued
+// certificates, as opaque bytes: this package encodes and versions the
+// records (each starts with a version byte; a record of a newer version
+// than this package reads is refused with [ErrStoreVersion], never read
+// in part), so a backend, such as a database in its own module, knows
+// nothing of their layout. [OpenBoltStore] keeps them in a file for one
+// server, [NewMemoryStore] in memory; package
+// [github.com/ucsec/ucsec/capf/capftest] tests any store against the
+// contract.
+//
+// Several Servers may share a store that they all reach (a database).
+// The store serializes the updates of each device's record and writes a
+// certificate's log entry together with its device's record, with a
+// unique serial number; on these guarantees, stated in full on [Store],
+// the servers keep their invariants:
+//
+//   - Every certificate is in the issued log before it is sent: a store
+//     that fails makes the session fail, and no certificate leaves.
+//   - One operation issues at most one certificate. A session claims the
+//     operation in the store before it asks for a certificate; the claim
+//     names its Server (a random identity each) and session, and lapses
+//     after a lease as long as the session can last. A session that finds
+//     a live claim of another goes no further, and a session records its
+//     certificate only if the claim on the operation is still its own
+//     and the operation has issued none, in the transaction that writes
+//     the log entry; only a recorded certificate is sent. An
+//     operation whose certificate went out in a session that could not
+//     record the device's answer (its server stopped) ends with
+//     [FailStore] at the next session after the lease.
+//   - A result is recorded only after the device's acknowledgement.
+//
+// Claims lapse by the clock of the server that made them, compared with
+// the others' clocks: servers sharing a store need clocks that agree to
+// well within a minute.
 //
 // # Compatibility
 //

@@ -18,6 +18,15 @@ var (
 	ErrDuplicateSerial = errors.New("capf: duplicate serial number")
 	// ErrStoreClosed reports use of a closed store.
 	ErrStoreClosed = errors.New("capf: store closed")
+	// ErrCorrupt reports a store, or a record in it, that cannot be read:
+	// a record that is not in this package's encoding or that names
+	// another device; for [BoltStore], a file that is not a bbolt file, a
+	// bad checksum, a missing bucket or index entry.
+	ErrCorrupt = errors.New("capf: store corrupt")
+	// ErrStoreVersion reports a record, or a [BoltStore] file, in a
+	// version this package does not read: written by a newer version of
+	// it, or a store file older than it reads.
+	ErrStoreVersion = errors.New("capf: store schema version not supported")
 	// ErrProtocol reports a peer that broke the CAPF protocol: an
 	// unexpected command, a missing or malformed element, a session id
 	// mismatch.

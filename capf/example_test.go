@@ -92,7 +92,7 @@ func Example() {
 	fmt.Println("LSC subject:", out.Certificate.Subject.CommonName)
 	fmt.Println("LSC issuer:", out.Certificate.Issuer.CommonName)
 
-	d, err := store.Device(ctx, "SEP001122334455")
+	d, err := capf.LookupDevice(ctx, store, "SEP001122334455")
 	if err != nil {
 		log.Fatal(err)
 	}

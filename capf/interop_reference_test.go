@@ -424,7 +424,7 @@ func (s *refServer) schedule(t *testing.T, dev string, sch Schedule) {
 
 func (s *refServer) device(t *testing.T, dev string) *Device {
 	t.Helper()
-	d, err := s.store.Device(context.Background(), dev)
+	d, err := LookupDevice(context.Background(), s.store, dev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -515,7 +515,7 @@ func refCheckIssued(t *testing.T, s *refServer, p *refPKI, file, dev string, spe
 		d.Last.Serial != SerialHex(cert.SerialNumber) || !bytes.Equal(d.Certificate, cert.Raw) || d.Status() != "Upgrade Success" {
 		t.Errorf("store after install: pending %+v last %+v status %q, certificate stored %v", d.Pending, d.Last, d.Status(), bytes.Equal(d.Certificate, cert.Raw))
 	}
-	iss, err := s.store.Issued(context.Background(), dev)
+	iss, err := ListIssued(context.Background(), s.store, dev)
 	if err != nil || len(iss) == 0 || !bytes.Equal(iss[len(iss)-1].DER, cert.Raw) {
 		t.Errorf("issued log for %s: %d records, %v", dev, len(iss), err)
 	}

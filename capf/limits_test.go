@@ -144,7 +144,7 @@ func TestServerMaxConnsPerHost(t *testing.T) {
 	if err != nil || reason != capfwire.ReasonOK {
 		t.Fatalf("127.0.0.1 while 127.0.0.2 holds its share: END reason %d, %v\n%s", reason, err, s.log)
 	}
-	if d, err := s.store.Device(context.Background(), "SEP001122334455"); err != nil || d.Certificate == nil {
+	if d, err := LookupDevice(context.Background(), s.store, "SEP001122334455"); err != nil || d.Certificate == nil {
 		t.Fatalf("no LSC recorded: %v", err)
 	}
 	for i, c := range extra {

@@ -10,21 +10,21 @@ import (
 )
 
 // A MemoryStore is a [Store] that keeps everything in memory, for tests
-// and examples. It checks its arguments as [BoltStore] does. It is safe
-// for concurrent use.
+// and examples. It is safe for concurrent use; several [Server]s may
+// share one.
 type MemoryStore struct {
 	mu      sync.Mutex
 	closed  bool
-	devices map[string]*Device
-	issued  []*IssuedCertificate // in the order recorded
-	serials map[string]bool      // keys from checkIssued
+	records map[string][]byte
+	issued  []IssuedRecord // in the order recorded
+	serials map[string]bool
 }
 
 var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty store.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{devices: make(map[string]*Device), serials: make(map[string]bool)}
+	return &MemoryStore{records: make(map[string][]byte), serials: make(map[string]bool)}
 }
 
 // lock checks ctx, then takes the mutex unless the store is closed. On a
@@ -41,108 +41,103 @@ func (s *MemoryStore) lock(ctx context.Context) error {
 	return nil
 }
 
-// Device implements [Store].
-func (s *MemoryStore) Device(ctx context.Context, name string) (*Device, error) {
+// Get implements [Store].
+func (s *MemoryStore) Get(ctx context.Context, device string) ([]byte, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	d, ok := s.devices[name]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownDevice, name)
-	}
-	return cloneDevice(d), nil
+	return bytes.Clone(s.records[device]), nil
 }
 
-// Devices implements [Store].
-func (s *MemoryStore) Devices(ctx context.Context) ([]*Device, error) {
+// List implements [Store].
+func (s *MemoryStore) List(ctx context.Context) ([]DeviceRecord, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	ds := make([]*Device, 0, len(s.devices))
-	for _, d := range s.devices {
-		ds = append(ds, cloneDevice(d))
+	recs := make([]DeviceRecord, 0, len(s.records))
+	for name, data := range s.records {
+		recs = append(recs, DeviceRecord{Device: name, Data: bytes.Clone(data)})
 	}
-	slices.SortFunc(ds, func(a, b *Device) int { return strings.Compare(a.Name, b.Name) })
-	return ds, nil
+	slices.SortFunc(recs, func(a, b DeviceRecord) int { return strings.Compare(a.Device, b.Device) })
+	return recs, nil
 }
 
-// Update implements [Store]. It calls fn once, with the store locked, so
-// fn must not use the store.
-func (s *MemoryStore) Update(ctx context.Context, name string, create bool, fn func(*Device) error) error {
+// Update implements [Store]. It calls fn once, with the store locked.
+func (s *MemoryStore) Update(ctx context.Context, device string, fn func(old []byte) ([]byte, error)) error {
+	if err := checkStoreName(device); err != nil {
+		return err
+	}
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	var d *Device
-	if old, ok := s.devices[name]; ok {
-		d = cloneDevice(old)
-	} else if !create {
-		return fmt.Errorf("%w: %q", ErrUnknownDevice, name)
-	} else if err := checkDeviceName(name); err != nil {
-		return err
-	} else {
-		d = &Device{Name: name}
-	}
-	if err := fn(d); err != nil {
-		return err
-	}
-	if err := checkDevice(d, name); err != nil {
-		return err
-	}
-	// Copy again: fn may keep pointers into d.
-	d = cloneDevice(d)
-	if d.Pending != nil {
-		// As BoltStore reads it back: KeyDefault is encoded as its
-		// meaning, RSA2048.
-		d.Pending.Key = d.Pending.Key.resolve()
-	}
-	s.devices[name] = d
-	return nil
-}
-
-// Remove implements [Store].
-func (s *MemoryStore) Remove(ctx context.Context, name string) error {
-	if err := s.lock(ctx); err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	delete(s.devices, name)
-	return nil
-}
-
-// RecordIssued implements [Store].
-func (s *MemoryStore) RecordIssued(ctx context.Context, c *IssuedCertificate) error {
-	key, err := checkIssued(c)
+	data, err := s.apply(device, fn)
 	if err != nil {
 		return err
 	}
+	s.put(device, data)
+	return nil
+}
+
+// apply runs fn on the device's record and returns a copy of the new one.
+func (s *MemoryStore) apply(device string, fn func(old []byte) ([]byte, error)) ([]byte, error) {
+	data, err := fn(bytes.Clone(s.records[device]))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxRecord {
+		return nil, fmt.Errorf("%w: record of device %q is %d bytes (at most %d)", ErrInvalid, device, len(data), maxRecord)
+	}
+	return bytes.Clone(data), nil
+}
+
+func (s *MemoryStore) put(device string, data []byte) {
+	if len(data) == 0 {
+		delete(s.records, device)
+	} else {
+		s.records[device] = data
+	}
+}
+
+// RecordIssued implements [Store].
+func (s *MemoryStore) RecordIssued(ctx context.Context, rec IssuedRecord, fn func(old []byte) ([]byte, error)) error {
+	if err := checkIssuedRecord(rec); err != nil {
+		return err
+	}
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	if s.serials[key] {
-		return fmt.Errorf("%w: %s", ErrDuplicateSerial, c.Serial)
+	if s.serials[rec.Serial] {
+		return fmt.Errorf("%w: %s", ErrDuplicateSerial, rec.Serial)
 	}
-	s.serials[key] = true
-	s.issued = append(s.issued, cloneIssued(c))
+	data, err := s.apply(rec.Device, fn)
+	if err != nil {
+		return err
+	}
+	s.put(rec.Device, data)
+	s.serials[rec.Serial] = true
+	rec.Data = bytes.Clone(rec.Data)
+	s.issued = append(s.issued, rec)
 	return nil
 }
 
-// Issued implements [Store]. Oldest first means in the order recorded.
-func (s *MemoryStore) Issued(ctx context.Context, name string) ([]*IssuedCertificate, error) {
+// Issued implements [Store].
+func (s *MemoryStore) Issued(ctx context.Context, device string) ([]IssuedRecord, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	var cs []*IssuedCertificate
-	for _, c := range s.issued {
-		if name == "" || c.Device == name {
-			cs = append(cs, cloneIssued(c))
+	var recs []IssuedRecord
+	for _, rec := range s.issued {
+		if device == "" || rec.Device == device {
+			rec.Data = bytes.Clone(rec.Data)
+			recs = append(recs, rec)
 		}
 	}
-	return cs, nil
+	return recs, nil
 }
 
 // Close implements [Store]. Closing a closed store does nothing.
@@ -150,27 +145,35 @@ func (s *MemoryStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.devices, s.issued, s.serials = nil, nil, nil
+	s.records, s.issued, s.serials = nil, nil, nil
 	return nil
 }
 
-func cloneDevice(d *Device) *Device {
-	c := *d
-	if d.Pending != nil {
-		p := *d.Pending
-		c.Pending = &p
+// checkStoreName checks a device name a store receives to write (see
+// [Store]): 1 to 64 printable ASCII bytes without spaces. Errors wrap
+// [ErrInvalid].
+func checkStoreName(device string) error {
+	if device == "" || len(device) > maxDeviceName {
+		return fmt.Errorf("%w: device name of %d bytes", ErrInvalid, len(device))
 	}
-	if d.Last != nil {
-		r := *d.Last
-		c.Last = &r
+	for i := 0; i < len(device); i++ {
+		if c := device[i]; c <= ' ' || c > '~' {
+			return fmt.Errorf("%w: device name %q has byte 0x%02x", ErrInvalid, device, c)
+		}
 	}
-	c.Certificate = bytes.Clone(d.Certificate)
-	c.Fetched = bytes.Clone(d.Fetched)
-	return &c
+	return nil
 }
 
-func cloneIssued(c *IssuedCertificate) *IssuedCertificate {
-	d := *c
-	d.DER = bytes.Clone(c.DER)
-	return &d
+// checkIssuedRecord checks a log entry a store receives (see [Store]).
+func checkIssuedRecord(rec IssuedRecord) error {
+	if err := checkStoreName(rec.Device); err != nil {
+		return err
+	}
+	if !validSerial(rec.Serial) {
+		return fmt.Errorf("%w: serial number %q", ErrInvalid, rec.Serial)
+	}
+	if len(rec.Data) == 0 || len(rec.Data) > maxRecord {
+		return fmt.Errorf("%w: log entry of %d bytes", ErrInvalid, len(rec.Data))
+	}
+	return nil
 }

@@ -72,8 +72,11 @@ func (ss *session) install() error {
 		return fail(capfwire.ReasonFailure, FailIssue, fmt.Errorf("%w: the issuer certified another key or name (%q)", ErrIssue, cert.Subject.CommonName))
 	}
 	serial := SerialHex(cert.SerialNumber)
-	if err := s.Store.RecordIssued(ss.ctx, &IssuedCertificate{Serial: serial, Device: ss.device, Issued: s.now(), DER: cert.Raw}); err != nil {
-		return fail(capfwire.ReasonFailure, FailIssue, err)
+	if !validSerial(serial) {
+		return fail(capfwire.ReasonFailure, FailIssue, fmt.Errorf("%w: the issuer gave serial number %q (want 1 to %d hex digits, positive)", ErrIssue, serial, maxSerial))
+	}
+	if err := ss.recordIssued(&IssuedCertificate{Serial: serial, Device: ss.device, Issued: s.now(), DER: cert.Raw}); err != nil {
+		return err
 	}
 	// From here on the operation ends, whatever happens: one operation
 	// issues one certificate.
@@ -93,9 +96,9 @@ func (ss *session) install() error {
 	if reason, err := f.Uint8(capfwire.TagReason); err != nil || reason != capfwire.ReasonOK {
 		return fail(capfwire.ReasonFailure, FailStore, fmt.Errorf("capf: %s did not store certificate %s (reason %d)", ss.device, serial, reason))
 	}
-	if err := ss.record(FailNone, func(d *Device, r *Result) {
-		d.Certificate = cert.Raw
-		r.Serial = serial
+	if err := ss.record(FailNone, func(r *record, res *Result) {
+		r.cert = cert.Raw
+		res.Serial = serial
 	}); err != nil {
 		return fail(capfwire.ReasonFailure, FailNone, err)
 	}
@@ -129,9 +132,9 @@ func (ss *session) fetch() error {
 	if err != nil {
 		return fmt.Errorf("%w: fetched certificate: %w", ErrProtocol, err)
 	}
-	if err := ss.record(FailNone, func(d *Device, r *Result) {
-		d.Fetched = cert.Raw
-		r.Serial = SerialHex(cert.SerialNumber)
+	if err := ss.record(FailNone, func(r *record, res *Result) {
+		r.fetched = cert.Raw
+		res.Serial = SerialHex(cert.SerialNumber)
 	}); err != nil {
 		return fail(capfwire.ReasonFailure, FailNone, err)
 	}
@@ -163,9 +166,9 @@ func (ss *session) delete() error {
 		return protocolf("DELETE_CERTIFICATE_RESPONSE reason %d", reason)
 	}
 	now := ss.s.now()
-	if err := ss.record(failure, func(d *Device, r *Result) {
-		d.Certificate = nil
-		d.VoidBefore = now
+	if err := ss.record(failure, func(r *record, _ *Result) {
+		r.cert = nil
+		r.voidBefore = now
 	}); err != nil {
 		return fail(capfwire.ReasonFailure, FailNone, err)
 	}

@@ -36,7 +36,8 @@ const (
 // after Serve is called; one Server may serve several listeners.
 type Server struct {
 	// Store keeps operations, device records and issued certificates.
-	// Required.
+	// Several Servers, in one process or many, may share one store; see
+	// [Store] for what makes that safe. Required.
 	Store Store
 	// Issuer signs LSCs for install operations. Required.
 	Issuer Issuer
@@ -132,7 +133,9 @@ type Server struct {
 	Logger *slog.Logger
 	// Time returns the current time; nil means time.Now.
 	Time func() time.Time
-	// Rand is the source for session ids; nil means crypto/rand.
+	// Rand is the source for session ids and for the Server's identity
+	// in the claims it makes on operations, which must differ from that of
+	// every other Server on the same Store; nil means crypto/rand.
 	Rand io.Reader
 
 	initOnce sync.Once
@@ -140,6 +143,7 @@ type Server struct {
 	tls      *tls.Config
 	lscRoots *x509.CertPool
 	log      *slog.Logger
+	instance [8]byte // this Server's identity in claims
 	nextID   atomic.Uint32
 	conns    *netserve.Limit // MaxConns
 }
@@ -188,6 +192,9 @@ func (s *Server) setup() error {
 	var seed [4]byte
 	if _, err := io.ReadFull(s.rand(), seed[:]); err != nil {
 		return fmt.Errorf("capf: session id seed: %w", err)
+	}
+	if _, err := io.ReadFull(s.rand(), s.instance[:]); err != nil {
+		return fmt.Errorf("capf: server identity: %w", err)
 	}
 	s.nextID.Store(binary.BigEndian.Uint32(seed[:]))
 	n := s.MaxConns

@@ -1,6 +1,7 @@
 package capf
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,8 +77,13 @@ type stServer struct {
 // stStart runs a server with a memory store until the test ends.
 func stStart(t testing.TB, configure func(*Server)) *stServer {
 	t.Helper()
+	return stStartOn(t, NewMemoryStore(), configure)
+}
+
+// stStartOn runs a server with the store st until the test ends.
+func stStartOn(t testing.TB, st Store, configure func(*Server)) *stServer {
+	t.Helper()
 	p := stPKIGet(t)
-	st := NewMemoryStore()
 	srv := &Server{
 		Store:            st,
 		Issuer:           &LocalCA{Certificate: p.capf, Signer: p.capfKey},
@@ -139,7 +146,7 @@ func (s *stServer) schedule(t testing.TB, device string, sch Schedule) {
 
 func (s *stServer) device(t testing.TB, name string) *Device {
 	t.Helper()
-	d, err := s.store.Device(context.Background(), name)
+	d, err := LookupDevice(context.Background(), s.store, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +204,7 @@ func TestServerInstallKeys(t *testing.T) {
 			if string(d.Certificate) != string(out.Certificate.Raw) || d.Status() != "Upgrade Success" {
 				t.Fatalf("stored certificate or status %q", d.Status())
 			}
-			iss, err := s.store.Issued(context.Background(), dev)
+			iss, err := ListIssued(context.Background(), s.store, dev)
 			if err != nil || len(iss) != 1 || iss[0].Serial != d.Last.Serial {
 				t.Fatalf("issued %v %v", iss, err)
 			}
@@ -633,7 +640,7 @@ func TestServerProtocolErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The certificate the device refused to store is of no use to it.
-	iss, _ := s.store.Issued(context.Background(), stDev)
+	iss, _ := ListIssued(context.Background(), s.store, stDev)
 	if len(iss) != 1 {
 		t.Fatalf("%d issued", len(iss))
 	}
@@ -853,7 +860,7 @@ func TestServerConcurrentEnrollments(t *testing.T) {
 		}
 		seen[serials[i]] = true
 	}
-	iss, err := s.store.Issued(context.Background(), "")
+	iss, err := ListIssued(context.Background(), s.store, "")
 	if err != nil || len(iss) != n {
 		t.Fatalf("issued log: %d, %v", len(iss), err)
 	}
@@ -1053,7 +1060,7 @@ func TestServerClaim(t *testing.T) {
 	if string(d.Certificate) != string(certA.Raw) || d.Pending != nil {
 		t.Fatalf("record: %q", d.Status())
 	}
-	if iss, _ := s.store.Issued(context.Background(), stDev); len(iss) != 1 {
+	if iss, _ := ListIssued(context.Background(), s.store, stDev); len(iss) != 1 {
 		t.Fatalf("%d certificates issued for one operation", len(iss))
 	}
 }
@@ -1095,7 +1102,7 @@ func TestServerBadRSAKey(t *testing.T) {
 			t.Fatalf("e=%d: END %d", e, r)
 		}
 	}
-	if iss, _ := s.store.Issued(context.Background(), stDev); len(iss) != 0 {
+	if iss, _ := ListIssued(context.Background(), s.store, stDev); len(iss) != 0 {
 		t.Fatalf("%d issued", len(iss))
 	}
 }
@@ -1107,5 +1114,120 @@ func TestServerShiftedClock(t *testing.T) {
 	s.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
 	if _, err := stEnroll(t, s.phone(stDev), s.addr); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two servers on one store whose session ids collide: a session id names
+// a session of one server only, so the claim of one server's session
+// still keeps the other's off.
+func TestServerClaimAcrossServers(t *testing.T) {
+	st := NewMemoryStore()
+	seed := []byte{0, 0, 0, 41}
+	a := stStartOn(t, st, func(srv *Server) { srv.Rand = bytes.NewReader(append(seed, "server a"...)) })
+	b := stStartOn(t, st, func(srv *Server) { srv.Rand = bytes.NewReader(append(seed, "server b"...)) })
+	a.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
+
+	pa := stDial(t, a)
+	sidA := pa.auth(3, stDev, nil)
+	certA := pa.sendKey(sidA, a.pki.keys[EC256])
+	pb := stDial(t, b)
+	sidB := pb.auth(3, stDev, nil)
+	if sidA != sidB || sidA != 42 {
+		t.Fatalf("session ids %d and %d, want both 42", sidA, sidB)
+	}
+	pb.recv(capfwire.CmdKeyGenerateRequest)
+	pb.sendPublicKey(sidB, a.pki.keys[EC256].Public())
+	if r := pb.end(); r != 7 {
+		t.Fatalf("server b's session: END %d", r)
+	}
+	pa.storeReply(sidA, 1)
+	if r := pa.end(); r != 1 {
+		t.Fatalf("server a's session: END %d", r)
+	}
+	if iss, _ := ListIssued(context.Background(), st, stDev); len(iss) != 1 || iss[0].Serial != SerialHex(certA.SerialNumber) {
+		t.Fatalf("%d certificates issued for one operation", len(iss))
+	}
+	if d := a.device(t, stDev); d.Pending != nil || d.Last.Failure != FailNone || !bytes.Equal(d.Certificate, certA.Raw) {
+		t.Fatalf("record: %q", d.Status())
+	}
+}
+
+// failAfterIssue is a Store whose Updates fail once a certificate is
+// recorded: a server that stops between issuing and recording the
+// device's acknowledgement.
+type failAfterIssue struct {
+	Store
+	issued atomic.Bool
+}
+
+func (s *failAfterIssue) RecordIssued(ctx context.Context, rec IssuedRecord, fn func([]byte) ([]byte, error)) error {
+	err := s.Store.RecordIssued(ctx, rec, fn)
+	if err == nil {
+		s.issued.Store(true)
+	}
+	return err
+}
+
+func (s *failAfterIssue) Update(ctx context.Context, device string, fn func([]byte) ([]byte, error)) error {
+	if s.issued.Load() {
+		return errors.New("store gone")
+	}
+	return s.Store.Update(ctx, device, fn)
+}
+
+// An operation whose certificate went out in a session that could not
+// record the result keeps its claim until the lease ends, then ends with
+// FailStore at the next session: never a second certificate.
+func TestServerOrphanedIssue(t *testing.T) {
+	st := NewMemoryStore()
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	a := stStartOn(t, &failAfterIssue{Store: st}, func(srv *Server) { srv.Time = clock })
+	b := stStartOn(t, st, func(srv *Server) { srv.Time = clock })
+	a.schedule(t, stDev, Schedule{Operation: OpInstall, Key: EC256})
+
+	p := stDial(t, a)
+	sid := p.auth(3, stDev, nil)
+	cert := p.sendKey(sid, a.pki.keys[EC256])
+	p.storeReply(sid, 1)
+	if r := p.end(); r != 7 {
+		t.Fatalf("session that could not record its result: END %d", r)
+	}
+	r, err := lookup(context.Background(), st, stDev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.pending == nil || r.pending.issued != SerialHex(cert.SerialNumber) || r.cert != nil {
+		t.Fatalf("record after the lost acknowledgement: %+v", r.pending)
+	}
+
+	// While the claim lasts, other sessions are refused and change
+	// nothing.
+	p = stDial(t, b)
+	sid = p.auth(3, stDev, nil)
+	p.recv(capfwire.CmdKeyGenerateRequest)
+	p.sendPublicKey(sid, a.pki.keys[EC256].Public())
+	if r := p.end(); r != 7 {
+		t.Fatalf("session during the claim: END %d", r)
+	}
+	if d := b.device(t, stDev); d.Pending == nil || d.Last != nil {
+		t.Fatalf("record after a refused session: %q", d.Status())
+	}
+
+	// Then the operation ends, without a second certificate.
+	offset.Store(int64(time.Hour))
+	p = stDial(t, b)
+	sid = p.auth(3, stDev, nil)
+	p.recv(capfwire.CmdKeyGenerateRequest)
+	p.sendPublicKey(sid, a.pki.keys[EC256].Public())
+	if r := p.end(); r != 7 {
+		t.Fatalf("session after the claim lapsed: END %d", r)
+	}
+	d := b.device(t, stDev)
+	if d.Pending != nil || d.Last == nil || d.Last.Failure != FailStore || d.Certificate != nil {
+		t.Fatalf("record after the orphaned operation ended: %q", d.Status())
+	}
+	if iss, _ := ListIssued(context.Background(), st, stDev); len(iss) != 1 {
+		t.Fatalf("%d certificates issued for one operation", len(iss))
 	}
 }

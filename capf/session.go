@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -36,7 +37,7 @@ type session struct {
 	id     uint32
 	log    *slog.Logger
 	device string
-	dev    *Device   // the device's record read at authentication
+	rec    *record   // the device's record read at authentication
 	sch    *Schedule // its pending operation
 	authed bool      // the device has authenticated
 	issued bool      // a certificate was issued (and recorded) in this session
@@ -201,19 +202,19 @@ func (ss *session) operate() error {
 	}
 	ss.device = name
 	ss.log = ss.log.With("device", name)
-	dev, err := s.Store.Device(ss.ctx, name)
+	rec, err := lookup(ss.ctx, s.Store, name)
 	if errors.Is(err, ErrUnknownDevice) {
 		return fail(capfwire.ReasonUnknownDevice, FailNone, err)
 	} else if err != nil {
 		return fail(capfwire.ReasonFailure, FailNone, err)
 	}
-	ss.dev = dev
-	sch := dev.Pending
-	if sch == nil || sch.Operation == OpNone {
+	ss.rec = rec
+	if rec.pending == nil || rec.pending.Operation == OpNone {
 		ss.reason = capfwire.ReasonNoAction
 		return nil
 	}
-	ss.sch = sch
+	sch := rec.pending.Schedule
+	ss.sch = &sch
 	if sch.Expired(s.now()) {
 		return fail(capfwire.ReasonFailure, FailDeadline, fmt.Errorf("capf: %v operation for %s expired at %s", sch.Operation, name, sch.Deadline.Format(time.RFC3339)))
 	}
@@ -233,8 +234,17 @@ func (ss *session) operate() error {
 }
 
 // sameOperation reports whether p is still the operation sch.
-func sameOperation(p, sch *Schedule) bool {
+func sameOperation(p *pending, sch *Schedule) bool {
 	return p != nil && p.Operation == sch.Operation && p.Scheduled.Equal(sch.Scheduled)
+}
+
+// owner returns the session's identity in a claim: the server's and its
+// own id.
+func (ss *session) owner() claimOwner {
+	var o claimOwner
+	copy(o[:8], ss.s.instance[:])
+	binary.BigEndian.PutUint32(o[8:], ss.id)
+	return o
 }
 
 // record stores the outcome of the session. apply, if not nil, changes the
@@ -245,30 +255,35 @@ func sameOperation(p, sch *Schedule) bool {
 // a failure no retry can mend (deadline, lockout, missing certificate), or
 // any failure after a certificate was issued ends it; other failures leave
 // it pending so that the device may retry.
-func (ss *session) record(f Failure, apply func(d *Device, r *Result)) error {
+func (ss *session) record(f Failure, apply func(r *record, res *Result)) error {
 	now := ss.s.now()
 	sch := ss.sch
+	owner := ss.owner()
 	changed := false
-	err := ss.s.Store.Update(ss.ctx, ss.device, false, func(d *Device) error {
-		r := &Result{Operation: sch.Operation, Failure: f, Time: now}
+	err := modify(ss.ctx, ss.s.Store, ss.device, func(r *record) (*record, error) {
+		changed = true
+		if r == nil {
+			return nil, errUnchanged // removed meanwhile
+		}
+		res := &Result{Operation: sch.Operation, Failure: f, Time: now}
 		if apply != nil {
-			apply(d, r)
+			apply(r, res)
 		}
 		if ss.authed {
-			d.LastSeen = now
+			r.lastSeen = now
 		}
-		changed = !sameOperation(d.Pending, sch)
-		if changed {
-			return nil
+		p := r.pending
+		if changed = !sameOperation(p, sch); changed {
+			return r, nil
 		}
-		d.Last = r
+		r.last = res
 		switch {
 		case f == FailNone, f == FailDeadline, f == FailLocked, f == FailNoCertificate, ss.issued:
-			d.Pending = nil
-		case d.Pending.Claimed == ss.id:
-			d.Pending.Claimed, d.Pending.ClaimedAt = 0, time.Time{} // released for a retry
+			r.pending = nil
+		case p.claim.owner == owner:
+			p.claim = claim{} // released for a retry
 		}
-		return nil
+		return r, nil
 	})
 	if err == nil && changed {
 		ss.log.Warn("capf: the operation was cancelled or rescheduled during the session; its result is not recorded", "failure", f.String())
@@ -277,36 +292,54 @@ func (ss *session) record(f Failure, apply func(d *Device, r *Result)) error {
 }
 
 // claimLease is how long a claim on an operation keeps other sessions
-// from carrying it out: as long as the claiming session can still run.
+// from carrying it out: as long as the claiming session can still run
+// from the claim to the device's acknowledgement.
 func (s *Server) claimLease() time.Duration { return 2*s.authTimeout() + s.issueTimeout() }
 
 // claim marks the operation as being carried out by this session, right
-// before a certificate is issued, so that one operation never yields two
-// certificates, and checks the authenticating LSC against the record once
-// more (it may have been replaced since it was read).
+// before a certificate is issued, so that no other session, of this
+// server or another on the store, issues one for it meanwhile; and checks
+// the authenticating LSC against the record once more (it may have been
+// replaced since it was read).
+//
+// An operation that issued a certificate in a session whose claim lapsed
+// (its server stopped before the device's acknowledgement was recorded)
+// ends here with [FailStore]: whether the device stored that certificate
+// is unknown, and the operation has had its one certificate.
 func (ss *session) claim() error {
 	now := ss.s.now()
+	owner := ss.owner()
 	var refused error
-	err := ss.s.Store.Update(ss.ctx, ss.device, false, func(d *Device) error {
-		refused = nil
-		p := d.Pending
+	orphan := false
+	err := modify(ss.ctx, ss.s.Store, ss.device, func(r *record) (*record, error) {
+		refused, orphan = nil, false
+		var p *pending
+		if r != nil {
+			p = r.pending
+		}
 		switch {
 		case !sameOperation(p, ss.sch):
-			refused = fail(capfwire.ReasonFailure, FailNone, fmt.Errorf("capf: the operation for %s was cancelled or rescheduled during the session", ss.device))
-		case p.Claimed != 0 && p.Claimed != ss.id && now.Before(p.ClaimedAt.Add(ss.s.claimLease())):
-			refused = fail(capfwire.ReasonFailure, FailNone, fmt.Errorf("capf: session %d is carrying out the operation for %s", p.Claimed, ss.device))
+			refused = fail(capfwire.ReasonFailure, FailNone, fmt.Errorf("capf: the operation for %s was cancelled, rescheduled or carried out by another session during the session", ss.device))
+		case p.claim.live(now) && p.claim.owner != owner:
+			refused = fail(capfwire.ReasonFailure, FailNone, fmt.Errorf("capf: %v is carrying out the operation for %s", p.claim.owner, ss.device))
+		case p.issued != "":
+			orphan = true
+			refused = fail(capfwire.ReasonFailure, FailStore, fmt.Errorf("capf: the operation for %s issued certificate %s in a session that ended before the device acknowledged it", ss.device, p.issued))
 		case ss.authLSC != nil:
-			if err := currentLSC(d, ss.authLSC); err != nil {
+			if err := currentLSC(r, ss.authLSC); err != nil {
 				refused = fail(capfwire.ReasonFailure, FailAuthCertificate, err)
 			}
 		}
 		if refused != nil {
-			return refused
+			return nil, refused
 		}
-		p.Claimed, p.ClaimedAt = ss.id, now
-		return nil
+		p.claim = claim{owner: owner, until: now.Add(ss.s.claimLease())}
+		return r, nil
 	})
-	if refused != nil {
+	if refused != nil && errors.Is(err, refused) {
+		// An orphaned operation has had its certificate: this session's
+		// failure ends it.
+		ss.issued = orphan
 		return refused
 	}
 	if err != nil {
@@ -315,8 +348,42 @@ func (ss *session) claim() error {
 	return nil
 }
 
-// errStringOK aborts the authentication-string transaction without a write.
-var errStringOK = errors.New("capf: string matches")
+// recordIssued records the certificate in the issued log, in one
+// transaction with the operation's record, which must still be claimed
+// by this session and must not have issued one: so a session whose claim
+// lapsed and was taken over cannot record, and sends nothing.
+func (ss *session) recordIssued(c *IssuedCertificate) error {
+	owner := ss.owner()
+	var refused error
+	rec := IssuedRecord{Serial: c.Serial, Device: c.Device, Data: encodeIssued(c)}
+	err := ss.s.Store.RecordIssued(ss.ctx, rec, recordFunc(ss.device, func(r *record) (*record, error) {
+		refused = nil
+		var p *pending
+		if r != nil {
+			p = r.pending
+		}
+		switch {
+		case !sameOperation(p, ss.sch):
+			refused = fmt.Errorf("capf: the operation for %s was cancelled, rescheduled or carried out by another session while the certificate was issued", ss.device)
+		case p.claim.owner != owner || p.issued != "":
+			refused = fmt.Errorf("capf: this session's claim on the operation for %s lapsed, and %v took it over", ss.device, p.claim.owner)
+		}
+		if refused != nil {
+			return nil, refused
+		}
+		p.issued = c.Serial
+		return r, nil
+	}))
+	switch {
+	case refused != nil && errors.Is(err, refused):
+		// Another session carries the operation out, or nobody does: the
+		// certificate is dropped, nothing is recorded.
+		return fail(capfwire.ReasonFailure, FailNone, refused)
+	case err != nil:
+		return fail(capfwire.ReasonFailure, FailIssue, err)
+	}
+	return nil
+}
 
 func (ss *session) authenticate(f *capfwire.Frame) error {
 	switch ss.sch.Auth {
@@ -346,29 +413,32 @@ func (ss *session) checkString(f *capfwire.Frame) error {
 	now := ss.s.now()
 	sch := ss.sch
 	var failure Failure
-	err = ss.s.Store.Update(ss.ctx, ss.device, false, func(d *Device) error {
+	err = modify(ss.ctx, ss.s.Store, ss.device, func(r *record) (*record, error) {
 		failure = FailNone
-		p := d.Pending
-		if p == nil || p.Operation != sch.Operation || !p.Scheduled.Equal(sch.Scheduled) {
+		var p *pending
+		if r != nil {
+			p = r.pending
+		}
+		if !sameOperation(p, sch) {
 			failure = FailCancelled
-			return errStringOK // nothing to write
+			return nil, errUnchanged
 		}
 		want := sha256.Sum256([]byte(p.AuthString))
 		if p.Failures < max && subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
-			return errStringOK
+			return nil, errUnchanged
 		}
-		d.LastSeen = now
+		r.lastSeen = now
 		p.Failures++
 		failure = FailAuthString
 		if p.Failures >= max {
 			failure = FailLocked
-			d.Pending = nil
+			r.pending = nil
 		}
-		d.Last = &Result{Operation: p.Operation, Failure: failure, Time: now}
-		return nil
+		r.last = &Result{Operation: p.Operation, Failure: failure, Time: now}
+		return r, nil
 	})
 	switch {
-	case err != nil && !errors.Is(err, errStringOK):
+	case err != nil:
 		return fail(capfwire.ReasonFailure, FailNone, err)
 	case failure == FailNone:
 		return nil
@@ -445,10 +515,10 @@ func (ss *session) checkCertificate(f *capfwire.Frame) error {
 // LSC issued elsewhere (another CAPF under LSCRoots) is accepted while the
 // record holds no LSC.
 func (ss *session) checkLSC(cert *x509.Certificate) error {
-	if err := currentLSC(ss.dev, cert); err != nil {
+	if err := currentLSC(ss.rec, cert); err != nil {
 		return err
 	}
-	if ss.dev.Certificate != nil {
+	if ss.rec.cert != nil {
 		return nil // it is the current one
 	}
 	issued, err := ss.s.Store.Issued(ss.ctx, ss.device)
@@ -457,7 +527,7 @@ func (ss *session) checkLSC(cert *x509.Certificate) error {
 	}
 	serial := SerialHex(cert.SerialNumber)
 	for _, c := range issued {
-		if c.Serial == serial {
+		if c.Device == ss.device && c.Serial == serial {
 			return fmt.Errorf("%w: LSC %s was never stored, or was deleted, by %s", ErrAuth, serial, ss.device)
 		}
 	}
@@ -466,11 +536,11 @@ func (ss *session) checkLSC(cert *x509.Certificate) error {
 
 // currentLSC checks an LSC against the device's record: it must be the
 // recorded LSC if there is one, and not older than a delete.
-func currentLSC(d *Device, cert *x509.Certificate) error {
+func currentLSC(r *record, cert *x509.Certificate) error {
 	switch {
-	case d.Certificate != nil && !bytes.Equal(cert.Raw, d.Certificate):
+	case r.cert != nil && !bytes.Equal(cert.Raw, r.cert):
 		return fmt.Errorf("%w: LSC %s is not the device's current LSC", ErrAuth, SerialHex(cert.SerialNumber))
-	case d.Certificate == nil && !d.VoidBefore.IsZero() && !cert.NotBefore.After(d.VoidBefore):
+	case r.cert == nil && !r.voidBefore.IsZero() && !cert.NotBefore.After(r.voidBefore):
 		return fmt.Errorf("%w: LSC %s was deleted", ErrAuth, SerialHex(cert.SerialNumber))
 	}
 	return nil

@@ -236,34 +236,32 @@ func SpecOf(pub crypto.PublicKey) (KeySpec, bool) {
 	return 0, false
 }
 
-// A Schedule is an operation waiting for its device to connect.
+// A Schedule is an operation as an administrator schedules it
+// ([ScheduleOperation]) and as a [Device] view shows it pending.
 type Schedule struct {
-	Operation Operation `json:"operation"`
-	Auth      AuthMode  `json:"auth"`
+	Operation Operation
+	Auth      AuthMode
 	// AuthString is the string the user must type, for [AuthString]. It is
-	// a secret: [Schedule.String], [Schedule.LogValue] and the CLI never
-	// print it.
-	AuthString string  `json:"authString,omitempty"`
-	Key        KeySpec `json:"key"`
+	// a secret: ScheduleOperation stores it, but the Schedule of a Device
+	// view leaves it empty (Auth says whether there is one), and
+	// [Schedule.String], [Schedule.LogValue] and the CLI never print it.
+	AuthString string
+	Key        KeySpec
 	// Deadline is CUCM's "Operation Completes By": after it the operation
 	// fails with [FailDeadline]. Zero means no deadline.
-	Deadline time.Time `json:"deadline,omitzero"`
-	// Scheduled is when the operation was scheduled.
-	Scheduled time.Time `json:"scheduled"`
+	Deadline time.Time
+	// Scheduled is when the operation was scheduled; ScheduleOperation
+	// sets it if zero.
+	Scheduled time.Time
 	// Failures counts failed authentication attempts for this operation.
-	Failures int `json:"failures,omitempty"`
-	// Claimed is the server session carrying the operation out, set right
-	// before a certificate is issued, and ClaimedAt when; another session
-	// cannot carry the same operation out until the claim is released or
-	// has lapsed. Set by the server; scheduling clears them.
-	Claimed   uint32    `json:"claimed,omitempty"`
-	ClaimedAt time.Time `json:"claimedAt,omitzero"`
+	// The server keeps it; ScheduleOperation ignores it.
+	Failures int
 }
 
 // String describes the schedule without its authentication string.
 func (s Schedule) String() string {
 	str := fmt.Sprintf("%v, auth %v", s.Operation, s.Auth)
-	if s.AuthString != "" {
+	if s.Auth == AuthString || s.AuthString != "" {
 		str += " (string set)"
 	}
 	if s.Operation == OpInstall {
@@ -320,12 +318,12 @@ func (f Failure) String() string {
 
 // A Result is the outcome of the device's last operation.
 type Result struct {
-	Operation Operation `json:"operation"`
-	Failure   Failure   `json:"failure,omitempty"`
-	Time      time.Time `json:"time"`
+	Operation Operation
+	Failure   Failure
+	Time      time.Time
 	// Serial is the serial number of the certificate installed or fetched,
 	// in lowercase hex.
-	Serial string `json:"serial,omitempty"`
+	Serial string
 }
 
 // Status returns the text CUCM shows as "Certificate Operation Status",
@@ -347,26 +345,29 @@ func (r *Result) Status() string {
 	return verb + " Failed: " + r.Failure.String()
 }
 
-// A Device is what the store keeps about one device: a phone (SEP…), or
-// an application user or CTI instance.
+// A Device is a view of what the store keeps about one device (a phone,
+// SEP…, or an application user or CTI instance), as [LookupDevice] and
+// [ListDevices] return it. It is a copy: changing it changes nothing in
+// the store. It leaves out the authentication string and the server's
+// own bookkeeping (which session carries an operation out).
 type Device struct {
-	Name string `json:"name"`
+	Name string
 	// Pending is the scheduled operation, or nil.
-	Pending *Schedule `json:"pending,omitempty"`
+	Pending *Schedule
 	// Last is the outcome of the last operation, or nil.
-	Last *Result `json:"last,omitempty"`
+	Last *Result
 	// Certificate is the DER of the LSC last installed on the device, or
 	// nil (none, or deleted).
-	Certificate []byte `json:"certificate,omitempty"`
+	Certificate []byte
 	// Fetched is the DER of the certificate the device last sent in a
 	// fetch (Troubleshoot), or nil.
-	Fetched []byte `json:"fetched,omitempty"`
+	Fetched []byte
 	// LastSeen is when the device last connected.
-	LastSeen time.Time `json:"lastSeen,omitzero"`
+	LastSeen time.Time
 	// VoidBefore is the time of the last successful delete: while the
 	// device has no recorded LSC, an LSC whose notBefore is at or before
 	// it does not authenticate.
-	VoidBefore time.Time `json:"voidBefore,omitzero"`
+	VoidBefore time.Time
 }
 
 // Status returns the text CUCM shows for the device: "Operation Pending"
@@ -384,10 +385,10 @@ func (d *Device) Status() string {
 
 // An IssuedCertificate is one certificate the server issued, recorded
 // before it is sent to the device, so that no issued certificate is ever
-// unaccounted for.
+// unaccounted for; [ListIssued] returns them.
 type IssuedCertificate struct {
-	Serial string    `json:"serial"` // lowercase hex, no leading zeros
-	Device string    `json:"device"`
-	Issued time.Time `json:"issued"`
-	DER    []byte    `json:"der"`
+	Serial string // lowercase hex, as SerialHex gives it
+	Device string
+	Issued time.Time
+	DER    []byte
 }

@@ -125,7 +125,7 @@ func (c *capfScheduleCmd) run(e *env, _ []string) error {
 	if err := sch.Check(); err != nil {
 		return usageError(err.Error())
 	}
-	req := &adminRequest{Op: "schedule", Device: c.device, Schedule: &sch}
+	req := &adminRequest{Op: "schedule", Device: c.device, Schedule: newScheduleRequest(&sch)}
 	if _, err := adminCall(context.Background(), c.store, req, true); err != nil {
 		return err
 	}

@@ -64,7 +64,26 @@ type adminRequest struct {
 	// one device to report on ("" for all).
 	Device string `json:"device,omitempty"`
 	// Schedule is the operation to schedule.
-	Schedule *capf.Schedule `json:"schedule,omitempty"`
+	Schedule *scheduleRequest `json:"schedule,omitempty"`
+}
+
+// A scheduleRequest is a capf.Schedule on the admin socket, with the
+// authentication string: this protocol's own JSON, which capf.Schedule
+// (a view of the store, no wire format) does not define.
+type scheduleRequest struct {
+	Operation  capf.Operation `json:"operation"`
+	Auth       capf.AuthMode  `json:"auth"`
+	AuthString string         `json:"authString,omitempty"`
+	Key        capf.KeySpec   `json:"key"`
+	Deadline   time.Time      `json:"deadline,omitzero"`
+}
+
+func newScheduleRequest(s *capf.Schedule) *scheduleRequest {
+	return &scheduleRequest{Operation: s.Operation, Auth: s.Auth, AuthString: s.AuthString, Key: s.Key, Deadline: s.Deadline}
+}
+
+func (r *scheduleRequest) schedule() capf.Schedule {
+	return capf.Schedule{Operation: r.Operation, Auth: r.Auth, AuthString: r.AuthString, Key: r.Key, Deadline: r.Deadline}
 }
 
 // An adminResponse is the answer to an adminRequest.
@@ -135,8 +154,8 @@ func newDeviceReport(d *capf.Device) *deviceReport {
 			Scheduled: jsonTime(p.Scheduled),
 			Failures:  p.Failures,
 		}
-		if p.AuthString != "" {
-			r.Pending.AuthString = "set"
+		if p.Auth == capf.AuthString {
+			r.Pending.AuthString = "set" // the view never holds the string
 		}
 	}
 	if l := d.Last; l != nil {
@@ -178,10 +197,10 @@ func handleAdmin(ctx context.Context, st capf.Store, req *adminRequest, now time
 			err = fmt.Errorf("%w: schedule request without a schedule", capf.ErrInvalid)
 			break
 		}
-		err = capf.ScheduleOperation(ctx, st, req.Device, *req.Schedule, now)
+		err = capf.ScheduleOperation(ctx, st, req.Device, req.Schedule.schedule(), now)
 	case "cancel":
 		var d *capf.Device
-		if d, err = st.Device(ctx, req.Device); err != nil {
+		if d, err = capf.LookupDevice(ctx, st, req.Device); err != nil {
 			break
 		}
 		if err = capf.CancelOperation(ctx, st, req.Device, now); err == nil && d.Pending != nil && d.Pending.Operation != capf.OpNone {
@@ -191,18 +210,18 @@ func handleAdmin(ctx context.Context, st capf.Store, req *adminRequest, now time
 		var devices []*capf.Device
 		if req.Device != "" {
 			var d *capf.Device
-			if d, err = st.Device(ctx, req.Device); err == nil {
+			if d, err = capf.LookupDevice(ctx, st, req.Device); err == nil {
 				devices = []*capf.Device{d}
 			}
 		} else {
-			devices, err = st.Devices(ctx)
+			devices, err = capf.ListDevices(ctx, st)
 		}
 		for _, d := range devices {
 			resp.Devices = append(resp.Devices, newDeviceReport(d))
 		}
 	case "issued":
 		var issued []*capf.IssuedCertificate
-		issued, err = st.Issued(ctx, req.Device)
+		issued, err = capf.ListIssued(ctx, st, req.Device)
 		for _, c := range issued {
 			resp.Issued = append(resp.Issued, newIssuedReport(c))
 		}

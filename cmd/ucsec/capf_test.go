@@ -451,7 +451,7 @@ func TestCapfCrash(t *testing.T) {
 				if i%2 == 1 {
 					sch.Auth, sch.AuthString = capf.AuthString, "2468"
 				}
-				_, err := askServer(ctx, store, &adminRequest{Op: "schedule", Device: dev, Schedule: sch})
+				_, err := askServer(ctx, store, &adminRequest{Op: "schedule", Device: dev, Schedule: newScheduleRequest(sch)})
 				if err != nil {
 					if !killed.Load() {
 						t.Errorf("schedule %s: %v", dev, err)

@@ -439,7 +439,7 @@ func (c *cluster) scheduleAll(ctx context.Context, authStrings map[string]string
 
 // capfDevice returns the CAPF's record of device.
 func (c *cluster) capfDevice(ctx context.Context, device string) (*capf.Device, error) {
-	return c.capf.Device(ctx, device)
+	return capf.LookupDevice(ctx, c.capf, device)
 }
 
 // newAuthString returns a random 6-digit CAPF authentication string, as
@@ -461,7 +461,7 @@ func (c *cluster) deviceReady(ctx context.Context, device, ext string, secure bo
 	if !secure {
 		return c.publish(device, ext, nil, false)
 	}
-	d, err := c.capf.Device(ctx, device)
+	d, err := capf.LookupDevice(ctx, c.capf, device)
 	if err != nil {
 		return err
 	}
