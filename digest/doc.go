@@ -39,7 +39,13 @@
 // per process by default, which refuses nonces issued before the process
 // started, however shortly before (their clients get one stale
 // challenge). The servers of a cluster must share one store, or a
-// captured request can be replayed once against each other node.
+// captured request can be replayed once against each other node. A
+// shared store must refuse every use it cannot vouch for: nonces issued
+// before it began remembering, and so after it lost its state (a
+// restart without persistence), however shortly before; and a store that
+// cannot answer makes Verify fail, so that the request is refused (500),
+// never accepted. Package digest/digesttest checks that a store keeps
+// the contract of ReplayStore.
 //
 // Clients answer only realms they have credentials for (the "SIP digest
 // leak": a peer must not obtain a crackable response by challenging a

@@ -148,9 +148,12 @@ type Server struct {
 	BindAddress bool
 
 	// Replay remembers used nonce counts. Nil means one
-	// MemoryReplayStore per Server, which is right for a single server
-	// only: the servers of a cluster must share one store, or a captured
-	// request can be replayed once on each other node.
+	// MemoryReplayStore per Server, started when the Server is first
+	// used, which is right for a single server only: the servers of a
+	// cluster must share one store, or a captured request can be
+	// replayed once on each other node. A request is accepted only if
+	// Replay reports its count new without an error; an error makes
+	// Verify fail with it.
 	Replay ReplayStore
 
 	// Time returns the current time; nil means time.Now.

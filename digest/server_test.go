@@ -630,3 +630,79 @@ func TestMemoryReplayStoreStart(t *testing.T) {
 		assert.Equal(t, tc.want, ok, "issued %v from Start", tc.issued)
 	}
 }
+
+// failingReplay is a replay store that cannot answer: it returns err, and
+// ok, which a Server must ignore.
+type failingReplay struct {
+	ok  bool
+	err error
+}
+
+func (f failingReplay) Use(context.Context, NonceID, uint32, time.Time, time.Time) (bool, error) {
+	return f.ok, f.err
+}
+
+// TestReplayStoreError: a replay store that fails gets the request
+// refused with a server error, even if it also reported the use new: the
+// server fails closed.
+func TestReplayStoreError(t *testing.T) {
+	ctx := context.Background()
+	unreachable := errors.New("replay store unreachable")
+	for _, tc := range []failingReplay{
+		{false, unreachable},
+		{true, unreachable},
+		{true, context.DeadlineExceeded},
+	} {
+		s := testServer(newClock())
+		s.Replay = tc
+		ch := challenge(t, s, register())
+		res, err := s.Verify(ctx, register(answer(t, ch, "s3cret", 1, register())))
+		require.Nil(t, res, "%+v", tc)
+		require.ErrorIs(t, err, tc.err)
+		for _, sentinel := range []error{ErrReplay, ErrStale, ErrUnauthorized, ErrNoCredentials, ErrMalformed} {
+			require.NotErrorIs(t, err, sentinel)
+		}
+		require.True(t, strings.HasPrefix(err.Error(), "digest: replay store: "), err.Error())
+		a, err := s.Answer(register(), err)
+		require.NoError(t, err)
+		assert.Equal(t, Answer{Status: 500}, a)
+	}
+}
+
+// TestMemoryReplayStoreRefuses: a done context is an error, and nothing
+// is recorded; a nonce that expired more than ReplayGrace ago is refused,
+// as its entry may be gone.
+func TestMemoryReplayStoreRefuses(t *testing.T) {
+	c := newClock()
+	s := &MemoryReplayStore{Start: c.Now(), Time: c.Now}
+	issued := c.Now()
+	expires := issued.Add(DefaultNonceValidity)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ok, err := s.Use(ctx, NonceID{1}, 1, issued, expires)
+	require.ErrorIs(t, err, context.Canceled)
+	require.False(t, ok)
+	require.Zero(t, s.Len())
+
+	ok, err = s.Use(context.Background(), NonceID{1}, 1, issued, expires)
+	require.NoError(t, err)
+	require.True(t, ok)
+	// Just within the grace after expiry, the entry is there: a replay
+	// is refused, a new count accepted.
+	c.Add(DefaultNonceValidity + ReplayGrace)
+	for nc, want := range map[uint32]bool{1: false, 2: true} {
+		ok, err = s.Use(context.Background(), NonceID{1}, nc, issued, expires)
+		require.NoError(t, err)
+		require.Equal(t, want, ok, "nc %d", nc)
+	}
+	// Beyond it, the entry may be gone: refused, with any count, and so
+	// is a nonce never seen.
+	c.Add(time.Second)
+	for _, id := range []NonceID{{1}, {2}} {
+		for _, nc := range []uint32{1, 3, 0} {
+			ok, err = s.Use(context.Background(), id, nc, issued, expires)
+			require.NoError(t, err)
+			require.False(t, ok, "nonce %v nc %d", id, nc)
+		}
+	}
+}

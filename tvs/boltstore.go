@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
-	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/internal/boltdb"
 	bolt "go.etcd.io/bbolt"
 )
@@ -27,26 +25,24 @@ type BoltOptions struct {
 
 // boltSchema is the schema version this package writes and reads.
 //
-// Version 1 has these buckets (package internal/boltdb sets up and checks
+// Version 2 has these buckets (package internal/boltdb sets up and checks
 // meta and the others):
 //
 //	meta          "version" -> decimal schema version
 //	certificates  SHA-256 of the certificate's DER (32 bytes) -> record
 //
-// A record is, in this order:
-//
-//	4 bytes  TTL in seconds, big-endian; 0 for the server's default
-//	1 byte   number of roles, n (at least 1)
-//	n bytes  the role numbers (ctl.Role), one byte each, ascending
-//	rest     the certificate's DER
-//
-// so that a lookup, the hot path, costs little more than parsing the
-// certificate (JSON, as package capf writes, took as long to decode as
-// the certificate to parse).
-const boltSchema = 1
+// where a record is what [Put] writes (see recordVersion). Version 1
+// held records without the format version and the hash that start those
+// of version 2, which are otherwise the same; [OpenBoltStore] migrates a
+// version 1 file to version 2 when it opens it, in one transaction.
+const boltSchema = 2
 
 var (
 	bucketCertificates = []byte("certificates")
+	// The meta bucket and its version key, as package internal/boltdb
+	// names them, for the migration.
+	bucketMeta = []byte("meta")
+	keyVersion = []byte("version")
 
 	boltSchemaDef = &boltdb.Schema{
 		Name:    "TVS store",
@@ -55,62 +51,39 @@ var (
 	}
 )
 
-// encodeRecord returns r as the certificates bucket holds it.
-func encodeRecord(r *record) []byte {
-	v := make([]byte, 0, 5+len(r.roles)+len(r.der))
-	v = binary.BigEndian.AppendUint32(v, uint32(r.ttl/time.Second))
-	v = append(v, byte(len(r.roles)))
-	for _, role := range r.roles {
-		v = append(v, byte(role)) // checkRoles allows only roles < 256
-	}
-	return append(v, r.der...)
+// migrate brings a version 1 file to version 2: it prefixes every record
+// with the format version and its key, which is all that changed.
+func migrate(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if string(meta.Get(keyVersion)) != "1" {
+			return nil
+		}
+		b := tx.Bucket(bucketCertificates)
+		var keys, values [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			keys = append(keys, bytes.Clone(k))
+			values = append(values, slices.Concat([]byte{recordVersion}, k, v))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			if err := b.Put(k, values[i]); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keyVersion, []byte(strconv.Itoa(boltSchema)))
+	})
 }
 
-// decodeRecord checks the value v stored under key and returns it as an
-// entry. v must not be used by anything else: the entry's certificate
-// shares its memory.
-func decodeRecord(key, v []byte) (*Entry, error) {
-	corrupt := func(format string, args ...any) error {
-		return fmt.Errorf("%w: record %x: %s", ErrCorrupt, key, fmt.Sprintf(format, args...))
-	}
-	if len(key) != sha256.Size {
-		return nil, corrupt("key is not a SHA-256 hash")
-	}
-	if len(v) < 5 || len(v) < 5+int(v[4]) {
-		return nil, corrupt("truncated (%d bytes)", len(v))
-	}
-	ttl := binary.BigEndian.Uint32(v)
-	if ttl > uint32(MaxTTL/time.Second) {
-		return nil, corrupt("TTL %d", ttl)
-	}
-	roles := make([]ctl.Role, v[4])
-	for i := range roles {
-		roles[i] = ctl.Role(v[5+i])
-	}
-	sorted, err := checkRoles(roles)
-	if err != nil || !slices.Equal(sorted, roles) {
-		return nil, corrupt("roles %v", roles)
-	}
-	der := v[5+len(roles):]
-	if len(der) == 0 {
-		return nil, corrupt("no certificate")
-	}
-	if sum := sha256.Sum256(der); !bytes.Equal(sum[:], key) {
-		return nil, corrupt("holds a certificate with another hash, %x", sum)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, corrupt("certificate does not parse: %v", err)
-	}
-	return &Entry{Certificate: cert, Roles: roles, TTL: time.Duration(ttl) * time.Second}, nil
-}
-
-// A BoltStore is the durable [Store]: one bbolt file. Lookup and Entries
-// read a consistent snapshot and never write, so any number of them run
-// at once, alongside a write. Put and Delete each commit, synced to disk
-// (fdatasync), before they return nil, so nothing they reported done is
-// lost if the process is killed or the system crashes; writes are an
-// administrator's, rare, and are not batched.
+// A BoltStore is the durable [Store] of one process: one bbolt file. Get
+// and List read a consistent snapshot and never write, so any number of
+// them run at once, alongside a write. Put and Delete each commit, synced
+// to disk (fdatasync), before they return nil, so nothing they reported
+// done is lost if the process is killed or the system crashes; writes are
+// an administrator's, rare, and are not batched.
 //
 // Only one BoltStore, in one process, can have a file open at a time.
 type BoltStore struct {
@@ -133,7 +106,8 @@ var boltSentinels = boltdb.Sentinels{
 // 0600) if it does not exist. It fails with [ErrStoreLocked] if another
 // process has the file open and does not release it within the timeout,
 // with [ErrStoreVersion] if a newer version of this package wrote it, and
-// with [ErrCorrupt] if it is not a TVS store file.
+// with [ErrCorrupt] if it is not a TVS store file. A file of an older
+// schema is migrated to the current one.
 func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	var timeout time.Duration
 	if opts != nil {
@@ -143,11 +117,15 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := migrate(h.DB()); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("tvs: store %s: migrating to schema version %d: %w", path, boltSchema, err)
+	}
 	return &BoltStore{h: h}, nil
 }
 
-// Lookup implements [Store], in a read-only transaction.
-func (s *BoltStore) Lookup(ctx context.Context, sum [32]byte) (*Entry, error) {
+// Get implements [Store], in a read-only transaction.
+func (s *BoltStore) Get(ctx context.Context, sum [32]byte) ([]byte, error) {
 	done, err := s.h.Begin(ctx)
 	if err != nil {
 		return nil, err
@@ -165,25 +143,20 @@ func (s *BoltStore) Lookup(ctx context.Context, sum [32]byte) (*Entry, error) {
 	if v == nil {
 		return nil, notFound(sum)
 	}
-	// Parsed outside the transaction, which then holds the file's pages
-	// for less time.
-	return decodeRecord(sum[:], v)
+	return v, nil
 }
 
 // Put implements [Store].
-func (s *BoltStore) Put(ctx context.Context, e *Entry) error {
-	r, err := newRecord(e)
-	if err != nil {
-		return err
-	}
-	v := encodeRecord(r)
+func (s *BoltStore) Put(ctx context.Context, sum [32]byte, record []byte) error {
 	done, err := s.h.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
 	return s.h.Wrap(s.h.DB().Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketCertificates).Put(r.sum[:], v)
+		// bbolt keeps a reference to the value until the commit, which
+		// ends before Put returns.
+		return tx.Bucket(bucketCertificates).Put(sum[:], record)
 	}))
 }
 
@@ -207,32 +180,31 @@ func (s *BoltStore) Delete(ctx context.Context, sum [32]byte) error {
 	return s.h.Wrap(err)
 }
 
-// Entries implements [Store].
-func (s *BoltStore) Entries(ctx context.Context) ([]*Entry, error) {
+// List implements [Store]. A key that is not 32 bytes long (which this
+// package never writes) makes it fail with [ErrCorrupt].
+func (s *BoltStore) List(ctx context.Context) (map[[32]byte][]byte, error) {
 	done, err := s.h.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	var keys, values [][]byte
+	records := make(map[[32]byte][]byte)
 	err = s.h.DB().View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCertificates).ForEach(func(k, v []byte) error {
-			keys = append(keys, bytes.Clone(k))
-			values = append(values, bytes.Clone(v))
+			if len(k) != sha256.Size {
+				return fmt.Errorf("%w: key %x is not a SHA-256 hash", ErrCorrupt, k)
+			}
+			records[[32]byte(k)] = bytes.Clone(v)
 			return nil
 		})
 	})
+	if errors.Is(err, ErrCorrupt) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, s.h.Wrap(err)
 	}
-	es := make([]*Entry, len(values))
-	for i, v := range values {
-		if es[i], err = decodeRecord(keys[i], v); err != nil {
-			return nil, err
-		}
-	}
-	sortEntries(es)
-	return es, nil
+	return records, nil
 }
 
 // Close waits for calls under way, then closes the file. Closing a closed

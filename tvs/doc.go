@@ -16,10 +16,19 @@
 //
 //   - A service: a [Store] ([OpenBoltStore], or [NewMemoryStore] for
 //     tests) filled with [LoadTrustList] (the certificates of a CTL or
-//     ITL, in the roles their records give) and [LoadCertificates] (PEM or
-//     DER files, in roles of your choice), and a [Server] with the TVS
-//     certificate in its TLSConfig; then [Server.Serve] on a listener.
-//     "ucsec tvs serve" does all of this from the command line.
+//     ITL, in the roles their records give), [LoadCertificates] (PEM or
+//     DER files, in roles of your choice) or [Put] (one [Entry]), and a
+//     [Server] with the TVS certificate in its TLSConfig; then
+//     [Server.Serve] on a listener. [Lookup] and [Entries] read the
+//     store as the server does. "ucsec tvs serve" does all of this from
+//     the command line.
+//   - The servers of a cluster, sharing one store: a [Store] on a shared
+//     database. A Store keeps opaque records, each under the SHA-256 hash
+//     of a certificate (a map from 32-byte keys to byte strings), and
+//     this package encodes, checks and decodes them, so that a backend
+//     knows nothing of certificates and does not change when records
+//     gain fields. Package tvs/tvstest checks that a backend keeps the
+//     contract of Store.
 //   - A phone, or a lab client: [Client], whose [Client.Verify] returns a
 //     [Verdict]. A Client is a [ctl.Verifier]: set it as the TVS of a
 //     [ctl.Phone], and the phone's decision on a new trust list whose
@@ -66,8 +75,13 @@
 // the list it loads: verify it, and decide that you trust its signer,
 // before loading it ("ucsec tvs serve" loads the lists an operator names,
 // as lists the operator built or checked, without verifying them). A
-// store that fails gives the phone no answer rather than "invalid", so
-// that it treats the service as unreachable.
+// store that fails, and a record that does not decode (corrupt, or
+// written by a newer version of this package), give the phone no answer
+// rather than "invalid", so that it treats the service as unreachable:
+// only a certificate the store reports absent ([ErrNotFound]) is
+// answered "invalid". Whoever can write to the store can make the
+// service vouch for any certificate: guard a shared database as the TVS
+// key.
 //
 // # Compatibility
 //
@@ -100,6 +114,14 @@
 // without a KeyUsage extension is not restricted (RFC 5280 §4.2.1.3).
 // Under LegacyTLS an RSA certificate without keyEncipherment, which RSA
 // key exchange calls for, is logged as a warning.
+//
+// Records carry a format version and room for fields that later
+// versions add: a version of this package reads the records of older
+// ones, skips fields it does not know that may be ignored, and refuses
+// (with [ErrStoreVersion]) records it cannot read safely, so that the
+// servers of a cluster can be upgraded one at a time. [BoltStore] files
+// of schema version 1 are migrated to version 2 when opened; older
+// versions of this package refuse version 2 files.
 //
 // The server speaks TLS 1.2 and later. The [Client] caches valid verdicts
 // only, takes a valid answer without TTL as valid but not to be cached,

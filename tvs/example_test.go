@@ -58,7 +58,7 @@ func Example() {
 
 	// The service vouches for the CAPF certificate, in the CAPF role.
 	store := tvs.NewMemoryStore() // tvs.OpenBoltStore for a durable one
-	err := store.Put(ctx, &tvs.Entry{Certificate: capfCert, Roles: []ctl.Role{ctl.RoleCAPF}, TTL: time.Hour})
+	err := tvs.Put(ctx, store, &tvs.Entry{Certificate: capfCert, Roles: []ctl.Role{ctl.RoleCAPF}, TTL: time.Hour})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -3,10 +3,12 @@ package tvs
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -33,7 +35,7 @@ func (c *fuzzConn) Write(b []byte) (int, error) { return c.w.Write(b) }
 func FuzzServerRequest(f *testing.F) {
 	known := svCert(f, "known")
 	st := NewMemoryStore()
-	if err := st.Put(context.Background(), &Entry{Certificate: known, Roles: []ctl.Role{ctl.RoleCAPF, ctl.RoleTVS}, TTL: time.Hour}); err != nil {
+	if err := Put(context.Background(), st, &Entry{Certificate: known, Roles: []ctl.Role{ctl.RoleCAPF, ctl.RoleTVS}, TTL: time.Hour}); err != nil {
 		f.Fatal(err)
 	}
 	srv := &Server{Store: st, TLSConfig: &tls.Config{Certificates: []tls.Certificate{svTVS(f).tls()}}}
@@ -101,6 +103,54 @@ func FuzzServerRequest(f *testing.F) {
 		wantB, _ := (&capfwire.TVSFrame{Version: 1, Command: capfwire.TVSCmdVerifyResponse, ID: req.ID, Elements: want}).Marshal()
 		if !bytes.Equal(got, wantB) {
 			t.Fatalf("answer %x, want %x", got, wantB)
+		}
+	})
+}
+
+// FuzzParseRecord decodes arbitrary records, as a Store may return
+// anything: it must not panic; a record it reads, hashed or not, is one
+// that Put could have written with the same entry, and what it reads
+// hashed it reads unhashed too.
+func FuzzParseRecord(f *testing.F) {
+	cert := svCert(f, "fuzz")
+	sum := sha256.Sum256(cert.Raw)
+	r, err := newRecord(&Entry{Certificate: cert, Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: time.Hour})
+	if err != nil {
+		f.Fatal(err)
+	}
+	v := r.marshal()
+	f.Add(v)
+	f.Add(append(bytes.Clone(v), 0x01, 0, 2, 'h', 'i'))
+	f.Add(append(bytes.Clone(v), 0x80, 0, 0))
+	f.Add(v[:recordHead+2])
+	f.Add([]byte{2})
+	f.Add([]byte{})
+
+	f.Fuzz(func(t *testing.T, v []byte) {
+		e, err := parseRecord(sum, bytes.Clone(v), false)
+		eh, errh := parseRecord(sum, bytes.Clone(v), true)
+		if errh == nil && err != nil {
+			t.Fatalf("read hashed, not unhashed: %v", err)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrStoreVersion) {
+				t.Fatalf("error %v wraps neither ErrCorrupt nor ErrStoreVersion", err)
+			}
+			return
+		}
+		r, err := newRecord(e)
+		if err != nil {
+			t.Fatalf("read an entry that Put refuses: %v", err)
+		}
+		again, err := parseRecord(r.sum, r.marshal(), true)
+		if err != nil {
+			t.Fatalf("Put's record of what was read does not read: %v", err)
+		}
+		if !bytes.Equal(again.Certificate.Raw, e.Certificate.Raw) || !slices.Equal(again.Roles, e.Roles) || again.TTL != e.TTL {
+			t.Fatalf("round trip changed the entry")
+		}
+		if errh == nil && (r.sum != sum || !bytes.Equal(eh.Certificate.Raw, e.Certificate.Raw)) {
+			t.Fatalf("read hashed, but the certificate's hash is %x", r.sum)
 		}
 	})
 }

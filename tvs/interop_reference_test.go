@@ -87,7 +87,7 @@ type refCase struct {
 	file  string // its PEM, for tvsc and tvsctl
 	roles []ctl.Role
 	ttl   time.Duration // 0: the servers' default
-	load  bool          // put with LoadCertificates rather than Store.Put
+	load  bool          // put with LoadCertificates rather than Put
 }
 
 func (c *refCase) known() bool { return len(c.roles) != 0 }
@@ -423,7 +423,7 @@ func refNewRig(t *testing.T) *refRig {
 			if n, err := LoadCertificates(ctx, r.ours.store, pemData, c.roles, c.ttl); n != 1 || err != nil {
 				t.Fatalf("LoadCertificates %s: %d, %v", c.name, n, err)
 			}
-		} else if err := r.ours.store.Put(ctx, &Entry{Certificate: c.cert, Roles: c.roles, TTL: c.ttl}); err != nil {
+		} else if err := Put(ctx, r.ours.store, &Entry{Certificate: c.cert, Roles: c.roles, TTL: c.ttl}); err != nil {
 			t.Fatalf("Put %s: %v", c.name, err)
 		}
 		r.tvsd.ctl(t, c.ctlArgs()...)

@@ -40,7 +40,7 @@ func limStart(t *testing.T, srv *Server) *limServer {
 	key := testpki.NewKey(t, testpki.EC256)
 	cert := testpki.SelfSigned(t, testpki.Server("TVS-limits"), key)
 	st := NewMemoryStore()
-	require.NoError(t, st.Put(context.Background(), &Entry{Certificate: cert, Roles: []ctl.Role{ctl.RoleTVS}, TTL: time.Hour}))
+	require.NoError(t, Put(context.Background(), st, &Entry{Certificate: cert, Roles: []ctl.Role{ctl.RoleTVS}, TTL: time.Hour}))
 	s := &limServer{cert: cert, log: new(testnet.Log)}
 	srv.Store = st
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{testpki.TLSCertificate(cert, key)}}

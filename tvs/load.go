@@ -90,13 +90,15 @@ func LoadCertificates(ctx context.Context, st Store, data []byte, roles []ctl.Ro
 
 // putAll checks every entry, then puts them in order.
 func putAll(ctx context.Context, st Store, es []*Entry) (int, error) {
-	for _, e := range es {
-		if _, err := newRecord(e); err != nil {
+	rs := make([]*record, len(es))
+	for i, e := range es {
+		var err error
+		if rs[i], err = newRecord(e); err != nil {
 			return 0, fmt.Errorf("%w (certificate %s)", err, e.Certificate.Subject)
 		}
 	}
-	for i, e := range es {
-		if err := st.Put(ctx, e); err != nil {
+	for i, r := range rs {
+		if err := st.Put(ctx, r.sum, r.marshal()); err != nil {
 			return i, err
 		}
 	}

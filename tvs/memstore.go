@@ -1,59 +1,61 @@
 package tvs
 
 import (
+	"bytes"
 	"context"
+	"maps"
 	"sync"
 )
 
-// A MemoryStore is a [Store] that keeps its entries in memory, for tests
-// and examples. It checks entries as [BoltStore] does. It is safe for
-// concurrent use: lookups share a read lock.
+// A MemoryStore is a [Store] that keeps its records in memory, for tests
+// and examples. It is safe for concurrent use: lookups share a read lock.
 type MemoryStore struct {
 	mu      sync.RWMutex
 	closed  bool
-	records map[[32]byte]*record
+	records map[[32]byte][]byte // never changed in place: replaced
 }
 
 var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty store.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{records: make(map[[32]byte]*record)}
+	return &MemoryStore{records: make(map[[32]byte][]byte)}
 }
 
-// Lookup implements [Store].
-func (s *MemoryStore) Lookup(ctx context.Context, sum [32]byte) (*Entry, error) {
+// Get implements [Store].
+func (s *MemoryStore) Get(ctx context.Context, sum [32]byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	s.mu.RLock()
-	closed, r := s.closed, s.records[sum]
+	closed, v := s.closed, s.records[sum]
 	s.mu.RUnlock()
 	switch {
 	case closed:
 		return nil, ErrStoreClosed
-	case r == nil:
+	case v == nil:
 		return nil, notFound(sum)
 	}
-	// Records never change, so r can be copied out without the lock.
-	return r.entry()
+	// Records are never changed in place, so v can be copied without
+	// the lock.
+	return bytes.Clone(v), nil
 }
 
 // Put implements [Store].
-func (s *MemoryStore) Put(ctx context.Context, e *Entry) error {
-	r, err := newRecord(e)
-	if err != nil {
-		return err
-	}
+func (s *MemoryStore) Put(ctx context.Context, sum [32]byte, record []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	v := bytes.Clone(record)
+	if v == nil {
+		v = []byte{} // held, though empty: nil means absent
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrStoreClosed
 	}
-	s.records[r.sum] = r
+	s.records[sum] = v
 	return nil
 }
 
@@ -74,8 +76,8 @@ func (s *MemoryStore) Delete(ctx context.Context, sum [32]byte) error {
 	return nil
 }
 
-// Entries implements [Store].
-func (s *MemoryStore) Entries(ctx context.Context) ([]*Entry, error) {
+// List implements [Store].
+func (s *MemoryStore) List(ctx context.Context) (map[[32]byte][]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -84,20 +86,12 @@ func (s *MemoryStore) Entries(ctx context.Context) ([]*Entry, error) {
 		s.mu.RUnlock()
 		return nil, ErrStoreClosed
 	}
-	rs := make([]*record, 0, len(s.records))
-	for _, r := range s.records {
-		rs = append(rs, r)
-	}
+	records := maps.Clone(s.records)
 	s.mu.RUnlock()
-	es := make([]*Entry, len(rs))
-	for i, r := range rs {
-		var err error
-		if es[i], err = r.entry(); err != nil {
-			return nil, err
-		}
+	for sum, v := range records {
+		records[sum] = bytes.Clone(v)
 	}
-	sortEntries(es)
-	return es, nil
+	return records, nil
 }
 
 // Close implements [Store]. Closing a closed store does nothing.

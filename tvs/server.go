@@ -1,6 +1,7 @@
 package tvs
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -231,11 +232,17 @@ func (s *Server) answer(ctx context.Context, req *capfwire.TVSFrame) (*capfwire.
 	}
 	sum := sha256.Sum256(der)
 	attrs = append(attrs, "sha256", hex.EncodeToString(sum[:]))
-	e, err := s.Store.Lookup(ctx, sum)
+	e, err := Lookup(ctx, s.Store, sum)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		resp.AddUint8(capfwire.TVSTagStatus, capfwire.TVSStatusInvalid)
 		return resp, attrs, nil
+	case err == nil && !bytes.Equal(e.Certificate.Raw, der):
+		// Lookup checks the hash the record names, not its certificate's
+		// (see recordVersion): this compares it with the certificate
+		// asked about, which costs less than hashing it.
+		err = fmt.Errorf("%w: record %x holds another certificate", ErrCorrupt, sum)
+		fallthrough
 	case err != nil:
 		return nil, attrs, fmt.Errorf("tvs: store: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,12 +82,12 @@ type svCounting struct {
 	fail    atomic.Bool
 }
 
-func (s *svCounting) Lookup(ctx context.Context, sum [32]byte) (*Entry, error) {
+func (s *svCounting) Get(ctx context.Context, sum [32]byte) ([]byte, error) {
 	s.lookups.Add(1)
 	if s.fail.Load() {
 		return nil, errors.New("disk on fire")
 	}
-	return s.Store.Lookup(ctx, sum)
+	return s.Store.Get(ctx, sum)
 }
 
 // svLog collects log records.
@@ -193,7 +194,7 @@ func svStart(tb testing.TB, configure func(*Server)) *svServer {
 // put adds cert with roles and ttl to the server's store.
 func (s *svServer) put(tb testing.TB, cert *x509.Certificate, ttl time.Duration, roles ...ctl.Role) {
 	tb.Helper()
-	require.NoError(tb, s.store.Put(context.Background(), &Entry{Certificate: cert, Roles: roles, TTL: ttl}))
+	require.NoError(tb, Put(context.Background(), s.store, &Entry{Certificate: cert, Roles: roles, TTL: ttl}))
 }
 
 // client returns a client of the server that trusts its certificate.
@@ -419,6 +420,33 @@ func TestServerStoreError(t *testing.T) {
 	assert.True(t, v.Valid)
 }
 
+// A record that does not decode, or that holds another certificate than
+// the one asked about, gives no answer either, as a failing store.
+func TestServerCorruptRecord(t *testing.T) {
+	ctx := context.Background()
+	s := svStart(t, nil)
+	cert, other := svCert(t, "known"), svCert(t, "other")
+	sum := sha256.Sum256(cert.Raw)
+	r, err := newRecord(&Entry{Certificate: cert, Roles: []ctl.Role{ctl.RoleCCM}})
+	require.NoError(t, err)
+	for name, record := range map[string][]byte{
+		"truncated":           r.marshal()[:40],
+		"another certificate": slices.Concat(r.marshal()[:recordHead+1], other.Raw),
+		"newer format":        slices.Concat([]byte{recordVersion + 1}, r.marshal()[1:]),
+	} {
+		s.log.reset()
+		require.NoError(t, s.store.Put(ctx, sum, record))
+		assert.Empty(t, s.raw(t, svRequest(t, 1, svDevice, cert.Raw)), name)
+		l := s.log.wait(t, "tvs: request failed")
+		t.Logf("%s: %v", name, l["err"])
+		if name == "newer format" {
+			assert.ErrorIs(t, l["err"].(error), ErrStoreVersion)
+		} else {
+			assert.ErrorIs(t, l["err"].(error), ErrCorrupt)
+		}
+	}
+}
+
 // Each answered request is logged once, with what identifies it.
 func TestServerLog(t *testing.T) {
 	s := svStart(t, nil)
@@ -533,7 +561,7 @@ func TestServerServeConn(t *testing.T) {
 	id := svTVS(t)
 	st := NewMemoryStore()
 	cert := svCert(t, "known")
-	require.NoError(t, st.Put(context.Background(), &Entry{Certificate: cert, Roles: []ctl.Role{ctl.RoleTFTP}, TTL: time.Minute}))
+	require.NoError(t, Put(context.Background(), st, &Entry{Certificate: cert, Roles: []ctl.Role{ctl.RoleTFTP}, TTL: time.Minute}))
 	srv := &Server{Store: st, TLSConfig: &tls.Config{Certificates: []tls.Certificate{id.tls()}}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,37 +52,43 @@ func requireEntries(t *testing.T, want, got []*Entry) {
 	}
 }
 
-func TestMemoryStore(t *testing.T) {
-	testStore(t, func(t *testing.T) Store {
+// openers are the stores of this package, for the tests of what package
+// tvs does on top of a Store. Package tvstest checks the stores
+// themselves (conformance_test.go).
+var openers = map[string]func(t *testing.T) Store{
+	"memory": func(t *testing.T) Store {
 		s := NewMemoryStore()
 		t.Cleanup(func() { s.Close() })
 		return s
-	})
-}
-
-func TestBoltStore(t *testing.T) {
-	testStore(t, func(t *testing.T) Store {
+	},
+	"bolt": func(t *testing.T) Store {
 		s, err := OpenBoltStore(filepath.Join(t.TempDir(), "tvs.db"), nil)
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })
 		return s
-	})
+	},
 }
 
-// testStore is the conformance suite every Store must pass. open returns
-// a new, empty store that the test may close.
-func testStore(t *testing.T, open func(t *testing.T) Store) {
+// TestEntries checks Put, Lookup and Entries, which encode and decode
+// the records of a Store, on each store of this package.
+func TestEntries(t *testing.T) {
+	for name, open := range openers {
+		t.Run(name, func(t *testing.T) { testEntries(t, open) })
+	}
+}
+
+func testEntries(t *testing.T, open func(t *testing.T) Store) {
 	ctx := context.Background()
 	allRoles := []ctl.Role{ctl.RoleSAST, ctl.RoleCCM, ctl.RoleCCMTFTP, ctl.RoleTFTP, ctl.RoleCAPF, ctl.RoleAppServer, ctl.RoleTVS}
 
 	t.Run("NotFound", func(t *testing.T) {
 		s := open(t)
 		sum := sha256.Sum256([]byte("no such certificate"))
-		_, err := s.Lookup(ctx, sum)
+		_, err := Lookup(ctx, s, sum)
 		require.ErrorIs(t, err, ErrNotFound)
 		require.Contains(t, err.Error(), fmt.Sprintf("%x", sum))
 		require.ErrorIs(t, s.Delete(ctx, sum), ErrNotFound)
-		es, err := s.Entries(ctx)
+		es, err := Entries(ctx, s)
 		require.NoError(t, err)
 		require.Empty(t, es)
 	})
@@ -90,11 +97,11 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		s := open(t)
 		c := svCert(t, "CUCM")
 		in := &Entry{Certificate: c, Roles: []ctl.Role{ctl.RoleTVS, ctl.RoleCCM}, TTL: time.Hour}
-		require.NoError(t, s.Put(ctx, in))
+		require.NoError(t, Put(ctx, s, in))
 		// Put leaves its argument alone: roles not sorted in place.
 		require.Equal(t, []ctl.Role{ctl.RoleTVS, ctl.RoleCCM}, in.Roles)
 		want := &Entry{Certificate: c, Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: time.Hour}
-		got, err := s.Lookup(ctx, sha256.Sum256(c.Raw))
+		got, err := Lookup(ctx, s, sha256.Sum256(c.Raw))
 		require.NoError(t, err)
 		requireEntry(t, want, got)
 		require.Equal(t, "CUCM", got.Certificate.Subject.CommonName)
@@ -102,11 +109,11 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 
 		// Put again replaces.
 		want = &Entry{Certificate: c, Roles: []ctl.Role{ctl.RoleTFTP}}
-		require.NoError(t, s.Put(ctx, want))
-		got, err = s.Lookup(ctx, in.Sum())
+		require.NoError(t, Put(ctx, s, want))
+		got, err = Lookup(ctx, s, in.Sum())
 		require.NoError(t, err)
 		requireEntry(t, want, got)
-		es, err := s.Entries(ctx)
+		es, err := Entries(ctx, s)
 		require.NoError(t, err)
 		requireEntries(t, []*Entry{want}, es)
 
@@ -114,8 +121,8 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		want = &Entry{Certificate: c, Roles: allRoles, TTL: MaxTTL}
 		reversed := slices.Clone(allRoles)
 		slices.Reverse(reversed)
-		require.NoError(t, s.Put(ctx, &Entry{Certificate: c, Roles: reversed, TTL: MaxTTL}))
-		got, err = s.Lookup(ctx, in.Sum())
+		require.NoError(t, Put(ctx, s, &Entry{Certificate: c, Roles: reversed, TTL: MaxTTL}))
+		got, err = Lookup(ctx, s, in.Sum())
 		require.NoError(t, err)
 		requireEntry(t, want, got)
 	})
@@ -125,6 +132,8 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		c := svCert(t, "CUCM")
 		junk := *c
 		junk.Raw = []byte{0x30, 0x03, 0x02, 0x01, 0x01}
+		huge := *c
+		huge.Raw = make([]byte, MaxCertificateSize+1)
 		ok := []ctl.Role{ctl.RoleCCM}
 		for _, tc := range []struct {
 			name string
@@ -134,6 +143,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 			{"no certificate", &Entry{Roles: ok}},
 			{"empty Raw", &Entry{Certificate: &x509.Certificate{}, Roles: ok}},
 			{"junk Raw", &Entry{Certificate: &junk, Roles: ok}},
+			{"Raw too long", &Entry{Certificate: &huge, Roles: ok}},
 			{"no roles", &Entry{Certificate: c}},
 			{"empty roles", &Entry{Certificate: c, Roles: []ctl.Role{}}},
 			{"role 5", &Entry{Certificate: c, Roles: []ctl.Role{5}}},
@@ -149,18 +159,18 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 			{"TTL over 30 days", &Entry{Certificate: c, Roles: ok, TTL: MaxTTL + time.Second}},
 			{"TTL a year", &Entry{Certificate: c, Roles: ok, TTL: 365 * 24 * time.Hour}},
 		} {
-			err := s.Put(ctx, tc.e)
+			err := Put(ctx, s, tc.e)
 			require.ErrorIs(t, err, ErrInvalid, tc.name)
 			t.Logf("%s: %v", tc.name, err)
 		}
-		es, err := s.Entries(ctx)
+		es, err := Entries(ctx, s)
 		require.NoError(t, err)
 		require.Empty(t, es, "nothing invalid was stored")
 
 		for _, ttl := range []time.Duration{0, time.Second, 86400 * time.Second, MaxTTL} {
 			e := &Entry{Certificate: c, Roles: ok, TTL: ttl}
-			require.NoError(t, s.Put(ctx, e), "%v", ttl)
-			got, err := s.Lookup(ctx, e.Sum())
+			require.NoError(t, Put(ctx, s, e), "%v", ttl)
+			got, err := Lookup(ctx, s, e.Sum())
 			require.NoError(t, err)
 			require.Equal(t, ttl, got.TTL)
 		}
@@ -172,14 +182,14 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		want := &Entry{Certificate: newCopy(t, c), Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: time.Minute}
 		in := &Entry{Certificate: c, Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: time.Minute}
 		sum := in.Sum()
-		require.NoError(t, s.Put(ctx, in))
+		require.NoError(t, Put(ctx, s, in))
 		// Changing what Put was given changes nothing.
 		in.Roles[0] = ctl.RoleSAST
 		c.Raw[len(c.Raw)-1] ^= 0xff
 		c.Subject.CommonName = "changed"
 		in.TTL = time.Hour
 
-		got, err := s.Lookup(ctx, sum)
+		got, err := Lookup(ctx, s, sum)
 		require.NoError(t, err)
 		requireEntry(t, want, got)
 		// Nor changing what Lookup returned.
@@ -188,21 +198,21 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		got.Certificate.RawSubject[0] = 0
 		got.Certificate.Subject.CommonName = "changed"
 		got.TTL = 0
-		got2, err := s.Lookup(ctx, sum)
+		got2, err := Lookup(ctx, s, sum)
 		require.NoError(t, err)
 		requireEntry(t, want, got2)
 		require.Equal(t, "CUCM", got2.Certificate.Subject.CommonName)
 		// Nor what Entries returned.
-		es, err := s.Entries(ctx)
+		es, err := Entries(ctx, s)
 		require.NoError(t, err)
 		es[0].Roles[0] = ctl.RoleTFTP
 		es[0].Certificate.Raw[1] = 0
 		es[0].Certificate.Signature[0] ^= 0xff
-		got2, err = s.Lookup(ctx, sum)
+		got2, err = Lookup(ctx, s, sum)
 		require.NoError(t, err)
 		requireEntry(t, want, got2)
 		// Two lookups share nothing either.
-		got3, err := s.Lookup(ctx, sum)
+		got3, err := Lookup(ctx, s, sum)
 		require.NoError(t, err)
 		got3.Certificate.Raw[2] = 0
 		requireEntry(t, want, got2)
@@ -210,8 +220,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 
 	t.Run("EntriesOrder", func(t *testing.T) {
 		s := open(t)
-		// Two with the same subject (ordered by sum), names out of order,
-		// and one whose subject sorts by its second attribute.
+		// Two with the same subject (ordered by sum), names out of order.
 		a1, a2, b, c := svCert(t, "a"), svCert(t, "a"), svCert(t, "b"), svCert(t, "c")
 		if sa1, sa2 := sha256.Sum256(a1.Raw), sha256.Sum256(a2.Raw); bytes.Compare(sa1[:], sa2[:]) > 0 {
 			a1, a2 = a2, a1
@@ -220,9 +229,9 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		for _, cert := range []*x509.Certificate{c, a2, b, a1} {
 			e := &Entry{Certificate: cert, Roles: []ctl.Role{ctl.RoleCCM}}
 			in[cert] = e
-			require.NoError(t, s.Put(ctx, e))
+			require.NoError(t, Put(ctx, s, e))
 		}
-		es, err := s.Entries(ctx)
+		es, err := Entries(ctx, s)
 		require.NoError(t, err)
 		requireEntries(t, []*Entry{in[a1], in[a2], in[b], in[c]}, es)
 		// Subject strings, as pkix.Name.String gives them.
@@ -233,57 +242,75 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		s := open(t)
 		e1 := &Entry{Certificate: svCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM}}
 		e2 := &Entry{Certificate: svCert(t, "two"), Roles: []ctl.Role{ctl.RoleTFTP}}
-		require.NoError(t, s.Put(ctx, e1))
-		require.NoError(t, s.Put(ctx, e2))
+		require.NoError(t, Put(ctx, s, e1))
+		require.NoError(t, Put(ctx, s, e2))
 		require.NoError(t, s.Delete(ctx, e1.Sum()))
-		_, err := s.Lookup(ctx, e1.Sum())
+		_, err := Lookup(ctx, s, e1.Sum())
 		require.ErrorIs(t, err, ErrNotFound)
-		require.ErrorIs(t, s.Delete(ctx, e1.Sum()), ErrNotFound)
-		got, err := s.Lookup(ctx, e2.Sum())
+		got, err := Lookup(ctx, s, e2.Sum())
 		require.NoError(t, err)
 		requireEntry(t, e2, got)
-		es, err := s.Entries(ctx)
+		es, err := Entries(ctx, s)
 		require.NoError(t, err)
 		requireEntries(t, []*Entry{e2}, es)
-		// Deleted, then put again.
-		require.NoError(t, s.Put(ctx, e1))
-		es, err = s.Entries(ctx)
+		require.NoError(t, Put(ctx, s, e1))
+		es, err = Entries(ctx, s)
 		require.NoError(t, err)
 		requireEntries(t, []*Entry{e1, e2}, es)
 	})
 
-	t.Run("Close", func(t *testing.T) {
+	t.Run("Errors", func(t *testing.T) {
 		s := open(t)
 		e := &Entry{Certificate: svCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM}}
-		require.NoError(t, s.Put(ctx, e))
-		require.NoError(t, s.Close())
-		_, err := s.Lookup(ctx, e.Sum())
-		require.ErrorIs(t, err, ErrStoreClosed)
-		require.ErrorIs(t, s.Put(ctx, e), ErrStoreClosed)
-		require.ErrorIs(t, s.Delete(ctx, e.Sum()), ErrStoreClosed)
-		_, err = s.Entries(ctx)
-		require.ErrorIs(t, err, ErrStoreClosed)
-		require.NoError(t, s.Close(), "second Close")
-		// An invalid entry is still invalid.
-		require.ErrorIs(t, s.Put(ctx, &Entry{}), ErrInvalid)
-	})
-
-	t.Run("Context", func(t *testing.T) {
-		s := open(t)
-		e := &Entry{Certificate: svCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM}}
-		require.NoError(t, s.Put(ctx, e))
+		require.NoError(t, Put(ctx, s, e))
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		_, err := s.Lookup(cctx, e.Sum())
+		_, err := Lookup(cctx, s, e.Sum())
 		require.ErrorIs(t, err, context.Canceled)
-		require.ErrorIs(t, s.Put(cctx, &Entry{Certificate: svCert(t, "two"), Roles: []ctl.Role{ctl.RoleCCM}}), context.Canceled)
-		require.ErrorIs(t, s.Delete(cctx, e.Sum()), context.Canceled)
-		_, err = s.Entries(cctx)
+		require.ErrorIs(t, Put(cctx, s, &Entry{Certificate: svCert(t, "two"), Roles: []ctl.Role{ctl.RoleCCM}}), context.Canceled)
+		_, err = Entries(cctx, s)
 		require.ErrorIs(t, err, context.Canceled)
-		// Nothing was written.
-		es, err := s.Entries(ctx)
+		es, err := Entries(ctx, s)
 		require.NoError(t, err)
 		requireEntries(t, []*Entry{e}, es)
+
+		// An invalid entry is refused before the store is asked.
+		require.ErrorIs(t, Put(cctx, s, &Entry{}), ErrInvalid)
+		require.NoError(t, s.Close())
+		_, err = Lookup(ctx, s, e.Sum())
+		require.ErrorIs(t, err, ErrStoreClosed)
+		require.ErrorIs(t, Put(ctx, s, e), ErrStoreClosed)
+		_, err = Entries(ctx, s)
+		require.ErrorIs(t, err, ErrStoreClosed)
+		require.ErrorIs(t, Put(ctx, s, &Entry{}), ErrInvalid)
+	})
+
+	t.Run("Corrupt", func(t *testing.T) {
+		// A record that does not decode fails Lookup and Entries; a
+		// corrupt record can be replaced, or deleted.
+		s := open(t)
+		good := &Entry{Certificate: svCert(t, "good"), Roles: []ctl.Role{ctl.RoleCCM}}
+		bad := &Entry{Certificate: svCert(t, "bad"), Roles: []ctl.Role{ctl.RoleTFTP}}
+		require.NoError(t, Put(ctx, s, good))
+		require.NoError(t, s.Put(ctx, bad.Sum(), []byte{1, 0, 0, 0, 0, 1, 3}))
+		_, err := Lookup(ctx, s, bad.Sum())
+		require.ErrorIs(t, err, ErrCorrupt)
+		_, err = Entries(ctx, s)
+		require.ErrorIs(t, err, ErrCorrupt)
+		got, err := Lookup(ctx, s, good.Sum())
+		require.NoError(t, err)
+		requireEntry(t, good, got)
+		require.NoError(t, Put(ctx, s, bad))
+		got, err = Lookup(ctx, s, bad.Sum())
+		require.NoError(t, err)
+		requireEntry(t, bad, got)
+		require.NoError(t, s.Put(ctx, bad.Sum(), []byte{2}))
+		_, err = Entries(ctx, s)
+		require.ErrorIs(t, err, ErrStoreVersion)
+		require.NoError(t, s.Delete(ctx, bad.Sum()))
+		es, err := Entries(ctx, s)
+		require.NoError(t, err)
+		requireEntries(t, []*Entry{good}, es)
 	})
 
 	t.Run("Concurrent", func(t *testing.T) {
@@ -293,10 +320,10 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		flipA := &Entry{Certificate: svCert(t, "flip"), Roles: []ctl.Role{ctl.RoleCCM}}
 		flipB := &Entry{Certificate: flipA.Certificate, Roles: []ctl.Role{ctl.RoleTFTP, ctl.RoleCAPF}, TTL: time.Minute}
 		toggle := &Entry{Certificate: svCert(t, "toggle"), Roles: []ctl.Role{ctl.RoleAppServer}}
-		require.NoError(t, s.Put(ctx, fixed))
-		require.NoError(t, s.Put(ctx, flipA))
+		require.NoError(t, Put(ctx, s, fixed))
+		require.NoError(t, Put(ctx, s, flipA))
 
-		const readers, writes = 16, 40
+		const readers, writes = 4, 40
 		var (
 			wg      sync.WaitGroup // readers
 			writers sync.WaitGroup
@@ -307,18 +334,19 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		for range readers {
 			wg.Go(func() {
 				for !done.Load() {
-					got, err := s.Lookup(ctx, fixed.Sum())
+					runtime.Gosched() // leave the writers a core
+					got, err := Lookup(ctx, s, fixed.Sum())
 					if err != nil || !slices.Equal(got.Roles, fixed.Roles) || got.TTL != fixed.TTL {
 						errs <- fmt.Errorf("fixed: %v, %v", got, err)
 						return
 					}
-					got, err = s.Lookup(ctx, flipA.Sum())
+					got, err = Lookup(ctx, s, flipA.Sum())
 					if err != nil || !(slices.Equal(got.Roles, flipA.Roles) && got.TTL == flipA.TTL ||
 						slices.Equal(got.Roles, []ctl.Role{ctl.RoleTFTP, ctl.RoleCAPF}) && got.TTL == flipB.TTL) {
 						errs <- fmt.Errorf("flip: %v, %v", got, err)
 						return
 					}
-					switch got, err := s.Lookup(ctx, toggle.Sum()); {
+					switch got, err := Lookup(ctx, s, toggle.Sum()); {
 					case err == nil && !slices.Equal(got.Roles, toggle.Roles):
 						errs <- fmt.Errorf("toggle: %v", got.Roles)
 						return
@@ -336,7 +364,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 				if i%2 == 0 {
 					e = flipB
 				}
-				if err := s.Put(ctx, e); err != nil {
+				if err := Put(ctx, s, e); err != nil {
 					errs <- err
 					return
 				}
@@ -344,11 +372,11 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		})
 		writers.Go(func() {
 			for range writes / 2 {
-				if err := s.Put(ctx, toggle); err != nil {
+				if err := Put(ctx, s, toggle); err != nil {
 					errs <- err
 					return
 				}
-				if _, err := s.Entries(ctx); err != nil {
+				if _, err := Entries(ctx, s); err != nil {
 					errs <- err
 					return
 				}
@@ -366,7 +394,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 			require.NoError(t, err)
 		}
 		t.Logf("%d lookups", lookups.Load())
-		es, err := s.Entries(ctx)
+		es, err := Entries(ctx, s)
 		require.NoError(t, err)
 		require.Len(t, es, 2)
 	})
@@ -409,30 +437,62 @@ func TestBoltStoreReopen(t *testing.T) {
 	e2 := &Entry{Certificate: svCert(t, "two"), Roles: []ctl.Role{ctl.RoleTFTP}}
 	e3 := &Entry{Certificate: svCert(t, "three"), Roles: []ctl.Role{ctl.RoleSAST}, TTL: MaxTTL}
 	for _, e := range []*Entry{e1, e2, e3} {
-		require.NoError(t, s.Put(ctx, e))
+		require.NoError(t, Put(ctx, s, e))
 	}
 	require.NoError(t, s.Delete(ctx, e2.Sum()))
 	require.NoError(t, s.Close())
 
 	s = openBolt(t, path)
 	defer s.Close()
-	es, err := s.Entries(ctx)
+	es, err := Entries(ctx, s)
 	require.NoError(t, err)
 	requireEntries(t, []*Entry{e1, e3}, es)
-	got, err := s.Lookup(ctx, e3.Sum())
+	got, err := Lookup(ctx, s, e3.Sum())
 	require.NoError(t, err)
 	requireEntry(t, e3, got)
-	_, err = s.Lookup(ctx, e2.Sum())
+	_, err = Lookup(ctx, s, e2.Sum())
 	require.ErrorIs(t, err, ErrNotFound)
 
 	// The record format the schema comment documents.
 	require.NoError(t, s.h.DB().View(func(tx *bolt.Tx) error {
 		sum := e1.Sum()
 		v := tx.Bucket([]byte("certificates")).Get(sum[:])
-		require.Equal(t, slices.Concat([]byte{0, 1, 0x51, 0x80, 2, 1, 21}, e1.Certificate.Raw), v)
-		require.Equal(t, "1", string(tx.Bucket([]byte("meta")).Get([]byte("version"))))
+		require.Equal(t, slices.Concat([]byte{1}, sum[:], []byte{0, 1, 0x51, 0x80, 2, 1, 21}, e1.Certificate.Raw), v)
+		require.Equal(t, "2", string(tx.Bucket([]byte("meta")).Get([]byte("version"))))
 		return nil
 	}))
+}
+
+// TestBoltStoreMigrate opens a file of schema version 1, whose records
+// lack the format version byte: it is migrated to version 2, once.
+func TestBoltStoreMigrate(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tvs.db")
+	e1 := &Entry{Certificate: svCert(t, "one"), Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: 86400 * time.Second}
+	e2 := &Entry{Certificate: svCert(t, "two"), Roles: []ctl.Role{ctl.RoleSAST}}
+	db, err := boltdb.Open(path, time.Second, &boltdb.Schema{Name: "TVS store", Version: 1, Buckets: [][]byte{[]byte("certificates")}})
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("certificates"))
+		s1, s2 := e1.Sum(), e2.Sum()
+		// As version 1 wrote them.
+		return errors.Join(
+			b.Put(s1[:], slices.Concat([]byte{0, 1, 0x51, 0x80, 2, 1, 21}, e1.Certificate.Raw)),
+			b.Put(s2[:], slices.Concat([]byte{0, 0, 0, 0, 1, 0}, e2.Certificate.Raw)))
+	}))
+	require.NoError(t, db.Close())
+
+	for range 2 {
+		s := openBolt(t, path)
+		es, err := Entries(ctx, s)
+		require.NoError(t, err)
+		requireEntries(t, []*Entry{e1, e2}, es)
+		require.NoError(t, s.h.DB().View(func(tx *bolt.Tx) error {
+			require.Equal(t, "2", string(tx.Bucket([]byte("meta")).Get([]byte("version"))))
+			return nil
+		}))
+		require.NoError(t, s.Close())
+	}
 }
 
 // TestBoltStoreOpenErrors checks that OpenBoltStore reports this
@@ -488,78 +548,127 @@ func TestBoltStoreOpenErrors(t *testing.T) {
 	require.Contains(t, err.Error(), "not a TVS store")
 }
 
+// TestBoltStoreCorrupt: a key that is not a SHA-256 hash, which this
+// package never writes, makes List fail; other records still read.
 func TestBoltStoreCorrupt(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tvs.db")
 	good := &Entry{Certificate: svCert(t, "good"), Roles: []ctl.Role{ctl.RoleCCM}}
-	bad := &Entry{Certificate: svCert(t, "bad"), Roles: []ctl.Role{ctl.RoleTFTP}}
-	other := svCert(t, "other")
 	s := openBolt(t, path)
-	require.NoError(t, s.Put(ctx, good))
-	require.NoError(t, s.Put(ctx, bad))
+	require.NoError(t, Put(ctx, s, good))
 	require.NoError(t, s.Close())
-	file, err := os.ReadFile(path)
-	require.NoError(t, err)
-
-	badSum := bad.Sum()
-	der := bad.Certificate.Raw
-	rec := func(head ...byte) []byte { return slices.Concat(head, der) }
-	for _, tc := range []struct {
-		name  string
-		key   []byte
-		value []byte
-	}{
-		{"empty", badSum[:], []byte{}},
-		{"short", badSum[:], []byte{0, 0, 0, 0}},
-		{"roles cut", badSum[:], []byte{0, 0, 0, 0, 2, 1}},
-		{"no certificate", badSum[:], []byte{0, 0, 0, 0, 1, 3}},
-		{"other certificate", badSum[:], slices.Concat([]byte{0, 0, 0, 0, 1, 3}, other.Raw)},
-		{"certificate cut", badSum[:], rec(0, 0, 0, 0, 1, 3)[:100]},
-		{"trailing byte", badSum[:], append(rec(0, 0, 0, 0, 1, 3), 0)},
-		{"no roles", badSum[:], rec(0, 0, 0, 0, 0)},
-		{"unknown role", badSum[:], rec(0, 0, 0, 0, 1, 5)},
-		{"role twice", badSum[:], rec(0, 0, 0, 0, 2, 3, 3)},
-		{"roles out of order", badSum[:], rec(0, 0, 0, 0, 2, 21, 3)},
-		{"TTL too long", badSum[:], rec(0, 0x27, 0x8d, 0x01, 1, 3)}, // 2592001
-		{"TTL huge", badSum[:], rec(0xff, 0xff, 0xff, 0xff, 1, 3)},
-		{"short key", []byte("short"), rec(0, 0, 0, 0, 1, 3)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			require.NoError(t, os.WriteFile(path, file, 0o600))
-			putBolt(t, path, tc.key, tc.value)
-			s := openBolt(t, path)
-			defer s.Close()
-			_, err := s.Entries(ctx)
-			require.ErrorIs(t, err, ErrCorrupt)
-			t.Log(err)
-			got, err := s.Lookup(ctx, good.Sum())
-			require.NoError(t, err, "other records still read")
-			requireEntry(t, good, got)
-			if len(tc.key) != sha256.Size {
-				return
-			}
-			_, err = s.Lookup(ctx, badSum)
-			require.ErrorIs(t, err, ErrCorrupt)
-			// A corrupt record can be deleted, or replaced.
-			require.NoError(t, s.Put(ctx, bad))
-			got, err = s.Lookup(ctx, badSum)
-			require.NoError(t, err)
-			requireEntry(t, bad, got)
-			require.NoError(t, s.Delete(ctx, badSum))
-			es, err := s.Entries(ctx)
-			require.NoError(t, err)
-			requireEntries(t, []*Entry{good}, es)
-		})
-	}
-
-	// The accepted boundaries of a record written by hand.
-	require.NoError(t, os.WriteFile(path, file, 0o600))
-	putBolt(t, path, badSum[:], rec(0, 0x27, 0x8d, 0x00, 7, 0, 1, 2, 3, 4, 7, 21)) // 2592000
+	putBolt(t, path, []byte("short"), []byte{1, 0, 0, 0, 0, 1, 3})
 	s = openBolt(t, path)
 	defer s.Close()
-	got, err := s.Lookup(ctx, badSum)
+	_, err := s.List(ctx)
+	require.ErrorIs(t, err, ErrCorrupt)
+	t.Log(err)
+	_, err = Entries(ctx, s)
+	require.ErrorIs(t, err, ErrCorrupt)
+	got, err := Lookup(ctx, s, good.Sum())
 	require.NoError(t, err)
-	requireEntry(t, &Entry{Certificate: bad.Certificate, Roles: []ctl.Role{0, 1, 2, 3, 4, 7, 21}, TTL: MaxTTL}, got)
+	requireEntry(t, good, got)
+}
+
+// TestRecord checks the record format that the comment on recordVersion
+// documents.
+func TestRecord(t *testing.T) {
+	e := &Entry{Certificate: svCert(t, "rec"), Roles: []ctl.Role{ctl.RoleTVS, ctl.RoleCCM}, TTL: 86400 * time.Second}
+	r, err := newRecord(e)
+	require.NoError(t, err)
+	der := e.Certificate.Raw
+	sum := e.Sum()
+	v := r.marshal()
+	require.Equal(t, slices.Concat([]byte{1}, sum[:], []byte{0, 1, 0x51, 0x80, 2, 1, 21}, der), v)
+	for _, hash := range []bool{false, true} {
+		got, err := parseRecord(sum, v, hash)
+		require.NoError(t, err)
+		requireEntry(t, &Entry{Certificate: e.Certificate, Roles: []ctl.Role{ctl.RoleCCM, ctl.RoleTVS}, TTL: 86400 * time.Second}, got)
+	}
+
+	// head returns the start of a record of the certificate, up to its
+	// roles.
+	head := func(ttl []byte, roles ...byte) []byte {
+		return slices.Concat([]byte{1}, sum[:], ttl, []byte{byte(len(roles))}, roles)
+	}
+	ttl0, ttlMax := []byte{0, 0, 0, 0}, []byte{0, 0x27, 0x8d, 0x00} // 0, 2592000
+	every := head(ttlMax, 0, 1, 2, 3, 4, 7, 21)
+	rec := func(head []byte, tail ...byte) []byte { return slices.Concat(head, der, tail) }
+
+	// The accepted boundaries: every role, the longest TTL; fields after
+	// the certificate that a reader may ignore (tags below 0x80), in
+	// order, empty or not.
+	for name, v := range map[string][]byte{
+		"every role":      rec(every),
+		"optional field":  rec(every, 0x01, 0, 2, 'h', 'i'),
+		"optional fields": rec(every, 0x00, 0, 0, 0x7f, 0, 1, 0xff),
+		"long field":      rec(every, slices.Concat([]byte{0x10, 0xff, 0xff}, make([]byte, 0xffff))...),
+		"field 0x30":      rec(every, 0x30, 0, 1, 0),
+	} {
+		for _, hash := range []bool{false, true} {
+			got, err := parseRecord(sum, v, hash)
+			require.NoError(t, err, name)
+			requireEntry(t, &Entry{Certificate: e.Certificate, Roles: []ctl.Role{0, 1, 2, 3, 4, 7, 21}, TTL: MaxTTL}, got)
+		}
+	}
+
+	other := svCert(t, "other")
+	otherSum := sha256.Sum256(other.Raw)
+	ok := head(ttl0, 3)
+	for _, tc := range []struct {
+		name  string
+		value []byte
+		want  error
+	}{
+		{"empty", []byte{}, ErrCorrupt},
+		{"nil", nil, ErrCorrupt},
+		{"format 0", slices.Concat([]byte{0}, ok[1:], der), ErrCorrupt},
+		{"schema 1 record", slices.Concat([]byte{0, 0, 0, 0, 1, 3}, der), ErrCorrupt},
+		{"format 2", slices.Concat([]byte{2}, ok[1:], der), ErrStoreVersion},
+		{"format 255", []byte{255}, ErrStoreVersion},
+		{"hash cut", slices.Concat([]byte{1}, sum[:31]), ErrCorrupt},
+		{"short", slices.Concat([]byte{1}, sum[:], []byte{0, 0, 0, 0}), ErrCorrupt},
+		{"roles cut", slices.Concat([]byte{1}, sum[:], []byte{0, 0, 0, 0, 2, 1}), ErrCorrupt},
+		{"record of another certificate", slices.Concat([]byte{1}, otherSum[:], ok[33:], other.Raw), ErrCorrupt},
+		{"named another hash", slices.Concat([]byte{1}, otherSum[:], ok[33:], der), ErrCorrupt},
+		{"no certificate", ok, ErrCorrupt},
+		{"certificate cut", rec(ok)[:100], ErrCorrupt},
+		{"not a SEQUENCE", slices.Concat(ok, []byte{0x31}, der[1:]), ErrCorrupt},
+		{"SEQUENCE not a certificate", slices.Concat(ok, []byte{0x30, 0}), ErrCorrupt},
+		{"trailing byte", rec(ok, 0), ErrCorrupt},
+		{"field cut", rec(ok, 1, 0, 2, 'h'), ErrCorrupt},
+		{"field length cut", rec(ok, 1, 0), ErrCorrupt},
+		{"fields out of order", rec(ok, 2, 0, 0, 1, 0, 0), ErrCorrupt},
+		{"field twice", rec(ok, 1, 0, 0, 1, 0, 0), ErrCorrupt},
+		{"critical field", rec(ok, 0x80, 0, 0), ErrStoreVersion},
+		{"critical field 0xff", rec(ok, 1, 0, 0, 0xff, 0, 1, 0), ErrStoreVersion},
+		{"no roles", rec(head(ttl0)), ErrCorrupt},
+		{"unknown role", rec(head(ttl0, 5)), ErrCorrupt},
+		{"role 255", rec(head(ttl0, 255)), ErrCorrupt},
+		{"role twice", rec(head(ttl0, 3, 3)), ErrCorrupt},
+		{"roles out of order", rec(head(ttl0, 21, 3)), ErrCorrupt},
+		{"TTL too long", rec(head([]byte{0, 0x27, 0x8d, 0x01}, 3)), ErrCorrupt}, // 2592001
+		{"TTL huge", rec(head([]byte{0xff, 0xff, 0xff, 0xff}, 3)), ErrCorrupt},
+	} {
+		for _, hash := range []bool{false, true} {
+			_, err := parseRecord(sum, tc.value, hash)
+			require.ErrorIs(t, err, tc.want, tc.name)
+			require.Contains(t, err.Error(), fmt.Sprintf("record %x", sum), tc.name)
+			if hash {
+				t.Logf("%s: %v", tc.name, err)
+			}
+		}
+	}
+
+	// A record that names its key but holds another certificate: only
+	// hashing the certificate finds it (Entries does; the Server
+	// compares the certificate with the one asked about).
+	swapped := slices.Concat(ok, other.Raw)
+	_, err = parseRecord(sum, swapped, false)
+	require.NoError(t, err)
+	_, err = parseRecord(sum, swapped, true)
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.Contains(t, err.Error(), "another hash")
 }
 
 func TestKnownRoles(t *testing.T) {
@@ -600,21 +709,14 @@ func TestLoadTrustList(t *testing.T) {
 	asterisk, _ := testkeys.Load(t, "tftp")   // CN=Asterisk
 	ec, _ := testkeys.Load(t, "tftp-ec-p384") // CN=ApacheEC
 
-	for name, open := range map[string]func(t *testing.T) Store{
-		"memory": func(*testing.T) Store { return NewMemoryStore() },
-		"bolt": func(t *testing.T) Store {
-			s, err := OpenBoltStore(filepath.Join(t.TempDir(), "tvs.db"), nil)
-			require.NoError(t, err)
-			return s
-		},
-	} {
+	for name, open := range openers {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
 			defer s.Close()
 			n, err := LoadTrustList(ctx, s, itl, 86400*time.Second)
 			require.NoError(t, err)
 			require.Equal(t, 3, n)
-			es, err := s.Entries(ctx)
+			es, err := Entries(ctx, s)
 			require.NoError(t, err)
 			day := 86400 * time.Second
 			// Sorted by subject: CN=ApacheEC…, CN=Asterisk…, CN=SAST….
@@ -625,7 +727,7 @@ func TestLoadTrustList(t *testing.T) {
 				{Certificate: sast, Roles: []ctl.Role{ctl.RoleSAST}, TTL: day},
 			}, es)
 			// What a phone's request for the TVS certificate finds.
-			got, err := s.Lookup(ctx, sha256.Sum256(asterisk.Raw))
+			got, err := Lookup(ctx, s, sha256.Sum256(asterisk.Raw))
 			require.NoError(t, err)
 			require.Contains(t, got.Roles, ctl.RoleTVS)
 
@@ -636,7 +738,7 @@ func TestLoadTrustList(t *testing.T) {
 			n, err = LoadTrustList(ctx, s, ctlFile, 0)
 			require.NoError(t, err)
 			require.Equal(t, 2, n)
-			es, err = s.Entries(ctx)
+			es, err = Entries(ctx, s)
 			require.NoError(t, err)
 			requireEntries(t, []*Entry{
 				{Certificate: ec, Roles: []ctl.Role{ctl.RoleTFTP}, TTL: day},
@@ -661,7 +763,7 @@ func TestLoadTrustListRecords(t *testing.T) {
 	n, err := LoadTrustList(ctx, s, f, time.Hour)
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
-	es, err := s.Entries(ctx)
+	es, err := Entries(ctx, s)
 	require.NoError(t, err)
 	requireEntries(t, []*Entry{
 		{Certificate: a, Roles: []ctl.Role{ctl.RoleSAST, ctl.RoleTVS}, TTL: time.Hour},
@@ -688,7 +790,7 @@ func TestLoadTrustListRecords(t *testing.T) {
 	}
 	_, err = LoadTrustList(ctx, s, &ctl.File{Records: []ctl.Record{{Role: ctl.RoleCCM, Certificate: c.Raw}}}, 2*MaxTTL)
 	require.ErrorIs(t, err, ErrInvalid)
-	es, err = s.Entries(ctx)
+	es, err = Entries(ctx, s)
 	require.NoError(t, err)
 	require.Len(t, es, 2)
 
@@ -713,7 +815,7 @@ func TestLoadCertificates(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	require.Equal(t, []ctl.Role{ctl.RoleTVS, ctl.RoleCCM}, roles, "roles left alone")
-	es, err := s.Entries(ctx)
+	es, err := Entries(ctx, s)
 	require.NoError(t, err)
 	requireEntries(t, []*Entry{
 		{Certificate: asterisk, Roles: want, TTL: time.Minute},
@@ -722,7 +824,7 @@ func TestLoadCertificates(t *testing.T) {
 
 	// Changing the roles given afterwards changes nothing stored.
 	roles[0] = ctl.RoleSAST
-	got, err := s.Lookup(ctx, sha256.Sum256(sast.Raw))
+	got, err := Lookup(ctx, s, sha256.Sum256(sast.Raw))
 	require.NoError(t, err)
 	require.Equal(t, want, got.Roles)
 
@@ -735,7 +837,7 @@ func TestLoadCertificates(t *testing.T) {
 	n, err = LoadCertificates(ctx, s, slices.Concat([]byte("\r\n\n"), pemOf(asterisk), pemOf(asterisk)), []ctl.Role{ctl.RoleCAPF}, 0)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
-	es, err = s.Entries(ctx)
+	es, err = Entries(ctx, s)
 	require.NoError(t, err)
 	requireEntries(t, []*Entry{
 		{Certificate: asterisk, Roles: []ctl.Role{ctl.RoleCAPF}},
@@ -767,7 +869,7 @@ func TestLoadCertificates(t *testing.T) {
 		require.Zero(t, n, tc.name)
 		t.Logf("%s: %v", tc.name, err)
 	}
-	es, err = s.Entries(ctx)
+	es, err = Entries(ctx, s)
 	require.NoError(t, err)
 	require.Len(t, es, 2)
 }
@@ -787,16 +889,16 @@ func BenchmarkLookup(b *testing.B) {
 			require.NoError(b, err)
 			s = bs
 		}
-		require.NoError(b, s.Put(ctx, target))
+		require.NoError(b, Put(ctx, s, target))
 		for i := range 100 {
-			require.NoError(b, s.Put(ctx, &Entry{Certificate: svCert(b, fmt.Sprint(i)), Roles: []ctl.Role{ctl.RoleCCM}}))
+			require.NoError(b, Put(ctx, s, &Entry{Certificate: svCert(b, fmt.Sprint(i)), Roles: []ctl.Role{ctl.RoleCCM}}))
 		}
 		sum := target.Sum()
 		miss := sha256.Sum256([]byte("unknown"))
 		b.Run(name+"/hit", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.Lookup(ctx, sum); err != nil {
+				if _, err := Lookup(ctx, s, sum); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -804,7 +906,7 @@ func BenchmarkLookup(b *testing.B) {
 		b.Run(name+"/miss", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.Lookup(ctx, miss); !errors.Is(err, ErrNotFound) {
+				if _, err := Lookup(ctx, s, miss); !errors.Is(err, ErrNotFound) {
 					b.Fatal(err)
 				}
 			}
@@ -813,7 +915,7 @@ func BenchmarkLookup(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := s.Lookup(ctx, sum); err != nil {
+					if _, err := Lookup(ctx, s, sum); err != nil {
 						b.Error(err)
 						return
 					}

@@ -240,7 +240,7 @@ func (c *tvsServeCmd) run(e *env, _ []string) error {
 		}
 	}
 	defer st.Close()
-	entries, err := st.Entries(ctx)
+	entries, err := tvs.Entries(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -289,26 +289,27 @@ func roleNames(roles []ctl.Role) string {
 	return strings.Join(names, ",")
 }
 
-// copyEntries puts the entries of from into to, after deleting every
-// entry of to first if reset is set.
+// copyEntries puts the records of from into to, after deleting every
+// record of to first if reset is set. The records are copied as they are:
+// from holds only entries that package tvs checked and encoded.
 func copyEntries(ctx context.Context, from, to tvs.Store, reset bool) error {
 	if reset {
-		old, err := to.Entries(ctx)
+		old, err := to.List(ctx)
 		if err != nil {
 			return err
 		}
-		for _, e := range old {
-			if err := to.Delete(ctx, e.Sum()); err != nil {
+		for sum := range old {
+			if err := to.Delete(ctx, sum); err != nil {
 				return err
 			}
 		}
 	}
-	entries, err := from.Entries(ctx)
+	records, err := from.List(ctx)
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		if err := to.Put(ctx, e); err != nil {
+	for sum, record := range records {
+		if err := to.Put(ctx, sum, record); err != nil {
 			return err
 		}
 	}
