@@ -24,11 +24,12 @@ var capfGroup = &group{
 }
 
 // The schedule, list and cancel commands reach a running server through
-// its admin socket, or open the store themselves; see capf_admin.go.
+// its admin socket, open the store file themselves, or use the PostgreSQL
+// database; see admin.go and capf_admin.go.
 
 var capfSchedule = &command{
 	name:     "schedule",
-	synopsis: "--store DIR --device NAME --op OP --auth MODE [--string DIGITS|--generate-string] [--key SPEC] [--by TIME] [flags]",
+	synopsis: "--store DIR|URL --device NAME --op OP --auth MODE [--string DIGITS|--generate-string] [--key SPEC] [--by TIME] [flags]",
 	summary:  "schedule a certificate operation for a device",
 	help: `
 Schedule a certificate operation for a device, as CUCM's phone page does
@@ -49,12 +50,15 @@ default), rsa3072, rsa4096, ec256, ec384 or ec521. --by is the deadline
 ("Operation Completes By"): an RFC 3339 time, or a duration from now such
 as 72h.
 
-With a server running on --store the request goes through its admin
-socket; without one, to the store file directly (created if needed). The
-operation is on disk when the command returns.`,
+With a server running on a --store directory the request goes through
+its admin socket; without one, to the store file directly (created if
+needed). With a PostgreSQL --store (see 'ucsec capf serve -h') it goes to
+the database, from any host, and every CAPF server that uses the database
+carries it out. The operation is stored when the command returns.`,
 	examples: []string{
 		"ucsec capf schedule --store /var/lib/capf --device SEP001122334455 --op install --auth string --generate-string --key ec256 --by 72h",
 		"ucsec capf schedule --store /var/lib/capf --device SEP001122334455 --op fetch --auth lsc",
+		"ucsec capf schedule --store 'postgres://capf@db.example/uc?sslmode=verify-full' --device SEP001122334455 --op install --auth null",
 	},
 	args:  noArgs,
 	setup: func(fs *flag.FlagSet) action { return newCapfScheduleCmd(fs).run },
@@ -81,9 +85,11 @@ func newCapfScheduleCmd(fs *flag.FlagSet) *capfScheduleCmd {
 }
 
 func (c *capfScheduleCmd) run(e *env, _ []string) error {
+	store, err := parseStoreFlag(c.store)
+	if err != nil {
+		return err
+	}
 	switch {
-	case c.store == "":
-		return usageError("missing --store")
 	case c.device == "":
 		return usageError("missing --device")
 	case c.op == "":
@@ -126,7 +132,7 @@ func (c *capfScheduleCmd) run(e *env, _ []string) error {
 		return usageError(err.Error())
 	}
 	req := &adminRequest{Op: "schedule", Device: c.device, Schedule: newScheduleRequest(&sch)}
-	if _, err := adminCall(context.Background(), c.store, req, true); err != nil {
+	if _, err := capfAdmin.call(context.Background(), store, req, true); err != nil {
 		return err
 	}
 	what := fmt.Sprintf("%s: %s scheduled, authentication %s", c.device, op, auth)
@@ -169,12 +175,13 @@ func parseDeadline(s string, now time.Time) (time.Time, error) {
 
 var capfCancel = &command{
 	name:     "cancel",
-	synopsis: "--store DIR --device NAME",
+	synopsis: "--store DIR|URL --device NAME",
 	summary:  "cancel a device's pending operation",
 	help: `
 Cancel the operation pending for a device. Its last result becomes
 "Operation Cancelled". Cancelling a device with nothing pending does
-nothing; a device the store does not know is an error.`,
+nothing; a device the store does not know is an error (exit status 2).
+--store is reached as 'ucsec capf schedule -h' says.`,
 	examples: []string{"ucsec capf cancel --store /var/lib/capf --device SEP001122334455"},
 	args:     noArgs,
 	setup: func(fs *flag.FlagSet) action {
@@ -182,13 +189,14 @@ nothing; a device the store does not know is an error.`,
 		storeFlag(fs, &store)
 		fs.StringVar(&device, "device", "", "device `NAME` (required)")
 		return func(e *env, _ []string) error {
-			switch {
-			case store == "":
-				return usageError("missing --store")
-			case device == "":
+			loc, err := parseStoreFlag(store)
+			if err != nil {
+				return err
+			}
+			if device == "" {
 				return usageError("missing --device")
 			}
-			resp, err := adminCall(context.Background(), store, &adminRequest{Op: "cancel", Device: device}, false)
+			resp, err := capfAdmin.call(context.Background(), loc, &adminRequest{Op: "cancel", Device: device}, false)
 			if err != nil {
 				return err
 			}
@@ -204,7 +212,7 @@ nothing; a device the store does not know is an error.`,
 
 var capfList = &command{
 	name:     "list",
-	synopsis: "--store DIR [--device NAME] [--issued] [--json]",
+	synopsis: "--store DIR|URL [--device NAME] [--issued] [--json]",
 	summary:  "list devices with their pending operations and results, or the issued certificates",
 	help: `
 List the devices of the store, as CUCM's phone page shows them: the
@@ -219,10 +227,13 @@ serial number, device, when, and end of validity. Each is recorded before
 it is sent, so the list is complete even if a device never confirmed.
 
 --device limits either list to one device. --json prints one object per
-device or certificate.`,
+device or certificate. --store is reached as 'ucsec capf schedule -h'
+says: with PostgreSQL, the list holds what every CAPF server of the
+database did.`,
 	examples: []string{
 		"ucsec capf list --store /var/lib/capf",
 		"ucsec capf list --store /var/lib/capf --issued --device SEP001122334455 --json",
+		"ucsec capf list --store 'postgres://capf@db.example/uc?sslmode=verify-full'",
 	},
 	args:  noArgs,
 	setup: func(fs *flag.FlagSet) action { return newCapfListCmd(fs).run },
@@ -243,14 +254,15 @@ func newCapfListCmd(fs *flag.FlagSet) *capfListCmd {
 }
 
 func (c *capfListCmd) run(e *env, _ []string) error {
-	if c.store == "" {
-		return usageError("missing --store")
+	store, err := parseStoreFlag(c.store)
+	if err != nil {
+		return err
 	}
 	req := &adminRequest{Op: "list", Device: c.device}
 	if c.issued {
 		req.Op = "issued"
 	}
-	resp, err := adminCall(context.Background(), c.store, req, false)
+	resp, err := capfAdmin.call(context.Background(), store, req, false)
 	if err != nil {
 		return err
 	}

@@ -1,60 +1,55 @@
 package main
 
-// The admin protocol between "ucsec capf serve" and the commands that
-// schedule, cancel and list operations.
-//
-// The store is a bbolt file, DIR/capf.db, that a running server holds
-// with an exclusive lock. So the server also listens on a unix socket,
-// DIR/admin.sock (mode 0600, in a directory it creates 0700), and the
-// other commands ask it there. With no socket, or nobody listening on it
-// (the server stopped or was killed), they open DIR/capf.db themselves.
-//
-// One connection carries one request and one answer, each one line of
-// JSON: an adminRequest, then an adminResponse. The server reads the
-// request within adminReadTimeout and at most maxAdminRequest bytes, runs
-// it on its store, and answers only after the store call returned, so an
-// acknowledged schedule is on disk.
+// The admin operations of "ucsec capf serve" and of the commands that
+// schedule, cancel and list operations (see admin.go): a request is an
+// adminRequest, its result an adminResponse.
 
 import (
-	"bufio"
-	"bytes"
-	"cmp"
 	"context"
 	"crypto/x509"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ucsec/ucsec/capf"
+	"github.com/ucsec/ucsec/stores/postgres"
 )
 
-// Files in a --store directory.
+// Files in a CAPF --store directory.
 const (
 	storeFileName  = "capf.db"
 	socketFileName = "admin.sock"
 )
 
-const (
-	maxAdminRequest  = 64 << 10  // bytes in a request line
-	maxAdminResponse = 256 << 20 // bytes in an answer line (a list of every device)
-	adminReadTimeout = 5 * time.Second
-	adminTimeout     = 60 * time.Second // the store call and the answer; the client's whole exchange
-	// maxSocketPath is the longest socket path every system takes
-	// (sun_path is 104 bytes on the BSDs and macOS, 108 on Linux).
-	maxSocketPath = 103
-	// directOpenTimeout is how long a command waits for the lock on a
-	// store file that no server answers for.
-	directOpenTimeout = 500 * time.Millisecond
-)
+// capfAdmin is the admin socket of "capf serve", and the way of the
+// schedule, list and cancel commands to its store.
+var capfAdmin = &adminService[capf.Store, adminRequest, adminResponse]{
+	group:      "capf",
+	name:       "CAPF",
+	storeFile:  storeFileName,
+	socketFile: socketFileName,
+	openBolt: func(path string, timeout time.Duration) (capf.Store, error) {
+		st, err := capf.OpenBoltStore(path, &capf.BoltOptions{Timeout: timeout})
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	},
+	locked: capf.ErrStoreLocked,
+	openPostgres: func(ctx context.Context, connString string, opts *postgres.Options) (capf.Store, error) {
+		st, err := postgres.OpenCAPFStore(ctx, connString, opts)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	},
+	firstUse: "schedule an operation",
+	handle:   handleAdmin,
+	describe: func(req *adminRequest) []any { return []any{"op", req.Op, "device", req.Device} },
+	kinds: []adminErrorKind{
+		{"unknown-device", capf.ErrUnknownDevice},
+		{"invalid", capf.ErrInvalid},
+	},
+}
 
 // An adminRequest is one request on the admin socket.
 type adminRequest struct {
@@ -86,14 +81,8 @@ func (r *scheduleRequest) schedule() capf.Schedule {
 	return capf.Schedule{Operation: r.Operation, Auth: r.Auth, AuthString: r.AuthString, Key: r.Key, Deadline: r.Deadline}
 }
 
-// An adminResponse is the answer to an adminRequest.
+// An adminResponse is the result of an adminRequest.
 type adminResponse struct {
-	OK bool `json:"ok"`
-	// Error and Kind say why the request failed. Kind is "invalid" (an
-	// error wrapping capf.ErrInvalid), "unknown-device"
-	// (capf.ErrUnknownDevice) or "".
-	Error string `json:"error,omitempty"`
-	Kind  string `json:"kind,omitempty"`
 	// Cancelled is the operation that a cancel removed, "" if none was
 	// pending.
 	Cancelled string `json:"cancelled,omitempty"`
@@ -188,7 +177,7 @@ func newIssuedReport(c *capf.IssuedCertificate) *issuedReport {
 
 // handleAdmin carries out req on st. The server runs it for requests on
 // its socket, the commands on a store they opened themselves.
-func handleAdmin(ctx context.Context, st capf.Store, req *adminRequest, now time.Time) *adminResponse {
+func handleAdmin(ctx context.Context, st capf.Store, req *adminRequest, now time.Time) (*adminResponse, error) {
 	resp := &adminResponse{}
 	var err error
 	switch req.Op {
@@ -229,240 +218,7 @@ func handleAdmin(ctx context.Context, st capf.Store, req *adminRequest, now time
 		err = fmt.Errorf("%w: unknown admin request %q", capf.ErrInvalid, req.Op)
 	}
 	if err != nil {
-		return &adminResponse{Error: err.Error(), Kind: errorKind(err)}
-	}
-	resp.OK = true
-	return resp
-}
-
-func errorKind(err error) string {
-	switch {
-	case errors.Is(err, capf.ErrUnknownDevice):
-		return "unknown-device"
-	case errors.Is(err, capf.ErrInvalid):
-		return "invalid"
-	}
-	return ""
-}
-
-// adminError is a failed request, as the answer reported it.
-type adminError struct{ msg, kind string }
-
-func (e *adminError) Error() string { return e.msg }
-
-func (e *adminError) Unwrap() error {
-	switch e.kind {
-	case "unknown-device":
-		return capf.ErrUnknownDevice
-	case "invalid":
-		return capf.ErrInvalid
-	}
-	return nil
-}
-
-// result returns the answer, or its error if the request failed.
-func (r *adminResponse) result() (*adminResponse, error) {
-	if !r.OK {
-		return nil, &adminError{cmp.Or(r.Error, "request failed"), r.Kind}
-	}
-	return r, nil
-}
-
-// The server side.
-
-// adminServer answers requests on the admin socket with the server's store.
-type adminServer struct {
-	st  capf.Store
-	log *slog.Logger
-	wg  sync.WaitGroup
-}
-
-// listenAdmin listens on the socket at path, replacing a stale one. The
-// caller must hold the store's lock: it proves that no other server uses
-// the socket.
-func listenAdmin(path string) (*net.UnixListener, error) {
-	if len(path) > maxSocketPath {
-		return nil, fmt.Errorf("%s is too long for a unix socket (%d bytes, at most %d): use a shorter --store path", path, len(path), maxSocketPath)
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode().Type() != fs.ModeSocket {
-			return nil, fmt.Errorf("%s exists and is not a socket", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, err
-		}
-	}
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("admin socket: %w", err)
-	}
-	// The directory is 0700 already; the socket is private too.
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("admin socket: %w", err)
-	}
-	return l, nil
-}
-
-// serve answers connections on l until ctx is done, then closes l (which
-// removes the socket) and waits for the requests under way.
-func (a *adminServer) serve(ctx context.Context, l *net.UnixListener) {
-	stop := context.AfterFunc(ctx, func() { l.Close() })
-	defer stop()
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				a.log.Error("capf: admin socket", "err", err)
-			}
-			break
-		}
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			a.handle(ctx, c)
-		}()
-	}
-	l.Close()
-	a.wg.Wait()
-}
-
-// handle answers the one request on c.
-func (a *adminServer) handle(ctx context.Context, c net.Conn) {
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(adminReadTimeout))
-	var resp *adminResponse
-	req, err := readAdminLine[adminRequest](c, maxAdminRequest)
-	if err != nil {
-		resp = &adminResponse{Error: "capf: admin request: " + err.Error(), Kind: "invalid"}
-	} else {
-		// A request under way finishes even if the server is stopping:
-		// the store is closed only after it.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), adminTimeout)
-		resp = handleAdmin(sctx, a.st, req, time.Now())
-		cancel()
-	}
-	if resp.OK {
-		a.log.Info("capf: admin request", "op", req.Op, "device", req.Device)
-	} else {
-		a.log.Warn("capf: admin request failed", "err", resp.Error)
-	}
-	c.SetWriteDeadline(time.Now().Add(adminTimeout))
-	if err := writeAdminLine(c, resp); err != nil {
-		a.log.Warn("capf: admin answer", "err", err)
-	}
-}
-
-// readAdminLine reads one line of JSON of at most limit bytes from r and
-// decodes it strictly.
-func readAdminLine[T any](r io.Reader, limit int64) (*T, error) {
-	line, err := bufio.NewReader(io.LimitReader(r, limit+1)).ReadBytes('\n')
-	switch {
-	case int64(len(line)) > limit:
-		return nil, fmt.Errorf("larger than %s", sizeText(limit))
-	case err == io.EOF && len(line) == 0:
-		return nil, errors.New("connection closed without a line")
-	case err == io.EOF:
-		return nil, errors.New("line cut short")
-	case err != nil:
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	v := new(T)
-	if err := dec.Decode(v); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-func writeAdminLine(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
-}
-
-// The client side.
-
-// errNoServer reports that no server listens on the admin socket.
-var errNoServer = errors.New("no CAPF server is running")
-
-// askServer sends req to the server listening in the store directory dir.
-// It returns an error wrapping errNoServer if there is no socket or nobody
-// listens on it.
-func askServer(ctx context.Context, dir string, req *adminRequest) (*adminResponse, error) {
-	path := filepath.Join(dir, socketFileName)
-	if len(path) > maxSocketPath {
-		return nil, fmt.Errorf("%w: %s is too long for a unix socket", errNoServer, path)
-	}
-	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
-	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("%w: %w", errNoServer, err)
-		}
-		return nil, fmt.Errorf("%s: %w", path, withoutPath(err))
-	}
-	defer c.Close()
-	deadline, _ := ctx.Deadline()
-	c.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	if err := writeAdminLine(c, req); err != nil {
-		return nil, fmt.Errorf("CAPF server on %s: %w", path, err)
-	}
-	resp, err := readAdminLine[adminResponse](c, maxAdminResponse)
-	if err != nil {
-		// The request may or may not have been carried out.
-		return nil, fmt.Errorf("CAPF server on %s gave no answer: %w", path, err)
-	}
-	return resp.result()
-}
-
-// adminCall carries out req for the store in directory dir: through the
-// server's socket if a server is running, else on the store file itself.
-// create allows creating the directory and the store file.
-func adminCall(ctx context.Context, dir string, req *adminRequest, create bool) (*adminResponse, error) {
-	resp, err := askServer(ctx, dir, req)
-	if !errors.Is(err, errNoServer) {
-		return resp, err
-	}
-	resp, err = direct(ctx, dir, req, create)
-	if !errors.Is(err, capf.ErrStoreLocked) {
-		return resp, err
-	}
-	// A server may have been starting: it takes the lock first, then
-	// opens the socket.
-	resp, err = askServer(ctx, dir, req)
-	if errors.Is(err, errNoServer) {
-		return nil, fmt.Errorf("%s is in use by another process, but no CAPF server answers on %s",
-			filepath.Join(dir, storeFileName), filepath.Join(dir, socketFileName))
-	}
-	return resp, err
-}
-
-// direct carries out req on the store file in dir, with no server running.
-func direct(ctx context.Context, dir string, req *adminRequest, create bool) (*adminResponse, error) {
-	path := filepath.Join(dir, storeFileName)
-	if create {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, &fileError{dir, withoutPath(err)}
-		}
-	} else if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no CAPF store in %s (schedule an operation or run 'ucsec capf serve --store %s' first)", dir, dir)
-	}
-	st, err := capf.OpenBoltStore(path, &capf.BoltOptions{Timeout: directOpenTimeout})
-	if err != nil {
-		return nil, err
-	}
-	resp := handleAdmin(ctx, st, req, time.Now())
-	if err := st.Close(); err != nil && resp.OK {
-		return nil, err
-	}
-	return resp.result()
+	return resp, nil
 }

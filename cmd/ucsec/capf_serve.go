@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ucsec/ucsec/capf"
@@ -16,7 +14,7 @@ import (
 
 var capfServe = &command{
 	name:     "serve",
-	synopsis: "--store DIR --cert FILE --key FILE [--listen ADDR] [flags]",
+	synopsis: "--store DIR|URL --cert FILE --key FILE [--listen ADDR] [flags]",
 	summary:  "run a CAPF server that issues LSCs with its own CA",
 	help: `
 Run a CAPF server: phones (and 'ucsec capf enroll') connect over TLS to
@@ -38,6 +36,14 @@ operations, device records and every certificate issued, and admin.sock,
 the socket on which the schedule, cancel and list commands reach the
 running server (the server holds capf.db locked). Every change is on disk
 before it is reported done.
+
+--store may also be a PostgreSQL database, as a postgres:// or
+postgresql:// URL, which several CAPF servers, each on its own host, may
+share: a phone may enrol with any of them, and no certificate leaves a
+server before the database holds it. There is no admin socket then:
+schedule, cancel and list use the database directly, from any host.
+
+` + postgresStoreHelp + `
 
 The certificate authentication modes (lsc, mic) accept an LSC issued by
 this CA, or a manufacturing certificate (MIC) that chains to --roots,
@@ -64,6 +70,7 @@ with status 0. A second signal kills it.`,
 		"ucsec capf serve --store /var/lib/capf --cert capf.pem --key capf.pem --listen :3804",
 		"ucsec capf serve --store capf --cert capf.pem --key capf.pem --roots cisco-mic-roots.pem --allow-expired-mic --legacy-tls",
 		"ucsec capf serve --store capf --cert capf.pem --key capf.pem --roots cisco-mic-roots.pem --sudi-roots cisco-sudi-roots.pem --require-sudi",
+		"ucsec capf serve --store 'postgres://capf@db.example/uc?sslmode=verify-full' --cert capf.pem --key capf.pem",
 	},
 	args:  noArgs,
 	setup: func(fs *flag.FlagSet) action { return newCapfServeCmd(fs).run },
@@ -112,15 +119,17 @@ func newCapfServeCmd(fs *flag.FlagSet) *capfServeCmd {
 	return c
 }
 
-// storeFlag defines --store, the CAPF directory all capf commands share.
+// storeFlag defines --store, the CAPF store all capf commands share.
 func storeFlag(fs *flag.FlagSet, p *string) {
-	fs.StringVar(p, "store", "", "CAPF store `DIR`, holding capf.db and admin.sock (required)")
+	fs.StringVar(p, "store", "", "CAPF store `DIR|URL`: a directory (capf.db, admin.sock) or a postgres:// URL, without the password (required)")
 }
 
 func (c *capfServeCmd) run(e *env, _ []string) error {
+	store, err := parseStoreFlag(c.store)
+	if err != nil {
+		return err
+	}
 	switch {
-	case c.store == "":
-		return usageError("missing --store")
 	case c.validity < 1 || c.validity > maxValidityDays:
 		return usageError(fmt.Sprintf("--validity must be between 1 and %d days", maxValidityDays))
 	case c.maxAuthFailures < 1:
@@ -179,26 +188,15 @@ func (c *capfServeCmd) run(e *env, _ []string) error {
 	if !cert.BasicConstraintsValid || cert.MaxPathLen != 0 || !cert.MaxPathLenZero {
 		log.Warn("capf: the CAPF certificate has no pathlen:0; phones from CUCM 14SU2 on may refuse it")
 	}
-	if err := os.MkdirAll(c.store, 0o700); err != nil {
-		return &fileError{c.store, withoutPath(err)}
-	}
-	if fi, err := os.Stat(c.store); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		log.Warn("capf: the store directory is open to other users", "dir", c.store, "mode", fi.Mode().Perm().String())
-	}
-	st, err := capf.OpenBoltStore(filepath.Join(c.store, storeFileName), nil)
-	if errors.Is(err, capf.ErrStoreLocked) {
-		return fmt.Errorf("%s is in use: is another CAPF server running on it?", c.store)
-	} else if err != nil {
-		return err
-	}
-	defer st.Close()
-	// Holding the lock, this is the only server of the directory: a
-	// socket left there is stale.
-	adminListener, err := listenAdmin(filepath.Join(c.store, socketFileName))
+	store.warnPassword(log, "capf")
+	st, adminListener, err := capfAdmin.openServerStore(store, log)
 	if err != nil {
 		return err
 	}
-	defer adminListener.Close()
+	defer st.Close()
+	if adminListener != nil {
+		defer adminListener.Close()
+	}
 	tcp, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return err
@@ -226,18 +224,13 @@ func (c *capfServeCmd) run(e *env, _ []string) error {
 	defer stop()
 
 	fmt.Fprintf(e.stderr, "capf: listening on %s\n", tcp.Addr())
-	admin := &adminServer{st: st, log: log}
-	adminDone := make(chan struct{})
-	go func() {
-		defer close(adminDone)
-		admin.serve(ctx, adminListener)
-	}()
-	log.Info("capf: serving", "addr", tcp.Addr().String(), "store", c.store,
+	adminDone := capfAdmin.serveAdmin(ctx, adminListener, st, log)
+	log.Info("capf: serving", "addr", tcp.Addr().String(), "store", store.String(),
 		"ca", cert.Subject.String(), "validity_days", c.validity, "legacy_tls", c.legacyTLS, "mic_roots", micRoots != nil,
 		"sudi_roots", sudiRoots != nil, "require_sudi", c.requireSUDI, "max_conns", c.maxConns, "max_conns_per_host", c.maxConnsPerHost)
 	err = srv.Serve(ctx, tcp)
 	stop()
-	<-adminDone
+	adminDone()
 	if !errors.Is(err, capf.ErrServerClosed) {
 		return err
 	}

@@ -451,7 +451,7 @@ func TestCapfCrash(t *testing.T) {
 				if i%2 == 1 {
 					sch.Auth, sch.AuthString = capf.AuthString, "2468"
 				}
-				_, err := askServer(ctx, store, &adminRequest{Op: "schedule", Device: dev, Schedule: newScheduleRequest(sch)})
+				_, err := capfAdmin.ask(ctx, store, &adminRequest{Op: "schedule", Device: dev, Schedule: newScheduleRequest(sch)})
 				if err != nil {
 					if !killed.Load() {
 						t.Errorf("schedule %s: %v", dev, err)
@@ -496,13 +496,13 @@ func TestCapfCrash(t *testing.T) {
 
 	// Restarted, the server has everything it acknowledged.
 	srv = startChild()
-	resp, err := askServer(ctx, store, &adminRequest{Op: "list"})
+	resp, err := capfAdmin.ask(ctx, store, &adminRequest{Op: "list"})
 	require.NoError(t, err)
 	devices := map[string]*deviceReport{}
 	for _, d := range resp.Devices {
 		devices[d.Device] = d
 	}
-	resp, err = askServer(ctx, store, &adminRequest{Op: "issued"})
+	resp, err = capfAdmin.ask(ctx, store, &adminRequest{Op: "issued"})
 	require.NoError(t, err)
 	issued := map[string]string{}
 	for _, c := range resp.Issued {

@@ -29,12 +29,13 @@
 //	       a=crypto attributes
 //	       commands: derive, sdes parse, sdes offer, sdes answer
 //	capf   run a CAPF server, schedule its operations, list them, and
-//	       enrol as a phone would
+//	       enrol as a phone would; the store is a directory or a
+//	       PostgreSQL database that several servers share
 //	       commands: serve, schedule, list, cancel, enroll
 //	tvs    run a Trust Verification Service vouching for the
-//	       certificates of trust lists and files, and ask one as a
-//	       phone would
-//	       commands: serve, query
+//	       certificates of trust lists and files, manage its entries,
+//	       and ask one as a phone would
+//	       commands: serve, list, add, remove, query
 //
 // and one command stands alone:
 //

@@ -20,8 +20,8 @@ import (
 
 var tvsGroup = &group{
 	name:     "tvs",
-	summary:  "run a Trust Verification Service (TVS) that vouches for certificates phones do not hold, and ask one as a phone",
-	commands: []*command{tvsServe, tvsQuery},
+	summary:  "run a Trust Verification Service (TVS) that vouches for certificates phones do not hold, manage its entries, and ask one as a phone",
+	commands: []*command{tvsServe, tvsList, tvsAdd, tvsRemove, tvsQuery},
 }
 
 var tvsQuery = &command{

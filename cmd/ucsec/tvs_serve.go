@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -22,7 +20,7 @@ import (
 
 var tvsServe = &command{
 	name:     "serve",
-	synopsis: "--cert FILE --key FILE [--listen ADDR] [--store DIR] [--itl FILE]... [--ctl FILE]... [--trust ROLES=CERT]... [flags]",
+	synopsis: "--cert FILE --key FILE [--listen ADDR] [--store DIR|URL] [--itl FILE]... [--ctl FILE]... [--trust ROLES=CERT]... [flags]",
 	summary:  "run a TVS that vouches for the certificates of trust lists and files",
 	help: `
 Run a Trust Verification Service: phones (and 'ucsec tvs query') connect
@@ -47,10 +45,22 @@ signatures are not checked, since a list's own signature proves only that
 it is intact, not that its signer is to be trusted. Load lists you built
 or checked ('ucsec tlv verify').
 
-Without --store the entries live in memory. With --store, the server's
-directory (created with mode 0700), they are kept in DIR/tvs.db, a bbolt
-file the server holds locked: what was loaded before is still served, and
-the loaded certificates are added to it.
+Without --store the entries live in memory. With --store DIR, the
+server's directory (created with mode 0700), they are kept in DIR/tvs.db,
+a bbolt file the server holds locked, and the server listens on
+DIR/tvs.sock, the socket through which 'ucsec tvs list', 'add' and
+'remove' reach it. In a store of either kind (a directory, or PostgreSQL
+below) what was stored before is still served, the certificates the
+flags give are added (--reset empties the store first), and a change
+that list, add or remove makes while the server runs is served at once:
+the server reads the store for each request.
+
+--store may also be a PostgreSQL database, as a postgres:// or
+postgresql:// URL, which several TVS servers, each on its own host, may
+share, serving the same entries. There is no admin socket then: list,
+add and remove use the database directly, from any host.
+
+` + postgresStoreHelp + `
 
 At most --max-conns connections are served at once, and at most
 --max-conns-per-host from one host: an IPv4 address, or an IPv6 /64
@@ -66,6 +76,7 @@ with status 0. A second signal kills it.`,
 	examples: []string{
 		"ucsec tvs serve --cert tvs.pem --key tvs.pem --itl other-cluster/ITLFile.tlv --trust capf=capf.crt",
 		"ucsec tvs serve --cert tvs.pem --key tvs.pem --listen 127.0.0.1:2445 --store /var/lib/tvs --trust sast,ccm+tftp=cucm-pub.pem --ttl 1h",
+		"ucsec tvs serve --cert tvs.pem --key tvs.pem --store 'postgres://tvs@db.example/uc?sslmode=verify-full'",
 	},
 	args:  noArgs,
 	setup: func(fs *flag.FlagSet) action { return newTVSServeCmd(fs).run },
@@ -86,13 +97,10 @@ type tvsServeCmd struct {
 	reset    bool
 }
 
-// tvsStoreFileName is the store file "tvs serve" keeps in --store.
-const tvsStoreFileName = "tvs.db"
-
 func newTVSServeCmd(fs *flag.FlagSet) *tvsServeCmd {
 	c := &tvsServeCmd{keys: addKeyPairFlags(fs, "", "TVS")}
 	fs.StringVar(&c.listen, "listen", ":2445", "listen on `ADDR`, host:port")
-	fs.StringVar(&c.store, "store", "", "keep the entries in `DIR`/tvs.db (default: in memory)")
+	fs.StringVar(&c.store, "store", "", "keep the entries in `DIR|URL`: a directory (tvs.db, tvs.sock) or a postgres:// URL, without the password (default: in memory)")
 	fs.Var(&c.itls, "itl", "vouch for the certificates of the ITL `FILE` (repeatable)")
 	fs.Var(&c.ctls, "ctl", "vouch for the certificates of the CTL `FILE` (repeatable)")
 	fs.Var(&c.trusts, "trust", "vouch for the certificates in a file: `ROLES=CERT` (repeatable)")
@@ -137,6 +145,13 @@ func parseTrustFlags(specs []string) ([]tvsTrust, error) {
 }
 
 func (c *tvsServeCmd) run(e *env, _ []string) error {
+	var store storeLocation
+	if c.store != "" {
+		var err error
+		if store, err = parseStoreFlag(c.store); err != nil {
+			return err
+		}
+	}
 	switch {
 	case c.ttl < time.Second || c.ttl > tvs.MaxTTL || c.ttl%time.Second != 0:
 		return usageError("--ttl must be a whole number of seconds from 1s to 720h (30 days)")
@@ -219,23 +234,17 @@ func (c *tvsServeCmd) run(e *env, _ []string) error {
 		log.Info("tvs: loaded", "file", t.path, "certificates", n, "roles", roleNames(t.roles))
 	}
 	var st tvs.Store = staged
+	var adminListener *net.UnixListener
 	if c.store != "" {
-		if err := os.MkdirAll(c.store, 0o700); err != nil {
-			return &fileError{c.store, withoutPath(err)}
-		}
-		if fi, err := os.Stat(c.store); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			log.Warn("tvs: the store directory is open to other users", "dir", c.store, "mode", fi.Mode().Perm().String())
-		}
-		bs, err := tvs.OpenBoltStore(filepath.Join(c.store, tvsStoreFileName), nil)
-		switch {
-		case errors.Is(err, tvs.ErrStoreLocked):
-			return fmt.Errorf("%s is in use: is another TVS server running on it?", c.store)
-		case err != nil:
+		store.warnPassword(log, "tvs")
+		if st, adminListener, err = tvsAdmin.openServerStore(store, log); err != nil {
 			return err
 		}
-		st = bs
-		if err := copyEntries(ctx, staged, bs, c.reset); err != nil {
-			bs.Close()
+		if adminListener != nil {
+			defer adminListener.Close()
+		}
+		if err := copyEntries(ctx, staged, st, c.reset); err != nil {
+			st.Close()
 			return err
 		}
 	}
@@ -266,10 +275,12 @@ func (c *tvsServeCmd) run(e *env, _ []string) error {
 	serveCtx, stop := serverContext(c.keys.certPath, log, "tvs: stopping: exchanges under way may finish")
 	defer stop()
 	fmt.Fprintf(e.stderr, "tvs: listening on %s\n", tcp.Addr())
+	adminDone := tvsAdmin.serveAdmin(serveCtx, adminListener, st, log)
 	log.Info("tvs: serving", "addr", tcp.Addr().String(), "certificate", cert.Subject.String(),
-		"entries", len(entries), "store", cmp.Or(c.store, "memory"), "ttl", c.ttl, "max_conns", c.maxConns, "max_conns_per_host", c.perHost)
+		"entries", len(entries), "store", cmp.Or(store.String(), "memory"), "ttl", c.ttl, "max_conns", c.maxConns, "max_conns_per_host", c.perHost)
 	err = srv.Serve(serveCtx, tcp)
 	stop()
+	adminDone()
 	if !errors.Is(err, tvs.ErrServerClosed) {
 		return err
 	}
