@@ -235,10 +235,11 @@ func (p *sipPhone) invite(ctx context.Context, ext string) (*phoneCall, error) {
 	}
 	body := offer.marshal(uint64(time.Now().UnixNano()))
 
+	server := p.registrar()
 	d := &dialog{
 		callID:    newCallID(),
-		localURI:  sip.Uri{Scheme: "sip", User: p.id.Extension, Host: p.server.Addr().String()},
-		remoteURI: sip.Uri{Scheme: "sip", User: ext, Host: p.server.Addr().String()},
+		localURI:  sip.Uri{Scheme: "sip", User: p.id.Extension, Host: server.Addr().String()},
+		remoteURI: sip.Uri{Scheme: "sip", User: ext, Host: server.Addr().String()},
 		localTag:  newTag(),
 		target:    p.uri(ext, true),
 		transport: p.transport,
@@ -330,7 +331,7 @@ func (p *sipPhone) hangup(ctx context.Context, c *phoneCall) error {
 // fromController reports whether req came over the phone's connection to
 // the registrar, the only party a phone takes requests from.
 func (p *sipPhone) fromController(req *sip.Request) bool {
-	return strings.EqualFold(req.Transport(), p.transport) && req.Source() == p.server.String()
+	return strings.EqualFold(req.Transport(), p.transport) && req.Source() == p.registrar().String()
 }
 
 // onInvite answers an incoming call: at once (auto-answer), with the
@@ -553,13 +554,18 @@ func placeCall(ctx context.Context, a, b *sipPhone) (rep *callReport, err error)
 
 // A b2bCall is a call the controller holds between two phones: the A leg
 // (the caller's dialog, where the controller is the UAS) and the B leg
-// (its own dialog with the callee, where it is the UAC).
+// (its own dialog with the callee, where it is the UAC). Each leg is held
+// by the registrar its phone registered with, which sends the leg's
+// requests over the phone's connection: aNode and bNode are the same
+// registrar for two phones of one node, and two nodes' registrars for a
+// call across nodes (see directory).
 type b2bCall struct {
-	gci    string
-	a, b   registration
-	aLeg   *dialog
-	bLeg   *dialog
-	result *secstatus.Result
+	gci          string
+	a, b         registration
+	aNode, bNode *registrar
+	aLeg         *dialog
+	bLeg         *dialog
+	result       *secstatus.Result
 }
 
 // controllerContact is the controller's Contact for a leg over transport.
@@ -581,6 +587,19 @@ func device(reg registration, srtp bool) secstatus.Device {
 	return secstatus.Device{Name: reg.Line.Device, Mode: mode, Display: secstatus.ShieldAndLock, AudioSRTP: srtp}
 }
 
+// locate finds the registration of the phone with directory number ext:
+// with this registrar, or else with another node's (through the
+// directory), and returns the registrar that holds it.
+func (r *registrar) locate(ext string) (*registrar, registration, bool) {
+	if reg, ok := r.byExtension(ext); ok {
+		return r, reg, true
+	}
+	if r.cfg.Directory != nil {
+		return r.cfg.Directory.locate(ext, r)
+	}
+	return nil, registration{}, false
+}
+
 // onInvite sets up a call from a registered phone to another:
 // authentication (the sender's registration on this connection, and
 // digest credentials of its line), authorization (the number in the
@@ -588,6 +607,13 @@ func device(reg registration, srtp bool) secstatus.Device {
 // answer. SDES keys go only from a TLS leg to a TLS leg: an offer with
 // keys to or from a non-secure phone is passed on without them, and the
 // call falls back to RTP.
+//
+// A callee registered with another node gets its B leg from that node's
+// registrar (calleeLeg), to which this one hands the offer, as CUCM's
+// nodes hand a call to each other; the answer comes back the same way,
+// and this registrar, which holds the caller, computes the call's
+// security status from both phones and the media, as for a call within
+// the node, and has the other send it to the callee.
 func (r *registrar) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	refuse := func(status int, why string) {
 		r.log.Info("INVITE refused", "source", req.Source(), "number", req.Recipient.User, "status", status, "reason", why)
@@ -621,7 +647,7 @@ func (r *registrar) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		refuse(sip.StatusNotFound, "number not in the calling search space")
 		return
 	}
-	callee, ok := r.byExtension(number)
+	peer, callee, ok := r.locate(number)
 	if !ok {
 		refuse(sip.StatusTemporarilyUnavailable, "number not registered")
 		return
@@ -639,57 +665,29 @@ func (r *registrar) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 	ctx, cancel := context.WithTimeout(r.ctx, sipTimeout)
 	defer cancel()
-	call := &b2bCall{gci: "1-" + strconv.FormatUint(r.gci.Add(1), 10), a: caller, b: callee}
-	keyed := offer.secure() && caller.Secure && callee.Secure
-	bOffer := sdpMedia{Addr: offer.Addr, Profile: profileRTP}
-	if keyed {
-		bOffer.Profile, bOffer.Crypto = profileSRTP, offer.Crypto
+	call := &b2bCall{gci: "1-" + strconv.FormatUint(r.gci.Add(1), 10), a: caller, b: callee, aNode: r, bNode: peer}
+	// The keys go on only from a TLS leg; the callee's registrar adds its
+	// own condition.
+	fwd := sdpMedia{Addr: offer.Addr, Profile: profileRTP}
+	if offer.secure() && caller.Secure {
+		fwd.Profile, fwd.Crypto = profileSRTP, offer.Crypto
 	}
-	call.bLeg = &dialog{
-		callID:    newCallID(),
-		localURI:  sip.Uri{Scheme: "sip", User: caller.Line.Extension, Host: "127.0.0.1"},
-		remoteURI: sip.Uri{Scheme: "sip", User: callee.Line.Extension, Host: "127.0.0.1"},
-		localTag:  newTag(),
-		target:    callee.Contact,
-		dest:      callee.Source,
-		transport: callee.Transport,
-		contact:   r.controllerContact(callee.Transport),
-	}
-	binv := call.bLeg.request(sip.INVITE, bOffer.marshal(r.gci.Load()))
-	binv.AppendHeader(sip.NewHeader("Call-Info",
-		secstatus.CallInfo{Security: secstatus.Unknown, Orientation: "from", GCI: call.gci, CallInstance: 1}.String()))
-	bres, err := r.client.Do(ctx, binv)
+	keyed := fwd.secure() && callee.Secure
+	answer, status, err := peer.calleeLeg(ctx, call, fwd, r.gci.Load())
 	if err != nil {
-		refuse(sip.StatusTemporarilyUnavailable, "the called phone: "+err.Error())
+		refuse(status, err.Error())
 		return
 	}
-	if !bres.IsSuccess() {
-		status := bres.StatusCode
-		if status < 400 || status == sip.StatusUnauthorized || status == sip.StatusProxyAuthRequired {
-			status = sip.StatusTemporarilyUnavailable
-		}
-		refuse(status, "the called phone answered "+strconv.Itoa(bres.StatusCode))
-		return
-	}
-	call.bLeg.answered(bres)
-	if err := r.client.WriteRequest(call.bLeg.request(sip.ACK, nil)); err != nil {
-		refuse(sip.StatusTemporarilyUnavailable, "ACK to the called phone: "+err.Error())
-		return
-	}
-	answer, err := parseSDP(bres.Body())
-	if err == nil && answer.secure() && !keyed {
-		err = errors.New("SRTP answered to an RTP offer")
-	}
-	if err != nil {
-		r.bye(call.bLeg)
-		refuse(sip.StatusNotAcceptableHere, "the called phone's answer: "+err.Error())
+	if answer.secure() && !keyed {
+		peer.bye(call.bLeg)
+		refuse(sip.StatusNotAcceptableHere, "the called phone's answer: SRTP answered to an RTP offer")
 		return
 	}
 	srtp := keyed && answer.secure()
 	call.result, err = secstatus.Evaluate(&secstatus.Call{Devices: []secstatus.Device{device(caller, srtp), device(callee, srtp)}},
 		&secstatus.Options{MixedMode: true})
 	if err != nil {
-		r.bye(call.bLeg)
+		peer.bye(call.bLeg)
 		refuse(sip.StatusInternalServerError, err.Error())
 		return
 	}
@@ -697,11 +695,7 @@ func (r *registrar) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 	// The called phone learns the status now that its dialog is
 	// confirmed.
-	upd := call.bLeg.request(sip.UPDATE, nil)
-	upd.AppendHeader(sip.NewHeader("Call-Info", callInfo(level, "from", call.gci)))
-	if ures, err := r.client.Do(ctx, upd); err != nil || ures.StatusCode != sip.StatusOK {
-		r.log.Info("UPDATE with Call-Info not accepted", "device", callee.Line.Device, "error", err)
-	}
+	peer.tellCallee(ctx, call, level)
 
 	aAnswer := sdpMedia{Addr: answer.Addr, Profile: profileRTP}
 	if srtp {
@@ -726,15 +720,77 @@ func (r *registrar) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	r.mu.Lock()
 	r.calls[call.aLeg.callID] = call
-	r.calls[call.bLeg.callID] = call
 	r.mu.Unlock()
+	peer.mu.Lock()
+	peer.calls[call.bLeg.callID] = call
+	peer.mu.Unlock()
 	if err := tx.Respond(ok200); err != nil {
-		r.dropCall(call)
-		r.bye(call.bLeg)
+		call.drop()
+		peer.bye(call.bLeg)
 		return
 	}
 	r.log.Debug("call", "gci", call.gci, "from", caller.Line.Device, "to", callee.Line.Device,
-		"srtp", srtp, "level", level.String())
+		"srtp", srtp, "level", level.String(), "callee node", peer.cfg.Node)
+}
+
+// calleeLeg sets up the B leg of call to its callee, registered with r:
+// an INVITE over the callee's connection with offer (its keys only if the
+// callee registered over TLS; Call-Info security= Unknown), then the ACK.
+// It returns the callee's answer, or an error with the status for the
+// caller. version is the SDP session version.
+func (r *registrar) calleeLeg(ctx context.Context, call *b2bCall, offer sdpMedia, version uint64) (*sdpMedia, int, error) {
+	caller, callee := call.a, call.b
+	bOffer := sdpMedia{Addr: offer.Addr, Profile: profileRTP}
+	if offer.secure() && callee.Secure {
+		bOffer.Profile, bOffer.Crypto = profileSRTP, offer.Crypto
+	}
+	call.bLeg = &dialog{
+		callID:    newCallID(),
+		localURI:  sip.Uri{Scheme: "sip", User: caller.Line.Extension, Host: "127.0.0.1"},
+		remoteURI: sip.Uri{Scheme: "sip", User: callee.Line.Extension, Host: "127.0.0.1"},
+		localTag:  newTag(),
+		target:    callee.Contact,
+		dest:      callee.Source,
+		transport: callee.Transport,
+		contact:   r.controllerContact(callee.Transport),
+	}
+	binv := call.bLeg.request(sip.INVITE, bOffer.marshal(version))
+	binv.AppendHeader(sip.NewHeader("Call-Info",
+		secstatus.CallInfo{Security: secstatus.Unknown, Orientation: "from", GCI: call.gci, CallInstance: 1}.String()))
+	bres, err := r.client.Do(ctx, binv)
+	if err != nil {
+		return nil, sip.StatusTemporarilyUnavailable, fmt.Errorf("the called phone: %w", err)
+	}
+	if !bres.IsSuccess() {
+		status := bres.StatusCode
+		if status < 400 || status == sip.StatusUnauthorized || status == sip.StatusProxyAuthRequired {
+			status = sip.StatusTemporarilyUnavailable
+		}
+		return nil, status, fmt.Errorf("the called phone answered %d", bres.StatusCode)
+	}
+	call.bLeg.answered(bres)
+	if err := r.client.WriteRequest(call.bLeg.request(sip.ACK, nil)); err != nil {
+		return nil, sip.StatusTemporarilyUnavailable, fmt.Errorf("ACK to the called phone: %w", err)
+	}
+	answer, err := parseSDP(bres.Body())
+	if err == nil && answer.secure() && !bOffer.secure() {
+		err = errors.New("SRTP answered to an RTP offer")
+	}
+	if err != nil {
+		r.bye(call.bLeg)
+		return nil, sip.StatusNotAcceptableHere, fmt.Errorf("the called phone's answer: %w", err)
+	}
+	return answer, 0, nil
+}
+
+// tellCallee sends the callee of call, registered with r, the call's
+// security status in an UPDATE with Call-Info.
+func (r *registrar) tellCallee(ctx context.Context, call *b2bCall, level secstatus.Level) {
+	upd := call.bLeg.request(sip.UPDATE, nil)
+	upd.AppendHeader(sip.NewHeader("Call-Info", callInfo(level, "from", call.gci)))
+	if ures, err := r.client.Do(ctx, upd); err != nil || ures.StatusCode != sip.StatusOK {
+		r.log.Info("UPDATE with Call-Info not accepted", "device", call.b.Line.Device, "error", err)
+	}
 }
 
 // callInfo is the Call-Info header value for a call at level.
@@ -752,15 +808,23 @@ func (r *registrar) bye(d *dialog) {
 	}
 }
 
-func (r *registrar) dropCall(c *b2bCall) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.calls, c.aLeg.callID)
-	delete(r.calls, c.bLeg.callID)
+// drop makes the registrars of both legs forget the call.
+func (c *b2bCall) drop() {
+	for _, leg := range []struct {
+		r *registrar
+		d *dialog
+	}{{c.aNode, c.aLeg}, {c.bNode, c.bLeg}} {
+		leg.r.mu.Lock()
+		if leg.r.calls[leg.d.callID] == c {
+			delete(leg.r.calls, leg.d.callID)
+		}
+		leg.r.mu.Unlock()
+	}
 }
 
-// onBye ends a call from either phone: BYE on the other leg, then 200 OK.
-// Only the phone of the leg may end it, over its registered connection.
+// onBye ends a call from either phone: BYE on the other leg (sent by the
+// registrar that holds it), then 200 OK. Only the phone of the leg may
+// end it, over its registered connection.
 func (r *registrar) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	var callID string
 	if h := req.CallID(); h != nil {
@@ -769,29 +833,34 @@ func (r *registrar) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	r.mu.Lock()
 	call := r.calls[callID]
 	r.mu.Unlock()
-	var this, other *dialog
+	var other *dialog
+	var otherNode *registrar
 	var from registration
 	switch {
 	case call == nil:
-	case call.aLeg.matches(req):
-		this, other, from = call.aLeg, call.bLeg, call.a
-	case call.bLeg.matches(req):
-		this, other, from = call.bLeg, call.aLeg, call.b
+	case call.aNode == r && call.aLeg.matches(req):
+		other, otherNode, from = call.bLeg, call.bNode, call.a
+	case call.bNode == r && call.bLeg.matches(req):
+		other, otherNode, from = call.aLeg, call.aNode, call.b
 	}
 	sender, registered := r.sender(req)
-	if this == nil || !registered || sender.Line.Device != from.Line.Device {
+	if other == nil || !registered || sender.Line.Device != from.Line.Device {
 		respond(r.log, tx, sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists,
 			reasonPhrase(sip.StatusCallTransactionDoesNotExists), nil))
 		return
 	}
-	r.dropCall(call)
-	r.bye(other)
+	call.drop()
+	otherNode.bye(other)
 	respond(r.log, tx, sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
 }
 
-// activeCalls returns how many calls the controller holds.
+// activeCalls returns how many calls the controller holds a leg of.
 func (r *registrar) activeCalls() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.calls) / 2
+	calls := make(map[*b2bCall]bool, len(r.calls))
+	for _, c := range r.calls {
+		calls[c] = true
+	}
+	return len(calls)
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -26,21 +27,36 @@ import (
 	"github.com/ucsec/ucsec/digest"
 	"github.com/ucsec/ucsec/itl"
 	"github.com/ucsec/ucsec/sgn"
+	"github.com/ucsec/ucsec/stores/postgres"
+	"github.com/ucsec/ucsec/stores/redis"
 	"github.com/ucsec/ucsec/tvs"
 )
 
-// The cluster's provisioning side: the services of a CUCM node that a
-// phone meets before it registers, on 127.0.0.1 with ports the system
-// chooses.
+// The cluster: its nodes and the services they share. A node stands for
+// a CUCM server: each runs its own CAPF, TVS and SIP registrar and call
+// controller (registrar.go), on 127.0.0.1 with ports the system chooses;
+// node 1 is the publisher, through which the cluster is administered
+// (CAPF operations scheduled, TVS entries loaded), and the others are
+// subscribers.
 //
 //   - The TFTP/HTTP file service (CUCM's port 6970): ITLFile.tlv,
 //     CTLFile.tlv and each phone's configuration, from the directory
-//     STATE/tftp.
-//   - CAPF (port 3804): issues the phones' LSCs from the CAPF CA, with its
-//     operations in the bbolt file STATE/capf.db, so that a -state
-//     directory keeps them from one run to the next.
-//   - TVS (port 2445): vouches for the cluster's certificates, in memory:
-//     they are loaded from the trust lists at every start.
+//     STATE/tftp. It is one service that all nodes share (CUCM runs one
+//     on each node that has the TFTP role, serving the same files).
+//   - CAPF (port 3804): issues the phones' LSCs from the CAPF CA. With
+//     one node its operations are in the bbolt file STATE/capf.db, so
+//     that a -state directory keeps them from one run to the next; with
+//     several they are in PostgreSQL (package stores/postgres), one
+//     database that every node's CAPF shares, each through a store of
+//     its own as separate servers would.
+//   - TVS (port 2445): vouches for the cluster's certificates. With one
+//     node in memory, loaded from the trust lists at every start; with
+//     several in the same PostgreSQL database.
+//
+// The nodes share the cluster's PKI: one CallManager, CAPF and TVS
+// certificate, which every node presents. (Each CUCM node has
+// certificates of its own, all in the ITL; one set keeps the trust lists
+// and the phones' checks as they are with one node.)
 
 // fileHash is the hash of every signature the cluster makes (ITL, CTL,
 // signed and encrypted configurations): CUCM's SHA-512 mode. Its default,
@@ -54,24 +70,45 @@ const (
 	ctlName = "CTLFile.tlv"
 )
 
-// A cluster is a running set of provisioning services, started by
-// startCluster and stopped by close.
+// clusterOptions configure startCluster. The zero value (or nil) is one
+// node with embedded stores.
+type clusterOptions struct {
+	// Nodes is the number of nodes; 0 means 1. More than one needs
+	// Postgres and Redis.
+	Nodes int
+	// Postgres is the connection string of the PostgreSQL database that
+	// holds the CAPF and TVS stores of every node; "" means embedded
+	// stores (bbolt for the CAPF, memory for the TVS), for one node.
+	Postgres string
+	// Redis is the URL of the Redis that holds the digest replay store of
+	// every node's registrar; "" means each registrar's own, in memory,
+	// for one node.
+	Redis string
+}
+
+// A cluster is a running set of nodes and the file service, started by
+// startCluster (the provisioning services) and startSIP (the SIP side),
+// and stopped by close.
 type cluster struct {
 	// PKI holds the cluster's certificates and keys.
 	PKI *clusterPKI
 	// FileURL is the base URL of the file service, "http://127.0.0.1:PORT/":
 	// a phone downloads FileURL + "ITLFile.tlv".
 	FileURL string
-	// CAPFAddr and TVSAddr are the CAPF's and the TVS's "127.0.0.1:PORT".
+	// CAPFAddr and TVSAddr are the publisher's CAPF and TVS,
+	// "127.0.0.1:PORT".
 	CAPFAddr, TVSAddr string
-	// StateDir holds the file service's directory (tftp) and the CAPF's
-	// store (capf.db).
+	// StateDir holds the file service's directory (tftp) and, with one
+	// node, the CAPF's store (capf.db).
 	StateDir string
 
 	log      *slog.Logger
 	tftpDir  string
-	capf     *capf.BoltStore
-	tvsStore *tvs.MemoryStore
+	nodes    []*node
+	capf     capf.Store // the publisher's: where the cluster schedules operations
+	tvsStore tvs.Store  // the publisher's: where the cluster loads TVS entries
+	secret   []byte     // the digest nonce key that every node's registrar shares
+	dir      *directory // the nodes' registrars, once startSIP has run
 	httpSrv  *http.Server
 	newConns connSet // the file service's connections that have sent no request yet
 	cancel   context.CancelFunc
@@ -79,13 +116,37 @@ type cluster struct {
 	errs     chan error // one per service, when it stops
 
 	mu      sync.Mutex
-	sipTLS  string              // SIP server addresses that configurations name
-	sipTCP  string              //
+	first   map[string]int      // by device: its first node (place); 0 if not placed
 	lines   map[string]lineInfo // by device: what publish wrote
 	users   map[string]string   // digest user → password
 	decoys  int                 // devices made up by negative cases
 	closing bool
 }
+
+// A node is one node of the cluster: its CAPF and TVS, their stores, and
+// its registrar once startSIP has run.
+type node struct {
+	Index int // 0 for the publisher; nodes are shown numbered from 1
+	// CAPFAddr and TVSAddr are its CAPF's and TVS's "127.0.0.1:PORT".
+	CAPFAddr, TVSAddr string
+
+	capf   capf.Store
+	tvs    tvs.Store
+	replay digest.ReplayStore // shared by the registrars; nil: each its own, in memory
+	reg    *registrar
+	cancel context.CancelFunc // stops its CAPF and TVS
+	wg     sync.WaitGroup     // its CAPF and TVS
+
+	mu     sync.Mutex
+	sipTLS string // SIP server addresses that configurations name
+	sipTCP string //
+	killed bool
+}
+
+// name is how the output names a node: "node 1" for the publisher.
+func (n *node) name() string { return nodeName(n.Index) }
+
+func nodeName(i int) string { return fmt.Sprintf("node %d", i+1) }
 
 // lineInfo is what the cluster knows of a phone it configured.
 type lineInfo struct {
@@ -93,27 +154,39 @@ type lineInfo struct {
 	Secure          bool
 }
 
-// startCluster starts the file service, the CAPF and the TVS on 127.0.0.1
-// with ports chosen by the system, with pki, keeping state in stateDir
-// (created if needed; a temporary directory unless -state is given).
-// It writes the ITL (signed by pki.SAST; records SAST, CCM+TFTP, CAPF and
+// startCluster starts the file service and each node's CAPF and TVS on
+// 127.0.0.1 with ports chosen by the system, with pki, keeping state in
+// stateDir (created if needed; a temporary directory unless -state is
+// given) and, with opts.Postgres and opts.Redis, in those servers. It
+// writes the ITL (signed by pki.SAST; records SAST, CCM+TFTP, CAPF and
 // TVS) and the CTL (signed by pki.SAST; records SAST, CCM+TFTP and CAPF),
 // and loads both into the TVS. log receives the services' records; nil is
 // silent. The services run until ctx is done or close is called; call
 // close in any case.
-func startCluster(ctx context.Context, pki *clusterPKI, stateDir string, log *slog.Logger) (_ *cluster, err error) {
+func startCluster(ctx context.Context, pki *clusterPKI, stateDir string, opts *clusterOptions, log *slog.Logger) (_ *cluster, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if opts == nil {
+		opts = &clusterOptions{}
+	}
+	n := max(opts.Nodes, 1)
+	if n > 1 && (opts.Postgres == "" || opts.Redis == "") {
+		return nil, errors.New("cluster: several nodes need PostgreSQL and Redis for their shared state")
 	}
 	c := &cluster{
 		PKI:      pki,
 		StateDir: stateDir,
 		log:      log,
 		tftpDir:  filepath.Join(stateDir, "tftp"),
-		tvsStore: tvs.NewMemoryStore(),
+		secret:   make([]byte, 32),
+		first:    make(map[string]int),
 		lines:    make(map[string]lineInfo),
 		users:    make(map[string]string),
-		errs:     make(chan error, 3),
+		errs:     make(chan error, 1+2*n),
+	}
+	if _, err := rand.Read(c.secret); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(c.tftpDir, 0o700); err != nil {
 		return nil, err
@@ -135,23 +208,16 @@ func startCluster(ctx context.Context, pki *clusterPKI, stateDir string, log *sl
 	if err := c.writeFile(ctlName, ctlData); err != nil {
 		return nil, err
 	}
-	for _, f := range []*ctl.File{itlFile, ctlFile} {
-		if _, err := tvs.LoadTrustList(ctx, c.tvsStore, f, 0); err != nil {
-			return nil, err
-		}
-	}
 
-	c.capf, err = capf.OpenBoltStore(filepath.Join(stateDir, "capf.db"), nil)
-	if err != nil {
-		return nil, err
-	}
 	var listeners []net.Listener
 	defer func() {
 		if err != nil {
 			for _, l := range listeners {
 				l.Close()
 			}
-			c.capf.Close()
+			for _, nd := range c.nodes {
+				nd.closeStores()
+			}
 		}
 	}()
 	listen := func() (net.Listener, error) {
@@ -161,37 +227,37 @@ func startCluster(ctx context.Context, pki *clusterPKI, stateDir string, log *sl
 		}
 		return l, err
 	}
+	for i := range n {
+		nd := &node{Index: i}
+		c.nodes = append(c.nodes, nd)
+		if err := nd.openStores(ctx, stateDir, opts, log); err != nil {
+			return nil, fmt.Errorf("%s: %w", nd.name(), err)
+		}
+	}
+	c.capf, c.tvsStore = c.nodes[0].capf, c.nodes[0].tvs
+	for _, f := range []*ctl.File{itlFile, ctlFile} {
+		if _, err := tvs.LoadTrustList(ctx, c.tvsStore, f, 0); err != nil {
+			return nil, err
+		}
+	}
+
 	httpL, err := listen()
 	if err != nil {
 		return nil, err
 	}
-	capfL, err := listen()
-	if err != nil {
-		return nil, err
-	}
-	tvsL, err := listen()
-	if err != nil {
-		return nil, err
+	type nodeListeners struct{ capf, tvs net.Listener }
+	nls := make([]nodeListeners, n)
+	for i, nd := range c.nodes {
+		if nls[i].capf, err = listen(); err != nil {
+			return nil, err
+		}
+		if nls[i].tvs, err = listen(); err != nil {
+			return nil, err
+		}
+		nd.CAPFAddr, nd.TVSAddr = nls[i].capf.Addr().String(), nls[i].tvs.Addr().String()
 	}
 	c.FileURL = "http://" + httpL.Addr().String() + "/"
-	c.CAPFAddr = capfL.Addr().String()
-	c.TVSAddr = tvsL.Addr().String()
-
-	capfSrv := &capf.Server{
-		Store:     c.capf,
-		Issuer:    &capf.LocalCA{Certificate: pki.CAPF, Signer: pki.CAPFKey},
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{tlsCert(pki.CAPF, pki.CAPFKey)}},
-		// Every simulated phone comes from the loopback address: no
-		// per-host bound.
-		MaxConnsPerHost: -1,
-		Logger:          log.With("service", "capf"),
-	}
-	tvsSrv := &tvs.Server{
-		Store:           c.tvsStore,
-		TLSConfig:       &tls.Config{Certificates: []tls.Certificate{tlsCert(pki.TVS, pki.TVSKey)}},
-		MaxConnsPerHost: -1, // as for the CAPF
-		Logger:          log.With("service", "tvs"),
-	}
+	c.CAPFAddr, c.TVSAddr = c.nodes[0].CAPFAddr, c.nodes[0].TVSAddr
 	c.httpSrv = &http.Server{
 		Handler:           c.fileHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -202,9 +268,33 @@ func startCluster(ctx context.Context, pki *clusterPKI, stateDir string, log *sl
 
 	srvCtx, cancel := context.WithCancel(ctx)
 	c.cancel = cancel
-	c.serve("capf", func() error { return ignore(capfSrv.Serve(srvCtx, capfL), capf.ErrServerClosed) })
-	c.serve("tvs", func() error { return ignore(tvsSrv.Serve(srvCtx, tvsL), tvs.ErrServerClosed) })
-	c.serve("files", func() error { return ignore(c.httpSrv.Serve(httpL), http.ErrServerClosed) })
+	for i, nd := range c.nodes {
+		nlog := log
+		if n > 1 {
+			nlog = log.With("node", i+1)
+		}
+		capfSrv := &capf.Server{
+			Store:     nd.capf,
+			Issuer:    &capf.LocalCA{Certificate: pki.CAPF, Signer: pki.CAPFKey},
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{tlsCert(pki.CAPF, pki.CAPFKey)}},
+			// Every simulated phone comes from the loopback address: no
+			// per-host bound.
+			MaxConnsPerHost: -1,
+			Logger:          nlog.With("service", "capf"),
+		}
+		tvsSrv := &tvs.Server{
+			Store:           nd.tvs,
+			TLSConfig:       &tls.Config{Certificates: []tls.Certificate{tlsCert(pki.TVS, pki.TVSKey)}},
+			MaxConnsPerHost: -1, // as for the CAPF
+			Logger:          nlog.With("service", "tvs"),
+		}
+		nodeCtx, nodeCancel := context.WithCancel(srvCtx)
+		nd.cancel = nodeCancel
+		capfL, tvsL := nls[i].capf, nls[i].tvs
+		c.serve(&nd.wg, "capf", func() error { return ignore(capfSrv.Serve(nodeCtx, capfL), capf.ErrServerClosed) })
+		c.serve(&nd.wg, "tvs", func() error { return ignore(tvsSrv.Serve(nodeCtx, tvsL), tvs.ErrServerClosed) })
+	}
+	c.serve(&c.wg, "files", func() error { return ignore(c.httpSrv.Serve(httpL), http.ErrServerClosed) })
 	// The file service has no context of its own: stop it with the
 	// others when ctx is done.
 	c.wg.Go(func() {
@@ -220,14 +310,67 @@ func startCluster(ctx context.Context, pki *clusterPKI, stateDir string, log *sl
 			c.httpSrv.Close()
 		}
 	})
-	log.Info("cluster started", "files", c.FileURL, "capf", c.CAPFAddr, "tvs", c.TVSAddr, "state", stateDir)
+	log.Info("cluster started", "files", c.FileURL, "capf", c.CAPFAddr, "tvs", c.TVSAddr, "state", stateDir, "nodes", n)
 	return c, nil
 }
 
-// serve runs a service until it stops, and logs and keeps for close the
-// error it stopped with, if any.
-func (c *cluster) serve(name string, run func() error) {
-	c.wg.Go(func() {
+// openStores opens the node's stores as opts says: embedded ones in
+// stateDir, or its own connections to the shared PostgreSQL and Redis.
+func (nd *node) openStores(ctx context.Context, stateDir string, opts *clusterOptions, log *slog.Logger) error {
+	var err error
+	if opts.Postgres == "" {
+		if nd.capf, err = capf.OpenBoltStore(filepath.Join(stateDir, "capf.db"), nil); err != nil {
+			return err
+		}
+		nd.tvs = tvs.NewMemoryStore()
+	} else {
+		if nd.capf, err = postgres.OpenCAPFStore(ctx, opts.Postgres, &postgres.Options{Logger: log}); err != nil {
+			return err
+		}
+		if nd.tvs, err = postgres.OpenTVSStore(ctx, opts.Postgres, &postgres.Options{Logger: log}); err != nil {
+			return err
+		}
+	}
+	if opts.Redis != "" {
+		rs, err := redis.OpenReplayStore(ctx, opts.Redis, &redis.Options{
+			KeyPrefix: replayKeyPrefix,
+			// The nodes run in one process, on one clock: no skew
+			// between them to allow for (zero would mean the default,
+			// 5 s, during which a new store refuses every nonce).
+			ClockSkew: time.Millisecond,
+			Logger:    log,
+		})
+		if err != nil {
+			return err
+		}
+		nd.replay = rs
+	}
+	return nil
+}
+
+// replayKeyPrefix starts the keys of the Redis replay store, so that a
+// Redis that other programs use keeps phonesim's apart.
+const replayKeyPrefix = "phonesim:digest:"
+
+// closeStores closes the node's stores, returning the first error.
+func (nd *node) closeStores() error {
+	var errs []error
+	if nd.capf != nil {
+		errs = append(errs, nd.capf.Close())
+	}
+	if nd.tvs != nil {
+		errs = append(errs, nd.tvs.Close())
+	}
+	if c, ok := nd.replay.(io.Closer); ok {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// serve runs a service in wg until it stops, and logs and keeps for close
+// the error it stopped with, if any.
+func (c *cluster) serve(wg *sync.WaitGroup, name string, run func() error) {
+	wg.Go(func() {
 		err := run()
 		if err != nil {
 			err = fmt.Errorf("%s service: %w", name, err)
@@ -246,8 +389,8 @@ func ignore(err, expected error) error {
 }
 
 // close stops the services gracefully (running CAPF sessions, TVS
-// exchanges and downloads finish first) and closes the CAPF store. It
-// returns the first error a service stopped with.
+// exchanges and downloads finish first), the registrars, and closes the
+// stores. It returns the first error a service stopped with.
 func (c *cluster) close() error {
 	c.mu.Lock()
 	if c.closing {
@@ -256,14 +399,24 @@ func (c *cluster) close() error {
 	}
 	c.closing = true
 	c.mu.Unlock()
+	for _, nd := range c.nodes {
+		if nd.reg != nil {
+			nd.reg.Close()
+		}
+	}
 	c.cancel()
+	for _, nd := range c.nodes {
+		nd.wg.Wait()
+	}
 	c.wg.Wait()
 	close(c.errs)
 	var errs []error
 	for err := range c.errs {
 		errs = append(errs, err)
 	}
-	errs = append(errs, c.capf.Close(), c.tvsStore.Close())
+	for _, nd := range c.nodes {
+		errs = append(errs, nd.closeStores())
+	}
 	return errors.Join(errs...)
 }
 
@@ -393,14 +546,52 @@ func (c *cluster) rollITL(ctx context.Context) error {
 	return nil
 }
 
-// setSIP tells the cluster the SIP server's addresses, which the phone
-// configurations name: tlsAddr for secure phones (<securedSipPort>),
-// tcpAddr for non-secure ones (<sipPort>), both "127.0.0.1:PORT" on the
-// same host. Call it before publish.
-func (c *cluster) setSIP(tlsAddr, tcpAddr string) {
+// setSIP tells the cluster the SIP server's addresses of node i, which
+// the phone configurations name: tlsAddr for secure phones
+// (<securedSipPort>), tcpAddr for non-secure ones (<sipPort>), both
+// "127.0.0.1:PORT" on the same host. startSIP calls it; call it for every
+// node before publish.
+func (c *cluster) setSIP(i int, tlsAddr, tcpAddr string) {
+	nd := c.nodes[i]
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	nd.sipTLS, nd.sipTCP = tlsAddr, tcpAddr
+}
+
+// place makes node first the first node of device's CallManager group:
+// its group is that node, then the others in order (first+1, first+2,
+// ..., wrapping round), as a cluster spreads its phones over the nodes'
+// groups. An unplaced device starts at node 0, the publisher.
+func (c *cluster) place(device string, first int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sipTLS, c.sipTCP = tlsAddr, tcpAddr
+	c.first[device] = first % len(c.nodes)
+}
+
+// group returns the nodes of device's CallManager group, in order.
+func (c *cluster) group(device string) []*node {
+	c.mu.Lock()
+	first := c.first[device]
+	c.mu.Unlock()
+	g := make([]*node, len(c.nodes))
+	for k := range g {
+		g[k] = c.nodes[(first+k)%len(c.nodes)]
+	}
+	return g
+}
+
+// capfAddrFor returns the CAPF that device enrolls with: its first node's.
+// (A phone finds it in the capfList of the configuration it has before it
+// enrolls; the simulated phone has none yet, and asks the cluster.)
+func (c *cluster) capfAddrFor(device string) string { return c.group(device)[0].CAPFAddr }
+
+// tvsAddrsFor returns the TVS addresses of device's group, in order.
+func (c *cluster) tvsAddrsFor(device string) []string {
+	var addrs []string
+	for _, nd := range c.group(device) {
+		addrs = append(addrs, nd.TVSAddr)
+	}
+	return addrs
 }
 
 // schedule schedules a CAPF install of an RSA-2048 LSC (cnfenc encrypts
@@ -477,7 +668,8 @@ func (c *cluster) deviceReady(ctx context.Context, device, ext string, secure bo
 
 // publish writes device's configuration files, signed by the CallManager
 // key as TFTP signer (hash fileHash). The full configuration names the
-// device, its extension ext on line 1, the SIP server (setSIP) and the
+// device, its extension ext on line 1, the nodes of its CallManager group
+// in order (place) with their SIP servers (setSIP), TVS and CAPF, and the
 // line's digest credentials (user ext; the password made on the first
 // publish and kept, see credentials).
 //
@@ -491,23 +683,31 @@ func (c *cluster) publish(device, ext string, lsc *x509.Certificate, secure bool
 	if secure && lsc == nil {
 		return errors.New("cluster: a secure phone's configuration needs its LSC")
 	}
-	c.mu.Lock()
-	sipTLS, sipTCP := c.sipTLS, c.sipTCP
-	c.mu.Unlock()
-	if sipTLS == "" || sipTCP == "" {
-		return errors.New("cluster: no SIP server address (call setSIP first)")
-	}
-	host, sipsPort, err := splitHostPort(sipTLS)
-	if err != nil {
-		return err
-	}
-	_, sipPort, err := splitHostPort(sipTCP)
-	if err != nil {
-		return err
-	}
-	_, capfPort, err := splitHostPort(c.CAPFAddr)
-	if err != nil {
-		return err
+	var nodes []configNode
+	for _, nd := range c.group(device) {
+		nd.mu.Lock()
+		sipTLS, sipTCP := nd.sipTLS, nd.sipTCP
+		nd.mu.Unlock()
+		if sipTLS == "" || sipTCP == "" {
+			return fmt.Errorf("cluster: no SIP server address for %s (call setSIP first)", nd.name())
+		}
+		host, sipsPort, err := splitHostPort(sipTLS)
+		if err != nil {
+			return err
+		}
+		_, sipPort, err := splitHostPort(sipTCP)
+		if err != nil {
+			return err
+		}
+		_, capfPort, err := splitHostPort(nd.CAPFAddr)
+		if err != nil {
+			return err
+		}
+		_, tvsPort, err := splitHostPort(nd.TVSAddr)
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, configNode{Name: host, SIPPort: sipPort, SIPSPort: sipsPort, TVSPort: tvsPort, CAPFPort: capfPort})
 	}
 	password, err := c.account(device, ext, secure)
 	if err != nil {
@@ -516,13 +716,13 @@ func (c *cluster) publish(device, ext string, lsc *x509.Certificate, secure bool
 	d := configData{
 		Device: device, Extension: ext,
 		SecurityMode: securityModeNonSecure,
-		Node:         host, SIPPort: sipPort, SIPSPort: sipsPort, LinePort: sipPort,
+		Nodes:        nodes, LinePort: nodes[0].SIPPort,
 		AuthName: ext, Password: password,
-		CAPFAuthMode: capfAuthModeNone, CAPFPort: capfPort,
-		Load: phoneLoad,
+		CAPFAuthMode: capfAuthModeNone,
+		Load:         phoneLoad,
 	}
 	if secure {
-		d.SecurityMode, d.LinePort, d.CAPFAuthMode = securityModeEncrypted, sipsPort, capfAuthModeString
+		d.SecurityMode, d.LinePort, d.CAPFAuthMode = securityModeEncrypted, nodes[0].SIPSPort, capfAuthModeString
 	}
 	full, err := fullConfig(d)
 	if err != nil {

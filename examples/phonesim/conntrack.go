@@ -34,6 +34,9 @@ func (l *trackListener) Accept() (net.Conn, error) {
 	if l.tls {
 		tc.transport = "TLS"
 	}
+	l.r.mu.Lock()
+	l.r.conns[tc] = struct{}{}
+	l.r.mu.Unlock()
 	return tc, nil
 }
 
@@ -91,16 +94,30 @@ func (c *trackedConn) handshake() {
 }
 
 func (c *trackedConn) Close() error {
-	c.r.connClosed(c.transport, c.RemoteAddr().String())
+	c.r.connClosed(c, c.transport, c.RemoteAddr().String())
 	return c.Conn.Close()
+}
+
+// abort closes the connection as a crashed server's: the TCP connection
+// under the TLS one is reset (SO_LINGER 0), with no close_notify.
+func (c *trackedConn) abort() {
+	raw := c.Conn
+	if tc, ok := raw.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tcp, ok := raw.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	_ = raw.Close()
 }
 
 // connClosed forgets what was bound to a closed connection: its
 // certificate and the registrations made over it (the phone must register
 // again, as a CUCM TLS phone does after losing its connection).
-func (r *registrar) connClosed(transport, source string) {
+func (r *registrar) connClosed(c *trackedConn, transport, source string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.conns, c)
 	if transport == "TLS" {
 		delete(r.peers, source)
 	}

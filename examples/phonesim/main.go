@@ -34,16 +34,88 @@
 //
 //	go run ./examples/phonesim
 //	go run ./examples/phonesim -phones 50 -json
+//	go run ./examples/phonesim -nodes 3
 //
 // Everything listens on 127.0.0.1 on ports the system picks. The keys are
 // made at start-up and thrown away, unless -pki names a directory to keep
 // them in; state (the CAPF store, the served files) goes to a temporary
-// directory unless -state names one.
+// directory unless -state names one. (With several nodes the CAPF store is
+// in PostgreSQL, see below.)
+//
+// # A cluster of several nodes
+//
+// With -nodes N (N from 2 to 16; 1 by default) the cluster has N nodes,
+// as a CUCM cluster has a publisher and subscribers: each node runs its
+// own CAPF, TVS and SIP registrar and call controller, and they behave as
+// one cluster over shared state. The CAPF and TVS stores of every node
+// are in one PostgreSQL database (package stores/postgres), and the
+// digest replay store of every registrar in one Redis (package
+// stores/redis); the registrars also share their digest nonce key. Each
+// node opens stores of its own on them, as separate servers would. The
+// servers are those of -postgres URL and -redis URL; without them
+// phonesim starts throw-away instances in the temporary directory
+// (package internal/dbtest: PostgreSQL's initdb and postgres, and
+// redis-server, as Debian's postgresql and redis-server packages install
+// them) and stops them at the end; if they are not installed it says how
+// to install them and exits with status 2. With one node the stores are
+// embedded, and nothing but Go is needed (-postgres and -redis, if given,
+// are used by that node all the same).
+//
+// The file service stays one service that all nodes share: the nodes
+// serve the same files in CUCM too. Each phone's configuration names its
+// CallManager group, the nodes it registers with in order: phone i's
+// first node is node i mod N + 1 (the publisher is node 1), then the
+// others in turn (i+1 mod N, ...). The phone reads the list from its
+// decrypted configuration, with each node's SIP ports and TVS, and it
+// enrols with its first node's CAPF. Operations are scheduled and TVS
+// entries loaded through the publisher, as CUCM is administered. The
+// nodes present the cluster's one CallManager, CAPF and TVS certificate
+// (a CUCM node has its own, all of them in the ITL), so the trust lists
+// are those of one node.
+//
+// A phone calls a phone registered with another node through both nodes'
+// call controllers: the caller's finds the callee's registration through
+// an in-process directory of the nodes' registrars, which stands in for
+// CUCM's intra-cluster signalling since all nodes run in this process,
+// and hands the call to the callee's node, which sets up the leg to the
+// callee over its connection. The SDES offer and answer pass through both
+// controllers, so the media keys still go end to end between the phones,
+// and the caller's controller computes the security status from both
+// phones and the media, as within a node, for both phones' Call-Info.
+//
+// After the calls the run checks that the nodes act as one cluster; each
+// check's name says which nodes it involved:
+//
+//   - phones registered with different nodes called each other, with the
+//     lock (the calls in pairs: consecutive phones are on different
+//     nodes);
+//   - a REGISTER that a phone sent to node 1, replayed to node 2, is
+//     refused by node 2's digest replay check: the count is in Redis;
+//   - a CAPF operation scheduled through node 1 is completed by a phone
+//     enrolling with node N's CAPF: the operation is in PostgreSQL, and
+//     node 1 then sees the LSC issued;
+//   - a TVS entry added through node N is answered by every node's TVS
+//     (and by none before);
+//   - a node is killed (the last node with phones; never the publisher):
+//     its registrar's listeners and connections close at once, without a
+//     SIP or TLS goodbye (a TCP reset), as a crash looks to its phones,
+//     and its CAPF and TVS stop. Phones notice at their next keepalive
+//     REGISTER (CUCM's SIP Station KeepAlive Interval), which the run
+//     fires for every phone right after the kill: the refresh fails on
+//     the lost connection (a new one is refused), and the phone registers
+//     with the next node of its list. Each phone that failed over then
+//     calls another phone (one of another node, where there is one), and
+//     the call must end with the lock.
+//     The table's NODE column shows where each phone registered, "3→1"
+//     for a phone that failed over.
+//
+// With -json the cluster checks are entries of "checks", with "name",
+// "ok" and the "nodes" they involved; each phone has its "node" (and
+// "failedOverTo").
 package main
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,20 +141,29 @@ func main() {
 
 // options are what the flags set.
 type options struct {
-	phones  int
-	state   string
-	pki     string
-	json    bool
-	timeout time.Duration
-	verbose bool
+	phones   int
+	nodes    int
+	postgres string
+	redis    string
+	state    string
+	pki      string
+	json     bool
+	timeout  time.Duration
+	verbose  bool
 }
+
+// maxNodes bounds -nodes.
+const maxNodes = 16
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("phonesim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.phones, "phones", 4, "how many secure phones to simulate, 2 to 1000")
-	fs.StringVar(&o.state, "state", "", "keep the cluster's state (CAPF store, served files) in `DIR` (default: a temporary directory, removed at the end)")
+	fs.IntVar(&o.nodes, "nodes", 1, "run the cluster on `N` nodes, 1 to 16, each with its own CAPF, TVS and SIP registrar and call controller over shared state in PostgreSQL and Redis (see -postgres, -redis); 1 keeps the state in embedded stores")
+	fs.StringVar(&o.postgres, "postgres", "", "keep the CAPF and TVS stores in the PostgreSQL database at `URL` (postgres://user@host:port/db, the password in it, PGPASSWORD or ~/.pgpass; default: with -nodes 1 embedded stores, with more a throw-away local PostgreSQL, if installed)")
+	fs.StringVar(&o.redis, "redis", "", "keep the digest replay store in the Redis at `URL` (redis://:password@host:port/0; default: with -nodes 1 each registrar's own in memory, with more a throw-away local Redis, if installed)")
+	fs.StringVar(&o.state, "state", "", "keep the cluster's state (the CAPF store of a single node, the served files) in `DIR` (default: a temporary directory, removed at the end)")
 	fs.StringVar(&o.pki, "pki", "", "load the cluster's certificates and keys from `DIR`, or make them there if it has none (default: made at start-up, thrown away)")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON instead of a table")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after `DUR`")
@@ -99,8 +180,25 @@ and call each other with SRTP. Progress goes to standard error; standard
 output gets one line per phone (ITL: the trust-list rules that accepted
 its lists, P1 on first contact and P4 through TVS; PACKETS: received and
 decrypted / sent) and a verdict. The exit status is 0 if every phone
-ended secure and every negative check went as it must, 1 if not, and 2
-if the cluster could not run or -timeout ran out.
+ended secure and every check went as it must, 1 if not, and 2 if the
+cluster could not run or -timeout ran out.
+
+With -nodes N (2 or more) the cluster has N nodes (node 1, the publisher,
+and subscribers), each with its own CAPF, TVS and SIP registrar and call
+controller, over shared state: the CAPF and TVS stores in one PostgreSQL
+database (-postgres), the digest replay store in one Redis (-redis). The
+file service stays one, shared. Without -postgres and -redis phonesim
+starts throw-away local servers if PostgreSQL and Redis are installed
+(Debian: apt-get install postgresql redis-server), and exits 2 saying so
+if not. Each phone's configuration lists its nodes in order (phone i
+starts at node i mod N + 1, then the others); the table's NODE column
+shows where each registered. Cluster checks follow the negative checks:
+calls between phones of different nodes; a REGISTER captured on node 1
+and replayed on node 2 refused (Redis); a CAPF operation scheduled on
+node 1 completed by enrolment at node N (PostgreSQL); a TVS entry added
+on node N answered by every node; and one node killed after the calls,
+whose phones fail over to their next node ("3→1"), register again and
+call with the lock.
 
 Flags:
 `)
@@ -114,6 +212,8 @@ Flags:
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.phones < 2 || o.phones > 1000:
 		return nil, fmt.Errorf("-phones %d: want 2 to 1000", o.phones)
+	case o.nodes < 1 || o.nodes > maxNodes:
+		return nil, fmt.Errorf("-nodes %d: want 1 to %d", o.nodes, maxNodes)
 	case o.timeout <= 0:
 		return nil, fmt.Errorf("-timeout %v: want a positive duration", o.timeout)
 	}
@@ -205,6 +305,29 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 	} else if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, err
 	}
+	nodes := max(o.nodes, 1)
+	copts := &clusterOptions{Nodes: nodes, Postgres: o.postgres, Redis: o.redis}
+
+	// With several nodes, the servers of the shared state start while
+	// the PKI is made; they stop after the cluster has closed.
+	var backs *backends
+	var backErr error
+	backDone := make(chan struct{})
+	if nodes > 1 {
+		go func() {
+			defer close(backDone)
+			backs, backErr = startBackends(ctx, o.postgres, o.redis, engines{})
+		}()
+		defer func() {
+			<-backDone
+			if backs != nil {
+				backs.stop()
+			}
+		}()
+	} else {
+		close(backDone)
+	}
+
 	var pki *clusterPKI
 	var err error
 	if o.pki != "" {
@@ -219,40 +342,50 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 	if err != nil {
 		return nil, fmt.Errorf("PKI: %w", err)
 	}
+	<-backDone
+	if backErr != nil {
+		return nil, fmt.Errorf("-nodes %d: %w", nodes, backErr)
+	}
+	if backs != nil {
+		copts.Postgres, copts.Redis = backs.Postgres, backs.Redis
+		say("shared state: %s", backs.describe())
+	}
 
-	c, err := startCluster(ctx, pki, stateDir, log)
+	c, err := startCluster(ctx, pki, stateDir, copts, log)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	defer c.close()
 
 	// The controller knows every line before any phone appears, as CUCM's
-	// database does; the digest user of a line is its extension.
+	// database does; the digest user of a line is its extension. Phone i
+	// starts at node i mod N; the non-secure phone at the publisher.
 	phones := make([]*phone, o.phones)
 	lines := make([]phoneLine, 0, o.phones+1)
 	for i := range phones {
 		phones[i] = &phone{Device: phoneDevice(i), Extension: phoneExt(i), Secure: true}
 		lines = append(lines, phoneLine{Device: phones[i].Device, Extension: phones[i].Extension, DigestUser: phones[i].Extension, Secure: true})
+		c.place(phones[i].Device, i%nodes)
 	}
 	plain := &phone{Device: plainDevice, Extension: plainExt}
 	lines = append(lines, phoneLine{Device: plain.Device, Extension: plain.Extension, DigestUser: plain.Extension})
-	capfCAs := x509.NewCertPool()
-	capfCAs.AddCert(pki.CAPF)
-	reg, err := startRegistrar(ctx, registrarConfig{
-		CCM:         tlsCert(pki.CCM, pki.CCMKey),
-		PhoneCAs:    capfCAs,
-		Credentials: c.credentialStore(),
-		Realm:       realm,
-		Lines:       lines,
-		Log:         log,
-	})
-	if err != nil {
+	if err := c.startSIP(ctx, lines, realm); err != nil {
 		return nil, fmt.Errorf("registrar: %w", err)
 	}
-	defer reg.Close()
+	reg := c.registrar(0)
 	srv := reg.server()
-	c.setSIP(srv.TLS.String(), srv.TCP.String())
-	say("cluster up: files %s, CAPF %s, TVS %s, SIP-TLS %s", c.FileURL, c.CAPFAddr, c.TVSAddr, srv.TLS)
+	if nodes == 1 {
+		say("cluster up: files %s, CAPF %s, TVS %s, SIP-TLS %s", c.FileURL, c.CAPFAddr, c.TVSAddr, srv.TLS)
+	} else {
+		say("cluster up: files %s, %d nodes", c.FileURL, nodes)
+		for i, nd := range c.nodes {
+			role := "subscriber"
+			if i == 0 {
+				role = "publisher"
+			}
+			say("  node %d (%s): CAPF %s, TVS %s, SIP-TLS %s", i+1, role, nd.CAPFAddr, nd.TVSAddr, nd.reg.server().TLS)
+		}
+	}
 
 	authStrings := make(map[string]string, len(phones))
 	for _, p := range phones {
@@ -267,6 +400,9 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 	}
 
 	rep := &report{Phones: make([]phoneRow, len(phones))}
+	if nodes > 1 {
+		rep.Nodes = nodes
+	}
 	ids := make([]*sipIdentity, len(phones))
 	var wg sync.WaitGroup
 	for i, p := range phones {
@@ -312,7 +448,8 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 	wg.Wait()
 	say("rolled-over ITL accepted through TVS by %d phones", count(ids))
 
-	// Registration, over TLS with the LSC and digest.
+	// Registration, over TLS with the LSC and digest, with the first node
+	// of each phone's configuration.
 	sps := make([]*sipPhone, len(phones))
 	for i := range phones {
 		if ids[i] == nil {
@@ -331,6 +468,9 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 				return
 			}
 			row.Registered = true
+			if nodes > 1 {
+				row.Node = c.nodeOf(sp.registrar()) + 1
+			}
 			sps[i] = sp
 		})
 	}
@@ -346,12 +486,16 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 
 	// Calls in pairs: 1001→1002, 1003→1004, …; with an odd number the
 	// last phone calls the first once the others are done.
-	call := func(a, b int) {
+	var callsMu sync.Mutex
+	var calls []placedCall
+	call := func(a, b int) placedCall {
 		ra, rb := &rep.Phones[a], &rep.Phones[b]
 		if sps[a] == nil || sps[b] == nil {
-			return
+			return placedCall{a: a, b: b, nodeA: -1, nodeB: -1, err: errors.New("a phone is not registered")}
 		}
+		pc := placedCall{a: a, b: b, nodeA: c.nodeOf(sps[a].registrar()), nodeB: c.nodeOf(sps[b].registrar())}
 		cr, err := placeCall(ctx, sps[a], sps[b])
+		pc.rep, pc.err = cr, err
 		media := "RTP"
 		if cr.SRTP {
 			media = cr.Suite
@@ -365,6 +509,7 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 			{ra, "→" + rb.Extension, cr.AtoB.Sent, cr.BtoA.Received, cr.CallerIcon},
 			{rb, "←" + ra.Extension, cr.BtoA.Sent, cr.AtoB.Received, cr.CalleeIcon},
 		} {
+			callsMu.Lock()
 			r := side.row
 			r.Calls++
 			r.Call = strings.TrimSpace(r.Call + " " + side.call)
@@ -383,16 +528,30 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 				r.Call += " failed"
 				r.Err = oneLine(err)
 			}
+			callsMu.Unlock()
 		}
+		return pc
+	}
+	record := func(pc placedCall) {
+		callsMu.Lock()
+		defer callsMu.Unlock()
+		calls = append(calls, pc)
 	}
 	for i := 0; i+1 < len(phones); i += 2 {
-		wg.Go(func() { call(i, i+1) })
+		wg.Go(func() { record(call(i, i+1)) })
 	}
 	wg.Wait()
 	if len(phones)%2 == 1 {
-		call(len(phones)-1, 0)
+		record(call(len(phones)-1, 0))
 	}
 	say("calls done")
+
+	// Several nodes: the cluster checks, the kill of a node and the calls
+	// of the phones that failed over.
+	var clusterChecks []check
+	if nodes > 1 {
+		clusterChecks = runClusterChecks(ctx, c, sps, rep.Phones, calls, call, say)
+	}
 
 	for i := range rep.Phones {
 		row := &rep.Phones[i]
@@ -404,7 +563,7 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 		}
 	}
 
-	rep.Checks = negativeChecks(ctx, c, reg, phones[0], sps[0], plain, log)
+	rep.Checks = append(negativeChecks(ctx, c, reg, phones[0], sps[0], plain, log), clusterChecks...)
 	return rep, nil
 }
 

@@ -80,15 +80,20 @@ func TestRunTableAndState(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	for _, args := range [][]string{{"-phones", "1"}, {"-phones", "x"}, {"extra"}, {"-timeout", "0s"}} {
+	for _, args := range [][]string{{"-phones", "1"}, {"-phones", "x"}, {"extra"}, {"-timeout", "0s"}, {"-nodes", "0"}, {"-nodes", "17"}} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, &stdout, &stderr); code != exitError {
 			t.Errorf("%v: exit %d", args, code)
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != exitOK || !strings.Contains(stderr.String(), "-phones") {
+	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != exitOK {
 		t.Errorf("-h: exit %d\n%s", code, stderr.String())
+	}
+	for _, flag := range []string{"-phones", "-nodes", "-postgres", "-redis", "apt-get install postgresql redis-server"} {
+		if !strings.Contains(stderr.String(), flag) {
+			t.Errorf("-h does not mention %s:\n%s", flag, stderr.String())
+		}
 	}
 }
 

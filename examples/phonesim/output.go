@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 )
 
 // A phoneRow is one line of the result table: how far one phone got.
@@ -25,18 +27,29 @@ type phoneRow struct {
 	Icon       string `json:"icon"`            // what the phone shows: "lock", "shield", "none"
 	OK         bool   `json:"ok"`              // the phone reached its expected state
 	Err        string `json:"error,omitempty"` //
+
+	// Node is the node it registered with first, numbered from 1, and
+	// FailedOverTo the one it registered with after losing that one;
+	// both 0 (left out) with one node.
+	Node         int `json:"node,omitempty"`
+	FailedOverTo int `json:"failedOverTo,omitempty"`
 }
 
-// A check is one negative case: something the cluster or a phone must
-// refuse.
+// A check is one negative case, something the cluster or a phone must
+// refuse, or, with several nodes, one cluster check, something the nodes
+// must do as one cluster.
 type check struct {
 	Name string `json:"name"`
 	OK   bool   `json:"ok"`
 	Err  string `json:"error,omitempty"`
+	// Nodes are the nodes a cluster check involved, numbered from 1; nil
+	// for a negative check.
+	Nodes []int `json:"nodes,omitempty"`
 }
 
 // A report is the whole run's result.
 type report struct {
+	Nodes   int        `json:"nodes,omitempty"` // the cluster's nodes; left out for one
 	Phones  []phoneRow `json:"phones"`
 	Checks  []check    `json:"checks"`
 	OK      bool       `json:"ok"`
@@ -58,19 +71,33 @@ func (r *report) finish(seconds float64) {
 		}
 	}
 	r.OK = phonesOK == len(r.Phones) && checksOK == len(r.Checks) && len(r.Phones) > 0
+	onNodes := ""
+	if r.Nodes > 1 {
+		onNodes = fmt.Sprintf(" on %d nodes", r.Nodes)
+	}
 	if r.OK {
-		r.Verdict = fmt.Sprintf("OK: all %d phones reached their expected state, %d of %d checks passed, in %.1fs",
-			len(r.Phones), checksOK, len(r.Checks), seconds)
+		r.Verdict = fmt.Sprintf("OK: all %d phones reached their expected state%s, %d of %d checks passed, in %.1fs",
+			len(r.Phones), onNodes, checksOK, len(r.Checks), seconds)
 	} else {
 		r.Verdict = fmt.Sprintf("FAIL: %d of %d phones reached their expected state, %d of %d checks passed",
 			phonesOK, len(r.Phones), checksOK, len(r.Checks))
 	}
 }
 
-// writeText prints the table, the checks and the verdict.
+// writeText prints the table, the checks and the verdict. With several
+// nodes the table has a NODE column: the node each phone registered with,
+// and where it failed over to ("3→1").
 func (r *report) writeText(w io.Writer) {
+	nodes := false
+	for _, p := range r.Phones {
+		nodes = nodes || p.Node > 0
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PHONE\tEXT\tLSC SERIAL\tCONFIG\tITL\tREGISTERED\tCALL\tMEDIA\tPACKETS\tICON\t")
+	nodeHead := ""
+	if nodes {
+		nodeHead = "NODE\t"
+	}
+	fmt.Fprintln(tw, "PHONE\tEXT\t"+nodeHead+"LSC SERIAL\tCONFIG\tITL\tREGISTERED\tCALL\tMEDIA\tPACKETS\tICON\t")
 	for _, p := range r.Phones {
 		serial := p.LSCSerial
 		if len(serial) > 12 {
@@ -83,18 +110,47 @@ func (r *report) writeText(w io.Writer) {
 		if !p.OK {
 			mark = "✗ " + p.Err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n",
-			p.Phone, p.Extension, serial, p.Config, p.ITL, yesNo(p.Registered), p.Call, p.Media, p.Received, p.Sent, p.Icon, mark)
+		node := ""
+		if nodes {
+			node = "-"
+			if p.Node > 0 {
+				node = strconv.Itoa(p.Node)
+			}
+			if p.FailedOverTo > 0 {
+				node += "→" + strconv.Itoa(p.FailedOverTo)
+			}
+			node += "\t"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n",
+			p.Phone, p.Extension, node, serial, p.Config, p.ITL, yesNo(p.Registered), p.Call, p.Media, p.Received, p.Sent, p.Icon, mark)
 	}
 	tw.Flush()
-	if len(r.Checks) > 0 {
-		fmt.Fprintln(w, "\nNegative checks:")
-		for _, c := range r.Checks {
+	var negative, cluster []check
+	for _, c := range r.Checks {
+		if c.Nodes != nil {
+			cluster = append(cluster, c)
+		} else {
+			negative = append(negative, c)
+		}
+	}
+	for _, group := range []struct {
+		title  string
+		checks []check
+	}{{"Negative checks:", negative}, {"Cluster checks:", cluster}} {
+		if len(group.checks) == 0 {
+			continue
+		}
+		fmt.Fprintln(w, "\n"+group.title)
+		width := 52
+		for _, c := range group.checks {
+			width = max(width, utf8.RuneCountInString(c.Name))
+		}
+		for _, c := range group.checks {
 			status := "ok"
 			if !c.OK {
 				status = "FAILED: " + c.Err
 			}
-			fmt.Fprintf(w, "  %-52s %s\n", c.Name, status)
+			fmt.Fprintf(w, "  %s%s %s\n", c.Name, strings.Repeat(" ", width-utf8.RuneCountInString(c.Name)), status)
 		}
 	}
 	fmt.Fprintln(w, "\n"+r.Verdict)

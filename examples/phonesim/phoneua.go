@@ -3,7 +3,8 @@ package main
 // The phone's SIP user agent: it connects to the registrar (a secure
 // phone over TLS with its LSC, accepting the server by its trust list),
 // registers with digest credentials, and places and answers calls (the
-// call handlers are in call.go).
+// call handlers are in call.go). When its node is lost it registers with
+// the next node of its configuration (keepalive).
 //
 // Phones speak TLS 1.2, as Cisco phones do (the registrar accepts 1.2 and
 // later). It also makes a refused phone certificate fail the phone's own
@@ -20,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,14 +39,19 @@ type sipPhone struct {
 	id        sipIdentity
 	srv       sipServer
 	log       *slog.Logger
-	transport string         // "TLS" or "TCP"
-	server    netip.AddrPort // the registrar address for the transport
-	ua        *sipgo.UserAgent
-	client    *sipgo.Client
-	uas       *sipgo.Server
-	digest    *digest.Client
+	transport string // "TLS" or "TCP"
+	// nodes are the registrar addresses of the phone's nodes for its
+	// transport, in the order it tries them: the server it was made
+	// with first, then the others of its configuration (SIPServers).
+	nodes  []netip.AddrPort
+	ua     *sipgo.UserAgent
+	client *sipgo.Client
+	uas    *sipgo.Server
+	digest *digest.Client
 
 	mu           sync.Mutex
+	server       netip.AddrPort // the registrar it registers with: nodes[active]
+	active       int
 	registered   bool
 	regCallID    string
 	regTag       string
@@ -91,6 +98,12 @@ func newSIPPhone(id sipIdentity, srv sipServer, log *slog.Logger) (*sipPhone, er
 			},
 			MinVersion: tls.VersionTLS12,
 			MaxVersion: tls.VersionTLS12,
+		}
+	}
+	p.nodes = []netip.AddrPort{p.server}
+	for _, s := range id.SIPServers {
+		if ap, err := netip.ParseAddrPort(s); err == nil && !slices.Contains(p.nodes, ap) {
+			p.nodes = append(p.nodes, ap)
 		}
 	}
 	var err error
@@ -148,14 +161,57 @@ func (p *sipPhone) isRegistered() bool {
 	return p.registered
 }
 
+// registrar returns the address of the registrar the phone registers
+// with.
+func (p *sipPhone) registrar() netip.AddrPort {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.server
+}
+
 // uri returns a SIP URI at the registrar, with the phone's transport.
 func (p *sipPhone) uri(user string, withPort bool) sip.Uri {
-	u := sip.Uri{Scheme: "sip", User: user, Host: p.server.Addr().String(),
+	server := p.registrar()
+	u := sip.Uri{Scheme: "sip", User: user, Host: server.Addr().String(),
 		UriParams: sip.HeaderParams{{K: "transport", V: strings.ToLower(p.transport)}}}
 	if withPort {
-		u.Port = int(p.server.Port())
+		u.Port = int(server.Port())
 	}
 	return u
+}
+
+// keepalive refreshes the phone's registration, as a phone does every
+// keepalive interval (CUCM's SIP Station KeepAlive Interval, 120 s by
+// default), and reports whether the phone moved to another node. If the
+// refresh fails (the node is gone: the phone's connection was closed,
+// and a new one is refused; or the transaction fails), the phone has lost
+// its node, and registers with the next node of its list, in order,
+// until one accepts it, which is its node from then on.
+func (p *sipPhone) keepalive(ctx context.Context) (moved bool, err error) {
+	lost := p.register(ctx)
+	if lost == nil {
+		return false, nil
+	}
+	p.mu.Lock()
+	from, n := p.active, len(p.nodes)
+	p.mu.Unlock()
+	p.log.Info("node lost", "registrar", p.registrar(), "error", lost)
+	errs := []error{lost}
+	for k := 1; k < n; k++ {
+		next := (from + k) % n
+		p.mu.Lock()
+		p.active, p.server = next, p.nodes[next]
+		// A new registration: another registrar, another Call-ID.
+		p.registered, p.regCallID, p.local = false, newCallID(), ""
+		p.mu.Unlock()
+		if err := p.register(ctx); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.log.Info("failed over", "registrar", p.nodes[next])
+		return true, nil
+	}
+	return false, fmt.Errorf("phone %s: lost its node, and no other took it: %w", p.id.Device, errors.Join(errs...))
 }
 
 // register registers the phone's line: a REGISTER over the phone's
@@ -238,20 +294,23 @@ func (p *sipPhone) contact(params sip.HeaderParams) *sip.ContactHeader {
 	return &sip.ContactHeader{Address: u, Params: params}
 }
 
-// negReplayedRegister demonstrates that the registrar refuses a replayed
-// REGISTER: it sends p's last accepted REGISTER again, Authorization
-// included, as an attacker who captured it would, and returns nil if the
-// registrar refused it (401 or 403) through its digest replay check. p
-// must have registered.
+// negReplayedRegister demonstrates that the registrar r refuses a
+// replayed REGISTER: it sends p's last accepted REGISTER again,
+// Authorization included, as an attacker who captured it would, and
+// returns nil if r refused it (401 or 403) through its digest replay
+// check. p must have registered, with r or with another node's registrar
+// of the cluster: the registrars of a cluster share their nonce key, so r
+// finds the nonce its own, and only the shared replay store knows that
+// its count was used.
 //
 // The copy goes in a transaction of its own, with a new Via branch (which
 // the digest response does not cover), as a replay sent after the
 // original transaction has ended: sent byte for byte at once, it would be
 // taken for a retransmission of the original, which the registrar answers
 // by repeating its response without processing the request again. It goes
-// over the phone's own connection, so that only the digest replay check
-// stands in its way (without the phone's LSC an attacker would not get
-// past TLS).
+// over the phone's own connection to r (a new one, if p registered with
+// another registrar), so that only the digest replay check stands in its
+// way (without the phone's LSC an attacker would not get past TLS).
 func negReplayedRegister(ctx context.Context, r *registrar, p *sipPhone) error {
 	p.mu.Lock()
 	captured := p.lastRegister
@@ -263,8 +322,24 @@ func negReplayedRegister(ctx context.Context, r *registrar, p *sipPhone) error {
 	defer cancel()
 	replay := captured.Clone()
 	replay.RemoveHeader("Via")
+	client := p.client
+	target := r.server().TCP
+	if p.transport == "TLS" {
+		target = r.server().TLS
+	}
+	if target != p.registrar() {
+		// To another node: the Request-URI, which the digest response
+		// covers, still names the node the phone registered with.
+		q, err := newSIPPhone(p.id, r.server(), nil)
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		client = q.client
+		replay.SetDestination(target.String())
+	}
 	before := r.refusals().Replay
-	res, err := p.client.Do(ctx, replay, sipgo.ClientRequestAddVia)
+	res, err := client.Do(ctx, replay, sipgo.ClientRequestAddVia)
 	if err != nil {
 		return fmt.Errorf("replayed REGISTER: %w", err)
 	}

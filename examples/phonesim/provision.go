@@ -38,7 +38,8 @@ type phone struct {
 	// all phones.
 	HTTP *http.Client
 
-	trust  *ctl.Phone // its trust lists and TVS
+	trust  *ctl.Phone  // its trust lists and TVS
+	tvs    *tvs.Client // its TVS client, trust.TVS
 	lsc    *x509.Certificate
 	key    crypto.Signer // the LSC's key, an *rsa.PrivateKey
 	report *provisionReport
@@ -120,19 +121,20 @@ func generateRSA2048(ctx context.Context) (*rsa.PrivateKey, error) {
 //  1. it downloads ITLFile.tlv and accepts it as its first list (P1), then
 //     CTLFile.tlv, signed by the ITL's SAST (P3); its TVS is the
 //     cluster's, checked against the ITL's TVS record;
-//  2. a secure phone enrolls with the CAPF over TLS, checking the CAPF's
-//     certificate against the CAPF records of its lists, with authString
-//     (scheduled by c.schedule; "" for the null string), and gets its
-//     LSC, an RSA-2048 key made as the CAPF asks for it (while the lists
-//     download, in a keygen slot);
+//  2. a secure phone enrolls with the CAPF of its first node
+//     (c.capfAddrFor) over TLS, checking the CAPF's certificate against
+//     the CAPF records of its lists, with authString (scheduled by
+//     c.schedule; "" for the null string), and gets its LSC, an RSA-2048
+//     key made as the CAPF asks for it (while the lists download, in a
+//     keygen slot);
 //  3. the cluster publishes its configuration (c.deviceReady);
 //  4. it downloads SEP….cnf.xml.sgn and applies it only if a TFTP record
 //     of its lists signed it for that name (P8). A secure phone then
 //     checks that the short configuration's certHash is its LSC's,
 //     downloads SEP….cnf.xml.enc.sgn, checks it the same way (P8) and
 //     decrypts it with its LSC key;
-//  5. it reads its extension, the SIP server and its digest credentials
-//     from the full configuration.
+//  5. it reads its extension, its nodes (their SIP servers and TVS, in
+//     order) and its digest credentials from the full configuration.
 //
 // It returns what the phone brings to SIP, and a report that is never
 // nil, even with an error.
@@ -160,7 +162,7 @@ func (p *phone) provision(ctx context.Context, c *cluster, authString string) (*
 	}
 
 	if p.Secure {
-		out, err := p.enroll(ctx, c.CAPFAddr, authString, func(spec capf.KeySpec) (crypto.Signer, error) {
+		out, err := p.enroll(ctx, c.capfAddrFor(p.Device), authString, func(spec capf.KeySpec) (crypto.Signer, error) {
 			if spec != capf.RSA2048 {
 				return nil, fmt.Errorf("CAPF asked for a %s key; the simulation makes RSA-2048", spec)
 			}
@@ -198,6 +200,12 @@ func (p *phone) provision(ctx context.Context, c *cluster, authString string) (*
 		return nil, r, r.fail("config", fmt.Errorf("device security mode %d, expected %d", settings.SecurityMode, wantMode))
 	}
 
+	// From now on the phone asks the TVS of the nodes its configuration
+	// names, in order.
+	if len(settings.TVSServers) > 0 {
+		p.tvs.Servers = settings.TVSServers
+	}
+
 	id := &sipIdentity{
 		Device:         p.Device,
 		Extension:      settings.Extension,
@@ -206,6 +214,7 @@ func (p *phone) provision(ctx context.Context, c *cluster, authString string) (*
 		DigestUser:     settings.AuthName,
 		DigestPassword: settings.Password,
 		SIPServer:      settings.SIPServer,
+		SIPServers:     settings.SIPServers,
 		Phone:          p.trust,
 	}
 	if p.Secure {
@@ -224,7 +233,8 @@ func (p *phone) client() *http.Client {
 
 // firstContact is step 1 of provision: the phone, holding no list yet,
 // downloads and accepts the ITL (P1) and the CTL (P3), and gets a TVS
-// client that trusts the ITL's TVS records.
+// client that trusts the ITL's TVS records, asking the TVS of its nodes
+// (c.tvsAddrsFor, until its configuration names them).
 func (p *phone) firstContact(ctx context.Context, c *cluster) error {
 	r := p.report
 	p.trust = &ctl.Phone{}
@@ -246,12 +256,13 @@ func (p *phone) firstContact(ctx context.Context, c *cluster) error {
 	if len(tvsCerts) == 0 {
 		return r.fail("itl", errors.New("the ITL has no TVS record"))
 	}
-	p.trust.TVS = &tvs.Client{
-		Servers:         []string{c.TVSAddr},
+	p.tvs = &tvs.Client{
+		Servers:         c.tvsAddrsFor(p.Device),
 		TVSCertificates: tvsCerts,
 		DeviceName:      "CP-8845-" + p.Device,
 		Timeout:         10 * time.Second,
 	}
+	p.trust.TVS = p.tvs
 
 	f, err = p.downloadList(ctx, c, ctlName, ctl.Parse)
 	if err != nil {

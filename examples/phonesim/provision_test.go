@@ -36,10 +36,10 @@ func provCluster(t *testing.T) *cluster {
 	t.Helper()
 	pki, err := provPKI()
 	require.NoError(t, err)
-	c, err := startCluster(t.Context(), pki, t.TempDir(), nil)
+	c, err := startCluster(t.Context(), pki, t.TempDir(), nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, c.close()) })
-	c.setSIP("127.0.0.1:5061", "127.0.0.1:5060")
+	c.setSIP(0, "127.0.0.1:5061", "127.0.0.1:5060")
 	return c
 }
 

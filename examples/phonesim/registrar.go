@@ -76,6 +76,20 @@ type registrarConfig struct {
 	// Lines are the phones the controller knows; other devices are
 	// refused.
 	Lines []phoneLine
+	// Secrets are the digest nonce keys (digest.Server.Secrets): the
+	// registrars of a cluster share them, so that each verifies the
+	// others' nonces. Nil means a random key of this registrar's own.
+	Secrets [][]byte
+	// Replay is the digest replay store (digest.Server.Replay): the
+	// registrars of a cluster share one. Nil means one of this
+	// registrar's own, in memory.
+	Replay digest.ReplayStore
+	// Directory, if set, finds phones registered with the other nodes of
+	// the cluster, and the registrar joins it (see directory).
+	Directory *directory
+	// Node names the registrar's node in its log records ("2"); empty
+	// for a registrar alone.
+	Node string
 	// Log receives what the registrar does (refusals at Info, the rest
 	// at Debug); nil discards it.
 	Log *slog.Logger
@@ -136,13 +150,15 @@ type registrar struct {
 	tlsLn, tcpLn     net.Listener
 	tlsAddr, tcpAddr netip.AddrPort
 	trunk            *trunkServer
+	dead             atomic.Bool // killed: the directory skips it
 
 	mu       sync.Mutex
 	byDevice map[string]*registration
 	byExt    map[string]*registration
 	bySource map[string]*registration // by transport + " " + source
 	peers    map[string]*x509.Certificate
-	calls    map[string]*b2bCall // by the Call-ID of either leg
+	calls    map[string]*b2bCall       // by the Call-ID of a leg this registrar holds
+	conns    map[*trackedConn]struct{} // the connections accepted and open, for kill
 
 	// Counters of refusals, for the demonstrations.
 	tlsRefused atomic.Int64 // TLS handshakes refused (no LSC, or not from the CAPF CA)
@@ -165,6 +181,9 @@ func startRegistrar(ctx context.Context, cfg registrarConfig) (*registrar, error
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Node != "" {
+		log = log.With("node", cfg.Node)
+	}
 	r := &registrar{
 		cfg:      cfg,
 		log:      log.With("part", "registrar"),
@@ -174,8 +193,9 @@ func startRegistrar(ctx context.Context, cfg registrarConfig) (*registrar, error
 		bySource: make(map[string]*registration),
 		peers:    make(map[string]*x509.Certificate),
 		calls:    make(map[string]*b2bCall),
-		digest: &digest.Server{Realm: cfg.Realm, Credentials: cfg.Credentials,
-			NonceValidity: cfg.NonceValidity, Time: cfg.Time},
+		conns:    make(map[*trackedConn]struct{}),
+		digest: &digest.Server{Realm: cfg.Realm, Credentials: cfg.Credentials, Secrets: cfg.Secrets,
+			Replay: cfg.Replay, NonceValidity: cfg.NonceValidity, Time: cfg.Time},
 	}
 	var exts []string
 	for _, l := range cfg.Lines {
@@ -198,6 +218,9 @@ func startRegistrar(ctx context.Context, cfg registrarConfig) (*registrar, error
 	if err := r.start(); err != nil {
 		r.Close()
 		return nil, err
+	}
+	if cfg.Directory != nil {
+		cfg.Directory.add(r)
 	}
 	go func() {
 		<-r.ctx.Done()
@@ -269,6 +292,30 @@ func (r *registrar) Close() error {
 		}
 	})
 	return nil
+}
+
+// kill stops the registrar as a crash would look to its phones: its
+// listeners close, and so do its connections, at once and without a word
+// (no TLS close_notify; a TCP reset), and it leaves the cluster's
+// directory. Then it closes as Close does.
+func (r *registrar) kill() {
+	r.dead.Store(true)
+	for _, l := range []net.Listener{r.tlsLn, r.tcpLn} {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
+	r.mu.Lock()
+	conns := make([]*trackedConn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+	for _, c := range conns {
+		c.abort()
+	}
+	r.log.Info("killed", "connections", len(conns))
+	r.Close()
 }
 
 // server returns where phones register.

@@ -51,6 +51,10 @@ type sipIdentity struct {
 	// secure phone, sipPort for a non-secure one). Added by the
 	// provisioning side.
 	SIPServer string
+	// SIPServers are the SIP servers of every node of the phone's
+	// CallManager group, in the configuration's order, SIPServer first:
+	// the nodes the phone fails over to.
+	SIPServers []string
 	// Phone is the phone's trust state (its ITL and CTL, and its TVS).
 	Phone *ctl.Phone
 }
