@@ -45,6 +45,7 @@ var tourImports = map[string]string{
 	"itl": "github.com/ucsec/ucsec/itl", "secstatus": "github.com/ucsec/ucsec/secstatus",
 	"sgn": "github.com/ucsec/ucsec/sgn", "srtpkeys": "github.com/ucsec/ucsec/srtpkeys",
 	"tvs": "github.com/ucsec/ucsec/tvs", "dtls": "github.com/pion/dtls/v3",
+	"postgres": "github.com/ucsec/ucsec/stores/postgres", "redis": "github.com/ucsec/ucsec/stores/redis",
 	"context": "context", "crypto": "crypto", "rand": "crypto/rand", "x509": "crypto/x509",
 	"errors": "errors", "netip": "net/netip",
 }
