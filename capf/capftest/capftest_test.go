@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/ucsec/ucsec/capf"
 	"github.com/ucsec/ucsec/capf/capftest"
+	"github.com/ucsec/ucsec/internal/suitetest"
 )
 
 // Package capf runs the suite on its own stores, which pass it
@@ -57,7 +56,7 @@ func TestShared(t *testing.T) {
 // TestFaults runs the suite on each faulty store in a child process,
 // and checks that it fails, in the subtest that should catch the fault.
 func TestFaults(t *testing.T) {
-	if fault := os.Getenv("CAPFTEST_FAULT"); fault != "" {
+	suitetest.Faults(t, "CAPFTEST_FAULT", faults, func(t *testing.T, fault string) {
 		if fault == "unshared" {
 			capftest.TestSharedStore(t, func(t *testing.T) (a, b capf.Store) {
 				return newFaulty(""), newFaulty("")
@@ -65,25 +64,7 @@ func TestFaults(t *testing.T) {
 			return
 		}
 		capftest.TestStore(t, func(t *testing.T) capf.Store { return newFaulty(fault) })
-		return
-	}
-	if testing.Short() {
-		t.Skip("runs the suite in child processes")
-	}
-	for fault, subtest := range faults {
-		t.Run(fault, func(t *testing.T) {
-			t.Parallel()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestFaults$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "CAPFTEST_FAULT="+fault)
-			out, err := cmd.CombinedOutput()
-			if err == nil {
-				t.Fatalf("the suite passed a store with fault %s:\n%s", fault, out)
-			}
-			if !strings.Contains(string(out), "--- FAIL: TestFaults/"+subtest+" ") {
-				t.Fatalf("fault %s not caught by subtest %s:\n%s", fault, subtest, out)
-			}
-		})
-	}
+	})
 }
 
 // state is what the handles of one faulty store share.

@@ -2,15 +2,13 @@ package digesttest_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ucsec/ucsec/digest"
 	"github.com/ucsec/ucsec/digest/digesttest"
+	"github.com/ucsec/ucsec/internal/suitetest"
 )
 
 // Package digest runs the suite on MemoryReplayStore, which passes it
@@ -57,7 +55,7 @@ func TestShared(t *testing.T) {
 // TestFaults runs the suite on each faulty store in a child process,
 // and checks that it fails, in the subtest that should catch the fault.
 func TestFaults(t *testing.T) {
-	if fault := os.Getenv("DIGESTTEST_FAULT"); fault != "" {
+	suitetest.Faults(t, "DIGESTTEST_FAULT", faults, func(t *testing.T, fault string) {
 		if fault == "unshared" {
 			digesttest.TestSharedReplayStore(t, func(t *testing.T) (a, b digest.ReplayStore) {
 				return newFaulty(""), newFaulty("")
@@ -78,24 +76,7 @@ func TestFaults(t *testing.T) {
 			}
 			return newFaulty(fault)
 		})
-		return
-	}
-	if testing.Short() {
-		t.Skip("runs the suite in child processes")
-	}
-	for fault, subtest := range faults {
-		t.Run(fault, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestFaults$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "DIGESTTEST_FAULT="+fault)
-			out, err := cmd.CombinedOutput()
-			if err == nil {
-				t.Fatalf("the suite passed a store with fault %s:\n%s", fault, out)
-			}
-			if !strings.Contains(string(out), "--- FAIL: TestFaults/"+subtest+" ") {
-				t.Fatalf("fault %s not caught by subtest %s:\n%s", fault, subtest, out)
-			}
-		})
-	}
+	})
 }
 
 // newFaulty returns a store with the fault (none if ""), started now.

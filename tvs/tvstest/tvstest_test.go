@@ -5,13 +5,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ucsec/ucsec/internal/suitetest"
 	"github.com/ucsec/ucsec/tvs"
 	"github.com/ucsec/ucsec/tvs/tvstest"
 )
@@ -54,7 +52,7 @@ func TestShared(t *testing.T) {
 // TestFaults runs the suite on each faulty store in a child process,
 // and checks that it fails, in the subtest that should catch the fault.
 func TestFaults(t *testing.T) {
-	if fault := os.Getenv("TVSTEST_FAULT"); fault != "" {
+	suitetest.Faults(t, "TVSTEST_FAULT", faults, func(t *testing.T, fault string) {
 		if fault == "unshared" {
 			tvstest.TestSharedStore(t, func(t *testing.T) (a, b tvs.Store) {
 				return newFaulty(""), newFaulty("")
@@ -62,24 +60,7 @@ func TestFaults(t *testing.T) {
 			return
 		}
 		tvstest.TestStore(t, func(t *testing.T) tvs.Store { return newFaulty(fault) })
-		return
-	}
-	if testing.Short() {
-		t.Skip("runs the suite in child processes")
-	}
-	for fault, subtest := range faults {
-		t.Run(fault, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestFaults$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "TVSTEST_FAULT="+fault)
-			out, err := cmd.CombinedOutput()
-			if err == nil {
-				t.Fatalf("the suite passed a store with fault %s:\n%s", fault, out)
-			}
-			if !strings.Contains(string(out), "--- FAIL: TestFaults/"+subtest+" ") {
-				t.Fatalf("fault %s not caught by subtest %s:\n%s", fault, subtest, out)
-			}
-		})
-	}
+	})
 }
 
 // newFaulty returns a store with the fault (none if "").
