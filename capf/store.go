@@ -75,13 +75,16 @@ import "context"
 // The functions this package passes are quick and have no effects but
 // their results.
 //
-// In SQL, each write is one transaction: Update reads the row with
+// In SQL, a write is either one transaction that reads the row with
 // SELECT … FOR UPDATE (or runs at the SERIALIZABLE isolation level), calls
 // fn, then writes with INSERT, UPDATE or DELETE and commits, and runs it
-// all again on a serialization failure or deadlock; RecordIssued inserts
+// all again on a serialization failure or deadlock; or, as package
+// stores/postgres does, an optimistic read of the row and a version of it,
+// then one conditional statement that writes only if the version is
+// unchanged, read and fn run again when it is not. RecordIssued inserts
 // into a log table, with a unique key on the serial and an identity
-// column for the order, in the same transaction, and maps the unique
-// violation to [ErrDuplicateSerial].
+// column for the order, in the same transaction or statement as the
+// device's write, and maps the unique violation to [ErrDuplicateSerial].
 //
 // # What the server relies on
 //

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/ucsec/ucsec/capf"
 )
 
@@ -77,8 +78,13 @@ var _ capf.Store = (*CAPFStore)(nil)
 
 // capfSQL holds the store's statements, with the schema's name in them.
 type capfSQL struct {
-	get, list, issuedAll, issuedBy  string
-	reserve, lock, update, del, log string
+	get, list, issuedAll, issuedBy string
+	// Update: read the row and its version; write it if it is still
+	// that version.
+	read, insert, update, del string
+	// RecordIssued: read the row, its version and whether the serial is
+	// logged; log the entry and write the row in one statement.
+	readLogged, logInsert, logUpdate, logDelete, logAbsent string
 }
 
 // OpenCAPFStore opens the CAPF store in the PostgreSQL database that
@@ -103,16 +109,38 @@ func OpenCAPFStore(ctx context.Context, connString string, opts *Options) (*CAPF
 	}
 	q := pgx.Identifier{h.schema}.Sanitize()
 	devices, issued := q+".ucsec_capf_devices", q+".ucsec_capf_issued"
+	// The version of a row is its xmin, the id of the transaction that
+	// wrote it, which every insert or update of the row sets. A row that
+	// was updated, or deleted and inserted again, since it was read has
+	// another: the transaction that wrote the version read had committed,
+	// and writes no more. (Ids come round again only after 2^32
+	// transactions; freezing keeps the xmin that the column shows.) A
+	// write conditioned on it writes nothing if the row changed since it
+	// was read, also if it waited for the lock of the transaction that
+	// changed it: at READ COMMITTED, PostgreSQL checks the conditions of
+	// an UPDATE or a DELETE again on the newest version of a row it
+	// waited for; and an INSERT … ON CONFLICT DO NOTHING waits for an
+	// uncommitted row of its key, then inserts nothing if it committed.
+	logEntry := "INSERT INTO " + issued + " (serial, device, data) SELECT $1, $2, $3"
 	return &CAPFStore{h: h, sql: capfSQL{
 		get:       "SELECT data FROM " + devices + " WHERE device = $1",
 		list:      "SELECT device, data FROM " + devices + " WHERE octet_length(data) > 0 ORDER BY device",
 		issuedAll: "SELECT serial, device, data FROM " + issued + " ORDER BY seq",
 		issuedBy:  "SELECT serial, device, data FROM " + issued + " WHERE device = $1 ORDER BY seq",
-		reserve:   "INSERT INTO " + devices + " AS d (device, data) VALUES ($1, '') ON CONFLICT (device) DO UPDATE SET data = d.data RETURNING d.data",
-		lock:      "SELECT data FROM " + devices + " WHERE device = $1 FOR UPDATE",
-		update:    "UPDATE " + devices + " SET data = $2 WHERE device = $1",
-		del:       "DELETE FROM " + devices + " WHERE device = $1",
-		log:       "INSERT INTO " + issued + " (serial, device, data) VALUES ($1, $2, $3) ON CONFLICT (serial) DO NOTHING",
+
+		read:   "SELECT data, xmin FROM " + devices + " WHERE device = $1",
+		insert: "INSERT INTO " + devices + " (device, data) VALUES ($1, $2) ON CONFLICT (device) DO NOTHING",
+		update: "UPDATE " + devices + " SET data = $2 WHERE device = $1 AND xmin = $3::xid",
+		del:    "DELETE FROM " + devices + " WHERE device = $1 AND xmin = $2::xid",
+
+		readLogged: "SELECT d.data, d.xmin, EXISTS (SELECT FROM " + issued + " WHERE serial = $2) FROM (VALUES (0)) AS one LEFT JOIN " + devices + " AS d ON d.device = $1",
+		// $1 serial, $2 device, $3 the log entry, $4 the record or the
+		// version, $5 the version. The log entry is inserted for the row
+		// the first part wrote, if it wrote one.
+		logInsert: "WITH dev AS (INSERT INTO " + devices + " (device, data) VALUES ($2, $4) ON CONFLICT (device) DO NOTHING RETURNING 1) " + logEntry + " FROM dev",
+		logUpdate: "WITH dev AS (UPDATE " + devices + " SET data = $4 WHERE device = $2 AND xmin = $5::xid RETURNING 1) " + logEntry + " FROM dev",
+		logDelete: "WITH dev AS (DELETE FROM " + devices + " WHERE device = $2 AND xmin = $4::xid RETURNING 1) " + logEntry + " FROM dev",
+		logAbsent: logEntry + " WHERE NOT EXISTS (SELECT FROM " + devices + " WHERE device = $2)",
 	}}, nil
 }
 
@@ -183,10 +211,13 @@ func (s *CAPFStore) Issued(ctx context.Context, device string) ([]capf.IssuedRec
 	return recs, err
 }
 
-// Update implements [capf.Store]: one transaction of two round trips
-// (three for a device without a record), run again on a serialization
-// failure or deadlock. fn runs while the
-// device's row is locked.
+// Update implements [capf.Store]: two round trips, each a statement of
+// its own (one for a device without a record that fn leaves without
+// one). The first reads the record and its version, the second, after fn,
+// writes it if its version is still the one read: the write and its
+// check are one statement, committed by itself. If another write came
+// between, nothing is written, and the record is read again and fn run
+// again on it, up to 10 times in all, with a growing pause.
 func (s *CAPFStore) Update(ctx context.Context, device string, fn func(old []byte) ([]byte, error)) error {
 	if err := checkDevice(device); err != nil {
 		return err
@@ -194,11 +225,12 @@ func (s *CAPFStore) Update(ctx context.Context, device string, fn func(old []byt
 	return s.write(ctx, "capf: update "+quote(device), device, nil, fn)
 }
 
-// RecordIssued implements [capf.Store]: one transaction of two round
-// trips (three for a device without a record), which inserts the log
-// entry and updates the device's record.
-// The unique key on the serial number makes a second entry for a serial
-// fail with [capf.ErrDuplicateSerial], whichever server writes it.
+// RecordIssued implements [capf.Store]: two round trips, as Update's.
+// The first also finds whether the serial is logged already; the second
+// inserts the log entry and writes the device's record in one statement,
+// so both are committed or neither. The unique key on the serial number
+// makes a second entry for a serial fail with [capf.ErrDuplicateSerial],
+// whichever server writes it.
 func (s *CAPFStore) RecordIssued(ctx context.Context, rec capf.IssuedRecord, fn func(old []byte) ([]byte, error)) error {
 	if err := checkDevice(rec.Device); err != nil {
 		return err
@@ -212,46 +244,36 @@ func (s *CAPFStore) RecordIssued(ctx context.Context, rec capf.IssuedRecord, fn 
 	return s.write(ctx, "capf: record issued "+rec.Serial+" for "+quote(rec.Device), rec.Device, &rec, fn)
 }
 
-// write runs Update, or RecordIssued if rec is not nil.
+// errChanged is the failure of an attempt whose write found the device's
+// row changed since it was read, by a write that committed meanwhile:
+// it wrote nothing, and is run again as a serialization failure is.
+var errChanged = errors.New("the device's record changed while the call ran")
+
+// write runs Update, or RecordIssued if rec is not nil, as optimistic
+// transactions: it reads the device's row and its version (xmin), calls
+// fn, and writes in one statement that checks the version, with neither
+// an explicit transaction nor a lock held while fn runs.
 //
-// The first round trip begins the transaction, inserts the log entry
-// unless its serial is logged already, and locks the device's row; for a
-// device without a row, another inserts an empty one, locked. The last,
-// after fn, writes or deletes the row and commits.
+// Each write statement is a transaction of its own (implicit): it
+// commits, or has no effect, before PostgreSQL answers it. Once it has
+// been sent, a connection lost before the answer may have committed it,
+// so the attempt is then not run again (committing is true).
 func (s *CAPFStore) write(ctx context.Context, what, device string, rec *capf.IssuedRecord, fn func(old []byte) ([]byte, error)) error {
 	return s.h.run(ctx, what, func(ctx context.Context, conn *pgx.Conn) (bool, error) {
-		b := &pgx.Batch{}
-		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE")
-		duplicate := false
-		if rec != nil {
-			b.Queue(s.sql.log, rec.Serial, rec.Device, rec.Data).Exec(func(ct pgconn.CommandTag) error {
-				duplicate = ct.RowsAffected() == 0
-				return nil
-			})
-		}
 		var old []byte
-		found := false
-		b.Queue(s.sql.lock, device).QueryRow(func(row pgx.Row) error {
-			err := row.Scan(&old)
-			found = err == nil
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			return err
-		})
-		if err := conn.SendBatch(ctx, b).Close(); err != nil {
-			return false, err
-		}
-		if duplicate {
-			return false, callerError{fmt.Errorf("%w: %s", capf.ErrDuplicateSerial, rec.Serial)}
-		}
-		if !found {
-			// A device without a row gets an empty one, locked as it is
-			// inserted; if a transaction inserted one meanwhile, the
-			// insert waits for it, then locks and reads its row instead
-			// (an upsert is atomic).
-			if err := conn.QueryRow(ctx, s.sql.reserve, device).Scan(&old); err != nil {
+		var version pgtype.Uint32 // the row's xmin; not Valid without a row
+		if rec == nil {
+			err := conn.QueryRow(ctx, s.sql.read, device).Scan(&old, &version)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return false, err
+			}
+		} else {
+			logged := false
+			if err := conn.QueryRow(ctx, s.sql.readLogged, device, rec.Serial).Scan(&old, &version, &logged); err != nil {
+				return false, err
+			}
+			if logged {
+				return false, callerError{duplicate(rec)}
 			}
 		}
 		if len(old) == 0 {
@@ -264,25 +286,56 @@ func (s *CAPFStore) write(ctx context.Context, what, device string, rec *capf.Is
 		if len(data) > maxCAPFRecord {
 			return false, callerError{fmt.Errorf("%w: record of device %s is %d bytes (at most %d)", capf.ErrInvalid, quote(device), len(data), maxCAPFRecord)}
 		}
-		b = &pgx.Batch{}
-		if len(data) == 0 {
-			b.Queue(s.sql.del, device)
-		} else {
-			b.Queue(s.sql.update, device, data)
+		if err := ctx.Err(); err != nil {
+			return false, err
 		}
-		committed := false
-		b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error {
-			committed = ct.String() == "COMMIT"
-			return nil
-		})
-		if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		var stmt string
+		var args []any
+		found, v := version.Valid, version.Uint32
+		switch {
+		case rec == nil && !found && len(data) == 0:
+			return false, nil // no record, and none to store
+		case rec == nil && !found:
+			stmt, args = s.sql.insert, []any{device, data}
+		case rec == nil && len(data) == 0:
+			stmt, args = s.sql.del, []any{device, v}
+		case rec == nil:
+			stmt, args = s.sql.update, []any{device, data, v}
+		case !found && len(data) == 0:
+			stmt, args = s.sql.logAbsent, []any{rec.Serial, device, rec.Data}
+		case !found:
+			stmt, args = s.sql.logInsert, []any{rec.Serial, device, rec.Data, data}
+		case len(data) == 0:
+			stmt, args = s.sql.logDelete, []any{rec.Serial, device, rec.Data, v}
+		default:
+			stmt, args = s.sql.logUpdate, []any{rec.Serial, device, rec.Data, data, v}
+		}
+		ct, err := conn.Exec(ctx, stmt, args...)
+		switch {
+		case err != nil && rec != nil && duplicateSerial(err):
+			// The whole statement failed: neither the entry nor the
+			// record was written.
+			return true, callerError{duplicate(rec)}
+		case err != nil:
 			return true, err
-		}
-		if !committed {
-			return true, errors.New("the transaction did not commit")
+		case ct.RowsAffected() == 0:
+			return true, errChanged
 		}
 		return true, nil
 	})
+}
+
+// duplicate returns the error of a RecordIssued whose serial is logged.
+func duplicate(rec *capf.IssuedRecord) error {
+	return fmt.Errorf("%w: %s", capf.ErrDuplicateSerial, rec.Serial)
+}
+
+// duplicateSerial reports whether err is the unique violation of a log
+// entry's serial number: in the log, the unique key other than the
+// primary key (seq, an identity, which does not repeat).
+func duplicateSerial(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.TableName == "ucsec_capf_issued" && pe.ConstraintName != "ucsec_capf_issued_pkey"
 }
 
 // Close implements [capf.Store]. It closes the pool, unless it is the

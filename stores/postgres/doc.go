@@ -90,34 +90,46 @@
 //
 // The stores keep the contracts of [capf.Store] and [tvs.Store]:
 //
-//   - [CAPFStore.Update] is one transaction at READ COMMITTED: it locks the
-//     device's row (SELECT … FOR UPDATE; a device without one gets an
-//     empty row, inserted and locked by an upsert, INSERT … ON CONFLICT
-//     DO UPDATE, so that two transactions for a new device wait for each
-//     other on its key), calls fn, then writes or deletes the row and
-//     commits. Concurrent
-//     updates of one device, from any node, run one after another; of
-//     different devices, in parallel. A serialization failure or a
-//     deadlock (SQLSTATE 40001, 40P01; which only a server configured
-//     for SERIALIZABLE by default, or a trigger, would raise here) runs
-//     the transaction again, with fn, up to 10 times with a growing pause
-//     (2ms to 200ms).
-//   - [CAPFStore.RecordIssued] inserts the log entry and updates the
-//     device's row in one such transaction. The unique key on the serial
-//     makes a second entry for a serial, from any node, fail with
-//     [capf.ErrDuplicateSerial]; the identity column orders the log. Its
-//     sequence is not cached per session, so an entry recorded after
-//     another returned comes after it.
+//   - [CAPFStore.Update] is an optimistic transaction, with neither a
+//     lock nor a transaction held while fn runs: it reads the device's
+//     row and its version (xmin, the transaction that wrote it), calls
+//     fn, then writes with one statement, a transaction of its own, that
+//     checks the version: UPDATE or DELETE … WHERE xmin is the version
+//     read, or for a device that had no row, INSERT … ON CONFLICT DO
+//     NOTHING. If another write of the row, from any node, committed
+//     between the read and the write, the write changes nothing (one
+//     that waited for the other's row lock finds the row changed, as
+//     PostgreSQL checks the condition again on the newest version of the
+//     row at READ COMMITTED); the call then reads the row again and runs
+//     fn again on it. So concurrent updates of one device take effect one
+//     after another, each on the record the one before left, and none is
+//     lost; updates of different devices run in parallel. A write that
+//     found its row changed, a serialization failure or a deadlock
+//     (SQLSTATE 40001, 40P01; which only a server whose default
+//     isolation level is stricter, or a trigger, would raise here) runs
+//     the call again, with fn, up to 10 times in all with a growing pause
+//     (2ms to 200ms), and then fails with an error that says so.
+//   - [CAPFStore.RecordIssued] reads as Update does, and whether the
+//     serial is logged already; then one statement inserts the log entry
+//     and writes the device's row, with the same check of its version (a
+//     data-modifying WITH: the entry is inserted only if the row was
+//     written), so that both are committed or neither. The unique key on
+//     the serial makes a second entry for a serial, from any node, fail
+//     with [capf.ErrDuplicateSerial], and the statement with it; the
+//     identity column orders the log. Its sequence is not cached per
+//     session, so an entry recorded after another returned comes after
+//     it.
 //   - A write is durable once PostgreSQL reports its commit, with
 //     synchronous_commit on (its default). With a standby that may take
 //     over, make the commit wait for it (synchronous_standby_names): a
 //     failover to an asynchronous standby may lose the last commits, and
 //     with them the log entry of a certificate already sent.
 //   - A call whose context is done does nothing; a context that ends
-//     during a call ends the call, waits for a lock included: pgx closes
-//     the connection, and PostgreSQL rolls back what was not committed. A
-//     write whose commit was under way may or may not have been
-//     committed.
+//     during a call ends the call, a wait for another write's row lock
+//     included: pgx closes the connection and sends PostgreSQL a request
+//     to cancel the statement, and PostgreSQL rolls back what was not
+//     committed. A write whose statement was sent may or may not have
+//     been committed; it is not run again.
 //   - Close closes the pool, unless it is the caller's, once the calls
 //     under way have finished; later calls return an error wrapping
 //     ErrStoreClosed.
@@ -137,7 +149,8 @@
 // Once PostgreSQL is back, the same processes serve again, without a
 // restart: the pool opens new connections, checks one that has been idle
 // for more than a second before it hands it out, and a call that finds
-// its connection dead before its commit was sent runs again on another.
+// its connection dead before its write statement (its commit) was sent
+// runs again on another.
 // The tests stop PostgreSQL during enrolments against a running server
 // and check that the server serves every enrolment once it is back, and
 // kill one of two CAPF nodes (SIGKILL) during enrolments and check that
@@ -149,10 +162,12 @@
 // Round trips, each one query or one pipelined batch of statements:
 //
 //   - CAPF: Get, List and Issued take one. Update and RecordIssued take
-//     two, one more for a device without a row: begin, [log insert,]
-//     lock; then write and commit. An install scheduled ahead costs the
-//     server one Get, two Updates and one RecordIssued: 7 round trips and
-//     3 commits.
+//     two, each one statement: read; then write (with the log entry),
+//     which commits. An Update of a device without a record that fn
+//     leaves without one takes one. A write that finds its row changed by
+//     another takes two more. An install scheduled ahead costs the server
+//     one Get, two Updates and one RecordIssued: 7 round trips, 7
+//     statements and 3 commits.
 //   - TVS: Get (a phone's query, through [tvs.Lookup]), Put, Delete and
 //     List take one.
 //
@@ -170,27 +185,29 @@
 //
 //   - Enrolments (BenchmarkEnroll: 64 phones at once, RSA-2048 keys made
 //     ahead, the server in a process of its own and scheduling each new
-//     device first, as in package capf's benchmark): 520 to 550 a second
+//     device first, as in package capf's benchmark): 505 to 540 a second
 //     with the bbolt store, at 2.7 to 2.9ms of the server's CPU time
-//     each; 355 to 380 with this store and fsync on, at 4.1 to 4.4ms of
-//     CPU time of the server (3.1 to 3.3ms) and PostgreSQL (1.0 to
-//     1.1ms) together, about 1.5 times bbolt's; 385 to 425 with fsync
-//     off, at 3.6 to 4.0ms. Most of the server's time is the RSA
+//     each; 370 to 410 with this store and fsync on, at 3.8 to 4.2ms of
+//     CPU time of the server (3.0 to 3.2ms) and PostgreSQL (0.8 to
+//     1.0ms) together, 1.4 to 1.5 times bbolt's; 405 to 450 with fsync
+//     off, at 3.4 to 3.8ms. Most of the server's time is the RSA
 //     signatures of the handshake and the certificate.
 //   - Store calls (BenchmarkCAPFStore, 64 goroutines): PostgreSQL spends
-//     about 20µs of CPU time on a Get, 85µs (fsync off) to 135µs (on) on
-//     an Update and 140 to 170µs on a RecordIssued.
+//     about 10 to 15µs of CPU time on a Get, 60 to 75µs (fsync off) to
+//     120 to 135µs (on) on an Update and 110 to 140µs (off) to 175 to
+//     210µs (on) on a RecordIssued.
 //   - TVS lookups (BenchmarkLookup, tvs.Lookup from 64 goroutines, 1000
 //     entries): about 35000 a second, at 26µs of PostgreSQL's CPU time
 //     each, against 220000 a second from a memory store.
 //
 // The store's pool has 16 connections unless the connection string says
-// otherwise: a call holds its connection across its round trips and its
-// commit, so with the database across a network, or a disk that is slow
-// to flush, more connections keep more calls, and more commits sharing
-// one flush, under way. Connections are opened as calls need them; with
-// many nodes, keep their sum below the server's max_connections (100 by
-// default), or give both stores of a node one pool ([Options.Pool]).
+// otherwise: a call holds its connection across its round trips, and
+// fn's run between them, so with the database across a network, or a
+// disk that is slow to flush, more connections keep more calls, and more
+// commits sharing one flush, under way. Connections are opened as calls
+// need them; with many nodes, keep their sum below the server's
+// max_connections (100 by default), or give both stores of a node one
+// pool ([Options.Pool]).
 //
 // # Security
 //
@@ -199,9 +216,9 @@
 // log says which certificates were issued. Give the servers' role the
 // privileges above and no more, keep the database on a trusted network
 // or behind TLS (sslmode=verify-full), and restrict who may read it.
-// The store trusts PostgreSQL to keep serial numbers unique and rows
-// locked; a table changed by hand that lost its unique key is refused at
-// open.
+// The store trusts PostgreSQL to keep serial numbers unique and to give
+// each written row version a new xmin; a table changed by hand that lost
+// its unique key is refused at open.
 //
 // # Compatibility
 //

@@ -224,34 +224,55 @@ func TestCallerPool(t *testing.T) {
 	}
 }
 
-// TestContextDuringCall checks that a context that ends while a call
-// waits for a row lock ends the call, with the context's error, and
-// writes nothing; and that the store works on afterwards.
+// TestContextDuringCall checks that a context that ends while a call's
+// write waits for a row lock (held by another transaction, as another
+// node's write holds it until its commit) ends the call, with the
+// context's error, and writes nothing; and that the store works on
+// afterwards.
 func TestContextDuringCall(t *testing.T) {
 	pg := sharedPostgres(t, false)
 	ctx := testContext(t)
-	a := openCAPF(t, pg.URL(), newSchema())
-	const dev = "SEP001122334455"
-	locked, release := make(chan struct{}), make(chan struct{})
-	first := make(chan error, 1)
-	go func() {
-		first <- a.Update(ctx, dev, func([]byte) ([]byte, error) {
-			close(locked)
-			<-release
-			return []byte("first"), nil
-		})
-	}()
-	<-locked
+	schema := newSchema()
+	a := openCAPF(t, pg.URL(), schema)
+	const dev, absent = "SEP001122334455", "SEP2"
+	if err := a.Update(ctx, dev, func([]byte) ([]byte, error) { return []byte("first"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	// Another session locks the device's row, and inserts the absent
+	// device's without committing.
+	other, err := pgx.Connect(ctx, pg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	q := pgx.Identifier{schema}.Sanitize()
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT FROM "+q+".ucsec_capf_devices WHERE device = $1 FOR UPDATE", dev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO "+q+".ucsec_capf_devices (device, data) VALUES ($1, 'other')", absent); err != nil {
+		t.Fatal(err)
+	}
+	set := func([]byte) ([]byte, error) { return []byte("second"), nil }
+	del := func([]byte) ([]byte, error) { return nil, nil }
 	for _, call := range []struct {
 		name string
 		do   func(ctx context.Context) error
 	}{
-		{"Update", func(ctx context.Context) error {
-			return a.Update(ctx, dev, func([]byte) ([]byte, error) { return []byte("second"), nil })
-		}},
+		{"Update", func(ctx context.Context) error { return a.Update(ctx, dev, set) }},
+		{"Update that deletes", func(ctx context.Context) error { return a.Update(ctx, dev, del) }},
+		{"Update of an absent record", func(ctx context.Context) error { return a.Update(ctx, absent, set) }},
 		{"RecordIssued", func(ctx context.Context) error {
-			return a.RecordIssued(ctx, capf.IssuedRecord{Serial: "0a", Device: dev, Data: []byte{1}},
-				func([]byte) ([]byte, error) { return []byte("second"), nil })
+			return a.RecordIssued(ctx, capf.IssuedRecord{Serial: "0a", Device: dev, Data: []byte{1}}, set)
+		}},
+		{"RecordIssued that deletes", func(ctx context.Context) error {
+			return a.RecordIssued(ctx, capf.IssuedRecord{Serial: "0b", Device: dev, Data: []byte{1}}, del)
+		}},
+		{"RecordIssued of an absent record", func(ctx context.Context) error {
+			return a.RecordIssued(ctx, capf.IssuedRecord{Serial: "0c", Device: absent, Data: []byte{1}}, set)
 		}},
 	} {
 		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -268,31 +289,58 @@ func TestContextDuringCall(t *testing.T) {
 	}
 	// A context cancelled by fn: nothing is written.
 	cctx, cancel := context.WithCancel(ctx)
-	err := a.Update(cctx, "SEP2", func([]byte) ([]byte, error) {
+	err = a.Update(cctx, "SEP3", func([]byte) ([]byte, error) {
 		cancel()
 		return []byte("never"), nil
 	})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Update whose context ended in fn: %v", err)
 	}
-	close(release)
-	if err := <-first; err != nil {
+	// pgx closed the connections of the calls that timed out, and sent
+	// PostgreSQL a cancel request for their statements, which were still
+	// waiting: they end, and write nothing once the locks are released.
+	waitFor(t, ctx, "the statements that waited for the locks to be cancelled", func() bool {
+		rows := querySQL(t, pg.URL(), "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+		return rows[0] == "0"
+	})
+	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for dev, want := range map[string]string{dev: "first", "SEP2": ""} {
+	for dev, want := range map[string]string{dev: "first", absent: "", "SEP3": ""} {
 		if got, err := a.Get(ctx, dev); err != nil || string(got) != want {
 			t.Fatalf("Get(%s) = %q, %v; want %q", dev, got, err, want)
 		}
 	}
 	if log, err := a.Issued(ctx, ""); err != nil || len(log) != 0 {
-		t.Fatalf("the log after a RecordIssued that timed out: %v, %v", log, err)
+		t.Fatalf("the log after RecordIssued calls that timed out: %v, %v", log, err)
+	}
+	if err := a.Update(ctx, dev, set); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// TestRetry injects serialization failures and deadlocks with a trigger:
-// the transaction runs again, fn with it, and what its last run returned
-// is stored; a conflict that does not go away ends in an error after a
-// bounded number of runs.
+// The write cases of Update and RecordIssued: what the device has when
+// the call reads it, and what fn returns.
+var writeCases = []struct {
+	name        string
+	existing    bool // the device has a record
+	deletes     bool // fn returns nil
+	recordIssue bool // RecordIssued, not Update
+}{
+	{"Update/insert", false, false, false},
+	{"Update/update", true, false, false},
+	{"Update/delete", true, true, false},
+	{"RecordIssued/insert", false, false, true},
+	{"RecordIssued/update", true, false, true},
+	{"RecordIssued/delete", true, true, true},
+	{"RecordIssued/absent", false, true, true},
+}
+
+// TestRetry injects serialization failures and deadlocks with a trigger
+// on the device table, in each kind of write: the call runs again, fn
+// with it, and what its last run returned is stored, with one log entry;
+// a conflict that does not go away ends in an error after a bounded
+// number of runs.
 func TestRetry(t *testing.T) {
 	pg := sharedPostgres(t, false)
 	ctx := testContext(t)
@@ -304,7 +352,7 @@ func TestRetry(t *testing.T) {
 	}
 	defer s.Close()
 	q := pgx.Identifier{schema}.Sanitize()
-	// fail(n, code) makes the next n updates of a device row fail with code.
+	// fail(n, code) makes the next n writes of a device row fail with code.
 	fail := func(n int, code string) {
 		execSQL(t, pg.URL(),
 			"DROP TRIGGER IF EXISTS inject ON "+q+".ucsec_capf_devices",
@@ -315,26 +363,57 @@ BEGIN
 	IF nextval('%[1]s.inject_seq') <= %[2]d THEN
 		RAISE EXCEPTION 'injected conflict' USING ERRCODE = '%[3]s';
 	END IF;
+	IF TG_OP = 'DELETE' THEN
+		RETURN OLD;
+	END IF;
 	RETURN NEW;
 END $$`, q, n, code),
-			"CREATE TRIGGER inject BEFORE UPDATE ON "+q+".ucsec_capf_devices FOR EACH ROW EXECUTE FUNCTION "+q+".inject()")
+			"CREATE TRIGGER inject BEFORE INSERT OR UPDATE OR DELETE ON "+q+".ucsec_capf_devices FOR EACH ROW EXECUTE FUNCTION "+q+".inject()")
 	}
-	for i, code := range []string{"40001", "40P01"} {
-		fail(3, code)
-		calls := 0
-		err := s.RecordIssued(ctx, capf.IssuedRecord{Serial: fmt.Sprintf("%02x", i), Device: "SEP" + code, Data: []byte{1}},
-			func([]byte) ([]byte, error) {
+	serial := 0
+	for _, code := range []string{"40001", "40P01"} {
+		for _, wc := range writeCases {
+			if wc.name == "RecordIssued/absent" {
+				continue // writes no device row
+			}
+			dev := "SEP" + code + "/" + wc.name
+			if wc.existing {
+				execSQL(t, pg.URL(), "DROP TRIGGER IF EXISTS inject ON "+q+".ucsec_capf_devices")
+				if err := s.Update(ctx, dev, func([]byte) ([]byte, error) { return []byte("old"), nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fail(3, code)
+			calls := 0
+			fn := func(old []byte) ([]byte, error) {
 				calls++
+				if string(old) != map[bool]string{true: "old"}[wc.existing] {
+					return nil, fmt.Errorf("fn called with %q", old)
+				}
+				if wc.deletes {
+					return nil, nil
+				}
 				return fmt.Appendf(nil, "call %d", calls), nil
-			})
-		if err != nil || calls != 4 {
-			t.Fatalf("RecordIssued with 3 injected %s: %v, fn called %d times, want 4", code, err, calls)
-		}
-		if got, _ := s.Get(ctx, "SEP"+code); string(got) != "call 4" {
-			t.Fatalf("record after the retries: %q", got)
-		}
-		if log, _ := s.Issued(ctx, "SEP"+code); len(log) != 1 {
-			t.Fatalf("%d log entries after the retries", len(log))
+			}
+			want := "call 4"
+			if wc.deletes {
+				want = ""
+			}
+			serial++
+			if wc.recordIssue {
+				err = s.RecordIssued(ctx, capf.IssuedRecord{Serial: fmt.Sprintf("%02x", serial), Device: dev, Data: []byte{1}}, fn)
+			} else {
+				err = s.Update(ctx, dev, fn)
+			}
+			if err != nil || calls != 4 {
+				t.Fatalf("%s with 3 injected %s: %v, fn called %d times, want 4", wc.name, code, err, calls)
+			}
+			if got, _ := s.Get(ctx, dev); string(got) != want {
+				t.Fatalf("%s: record after the retries: %q, want %q", wc.name, got, want)
+			}
+			if log, _ := s.Issued(ctx, dev); len(log) != map[bool]int{true: 1}[wc.recordIssue] {
+				t.Fatalf("%s: %d log entries after the retries", wc.name, len(log))
+			}
 		}
 	}
 	if !strings.Contains(logs.String(), "transaction conflict") {
@@ -346,7 +425,7 @@ END $$`, q, n, code),
 	start := time.Now()
 	err = s.Update(ctx, "SEP1", func([]byte) ([]byte, error) { calls++; return []byte{1}, nil })
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "40001" || calls != maxAttempts {
+	if !errors.As(err, &pe) || pe.Code != "40001" || calls != maxAttempts || !strings.Contains(err.Error(), fmt.Sprintf("%d of %d attempts", maxAttempts, maxAttempts)) {
 		t.Fatalf("Update with a lasting conflict: %v after %d calls of fn, want SQLSTATE 40001 after %d", err, calls, maxAttempts)
 	}
 	t.Logf("gave up after %s: %v", since(start), err)
@@ -364,6 +443,210 @@ END $$`, q, n, code),
 	}
 	if rows := querySQL(t, pg.URL(), "SELECT device FROM "+q+".ucsec_capf_devices WHERE octet_length(data) = 0"); len(rows) != 0 {
 		t.Fatalf("empty rows left: %v", rows)
+	}
+}
+
+// TestOptimistic checks the version check of each kind of write: a
+// write committed by another session between a call's read and its write
+// makes the call write nothing and run again, fn with it, on the newer
+// record; also when the call's write waits for the other session's lock
+// and finds the row changed once it commits (PostgreSQL's recheck of the
+// newest row version at READ COMMITTED). A serial logged meanwhile fails
+// the whole write with ErrDuplicateSerial; a call that keeps losing gives
+// up with an error, having written nothing.
+func TestOptimistic(t *testing.T) {
+	pg := sharedPostgres(t, false)
+	ctx := testContext(t)
+	schema := newSchema()
+	s := openCAPF(t, pg.URL(), schema)
+	q := pgx.Identifier{schema}.Sanitize()
+	other, err := pgx.Connect(ctx, pg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	watcher, err := pgx.Connect(ctx, pg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close(context.Background())
+	// change writes the device's record as another node would: an
+	// upsert, or a delete for nil.
+	change := func(ctx context.Context, db interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	}, dev string, data []byte) error {
+		var err error
+		if data == nil {
+			_, err = db.Exec(ctx, "DELETE FROM "+q+".ucsec_capf_devices WHERE device = $1", dev)
+		} else {
+			_, err = db.Exec(ctx, "INSERT INTO "+q+".ucsec_capf_devices (device, data) VALUES ($1, $2) ON CONFLICT (device) DO UPDATE SET data = EXCLUDED.data", dev, data)
+		}
+		return err
+	}
+	serial := 0
+	for _, wc := range writeCases {
+		// The other session's write: a record for a device without one,
+		// another record for one with; or it deletes the record; or it
+		// deletes it and writes the same record again.
+		for _, mode := range []string{"committed", "waited", "deleted", "replaced"} {
+			name := wc.name + "/" + mode
+			dev := "SEP/" + name
+			if wc.existing {
+				if err := s.Update(ctx, dev, func([]byte) ([]byte, error) { return []byte("old"), nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			theirs := []byte("theirs")
+			switch {
+			case mode == "waited" && wc.name == "RecordIssued/absent":
+				// A row inserted but not committed is not seen, and not
+				// waited for: the call comes first.
+				continue
+			case mode != "committed" && mode != "waited" && !wc.existing:
+				continue
+			case mode == "deleted":
+				theirs = nil
+			case mode == "replaced":
+				theirs = []byte("old")
+			}
+			calls := 0
+			var seen [][]byte
+			var done chan error
+			fn := func(old []byte) ([]byte, error) {
+				calls++
+				seen = append(seen, old)
+				if calls == 1 {
+					switch mode {
+					case "committed", "deleted":
+						if err := change(ctx, other, dev, theirs); err != nil {
+							return nil, err
+						}
+					case "replaced":
+						if err := change(ctx, other, dev, nil); err != nil {
+							return nil, err
+						}
+						if err := change(ctx, other, dev, theirs); err != nil {
+							return nil, err
+						}
+					case "waited":
+						// The other session writes the row and commits once
+						// the call's write waits for its lock.
+						tx, err := other.Begin(ctx)
+						if err != nil {
+							return nil, err
+						}
+						if err := change(ctx, tx, dev, theirs); err != nil {
+							return nil, err
+						}
+						done = make(chan error, 1)
+						go func() {
+							for {
+								var n int
+								err := watcher.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND query LIKE '%ucsec_capf_devices%'").Scan(&n)
+								if err != nil || n > 0 {
+									if err == nil {
+										err = tx.Commit(ctx)
+									}
+									done <- err
+									return
+								}
+								time.Sleep(5 * time.Millisecond)
+							}
+						}()
+					}
+				}
+				if wc.deletes {
+					return nil, nil
+				}
+				return fmt.Appendf(nil, "call %d after %q", calls, old), nil
+			}
+			serial++
+			if wc.recordIssue {
+				err = s.RecordIssued(ctx, capf.IssuedRecord{Serial: fmt.Sprintf("%02x", serial), Device: dev, Data: []byte{1}}, fn)
+			} else {
+				err = s.Update(ctx, dev, fn)
+			}
+			if done != nil {
+				if err := <-done; err != nil {
+					t.Fatalf("%s: the other session: %v", name, err)
+				}
+			}
+			if err != nil || calls != 2 || !bytes.Equal(seen[1], theirs) {
+				t.Fatalf("%s: %v; fn called %d times, with %q; want twice, the second time with the other session's record", name, err, calls, seen)
+			}
+			want := fmt.Sprintf("call 2 after %q", theirs)
+			if wc.deletes {
+				want = ""
+			}
+			if got, err := s.Get(ctx, dev); err != nil || string(got) != want {
+				t.Fatalf("%s: record %q, %v; want %q", name, got, err, want)
+			}
+			if log, _ := s.Issued(ctx, dev); len(log) != map[bool]int{true: 1}[wc.recordIssue] {
+				t.Fatalf("%s: %d log entries", name, len(log))
+			}
+		}
+	}
+
+	// A serial logged by another session between the read and the
+	// write: the write fails whole.
+	for _, wc := range writeCases {
+		if !wc.recordIssue {
+			continue
+		}
+		dev := "SEP/logged/" + wc.name
+		if wc.existing {
+			if err := s.Update(ctx, dev, func([]byte) ([]byte, error) { return []byte("old"), nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		serial++
+		rec := capf.IssuedRecord{Serial: fmt.Sprintf("%02x", serial), Device: dev, Data: []byte{1}}
+		calls := 0
+		err := s.RecordIssued(ctx, rec, func(old []byte) ([]byte, error) {
+			calls++
+			if _, err := other.Exec(ctx, "INSERT INTO "+q+".ucsec_capf_issued (serial, device, data) VALUES ($1, 'SEP/other', '\\x02')", rec.Serial); err != nil {
+				return nil, err
+			}
+			if wc.deletes {
+				return nil, nil
+			}
+			return []byte("mine"), nil
+		})
+		if !errors.Is(err, capf.ErrDuplicateSerial) || calls != 1 {
+			t.Fatalf("%s of a serial logged meanwhile: %v after %d calls of fn, want ErrDuplicateSerial after 1", wc.name, err, calls)
+		}
+		want := map[bool]string{true: "old"}[wc.existing]
+		if got, _ := s.Get(ctx, dev); string(got) != want {
+			t.Fatalf("%s of a serial logged meanwhile: record %q, want %q", wc.name, got, want)
+		}
+		if log, _ := s.Issued(ctx, dev); len(log) != 0 {
+			t.Fatalf("%s of a serial logged meanwhile: %d log entries", wc.name, len(log))
+		}
+	}
+
+	// A device whose record changes between every read and write.
+	const dev = "SEP/lasting"
+	calls := 0
+	err = s.RecordIssued(ctx, capf.IssuedRecord{Serial: "ff", Device: dev, Data: []byte{1}}, func([]byte) ([]byte, error) {
+		calls++
+		if err := change(ctx, other, dev, fmt.Appendf(nil, "theirs %d", calls)); err != nil {
+			return nil, err
+		}
+		return []byte("mine"), nil
+	})
+	if !errors.Is(err, errChanged) || calls != maxAttempts || !strings.Contains(err.Error(), fmt.Sprintf("%d of %d attempts", maxAttempts, maxAttempts)) {
+		t.Fatalf("RecordIssued whose record keeps changing: %v after %d calls of fn, want errChanged after %d", err, calls, maxAttempts)
+	}
+	t.Logf("RecordIssued whose record keeps changing: %v", err)
+	if got, _ := s.Get(ctx, dev); string(got) != fmt.Sprintf("theirs %d", maxAttempts) {
+		t.Fatalf("record %q", got)
+	}
+	if log, _ := s.Issued(ctx, dev); len(log) != 0 {
+		t.Fatalf("%d log entries", len(log))
+	}
+	// The serial was not taken.
+	if err := s.RecordIssued(ctx, capf.IssuedRecord{Serial: "ff", Device: dev, Data: []byte{1}}, func([]byte) ([]byte, error) { return []byte("mine"), nil }); err != nil {
+		t.Fatal(err)
 	}
 }
 

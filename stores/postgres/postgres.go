@@ -92,9 +92,10 @@ type Options struct {
 
 // Bounds of the retries of a transaction.
 const (
-	// maxAttempts bounds the runs of one call: a serialization failure or
-	// a deadlock (which PostgreSQL resolves by failing one of the
-	// transactions) is run again, after a pause that grows from
+	// maxAttempts bounds the runs of one call: a serialization failure, a
+	// deadlock (which PostgreSQL resolves by failing one of the
+	// transactions) or a write that found its row changed by another
+	// (errChanged) is run again, after a pause that grows from
 	// minBackoff to maxBackoff.
 	maxAttempts = 10
 	minBackoff  = 2 * time.Millisecond
@@ -236,15 +237,16 @@ func (h *handle) fail(ctx context.Context, what string, err error) error {
 type attempt func(ctx context.Context, conn *pgx.Conn) (committing bool, err error)
 
 // run runs a call: it acquires a connection and runs try on it, and runs
-// it again on a serialization failure or a deadlock, and on a connection
-// found dead before the commit was sent. Errors of try that come from
-// the caller's function (not from the database) must be wrapped in a
-// callerError, and are returned unwrapped, without a retry.
+// it again on a conflict (a serialization failure, a deadlock, or a write
+// that found its row changed), up to maxAttempts runs in all, and on a
+// connection found dead before the commit was sent. Errors of try that
+// come from the caller's function (not from the database) must be wrapped
+// in a callerError, and are returned unwrapped, without a retry.
 func (h *handle) run(ctx context.Context, what string, try attempt) error {
 	if err := h.begin(ctx, what); err != nil {
 		return err
 	}
-	reconnects := 0
+	reconnects, conflicts := 0, 0
 	for n := 1; ; n++ {
 		committing, dead, err := h.once(ctx, try)
 		var ce callerError
@@ -260,10 +262,13 @@ func (h *handle) run(ctx context.Context, what string, try attempt) error {
 		case ctx.Err() != nil || h.closed.Load():
 			return h.fail(ctx, what, err)
 		case conflict(err) && n < maxAttempts:
+			conflicts++
 			h.log.Debug("postgres: transaction conflict, running it again", "store", h.kind, "call", what, "attempt", n, "err", err)
 			if err := sleep(ctx, backoff(n)); err != nil {
 				return h.fail(ctx, what, err)
 			}
+		case conflict(err):
+			return h.fail(ctx, what, fmt.Errorf("%w (a conflict in %d of %d attempts; giving up)", err, conflicts+1, n))
 		case reconnects <= int(h.pool.Stat().MaxConns()) && (pgconn.SafeToRetry(err) || !committing && dead):
 			// After a restart of the server, every idle connection of the
 			// pool may be dead; each is closed once found so.
@@ -316,11 +321,12 @@ func rollback(conn *pgx.Conn) {
 	conn.Exec(ctx, "ROLLBACK")
 }
 
-// conflict reports a serialization failure or a deadlock: the transaction
-// did not commit, and may succeed if run again.
+// conflict reports a serialization failure or a deadlock, or a write that
+// found its row changed since it was read (errChanged): the transaction
+// wrote nothing, and may succeed if run again.
 func conflict(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+	return errors.Is(err, errChanged) || errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
 // lost reports whether err means that the connection was lost, or that
