@@ -343,6 +343,16 @@ func (r *fieldReader) time(tag uint8, v []byte) time.Time {
 	return t
 }
 
+// bytes returns a copy of v. An empty value is refused: the writer
+// leaves such a field out, so that every value has one encoding.
+func (r *fieldReader) bytes(tag uint8, v []byte) []byte {
+	if len(v) == 0 {
+		r.fail(tag, "empty")
+		return nil
+	}
+	return bytes.Clone(v)
+}
+
 func (r *fieldReader) serial(tag uint8, v []byte) string {
 	if !validSerial(string(v)) {
 		r.fail(tag, "bad serial number")
@@ -392,9 +402,9 @@ func decodeRecord(device string, data []byte) (*record, error) {
 		case recLast:
 			rec.last = decodeLast(fr, tag, v)
 		case recCert:
-			rec.cert = bytes.Clone(v)
+			rec.cert = fr.bytes(tag, v)
 		case recFetched:
-			rec.fetched = bytes.Clone(v)
+			rec.fetched = fr.bytes(tag, v)
 		case recLastSeen:
 			rec.lastSeen = fr.time(tag, v)
 		case recVoidBefore:
@@ -506,7 +516,7 @@ func decodeIssued(rec IssuedRecord) (*IssuedCertificate, error) {
 		case issTime:
 			c.Issued = fr.time(tag, v)
 		case issDER:
-			c.DER = bytes.Clone(v)
+			c.DER = fr.bytes(tag, v)
 		default:
 			fr.unknown(tag)
 		}
