@@ -48,6 +48,17 @@ func (a Algorithm) canonical() Algorithm {
 // Supported reports whether this package implements a ("" counts as MD5).
 func (a Algorithm) Supported() bool { return a.size() != 0 }
 
+// code returns a one-byte name of a (1 to 6; "" is MD5's), or 0 for an
+// algorithm this package does not implement.
+func (a Algorithm) code() byte {
+	for i, b := range algorithms {
+		if a.canonical() == b {
+			return byte(i + 1)
+		}
+	}
+	return 0
+}
+
 // Sess reports whether a is a -sess variant.
 func (a Algorithm) Sess() bool { return strings.HasSuffix(string(a), "-sess") }
 

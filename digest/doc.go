@@ -23,9 +23,10 @@
 // TLS for that. HA1 values are password-equivalent for their realm.
 //
 // Nonces carry their issue time and 96 random bits and are authenticated
-// with HMAC-SHA-256 over the realm, the algorithm of their challenge and
-// optionally the client's address. A forged or altered nonce, one of
-// another server, or one taken from an MD5 challenge to a SHA-256
+// with HMAC-SHA-256, under a key derived from the secret and the realm,
+// over the algorithm of their challenge and optionally the client's
+// address. A forged or altered nonce, one of another server or realm, or
+// one taken from an MD5 challenge to a SHA-256
 // response never authenticates: with a right response it is stale (the
 // client retries with a fresh nonce), with a wrong one it is refused. The
 // response is compared in constant time; an unknown user is checked

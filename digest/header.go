@@ -141,18 +141,26 @@ type scanner struct {
 
 func (p *scanner) fail(msg string) error { return &SyntaxError{Offset: p.pos, Msg: msg} }
 
+// skipOWS and token keep the position in a local variable while they
+// loop, so that it lives in a register rather than being stored for each
+// byte.
+
 func (p *scanner) skipOWS() {
-	for p.pos < len(p.s) && (p.s[p.pos] == ' ' || p.s[p.pos] == '\t') {
-		p.pos++
+	s, i := p.s, p.pos
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
 	}
+	p.pos = i
 }
 
 func (p *scanner) token() string {
-	start := p.pos
-	for p.pos < len(p.s) && isTchar(p.s[p.pos]) {
-		p.pos++
+	s, start := p.s, p.pos
+	i := start
+	for i < len(s) && isTchar(s[i]) {
+		i++
 	}
-	return p.s[start:p.pos]
+	p.pos = i
+	return s[start:i]
 }
 
 // quoted reads a quoted-string at p.pos (which holds '"') and returns its
@@ -633,7 +641,7 @@ func parseCredentials(c *Credentials, header string) error {
 		}
 	}
 	switch {
-	case strings.IndexByte(c.QOP, ',') >= 0 || strings.IndexByte(c.QOP, ' ') >= 0 || strings.IndexByte(c.QOP, '\t') >= 0:
+	case strings.ContainsAny(c.QOP, ", \t"):
 		return &SyntaxError{Msg: "qop in credentials must be a single value"}
 	case c.QOP != "" && (c.NC == 0 || seen&crCNonce == 0):
 		return &SyntaxError{Msg: "qop without nc and cnonce"}

@@ -1,7 +1,6 @@
 package digest
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	cryptorand "crypto/rand"
@@ -80,10 +79,12 @@ const maxClockSkew = 5 * time.Second
 // Credentials are required.
 //
 // Nonces are stateless: each carries its issue time (to the nanosecond)
-// and 96 random bits and is authenticated with HMAC-SHA-256 under the
-// first of Secrets, over the realm, the algorithm of its challenge and,
-// with BindAddress, the client's address. Any server holding the same
-// Secrets verifies it.
+// and 96 random bits and is authenticated with HMAC-SHA-256 over the
+// algorithm of its challenge and, with BindAddress, the client's address,
+// under a key derived from the first of Secrets and the realm (so that one
+// secret serves several realms without their nonces crossing). Any server
+// of the realm holding the same Secrets verifies it. Realm must not change
+// once the server is in use.
 type Server struct {
 	// Realm is the protection realm, such as a cluster's host name.
 	Realm string
@@ -267,9 +268,9 @@ func (s *Server) SetSecrets(secrets [][]byte) error {
 		if len(k) < 16 {
 			return errors.New("digest: a nonce secret is shorter than 16 bytes")
 		}
-		k := bytes.Clone(k)
+		k := realmNonceKey(k, s.Realm)
 		pools = append(pools, &sync.Pool{New: func() any {
-			return &nonceMAC{h: hmac.New(sha256.New, k), buf: make([]byte, 0, 256)}
+			return &nonceMAC{h: hmac.New(sha256.New, k[:])}
 		}})
 	}
 	s.macs.Store(&pools)
@@ -315,7 +316,7 @@ func (s *Server) validity() time.Duration {
 // store can tell a nonce issued just before it started from one issued
 // just after), random, MAC, in unpadded base64url.
 const (
-	nonceVersion = 2
+	nonceVersion = 3
 	nonceTimeLen = 8
 	nonceRandom  = 12
 	nonceMACLen  = 16
@@ -328,19 +329,29 @@ const (
 // text only.
 var nonceEncoding = base64.RawURLEncoding.Strict()
 
+// realmNonceKey derives the key of a realm's nonce MACs from a secret:
+// HMAC-SHA-256(secret, label ‖ realm). Binding the realm into the key
+// rather than into each MAC keeps a nonce's MAC input within one SHA-256
+// block (see nonceMACSum).
+func realmNonceKey(secret []byte, realm string) [sha256.Size]byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte("ucsec digest nonce key\x00"))
+	h.Write([]byte(realm))
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
 // nonceMACSum computes the MAC of a nonce's first bytes with the key of
-// pool, over the realm, the algorithm and, when bound, the address, and
-// copies it to out.
+// pool (the realm's), over them, the algorithm and, when bound, the
+// address, and copies it to out. The input is at most 1+21+16+1 bytes, one
+// SHA-256 block with its padding, so that a MAC costs two block
+// computations, the least HMAC-SHA-256 can.
 func (s *Server) nonceMACSum(out []byte, pool *sync.Pool, head []byte, alg Algorithm, addr netip.Addr) {
 	m := pool.Get().(*nonceMAC)
 	m.h.Reset()
-	msg := append(m.buf[:0], "ucsec digest nonce\x00"...)
-	msg = append(msg, head...)
-	msg = binary.BigEndian.AppendUint16(msg, uint16(len(s.Realm)))
-	msg = append(msg, s.Realm...)
-	name := alg.canonical()
-	msg = binary.BigEndian.AppendUint16(msg, uint16(len(name)))
-	msg = append(msg, name...)
+	msg := append(m.buf[:0], head...)
+	msg = append(msg, alg.code())
 	if s.BindAddress {
 		// Unmapped, so that ::ffff:192.0.2.1 and 192.0.2.1 are one client.
 		a := addr.Unmap()
@@ -349,7 +360,6 @@ func (s *Server) nonceMACSum(out []byte, pool *sync.Pool, head []byte, alg Algor
 		msg = append(msg, b[:]...)
 	}
 	m.h.Write(msg)
-	m.buf = msg[:0]
 	copy(out, m.h.Sum(m.sum[:0]))
 	pool.Put(m)
 }
@@ -358,7 +368,7 @@ func (s *Server) nonceMACSum(out []byte, pool *sync.Pool, head []byte, alg Algor
 // per secret so that checking a nonce does not allocate.
 type nonceMAC struct {
 	h   hash.Hash
-	buf []byte
+	buf [nonceHead + 1 + 1 + 16]byte
 	sum [sha256.Size]byte
 }
 

@@ -217,6 +217,16 @@ func TestClusterAndRotation(t *testing.T) {
 	_, err = other.Verify(ctx, register(answer(t, ch, "s3cret", 1, register())))
 	require.ErrorIs(t, err, ErrStale, "a server with another secret does not")
 
+	// Nor does a server of another realm with the same secret, even for a
+	// user with the same password there.
+	elsewhere := testServer(c)
+	elsewhere.Realm = "elsewhere.local"
+	elsewhere.Credentials.(*MemoryStore).AddPassword("alice", "elsewhere.local", "s3cret")
+	moved := *ch
+	moved.Realm = elsewhere.Realm
+	_, err = elsewhere.Verify(ctx, register(answer(t, &moved, "s3cret", 1, register())))
+	require.ErrorIs(t, err, ErrStale, "another realm's server with the same secret does not")
+
 	rotated := testServer(c)
 	rotated.Secrets = [][]byte{secretB, secretA}
 	_, err = rotated.Verify(ctx, register(answer(t, ch, "s3cret", 2, register())))
