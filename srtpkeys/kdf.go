@@ -95,7 +95,9 @@ func (d *Deriver) SRTP(index uint64) (SessionKeys, error) {
 	if index > MaxIndexSRTP {
 		return SessionKeys{}, fmt.Errorf("%w: SRTP index %d is above 2^48-1", ErrIndex, index)
 	}
-	return d.derive(labelSRTPEncryption, index), nil
+	var s SessionKeys
+	d.derive(&s, labelSRTPEncryption, index)
+	return s, nil
 }
 
 // SRTCP returns the SRTCP session keys in force for the packet with the
@@ -104,19 +106,49 @@ func (d *Deriver) SRTCP(index uint32) (SessionKeys, error) {
 	if index > MaxIndexSRTCP {
 		return SessionKeys{}, fmt.Errorf("%w: SRTCP index %d is above 2^31-1", ErrIndex, index)
 	}
-	return d.derive(labelSRTCPEncryption, uint64(index)), nil
+	var s SessionKeys
+	d.derive(&s, labelSRTCPEncryption, uint64(index))
+	return s, nil
 }
 
-// derive computes the three keys whose labels start at base (0 for SRTP,
-// 3 for SRTCP).
-func (d *Deriver) derive(base byte, index uint64) SessionKeys {
+// SRTPInto is [Deriver.SRTP] writing into dst, whose memory it reuses: on a
+// hot path that derives keys again and again (a new set every 2^n packets,
+// or a media relay's many streams) it allocates only the first time. It
+// overwrites the keys dst held, and so those of every copy of dst. On an
+// error dst is left as it was.
+func (d *Deriver) SRTPInto(dst *SessionKeys, index uint64) error {
+	if index > MaxIndexSRTP {
+		return fmt.Errorf("%w: SRTP index %d is above 2^48-1", ErrIndex, index)
+	}
+	d.derive(dst, labelSRTPEncryption, index)
+	return nil
+}
+
+// SRTCPInto is [Deriver.SRTCP] writing into dst, as [Deriver.SRTPInto]
+// does.
+func (d *Deriver) SRTCPInto(dst *SessionKeys, index uint32) error {
+	if index > MaxIndexSRTCP {
+		return fmt.Errorf("%w: SRTCP index %d is above 2^31-1", ErrIndex, index)
+	}
+	d.derive(dst, labelSRTCPEncryption, uint64(index))
+	return nil
+}
+
+// derive computes into s the three keys whose labels start at base (0 for
+// SRTP, 3 for SRTCP), reusing s's memory if it has some.
+func (d *Deriver) derive(s *SessionKeys, base byte, index uint64) {
 	var r uint64
 	if d.kdr != 0 {
 		r = index >> bits.TrailingZeros64(d.kdr)
 	}
 	// One allocation holds the keys and the PRF's scratch blocks: a
 	// stack buffer would escape through the cipher.Block interface.
-	m := new(sessionMaterial)
+	m := s.m
+	if m == nil {
+		m = new(sessionMaterial)
+	} else if s.suite != d.suite {
+		*m = sessionMaterial{} // a suite of shorter keys keeps no old bytes
+	}
 	in := d.suite.info()
 	outs := [3][]byte{m.key[:in.key], m.auth[:in.authKey], m.salt[:in.salt]}
 	// Lay out every counter block first and then encrypt them apart, so
@@ -146,7 +178,7 @@ func (d *Deriver) derive(base byte, index uint64) SessionKeys {
 	}
 	clear(m.in[:])
 	clear(m.ks[:])
-	return SessionKeys{suite: d.suite, m: m}
+	*s = SessionKeys{suite: d.suite, m: m}
 }
 
 // counterBlock writes the AES-CM input block for key_id = label‖r (r 48

@@ -3,6 +3,7 @@ package srtpkeys
 import (
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,6 +134,42 @@ func TestDeriverVectors(t *testing.T) {
 			assert.Equal(t, v.suite, s.Suite())
 		})
 	}
+}
+
+// TestDeriverInto derives every vector into one SessionKeys, reused
+// across suites (longest keys first, so that leftovers would show), and
+// checks the bytes and that an index out of range leaves dst alone.
+func TestDeriverInto(t *testing.T) {
+	var dst SessionKeys
+	vs := slices.Clone(kdfVectors)
+	slices.SortStableFunc(vs, func(a, b kdfVector) int { return b.suite.KeyLen() - a.suite.KeyLen() })
+	for _, v := range vs {
+		d, err := NewDeriver(mustKey(t, v.suite, v.key, v.salt), v.kdr)
+		require.NoError(t, err)
+		if v.rtcp {
+			err = d.SRTCPInto(&dst, uint32(v.index))
+		} else {
+			err = d.SRTPInto(&dst, v.index)
+		}
+		require.NoError(t, err, v.name)
+		var want SessionKeys
+		if v.rtcp {
+			want, _ = d.SRTCP(uint32(v.index))
+		} else {
+			want, _ = d.SRTP(v.index)
+		}
+		assert.Equal(t, v.suite, dst.Suite(), v.name)
+		assert.Equal(t, *want.m, *dst.m, v.name) // every byte, the unused ones zero
+		assert.Equal(t, strings.ToLower(v.wantKey), hex.EncodeToString(dst.Key()), v.name)
+	}
+	before := *dst.m
+	d, err := NewDeriver(mustKey(t, AES128CM_SHA1_80, "E1F97A0D3E018BE0D64FA32C06DE4139", "0EC675AD498AFEEBB6960B3AABE6"), 0)
+	require.NoError(t, err)
+	assert.ErrorIs(t, d.SRTPInto(&dst, MaxIndexSRTP+1), ErrIndex)
+	assert.ErrorIs(t, d.SRTCPInto(&dst, MaxIndexSRTCP+1), ErrIndex)
+	assert.Equal(t, before, *dst.m)
+	allocs := testing.AllocsPerRun(100, func() { _ = d.SRTPInto(&dst, 0) })
+	assert.Zero(t, allocs, "allocations per SRTPInto with a used dst")
 }
 
 func TestDeriverKDR(t *testing.T) {
