@@ -3,6 +3,7 @@ package digest
 import (
 	"context"
 	"encoding/hex"
+	"math"
 	"sync"
 	"time"
 )
@@ -134,12 +135,17 @@ type NonceID [nonceRandom]byte
 // String returns the identifier in hexadecimal.
 func (id NonceID) String() string { return hex.EncodeToString(id[:]) }
 
+// A replayEntry is 16 bytes, so that a map slot with its key is 32.
 type replayEntry struct {
-	expires  int64  // Unix seconds
-	max      uint32 // highest count seen
-	bits     uint64 // bit i: count max-i was used
-	consumed bool   // used without qop: no further use
+	bits    uint64 // bit i: count max-i was used
+	expires uint32 // Unix seconds, saturated at 2106
+	max     uint32 // highest count seen; 0: used without qop, no further use
 }
+
+// expiry returns t's Unix seconds as a replayEntry keeps them: t is at
+// least the cutoff of Use, positive; a later time than 32 bits hold keeps
+// the entry until then, which only errs on the side of refusing.
+func expiry(t int64) uint32 { return uint32(min(t, math.MaxUint32)) }
 
 // Use implements [ReplayStore].
 func (s *MemoryReplayStore) Use(ctx context.Context, key NonceID, nc uint32, issued, expires time.Time) (bool, error) {
@@ -177,7 +183,7 @@ func (s *MemoryReplayStore) Use(ctx context.Context, key NonceID, nc uint32, iss
 		case s.n == len(s.order):
 			s.grow()
 		}
-		e = replayEntry{expires: exp, consumed: nc == 0}
+		e = replayEntry{expires: expiry(exp)}
 		if nc != 0 {
 			e.max, e.bits = nc, 1
 		}
@@ -194,8 +200,8 @@ func (s *MemoryReplayStore) Use(ctx context.Context, key NonceID, nc uint32, iss
 // use records count nc in e and reports whether it was new.
 func (s *MemoryReplayStore) use(e *replayEntry, nc uint32) bool {
 	switch {
-	case e.consumed || nc == 0:
-		e.consumed = true
+	case e.max == 0 || nc == 0:
+		e.max, e.bits = 0, 0
 		return false
 	case nc > e.max:
 		if shift := nc - e.max; shift >= 64 {
@@ -224,7 +230,7 @@ func (s *MemoryReplayStore) capacity() int {
 // expire removes entries, oldest first, whose nonce expired before t.
 func (s *MemoryReplayStore) expire(t int64) {
 	for s.n > 0 {
-		if e, ok := s.m[s.order[s.head]]; ok && e.expires >= t {
+		if e, ok := s.m[s.order[s.head]]; ok && int64(e.expires) >= t {
 			return
 		}
 		s.pop()
@@ -243,8 +249,8 @@ func (s *MemoryReplayStore) grow() {
 
 // dropOldest removes the oldest entry and raises the floor to its expiry.
 func (s *MemoryReplayStore) dropOldest() {
-	if e, ok := s.m[s.order[s.head]]; ok && e.expires > s.floor {
-		s.floor = e.expires
+	if e, ok := s.m[s.order[s.head]]; ok && int64(e.expires) > s.floor {
+		s.floor = int64(e.expires)
 	}
 	s.pop()
 }
