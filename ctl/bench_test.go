@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/ucsec/ucsec/internal/benchpair"
 	"github.com/ucsec/ucsec/internal/testkeys"
 )
 
@@ -63,6 +64,35 @@ func BenchmarkParseVerify(b *testing.B) {
 			if err := f.Verify(); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+// BenchmarkParseVerifyPaired runs Parse and Verify of a 10-record list
+// side by side with hashing its signed bytes and rsa.VerifyPKCS1v15
+// (internal/benchpair). Target: ratio ≤ 1.15.
+func BenchmarkParseVerifyPaired(b *testing.B) {
+	data := tenRecordITL(b)
+	f, err := Parse(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sast, _ := testkeys.Load(b, "sast")
+	pub := sast.PublicKey.(*rsa.PublicKey)
+	tbs, sig := f.SignedBytes(), f.Signature
+	benchpair.Run(b, 4, func() {
+		f, err := Parse(data)
+		if err == nil {
+			err = f.Verify()
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}, func() {
+		h := crypto.SHA1.New()
+		h.Write(tbs)
+		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA1, h.Sum(nil), sig); err != nil {
+			b.Fatal(err)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"testing"
 
+	"github.com/ucsec/ucsec/internal/benchpair"
 	"github.com/ucsec/ucsec/internal/testkeys"
 )
 
@@ -71,4 +72,33 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkVerifyPaired runs Parse and CheckSignatureFrom of a 1 MiB file
+// signed with RSA-2048 and SHA-1 side by side with hashing the signed
+// bytes and rsa.VerifyPKCS1v15 (internal/benchpair). Target: ratio ≤ 1.10.
+func BenchmarkVerifyPaired(b *testing.B) {
+	cert, _ := testkeys.Load(b, "tftp")
+	data := signedMiB(b, crypto.SHA1)
+	f, err := Parse(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tbs, sig := f.SignedBytes(), f.Signature
+	pub := cert.PublicKey.(*rsa.PublicKey)
+	benchpair.Run(b, 1, func() {
+		f, err := Parse(data)
+		if err == nil {
+			err = f.CheckSignatureFrom(cert)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}, func() {
+		h := crypto.SHA1.New()
+		h.Write(tbs)
+		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA1, h.Sum(nil), sig); err != nil {
+			b.Fatal(err)
+		}
+	})
 }
