@@ -235,15 +235,16 @@ standard output unless -o is given.`,
 }
 
 type cnfDecryptCmd struct {
-	cert     string
-	phoneKey string
-	out      string
+	cert         string
+	phoneKey     string
+	phoneKeyFlag *keyFlag
+	out          string
 }
 
 func newCnfDecryptCmd(fs *flag.FlagSet) *cnfDecryptCmd {
 	c := new(cnfDecryptCmd)
 	fs.StringVar(&c.cert, "cert", "", "trusted signer (TFTP) certificate `FILE`, PEM or DER (required)")
-	fs.StringVar(&c.phoneKey, "phone-key", "", "phone private key `FILE`, PEM or DER, RSA (required)")
+	c.phoneKeyFlag = addKeyFlag(fs, "phone-key", "phone private key `FILE`, PEM or DER, RSA, or a pkcs11: URI of a key in a token (PIN from its pin-source or $UCSEC_PKCS11_PIN) (required)", &c.phoneKey)
 	outputFlag(fs, &c.out, "FILE.enc.sgn without .enc.sgn")
 	return c
 }
@@ -267,7 +268,7 @@ func (c *cnfDecryptCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	key, err := loadDecrypter(c.phoneKey)
+	key, err := c.phoneKeyFlag.decrypter()
 	if err != nil {
 		return err
 	}
@@ -278,7 +279,7 @@ func (c *cnfDecryptCmd) run(e *env, args []string) error {
 	plaintext, err := f.Decrypt(cert, key)
 	switch {
 	case errors.Is(err, cnfenc.ErrDecryption):
-		return &fileError{in, fmt.Errorf("%w (was it encrypted to the key in %s?)", err, c.phoneKey)}
+		return &fileError{in, fmt.Errorf("%w (was it encrypted to the key in %s?)", err, c.phoneKeyFlag.display())}
 	case err != nil:
 		return &fileError{in, err}
 	}

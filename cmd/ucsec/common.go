@@ -341,7 +341,8 @@ func withoutPath(err error) error {
 }
 
 // writeOutput writes data to the file path, or to standard output if path
-// is "-". It refuses to write over any of inputs ("" and "-" are ignored).
+// is "-". It refuses to write over any of inputs ("", "-" and keys in
+// tokens are ignored).
 // A file is replaced atomically: data goes to a temporary file in the same
 // directory, with permissions perm, which is then renamed to path.
 func (e *env) writeOutput(path string, data []byte, perm fs.FileMode, inputs ...string) error {
@@ -353,7 +354,7 @@ func (e *env) writeOutput(path string, data []byte, perm fs.FileMode, inputs ...
 		return usageError("empty output file name")
 	}
 	for _, in := range inputs {
-		if in != "" && in != "-" && sameFile(path, in) {
+		if in != "" && in != "-" && !isTokenRef(in) && sameFile(path, in) {
 			return usageError(fmt.Sprintf("refusing to write the output over input file %s", in))
 		}
 	}
