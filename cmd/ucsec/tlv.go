@@ -19,7 +19,7 @@ import (
 var tlvGroup = &group{
 	name:     "tlv",
 	summary:  "parse, build and verify trust lists (CTLFile.tlv, ITLFile.tlv)",
-	commands: []*command{tlvParse, tlvBuild, tlvVerify},
+	commands: []*command{tlvParse, tlvBuild, tlvVerify, tlvPlan},
 }
 
 // listKindFlags are --ctl and --itl, which pick the policy a trust list

@@ -47,7 +47,7 @@ var tourImports = map[string]string{
 	"tvs": "github.com/ucsec/ucsec/tvs", "dtls": "github.com/pion/dtls/v3",
 	"postgres": "github.com/ucsec/ucsec/stores/postgres", "redis": "github.com/ucsec/ucsec/stores/redis",
 	"context": "context", "crypto": "crypto", "rand": "crypto/rand", "x509": "crypto/x509",
-	"errors": "errors", "netip": "net/netip",
+	"errors": "errors", "netip": "net/netip", "trustplan": "github.com/ucsec/ucsec/trustplan",
 }
 
 // TestReadmeTourCompiles compiles every ```go block of the README, the
