@@ -3,6 +3,7 @@ module github.com/ucsec/ucsec
 go 1.26.0
 
 require (
+	github.com/pin/tftp/v3 v3.1.0
 	github.com/pion/dtls/v3 v3.1.15
 	github.com/pion/rtcp v1.2.19
 	github.com/pion/rtp v1.10.5
@@ -10,6 +11,7 @@ require (
 	github.com/smallstep/pkcs7 v0.2.3
 	go.etcd.io/bbolt v1.4.3
 	golang.org/x/crypto v0.59.0
+	golang.org/x/net v0.63.0
 )
 
 require (

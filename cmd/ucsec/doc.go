@@ -15,8 +15,8 @@
 //	sgn    sign, verify, parse and strip signed files (.sgn)
 //	       commands: sign, verify, parse, strip
 //	tlv    parse, build and verify trust lists (CTLFile.tlv,
-//	       ITLFile.tlv)
-//	       commands: parse, build, verify
+//	       ITLFile.tlv), and tell which phones will accept new ones
+//	       commands: parse, build, verify, plan
 //	cnf    encrypt, decrypt and parse phone configurations (.enc.sgn);
 //	       strip digest credentials
 //	       commands: encrypt, decrypt, parse, exclude-digest
@@ -59,11 +59,37 @@
 // JSON object per line, with byte strings in lowercase hex and times in
 // RFC 3339, UTC.
 //
+// # Keys in a token
+//
+// Every flag that names a private key (--key, --ca-key, --phone-key) also
+// takes a PKCS #11 URI (RFC 7512) naming a key in a security token or HSM,
+// such as
+//
+//	pkcs11:token=ucsec;object=sast?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/etc/ucsec/pin
+//
+// The PIN comes from the file pin-source names or from the environment
+// variable UCSEC_PKCS11_PIN, never from the command line (a URI's
+// pin-value is refused); the module from module-path, module-name or the
+// environment variable UCSEC_PKCS11_MODULE. Without --cert, the
+// certificate is the token's certificate object with the key's id. The
+// key stays open, logged in, until the command ends: the servers (capf
+// serve, tvs serve) sign with it from several sessions at once.
+//
+// PKCS #11 modules are C libraries, so token support needs cgo and is
+// built only with the build tag pkcs11:
+//
+//	CGO_ENABLED=1 go build -tags pkcs11 ./cmd/ucsec
+//
+// The default build stays pure Go, and refuses a pkcs11: key with an error
+// saying how to build a ucsec that takes it. See package
+// github.com/ucsec/ucsec/pkcs11.
+//
 // # Exit status
 //
 //	0  success
 //	1  a signature did not verify, or was not made by the given certificate;
 //	   a trust list breaks its policy, or does not vouch for a signed file;
+//	   phones would reject a file about to be published (tlv plan);
 //	   an encrypted configuration does not decrypt with the given key;
 //	   a Digest response does not match the given password or HA1;
 //	   an SDES offer has no attribute this end accepts;

@@ -13,7 +13,7 @@ import (
 
 // groups lists the command groups in the order help shows them. Adding a
 // group is adding its table here; each lives in a file of its own.
-var groups = []*group{sgnGroup, tlvGroup, cnfGroup, certGroup, digestGroup, srtpGroup, capfGroup, tvsGroup}
+var groups = []*group{sgnGroup, tlvGroup, cnfGroup, certGroup, digestGroup, srtpGroup, capfGroup, tvsGroup, tftpGroup}
 
 // commands lists the commands that stand alone, "ucsec <command>", in the
 // order help shows them, after the groups. A name is either a group's or a
@@ -149,6 +149,7 @@ func (c *command) execute(e *env, path string, args []string) int {
 	}
 	if err == nil {
 		err = act(e, fs.Args())
+		closeKeys(fs) // the keys in tokens the command opened
 	}
 	if ue, ok := errors.AsType[usageError](err); ok {
 		fmt.Fprintf(e.stderr, "ucsec: %s; see '%s -h'\n", ue, path)

@@ -29,6 +29,7 @@ import (
 	"github.com/ucsec/ucsec/sgn"
 	"github.com/ucsec/ucsec/stores/postgres"
 	"github.com/ucsec/ucsec/stores/redis"
+	"github.com/ucsec/ucsec/tftpd"
 	"github.com/ucsec/ucsec/tvs"
 )
 
@@ -39,10 +40,12 @@ import (
 // (CAPF operations scheduled, TVS entries loaded), and the others are
 // subscribers.
 //
-//   - The TFTP/HTTP file service (CUCM's port 6970): ITLFile.tlv,
-//     CTLFile.tlv and each phone's configuration, from the directory
-//     STATE/tftp. It is one service that all nodes share (CUCM runs one
-//     on each node that has the TFTP role, serving the same files).
+//   - The TFTP/HTTP file service (package tftpd; CUCM's TFTP port 69 and
+//     HTTP port 6970): ITLFile.tlv, CTLFile.tlv and each phone's
+//     configuration, from the directory STATE/tftp. Phones fetch over
+//     TFTP (-files http: over HTTP). It is one service that all nodes
+//     share (CUCM runs one on each node that has the TFTP role, serving
+//     the same files).
 //   - CAPF (port 3804): issues the phones' LSCs from the CAPF CA. With
 //     one node its operations are in the bbolt file STATE/capf.db, so
 //     that a -state directory keeps them from one run to the next; with
@@ -84,6 +87,8 @@ type clusterOptions struct {
 	// every node's registrar; "" means each registrar's own, in memory,
 	// for one node.
 	Redis string
+	// Files is how phones fetch their files: "tftp" (or "") or "http".
+	Files string
 }
 
 // A cluster is a running set of nodes and the file service, started by
@@ -92,9 +97,13 @@ type clusterOptions struct {
 type cluster struct {
 	// PKI holds the cluster's certificates and keys.
 	PKI *clusterPKI
-	// FileURL is the base URL of the file service, "http://127.0.0.1:PORT/":
-	// a phone downloads FileURL + "ITLFile.tlv".
+	// FileURL is the base URL phones fetch from: the file service over
+	// TFTP, "tftp://127.0.0.1:PORT/", or over HTTP (-files http),
+	// "http://127.0.0.1:PORT/": a phone downloads FileURL + "ITLFile.tlv".
 	FileURL string
+	// TFTPAddr and HTTPAddr are the file service's, "127.0.0.1:PORT":
+	// both serve the same files.
+	TFTPAddr, HTTPAddr string
 	// CAPFAddr and TVSAddr are the publisher's CAPF and TVS,
 	// "127.0.0.1:PORT".
 	CAPFAddr, TVSAddr string
@@ -110,7 +119,8 @@ type cluster struct {
 	secret   []byte     // the digest nonce key that every node's registrar shares
 	dir      *directory // the nodes' registrars, once startSIP has run
 	httpSrv  *http.Server
-	newConns connSet // the file service's connections that have sent no request yet
+	files    *tftpd.Server // the file service, over TFTP and httpSrv
+	newConns connSet       // the file service's connections that have sent no request yet
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	errs     chan error // one per service, when it stops
@@ -183,7 +193,7 @@ func startCluster(ctx context.Context, pki *clusterPKI, stateDir string, opts *c
 		first:    make(map[string]int),
 		lines:    make(map[string]lineInfo),
 		users:    make(map[string]string),
-		errs:     make(chan error, 1+2*n),
+		errs:     make(chan error, 2+2*n), // the file service over HTTP and TFTP, and each node's CAPF and TVS
 	}
 	if _, err := rand.Read(c.secret); err != nil {
 		return nil, err
@@ -245,6 +255,16 @@ func startCluster(ctx context.Context, pki *clusterPKI, stateDir string, opts *c
 	if err != nil {
 		return nil, err
 	}
+	udpL, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		httpL.Close()
+		return nil, err
+	}
+	if err := c.newFileService(log); err != nil {
+		httpL.Close()
+		udpL.Close()
+		return nil, err
+	}
 	type nodeListeners struct{ capf, tvs net.Listener }
 	nls := make([]nodeListeners, n)
 	for i, nd := range c.nodes {
@@ -256,7 +276,10 @@ func startCluster(ctx context.Context, pki *clusterPKI, stateDir string, opts *c
 		}
 		nd.CAPFAddr, nd.TVSAddr = nls[i].capf.Addr().String(), nls[i].tvs.Addr().String()
 	}
-	c.FileURL = "http://" + httpL.Addr().String() + "/"
+	c.TFTPAddr, c.HTTPAddr = udpL.LocalAddr().String(), httpL.Addr().String()
+	if c.FileURL, err = fileURL(opts.Files, udpL, httpL); err != nil {
+		return nil, err
+	}
 	c.CAPFAddr, c.TVSAddr = c.nodes[0].CAPFAddr, c.nodes[0].TVSAddr
 	c.httpSrv = &http.Server{
 		Handler:           c.fileHandler(),
@@ -295,6 +318,7 @@ func startCluster(ctx context.Context, pki *clusterPKI, stateDir string, opts *c
 		c.serve(&nd.wg, "tvs", func() error { return ignore(tvsSrv.Serve(nodeCtx, tvsL), tvs.ErrServerClosed) })
 	}
 	c.serve(&c.wg, "files", func() error { return ignore(c.httpSrv.Serve(httpL), http.ErrServerClosed) })
+	c.serveTFTP(srvCtx, udpL)
 	// The file service has no context of its own: stop it with the
 	// others when ctx is done.
 	c.wg.Go(func() {
@@ -310,7 +334,7 @@ func startCluster(ctx context.Context, pki *clusterPKI, stateDir string, opts *c
 			c.httpSrv.Close()
 		}
 	})
-	log.Info("cluster started", "files", c.FileURL, "capf", c.CAPFAddr, "tvs", c.TVSAddr, "state", stateDir, "nodes", n)
+	log.Info("cluster started", "files", c.FileURL, "tftp", c.TFTPAddr, "http", c.HTTPAddr, "capf", c.CAPFAddr, "tvs", c.TVSAddr, "state", stateDir, "nodes", n)
 	return c, nil
 }
 
@@ -417,6 +441,9 @@ func (c *cluster) close() error {
 	for _, nd := range c.nodes {
 		errs = append(errs, nd.closeStores())
 	}
+	if c.files != nil {
+		errs = append(errs, c.files.Root.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -456,17 +483,9 @@ func tlsCert(cert *x509.Certificate, key crypto.Signer) tls.Certificate {
 }
 
 // fileHandler serves the files of the TFTP directory, as CUCM's HTTP
-// service on port 6970 does, without directory listings.
+// service on port 6970 does: the file service, package tftpd.
 func (c *cluster) fileHandler() http.Handler {
-	files := http.FileServer(http.Dir(c.tftpDir))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/") || strings.Contains(r.URL.Path, "/.") {
-			http.NotFound(w, r)
-			return
-		}
-		c.log.Debug("file request", "path", r.URL.Path, "from", r.RemoteAddr)
-		files.ServeHTTP(w, r)
-	})
+	return c.files
 }
 
 // writeFile puts a file on the file service, atomically.
@@ -525,20 +544,36 @@ func buildCTL(pki *clusterPKI) ([]byte, *ctl.File, error) {
 }
 
 // rollITL rolls the cluster's ITL over to the next ITLRecovery key, as
-// after a change of the cluster's keys: the TVS first vouches for
-// pki.NextSAST (role SAST, with the other certificates of the new list),
-// then ITLFile.tlv is replaced by a list signed by NextSAST, which holds
-// NextSAST as its SAST instead of SAST. A phone holding the old ITL does
-// not know the new signer and accepts the list only through TVS (rule
-// P4).
+// after a change of the cluster's keys: prepareRollover, then
+// publishITL.
 func (c *cluster) rollITL(ctx context.Context) error {
-	data, f, err := buildITL(c.PKI, c.PKI.NextSAST, c.PKI.NextSASTKey)
+	data, _, err := c.prepareRollover(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := tvs.LoadTrustList(ctx, c.tvsStore, f, 0); err != nil {
-		return err
+	return c.publishITL(data)
+}
+
+// prepareRollover makes the ITL that the cluster's ITL rolls over to and
+// has the TVS vouch for its certificates: a list signed by pki.NextSAST,
+// which holds NextSAST as its SAST instead of SAST, and whose
+// certificates the TVS then vouches for in their roles (NextSAST as SAST).
+// A phone holding the old ITL does not know the new signer and accepts
+// the list only through TVS (rule P4). Nothing is published yet: plan
+// with the list (package trustplan) before publishITL.
+func (c *cluster) prepareRollover(ctx context.Context) ([]byte, *ctl.File, error) {
+	data, f, err := buildITL(c.PKI, c.PKI.NextSAST, c.PKI.NextSASTKey)
+	if err != nil {
+		return nil, nil, err
 	}
+	if _, err := tvs.LoadTrustList(ctx, c.tvsStore, f, 0); err != nil {
+		return nil, nil, err
+	}
+	return data, f, nil
+}
+
+// publishITL replaces ITLFile.tlv with data, the list of prepareRollover.
+func (c *cluster) publishITL(data []byte) error {
 	if err := c.writeFile(itlName, data); err != nil {
 		return err
 	}

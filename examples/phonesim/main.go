@@ -12,9 +12,13 @@
 //     checks the signature against its trust list (P8) and that the
 //     certHash names its LSC, then downloads and decrypts its full
 //     configuration (packages sgn, cnfenc).
-//  3. The cluster rolls its ITL over to a new signer; each phone asks the
-//     TVS about the signer it does not know and accepts the list (P4,
-//     package tvs).
+//  3. The cluster rolls its ITL over to a new signer. Before it publishes
+//     the new list, the planner (package trustplan) predicts, from what
+//     each phone holds and what the TVS vouches for, what the phone will
+//     do with it; then each phone asks the TVS about the signer it does
+//     not know and accepts the list (P4, package tvs), and the check
+//     "rollover predicted by the planner for N phones" fails if any phone
+//     did otherwise than predicted.
 //  4. Each phone registers with the SIP registrar over TLS, its LSC as
 //     client certificate and the server's certificate checked against its
 //     trust list, answering a digest challenge (package digest).
@@ -150,6 +154,7 @@ type options struct {
 	json     bool
 	timeout  time.Duration
 	verbose  bool
+	files    string
 }
 
 // maxNodes bounds -nodes.
@@ -166,16 +171,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.state, "state", "", "keep the cluster's state (the CAPF store of a single node, the served files) in `DIR` (default: a temporary directory, removed at the end)")
 	fs.StringVar(&o.pki, "pki", "", "load the cluster's certificates and keys from `DIR`, or make them there if it has none (default: made at start-up, thrown away)")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON instead of a table")
+	fs.StringVar(&o.files, "files", filesTFTP, "phones fetch their trust lists and configurations over `tftp` or http (the file service serves both)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after `DUR`")
 	fs.BoolVar(&o.verbose, "v", false, "log what the cluster and the phones do on standard error")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: phonesim [flags]
 
 phonesim starts a secure Cisco-style cluster on 127.0.0.1 (file service
-with signed trust lists and encrypted configurations, CAPF, TVS, a SIP-TLS
+with signed trust lists and encrypted configurations, which phones fetch
+over TFTP, or over HTTP with -files http; CAPF, TVS, a SIP-TLS
 registrar and call controller) and simulated phones that trust the lists,
 enrol for their certificates, read their encrypted configurations, accept
-a rolled-over trust list through TVS, register with mutual TLS and digest,
+a rolled-over trust list through TVS (as the planner of package trustplan
+predicted before it was published), register with mutual TLS and digest,
 and call each other with SRTP. Progress goes to standard error; standard
 output gets one line per phone (ITL: the trust-list rules that accepted
 its lists, P1 on first contact and P4 through TVS; PACKETS: received and
@@ -216,6 +224,8 @@ Flags:
 		return nil, fmt.Errorf("-nodes %d: want 1 to %d", o.nodes, maxNodes)
 	case o.timeout <= 0:
 		return nil, fmt.Errorf("-timeout %v: want a positive duration", o.timeout)
+	case o.files != filesTFTP && o.files != filesHTTP:
+		return nil, fmt.Errorf("-files %q: want tftp or http", o.files)
 	}
 	return o, nil
 }
@@ -306,7 +316,7 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 		return nil, err
 	}
 	nodes := max(o.nodes, 1)
-	copts := &clusterOptions{Nodes: nodes, Postgres: o.postgres, Redis: o.redis}
+	copts := &clusterOptions{Nodes: nodes, Postgres: o.postgres, Redis: o.redis, Files: o.files}
 
 	// With several nodes, the servers of the shared state start while
 	// the PKI is made; they stop after the cluster has closed.
@@ -424,8 +434,19 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 	wg.Wait()
 	say("%d phones provisioned", count(ids))
 
-	// The ITL rolls over to a new signer: the phones accept it through TVS.
-	if err := c.rollITL(ctx); err != nil {
+	// The ITL rolls over to a new signer: the phones accept it through
+	// TVS. Before it is published, the planner predicts what each phone
+	// will do; afterwards, each must have done so.
+	nextData, next, err := c.prepareRollover(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rolling the ITL over: %w", err)
+	}
+	preds, err := predictRollover(ctx, c, phones, ids, next)
+	if err != nil {
+		return nil, fmt.Errorf("planning the ITL rollover: %w", err)
+	}
+	say("planner: the rolled-over ITL will be %s", predictedRules(preds))
+	if err := c.publishITL(nextData); err != nil {
 		return nil, fmt.Errorf("rolling the ITL over: %w", err)
 	}
 	for i, p := range phones {
@@ -435,6 +456,9 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 		wg.Go(func() {
 			row := &rep.Phones[i]
 			rule, err := p.acceptRolledITL(ctx, c)
+			if pr := preds[i]; pr != nil {
+				pr.rule, pr.err, pr.did = rule, err, true
+			}
 			row.ITL = p.report.itlRules()
 			if err == nil && rule != ctl.RuleTVS {
 				err = fmt.Errorf("rolled-over ITL accepted by rule %s, not %s", rule, ctl.RuleTVS)
@@ -563,7 +587,8 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 		}
 	}
 
-	rep.Checks = append(negativeChecks(ctx, c, reg, phones[0], sps[0], plain, log), clusterChecks...)
+	rep.Checks = append([]check{rolloverCheck(preds)}, negativeChecks(ctx, c, reg, phones[0], sps[0], plain, log)...)
+	rep.Checks = append(rep.Checks, clusterChecks...)
 	return rep, nil
 }
 

@@ -44,7 +44,7 @@ func TestRun(t *testing.T) {
 	if rep.Phones[4].Call != "→1001" || rep.Phones[0].Call != "→1002 ←1005" || rep.Phones[0].Calls != 2 {
 		t.Errorf("calls %q and %q", rep.Phones[4].Call, rep.Phones[0].Call)
 	}
-	want := []string{"tampered configuration", "wrong authentication string", "rogue CAPF", "replayed REGISTER", "SIP trunk", "non-secure phone"}
+	want := []string{"rollover predicted by the planner for 5 phones", "tampered configuration", "wrong authentication string", "rogue CAPF", "replayed REGISTER", "SIP trunk", "non-secure phone"}
 	if len(rep.Checks) != len(want) {
 		t.Fatalf("%d checks", len(rep.Checks))
 	}

@@ -240,7 +240,7 @@ func TestRunNodes(t *testing.T) {
 	assert.Equal(t, 1, rep.Phones[2].FailedOverTo)
 	assert.Equal(t, "→1001 →1002", rep.Phones[2].Call)
 
-	negative := []string{"tampered configuration", "wrong authentication string", "rogue CAPF", "replayed REGISTER", "SIP trunk", "non-secure phone"}
+	negative := []string{"rollover predicted by the planner for 3 phones", "tampered configuration", "wrong authentication string", "rogue CAPF", "replayed REGISTER", "SIP trunk", "non-secure phone"}
 	cluster := []struct {
 		name  string
 		nodes []int

@@ -36,8 +36,9 @@ type phoneRow struct {
 }
 
 // A check is one negative case, something the cluster or a phone must
-// refuse, or, with several nodes, one cluster check, something the nodes
-// must do as one cluster.
+// refuse; or, with several nodes, one cluster check, something the nodes
+// must do as one cluster; or the planner check, a prediction of package
+// trustplan that the phones must have borne out.
 type check struct {
 	Name string `json:"name"`
 	OK   bool   `json:"ok"`
@@ -45,6 +46,8 @@ type check struct {
 	// Nodes are the nodes a cluster check involved, numbered from 1; nil
 	// for a negative check.
 	Nodes []int `json:"nodes,omitempty"`
+	// Planner marks the planner check.
+	Planner bool `json:"planner,omitempty"`
 }
 
 // A report is the whole run's result.
@@ -125,18 +128,21 @@ func (r *report) writeText(w io.Writer) {
 			p.Phone, p.Extension, node, serial, p.Config, p.ITL, yesNo(p.Registered), p.Call, p.Media, p.Received, p.Sent, p.Icon, mark)
 	}
 	tw.Flush()
-	var negative, cluster []check
+	var planner, negative, cluster []check
 	for _, c := range r.Checks {
-		if c.Nodes != nil {
+		switch {
+		case c.Planner:
+			planner = append(planner, c)
+		case c.Nodes != nil:
 			cluster = append(cluster, c)
-		} else {
+		default:
 			negative = append(negative, c)
 		}
 	}
 	for _, group := range []struct {
 		title  string
 		checks []check
-	}{{"Negative checks:", negative}, {"Cluster checks:", cluster}} {
+	}{{"Planner check:", planner}, {"Negative checks:", negative}, {"Cluster checks:", cluster}} {
 		if len(group.checks) == 0 {
 			continue
 		}

@@ -183,7 +183,7 @@ func (p *phone) provision(ctx context.Context, c *cluster, authString string) (*
 		return nil, r, r.fail("publish", err)
 	}
 
-	settings, state, err := p.loadConfig(ctx, c, p.client())
+	settings, state, err := p.loadConfig(ctx, p.fetch(c))
 	if err != nil {
 		return nil, r, r.fail("config", err)
 	}
@@ -299,13 +299,13 @@ func (p *phone) enroll(ctx context.Context, addr, authString string, genKey func
 	return client.Enroll(ctx, addr)
 }
 
-// loadConfig downloads the phone's configuration with hc and checks it as
+// loadConfig downloads the phone's configuration with get and checks it as
 // step 4 of provision says, returning its settings and "encrypted" or
 // "signed". It changes nothing in the phone: a file it refuses leaves the
 // phone as it was.
-func (p *phone) loadConfig(ctx context.Context, c *cluster, hc *http.Client) (*phoneSettings, string, error) {
+func (p *phone) loadConfig(ctx context.Context, get fetchFunc) (*phoneSettings, string, error) {
 	name := cnfenc.ShortName(p.Device)
-	data, err := download(ctx, hc, c.FileURL, name)
+	data, err := get(ctx, name)
 	if err != nil {
 		return nil, "", err
 	}
@@ -338,7 +338,7 @@ func (p *phone) loadConfig(ctx context.Context, c *cluster, hc *http.Client) (*p
 	}
 
 	encName := cnfenc.EncryptedName(p.Device)
-	data, err = download(ctx, hc, c.FileURL, encName)
+	data, err = get(ctx, encName)
 	if err != nil {
 		return nil, "", err
 	}
@@ -449,8 +449,12 @@ func roleCerts(role ctl.Role, lists ...*ctl.File) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-// download fetches base+name with hc.
+// download fetches base+name: over TFTP for a tftp:// base, else with
+// hc.
 func download(ctx context.Context, hc *http.Client, base, name string) ([]byte, error) {
+	if addr, ok := strings.CutPrefix(base, "tftp://"); ok {
+		return tftpGet(ctx, strings.TrimSuffix(addr, "/"), name)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+name, nil)
 	if err != nil {
 		return nil, err

@@ -12,10 +12,8 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -66,17 +64,16 @@ func negTamperedConfig(ctx context.Context, c *cluster, p *phone) error {
 		}
 		other := dev
 		cases = append(cases, tamper{"another phone's configuration served in its place", short, func([]byte) ([]byte, error) {
-			return download(ctx, defaultHTTP, c.FileURL, cnfenc.ShortName(other))
+			return p.fetch(c)(ctx, cnfenc.ShortName(other))
 		}, ctl.ErrWrongFile})
 		break
 	}
 
 	var errs []error
 	for _, tc := range cases {
-		mitm := &tamperTransport{base: defaultHTTP.Transport, path: "/" + tc.file, edit: tc.edit}
-		hc := &http.Client{Timeout: defaultHTTP.Timeout, Transport: mitm}
+		mitm := &tamperer{get: p.fetch(c), file: tc.file, edit: tc.edit}
 		before := *p.trust
-		_, _, err := p.loadConfig(ctx, c, hc)
+		_, _, err := p.loadConfig(ctx, mitm.fetch)
 		switch {
 		case !mitm.done:
 			errs = append(errs, fmt.Errorf("%s: the file was never changed (%v)", tc.what, err))
@@ -126,34 +123,26 @@ func flipPayloadByte(payload func([]byte) (int, error)) func([]byte) ([]byte, er
 	}
 }
 
-// tamperTransport is an attacker on the path between a phone and the file
-// service: it passes requests through base and changes the body of the
-// answer for path with edit.
-type tamperTransport struct {
-	base http.RoundTripper
-	path string
+// tamperer is an attacker on the path between a phone and the file
+// service, over TFTP or HTTP: it passes downloads through get and changes
+// what comes for file with edit.
+type tamperer struct {
+	get  fetchFunc
+	file string
 	edit func([]byte) ([]byte, error)
-	done bool // the answer for path was changed
+	done bool // what came for file was changed
 }
 
-func (t *tamperTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
-	if err != nil || req.URL.Path != t.path || resp.StatusCode != http.StatusOK {
-		return resp, err
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxDownload))
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
+func (t *tamperer) fetch(ctx context.Context, name string) ([]byte, error) {
+	data, err := t.get(ctx, name)
+	if err != nil || name != t.file {
+		return data, err
 	}
 	if data, err = t.edit(data); err != nil {
-		return nil, fmt.Errorf("tamper %s: %w", t.path, err)
+		return nil, fmt.Errorf("tamper %s: %w", t.file, err)
 	}
 	t.done = true
-	resp.Body = io.NopCloser(bytes.NewReader(data))
-	resp.ContentLength = int64(len(data))
-	resp.Header.Del("Content-Length")
-	return resp, nil
+	return data, nil
 }
 
 // negWrongAuthString schedules an install with an authentication string

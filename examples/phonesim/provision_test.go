@@ -189,7 +189,7 @@ func TestProvisionITLRollover(t *testing.T) {
 		assert.Zero(t, p.trust.ITL.SerialNumber.Cmp(c.PKI.NextSAST.SerialNumber), "the new ITL is NextSAST's")
 
 		// The configuration still verifies with the new list.
-		_, state, err := p.loadConfig(ctx, c, defaultHTTP)
+		_, state, err := p.loadConfig(ctx, p.fetch(c))
 		require.NoError(t, err, p.Device)
 		assert.NotEmpty(t, state)
 	}
