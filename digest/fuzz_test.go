@@ -39,12 +39,23 @@ func FuzzParseChallenges(f *testing.F) {
 	})
 }
 
-// FuzzParseCredentials is FuzzParseChallenges for credentials.
+// FuzzParseCredentials is FuzzParseChallenges for credentials; it also
+// checks that the fast path for canonical credentials reads what it
+// accepts as the general parser does.
 func FuzzParseCredentials(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
+		// What the fast path for canonical credentials accepts, the
+		// general parser reads the same.
+		var fast Credentials
+		if parseCanonicalCredentials(&fast, h) {
+			var any Credentials
+			if err := parseAnyCredentials(&any, h); err != nil || !reflect.DeepEqual(fast, any) {
+				t.Fatalf("%q: fast path %+v, general parser %+v, %v", h, fast, any, err)
+			}
+		}
 		c, err := ParseCredentials(h)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {

@@ -154,3 +154,46 @@ func TestQuotedControlCharacters(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+// TestCanonicalCredentials checks which headers the fast path reads:
+// what Credentials.String writes, and the same with other spacing, case,
+// escapes or parameters left to the general parser, which reads them all
+// alike.
+func TestCanonicalCredentials(t *testing.T) {
+	const canon = `Digest username="alice", realm="test.local", nonce="abc", uri="sip:test.local", response="0123456789abcdef0123456789abcdef", algorithm=MD5, cnonce="0a4f113b", qop=auth, nc=00000001`
+	want, err := ParseCredentials(canon)
+	require.NoError(t, err)
+	var c Credentials
+	require.True(t, parseCanonicalCredentials(&c, canon))
+	assert.Equal(t, *want, c)
+	assert.True(t, parseCanonicalCredentials(&c, want.String()), "String's form: %s", want.String())
+
+	for _, h := range []string{
+		strings.Replace(canon, ", realm", ",\trealm", 1),    // a tab
+		strings.Replace(canon, ", realm", " , realm", 1),    // space before the comma
+		strings.Replace(canon, "Digest ", "Digest  ", 1),    // two spaces
+		strings.Replace(canon, "username=", "UserName=", 1), // case
+		strings.Replace(canon, `"alice"`, `"al\ice"`, 1),    // an escape
+		canon + ", ",           // a trailing comma
+		canon + ` , other="x"`, // an unknown parameter
+	} {
+		var c Credentials
+		assert.False(t, parseCanonicalCredentials(&c, h), h)
+		got, err := ParseCredentials(h)
+		require.NoError(t, err, h)
+		got.Other = nil
+		assert.Equal(t, want.Username, got.Username, h)
+		assert.Equal(t, want.Nonce, got.Nonce, h)
+	}
+	for _, h := range []string{
+		strings.Replace(canon, ", nc=00000001", "", 1), // qop without nc
+		strings.Replace(canon, "nc=00000001", "nc=00000000", 1),
+		strings.Replace(canon, `username="alice", `, "", 1),
+		strings.Replace(canon, "qop=auth", "qop=auth, qop=auth", 1),
+	} {
+		var c Credentials
+		assert.False(t, parseCanonicalCredentials(&c, h), h)
+		_, err := ParseCredentials(h)
+		assert.ErrorIs(t, err, ErrMalformed, h)
+	}
+}

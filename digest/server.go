@@ -555,23 +555,35 @@ func (s *Server) Verify(ctx context.Context, r *Request) (*Result, error) {
 // credentials finds and parses into c the credentials of r for the
 // server's realm.
 func (s *Server) credentials(r *Request, c *Credentials) error {
-	found := false
-	var tmp Credentials
+	*c = Credentials{}
+	found, used := false, false
 	for _, h := range r.Authorization {
-		if !isDigest(h) {
-			continue // another scheme's credentials (RFC 8898)
+		// Parsed straight into c until credentials for the realm are
+		// found; any after that only to refuse them. Canonical Digest
+		// credentials first, in one pass (see parseCredentials).
+		dst := c
+		if found {
+			dst = new(Credentials)
+		} else if used {
+			*c = Credentials{} // what an earlier header left
 		}
-		tmp = Credentials{}
-		if err := parseCredentials(&tmp, h); err != nil {
-			return err
+		used = true
+		if len(h) > MaxHeaderLength || !parseCanonicalCredentials(dst, h) {
+			if !isDigest(h) {
+				continue // another scheme's credentials (RFC 8898)
+			}
+			*dst = Credentials{}
+			if err := parseCredentials(dst, h); err != nil {
+				return err
+			}
 		}
-		if tmp.Realm != s.Realm {
+		if dst.Realm != s.Realm {
 			continue // another hop's credentials
 		}
 		if found {
 			return &SyntaxError{Msg: "several credentials for realm " + s.Realm}
 		}
-		*c, found = tmp, true
+		found = true
 	}
 	if !found {
 		return ErrNoCredentials

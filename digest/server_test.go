@@ -716,3 +716,26 @@ func TestMemoryReplayStoreRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestSeveralAuthorizations gives Verify credentials of another realm
+// (with an opaque value ours lack) and of another scheme before ours: only
+// ours count, and nothing of the others sticks to them.
+func TestSeveralAuthorizations(t *testing.T) {
+	s := testServer(newClock())
+	fresh := func() string { return answer(t, challenge(t, s, register()), "s3cret", 1, register()) }
+	other := `Digest username="bob", realm="other.local", nonce="n", uri="sip:test.local", response="00112233445566778899aabbccddeeff", opaque="zzz", cnonce="c", qop=auth, nc=00000001`
+	odd := `Digest  username="bob", realm="other.local", nonce="n", uri="u", response="r", opaque="zzz"` // not canonical
+	for _, hs := range [][]string{
+		{other, fresh()},
+		{"Basic Ym9iOnB3", other, fresh()},
+		{fresh(), other},
+		{odd, fresh()},
+	} {
+		res, err := s.Verify(context.Background(), register(hs...))
+		require.NoError(t, err, "%q", hs)
+		assert.Equal(t, "alice", res.Username)
+	}
+	ours := fresh()
+	_, err := s.Verify(context.Background(), register(ours, ours))
+	assert.ErrorIs(t, err, ErrMalformed, "two credentials for the realm")
+}
