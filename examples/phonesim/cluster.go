@@ -89,6 +89,11 @@ type clusterOptions struct {
 	Redis string
 	// Files is how phones fetch their files: "tftp" (or "") or "http".
 	Files string
+	// Keys is the key the CAPF installs ask the phones to make (-keys):
+	// capf.RSA2048 (or the zero value) or capf.EC256. A phone with an EC
+	// LSC gets its full configuration signed, not encrypted (see
+	// publish).
+	Keys capf.KeySpec
 }
 
 // A cluster is a running set of nodes and the file service, started by
@@ -114,10 +119,11 @@ type cluster struct {
 	log      *slog.Logger
 	tftpDir  string
 	nodes    []*node
-	capf     capf.Store // the publisher's: where the cluster schedules operations
-	tvsStore tvs.Store  // the publisher's: where the cluster loads TVS entries
-	secret   []byte     // the digest nonce key that every node's registrar shares
-	dir      *directory // the nodes' registrars, once startSIP has run
+	capf     capf.Store   // the publisher's: where the cluster schedules operations
+	tvsStore tvs.Store    // the publisher's: where the cluster loads TVS entries
+	secret   []byte       // the digest nonce key that every node's registrar shares
+	keySpec  capf.KeySpec // what CAPF installs ask for (clusterOptions.Keys)
+	dir      *directory   // the nodes' registrars, once startSIP has run
 	httpSrv  *http.Server
 	files    *tftpd.Server // the file service, over TFTP and httpSrv
 	newConns connSet       // the file service's connections that have sent no request yet
@@ -190,6 +196,7 @@ func startCluster(ctx context.Context, pki *clusterPKI, stateDir string, opts *c
 		log:      log,
 		tftpDir:  filepath.Join(stateDir, "tftp"),
 		secret:   make([]byte, 32),
+		keySpec:  opts.Keys,
 		first:    make(map[string]int),
 		lines:    make(map[string]lineInfo),
 		users:    make(map[string]string),
@@ -629,13 +636,23 @@ func (c *cluster) tvsAddrsFor(device string) []string {
 	return addrs
 }
 
-// schedule schedules a CAPF install of an RSA-2048 LSC (cnfenc encrypts
-// configurations only to RSA keys) for device, as CUCM's "Certificate
+// keys returns the key the cluster's CAPF installs ask for: RSA-2048 by
+// default, or the EC key of clusterOptions.Keys.
+func (c *cluster) keys() capf.KeySpec {
+	if c.keySpec == capf.KeyDefault {
+		return capf.RSA2048
+	}
+	return c.keySpec
+}
+
+// schedule schedules a CAPF install of an LSC on a key of c.keys() for
+// device (RSA-2048 by default, so that its configuration can be
+// encrypted: cnfenc encrypts only to RSA keys), as CUCM's "Certificate
 // Operation: Install/Upgrade": with authString, 4 to 10 digits, as the
 // authentication string by default, or by null string if authString is
 // "".
 func (c *cluster) schedule(ctx context.Context, device, authString string) error {
-	sch := capf.Schedule{Operation: capf.OpInstall, Auth: capf.AuthString, AuthString: authString, Key: capf.RSA2048}
+	sch := capf.Schedule{Operation: capf.OpInstall, Auth: capf.AuthString, AuthString: authString, Key: c.keys()}
 	if authString == "" {
 		sch.Auth = capf.AuthNull
 	}
@@ -681,8 +698,9 @@ func newAuthString() (string, error) {
 // deviceReady stands in for CUCM reacting to a phone's provisioning: for
 // a secure phone, once the CAPF has recorded its LSC, it publishes the
 // phone's configuration encrypted to that LSC, the certificate the CAPF
-// store holds (not one the phone hands over); for a non-secure phone it
-// publishes the signed configuration.
+// store holds (not one the phone hands over), or signed if the LSC's key
+// is not RSA (see publish); for a non-secure phone it publishes the
+// signed configuration.
 func (c *cluster) deviceReady(ctx context.Context, device, ext string, secure bool) error {
 	if !secure {
 		return c.publish(device, ext, nil, false)
@@ -713,7 +731,10 @@ func (c *cluster) deviceReady(ctx context.Context, device, ext string, secure bo
 // signed configuration SEP….cnf.xml.sgn that points to it by lsc's
 // certHash, with the CAPF settings (capfAuthMode 1, capfList). A
 // non-secure phone (lsc nil) gets its full configuration signed, as
-// SEP….cnf.xml.sgn.
+// SEP….cnf.xml.sgn; so does a secure phone whose LSC has an EC key
+// (-keys ec), with its secure settings: the encrypted file wraps its key
+// to the phone's RSA key, no EC variant of the format is known, and
+// package cnfenc encrypts to no other kind.
 func (c *cluster) publish(device, ext string, lsc *x509.Certificate, secure bool) error {
 	if secure && lsc == nil {
 		return errors.New("cluster: a secure phone's configuration needs its LSC")
@@ -764,7 +785,7 @@ func (c *cluster) publish(device, ext string, lsc *x509.Certificate, secure bool
 		return err
 	}
 	signer, key := c.PKI.CCM, c.PKI.CCMKey
-	if !secure {
+	if !secure || !isRSA(lsc.PublicKey) {
 		signed, err := sgn.Sign(nil, full, signer, key, sgn.SignOptions{Filename: cnfenc.ShortName(device), Hash: fileHash})
 		if err != nil {
 			return err

@@ -116,6 +116,30 @@
 // With -json the cluster checks are entries of "checks", with "name",
 // "ok" and the "nodes" they involved; each phone has its "node" (and
 // "failedOverTo").
+//
+// # Phone keys: RSA or EC
+//
+// By default the CAPF installs ask each phone for an RSA-2048 key, and
+// the phone's LSC is on it. With -keys ec they ask for an ECDSA P-256
+// key instead, as CUCM does when a phone's CAPF settings have the key
+// order "EC Only" or "EC Preferred, RSA Backup". Making an RSA-2048
+// key is most of the CPU time of a run (tens of milliseconds per phone,
+// against well under one for P-256); everything else stays the same.
+//
+// A phone with an EC LSC gets its full configuration signed
+// (SEP….cnf.xml.sgn, with its secure settings), not encrypted: the
+// encrypted configuration (SEP….cnf.xml.enc.sgn, package cnfenc) carries
+// its file key wrapped with the phone's RSA public key (RSAES-PKCS1-v1_5),
+// no variant of the format for an EC key is known, and cnfenc encrypts to
+// RSA keys only. Its CONFIG is then "signed", which is the expected state
+// for it; a phone with an RSA LSC must still decrypt its configuration,
+// and refuses a signed full one. The check "tampered configuration
+// refused by the phone" becomes "tampered signed configuration refused by
+// the EC phone": it changes the phone's signed full configuration and
+// serves another phone's in its place, and both must be refused; its
+// third case, a changed encrypted configuration, applies to RSA phones
+// only. The verdict names the key kind ("keys" in -json, and each
+// phone's "key").
 package main
 
 import (
@@ -128,11 +152,13 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/ucsec/ucsec/capf"
 	"github.com/ucsec/ucsec/ctl"
 	"github.com/ucsec/ucsec/secstatus"
 )
@@ -145,16 +171,18 @@ func main() {
 
 // options are what the flags set.
 type options struct {
-	phones   int
-	nodes    int
-	postgres string
-	redis    string
-	state    string
-	pki      string
-	json     bool
-	timeout  time.Duration
-	verbose  bool
-	files    string
+	phones     int
+	cpuprofile string
+	nodes      int
+	postgres   string
+	redis      string
+	state      string
+	pki        string
+	json       bool
+	timeout    time.Duration
+	verbose    bool
+	files      string
+	keys       capf.KeySpec // -keys: capf.RSA2048 or capf.EC256
 }
 
 // maxNodes bounds -nodes.
@@ -171,9 +199,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.state, "state", "", "keep the cluster's state (the CAPF store of a single node, the served files) in `DIR` (default: a temporary directory, removed at the end)")
 	fs.StringVar(&o.pki, "pki", "", "load the cluster's certificates and keys from `DIR`, or make them there if it has none (default: made at start-up, thrown away)")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON instead of a table")
+	keys := fs.String("keys", keysRSA, "the kind of key, `rsa|ec`, that the CAPF installs ask the phones to make for their LSCs: rsa is RSA-2048, ec is ECDSA P-256, as CUCM's key order \"EC Preferred\" gives (far less CPU to make). A phone with an EC LSC gets its full configuration signed, not encrypted: the encrypted configuration (.cnf.xml.enc.sgn) wraps its file key with the phone's RSA key, and no EC variant of it exists")
 	fs.StringVar(&o.files, "files", filesTFTP, "phones fetch their trust lists and configurations over `tftp` or http (the file service serves both)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after `DUR`")
 	fs.BoolVar(&o.verbose, "v", false, "log what the cluster and the phones do on standard error")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to `FILE` (go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: phonesim [flags]
 
@@ -208,6 +238,11 @@ on node N answered by every node; and one node killed after the calls,
 whose phones fail over to their next node ("3→1"), register again and
 call with the lock.
 
+With -keys ec the phones make ECDSA P-256 keys for their LSCs instead of
+RSA-2048 ones, and get their configurations signed rather than
+encrypted: an encrypted configuration's key is wrapped with the phone's
+RSA key, and the format has no EC variant.
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -227,8 +262,22 @@ Flags:
 	case o.files != filesTFTP && o.files != filesHTTP:
 		return nil, fmt.Errorf("-files %q: want tftp or http", o.files)
 	}
+	switch *keys {
+	case keysRSA:
+		o.keys = capf.RSA2048
+	case keysEC:
+		o.keys = capf.EC256
+	default:
+		return nil, fmt.Errorf("-keys %q: want rsa or ec", *keys)
+	}
 	return o, nil
 }
+
+// The values of -keys.
+const (
+	keysRSA = "rsa"
+	keysEC  = "ec"
+)
 
 // Exit statuses.
 const (
@@ -255,6 +304,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The SIP stack (emiago/sipgo) also logs some transport events through
 	// the default logger.
 	slog.SetDefault(log)
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "phonesim: -cpuprofile:", err)
+			return exitError
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	start := time.Now()
 	rep, err := simulate(ctx, o, log, progress(stderr))
 	if ctx.Err() != nil {
@@ -316,7 +376,7 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 		return nil, err
 	}
 	nodes := max(o.nodes, 1)
-	copts := &clusterOptions{Nodes: nodes, Postgres: o.postgres, Redis: o.redis, Files: o.files}
+	copts := &clusterOptions{Nodes: nodes, Postgres: o.postgres, Redis: o.redis, Files: o.files, Keys: o.keys}
 
 	// With several nodes, the servers of the shared state start while
 	// the PKI is made; they stop after the cluster has closed.
@@ -409,7 +469,7 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 		return nil, fmt.Errorf("scheduling CAPF operations: %w", err)
 	}
 
-	rep := &report{Phones: make([]phoneRow, len(phones))}
+	rep := &report{Phones: make([]phoneRow, len(phones)), Keys: c.keys()}
 	if nodes > 1 {
 		rep.Nodes = nodes
 	}
@@ -420,7 +480,7 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 			row := &rep.Phones[i]
 			row.Phone, row.Extension, row.Secure = p.Device, p.Extension, true
 			id, prep, err := p.provision(ctx, c, authStrings[p.Device])
-			row.LSCSerial, row.Config, row.ITL = prep.LSCSerial, prep.Config, prep.itlRules()
+			row.LSCSerial, row.Key, row.Config, row.ITL = prep.LSCSerial, prep.Key, prep.Config, prep.itlRules()
 			if err != nil {
 				row.Err = oneLine(err)
 				if row.Config == "" {
@@ -577,9 +637,15 @@ func simulate(ctx context.Context, o *options, log *slog.Logger, say func(string
 		clusterChecks = runClusterChecks(ctx, c, sps, rep.Phones, calls, call, say)
 	}
 
+	// A phone's LSC is on the key the CAPF asked for, and its
+	// configuration came encrypted to it if it is RSA, else signed.
+	wantConfig := "encrypted"
+	if rep.Keys.RSABits() == 0 {
+		wantConfig = "signed"
+	}
 	for i := range rep.Phones {
 		row := &rep.Phones[i]
-		row.OK = row.Err == "" && row.LSCSerial != "" && row.Config == "encrypted" && row.ITL == "P1 P4" &&
+		row.OK = row.Err == "" && row.LSCSerial != "" && row.Key == rep.Keys.String() && row.Config == wantConfig && row.ITL == "P1 P4" &&
 			row.Registered && row.Calls > 0 && row.Sent == row.Calls*callPackets && row.Received == row.Calls*callPackets &&
 			row.Media != "" && row.Media != "RTP" && row.Media != "mixed" && row.Icon == "lock"
 		if !row.OK && row.Err == "" {
@@ -601,7 +667,7 @@ func negativeChecks(ctx context.Context, c *cluster, reg *registrar, p *phone, s
 		return check{Name: name, OK: true}
 	}
 	checks := []check{
-		run("tampered configuration refused by the phone", func() error { return negTamperedConfig(ctx, c, p) }),
+		run(tamperedConfigCheck(p), func() error { return negTamperedConfig(ctx, c, p) }),
 		run("wrong authentication string refused by CAPF", func() error { return negWrongAuthString(ctx, c) }),
 		run("rogue CAPF (a phone's LSC) refused by the phone", func() error { return negRogueCAPF(ctx, p) }),
 		run("replayed REGISTER refused by the registrar", func() error {
@@ -614,6 +680,16 @@ func negativeChecks(ctx context.Context, c *cluster, reg *registrar, p *phone, s
 		run("non-secure phone ends its call without a lock", func() error { return plainCall(ctx, c, reg, plain, sp, log) }),
 	}
 	return checks
+}
+
+// tamperedConfigCheck names the tampered-configuration check of phone p:
+// when p's LSC is not RSA its configuration is signed, not encrypted, and
+// only the cases of a signed configuration apply (see negTamperedConfig).
+func tamperedConfigCheck(p *phone) string {
+	if p.Secure && p.key != nil && !isRSA(p.key.Public()) {
+		return "tampered signed configuration refused by the EC phone"
+	}
+	return "tampered configuration refused by the phone"
 }
 
 // plainCall provisions the non-secure phone, registers it over TCP and has

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ucsec/ucsec/capf"
 )
 
 // TestRun runs the whole simulation with a few phones, as
@@ -22,15 +24,15 @@ func TestRun(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("exit %d, output not JSON: %v\n%s\n%s", code, err, stdout.String(), stderr.String())
 	}
-	if code != exitOK || !rep.OK {
-		t.Fatalf("exit %d, verdict %q\n%s\n%s", code, rep.Verdict, stdout.String(), stderr.String())
+	if code != exitOK || !rep.OK || rep.Keys != capf.RSA2048 || !strings.Contains(rep.Verdict, "RSA-2048") {
+		t.Fatalf("exit %d, keys %v, verdict %q\n%s\n%s", code, rep.Keys, rep.Verdict, stdout.String(), stderr.String())
 	}
 	if len(rep.Phones) != 5 {
 		t.Fatalf("%d phones", len(rep.Phones))
 	}
 	serials := map[string]bool{}
 	for _, p := range rep.Phones {
-		if !p.OK || !p.Secure || p.Config != "encrypted" || p.ITL != "P1 P4" || !p.Registered || p.Calls == 0 ||
+		if !p.OK || !p.Secure || p.Key != "rsa2048" || p.Config != "encrypted" || p.ITL != "P1 P4" || !p.Registered || p.Calls == 0 ||
 			p.Icon != "lock" || p.Sent != p.Calls*callPackets || p.Received != p.Calls*callPackets || p.LSCSerial == "" ||
 			!strings.HasPrefix(p.Media, "AEAD_AES_256_GCM") {
 			t.Errorf("phone %+v", p)
@@ -47,6 +49,44 @@ func TestRun(t *testing.T) {
 	want := []string{"rollover predicted by the planner for 5 phones", "tampered configuration", "wrong authentication string", "rogue CAPF", "replayed REGISTER", "SIP trunk", "non-secure phone"}
 	if len(rep.Checks) != len(want) {
 		t.Fatalf("%d checks", len(rep.Checks))
+	}
+	for i, c := range rep.Checks {
+		if !c.OK || !strings.Contains(c.Name, want[i]) {
+			t.Errorf("check %+v", c)
+		}
+	}
+}
+
+// With -keys ec the phones' LSCs are on P-256 keys and their
+// configurations come signed, not encrypted; everything else ends as
+// with RSA keys, and the tampered-configuration check runs on the signed
+// configuration.
+func TestRunECKeys(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"-phones", "3", "-keys", "ec", "-json"}, &stdout, &stderr)
+	var rep report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("exit %d, output not JSON: %v\n%s\n%s", code, err, stdout.String(), stderr.String())
+	}
+	if code != exitOK || !rep.OK || rep.Keys != capf.EC256 || !strings.Contains(rep.Verdict, "EC P-256") {
+		t.Fatalf("exit %d, keys %v, verdict %q\n%s\n%s", code, rep.Keys, rep.Verdict, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), `"keys": "ec256"`) {
+		t.Errorf("JSON without the keys:\n%s", stdout.String())
+	}
+	if len(rep.Phones) != 3 {
+		t.Fatalf("%d phones", len(rep.Phones))
+	}
+	for _, p := range rep.Phones {
+		if !p.OK || p.Key != "ec256" || p.Config != "signed" || p.Icon != "lock" || p.Received != p.Calls*callPackets {
+			t.Errorf("phone %+v", p)
+		}
+	}
+	want := []string{"rollover predicted", "tampered signed configuration refused by the EC phone", "wrong authentication string", "rogue CAPF", "replayed REGISTER", "SIP trunk", "non-secure phone"}
+	if len(rep.Checks) != len(want) {
+		t.Fatalf("%d checks: %+v", len(rep.Checks), rep.Checks)
 	}
 	for i, c := range rep.Checks {
 		if !c.OK || !strings.Contains(c.Name, want[i]) {
@@ -80,7 +120,7 @@ func TestRunTableAndState(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	for _, args := range [][]string{{"-phones", "1"}, {"-phones", "x"}, {"extra"}, {"-timeout", "0s"}, {"-nodes", "0"}, {"-nodes", "17"}} {
+	for _, args := range [][]string{{"-phones", "1"}, {"-phones", "x"}, {"extra"}, {"-timeout", "0s"}, {"-nodes", "0"}, {"-nodes", "17"}, {"-keys", "dsa"}} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, &stdout, &stderr); code != exitError {
 			t.Errorf("%v: exit %d", args, code)
@@ -90,7 +130,7 @@ func TestUsage(t *testing.T) {
 	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != exitOK {
 		t.Errorf("-h: exit %d\n%s", code, stderr.String())
 	}
-	for _, flag := range []string{"-phones", "-nodes", "-postgres", "-redis", "apt-get install postgresql redis-server"} {
+	for _, flag := range []string{"-phones", "-nodes", "-postgres", "-redis", "apt-get install postgresql redis-server", "-keys rsa|ec", "signed, not encrypted"} {
 		if !strings.Contains(stderr.String(), flag) {
 			t.Errorf("-h does not mention %s:\n%s", flag, stderr.String())
 		}

@@ -186,7 +186,7 @@ func capfAcrossNodes(ctx context.Context, c *cluster, on, at *node) error {
 	if err != nil {
 		return err
 	}
-	sch := capf.Schedule{Operation: capf.OpInstall, Auth: capf.AuthString, AuthString: auth, Key: capf.RSA2048}
+	sch := capf.Schedule{Operation: capf.OpInstall, Auth: capf.AuthString, AuthString: auth, Key: c.keys()}
 	if err := capf.ScheduleOperation(ctx, on.capf, p.Device, sch, time.Now()); err != nil {
 		return fmt.Errorf("scheduling on %s: %w", on.name(), err)
 	}
@@ -196,14 +196,10 @@ func capfAcrossNodes(ctx context.Context, c *cluster, on, at *node) error {
 		return err
 	}
 	out, err := p.enroll(ctx, at.CAPFAddr, auth, func(spec capf.KeySpec) (crypto.Signer, error) {
-		if spec != capf.RSA2048 {
-			return nil, fmt.Errorf("CAPF asked for a %s key, not the scheduled RSA-2048", spec)
+		if spec != sch.Key {
+			return nil, fmt.Errorf("CAPF asked for a %s key, not the scheduled %s", spec, sch.Key)
 		}
-		k, err := generateRSA2048(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return k, nil
+		return generateKey(ctx, spec)
 	})
 	switch {
 	case err != nil:

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
+
+	"github.com/ucsec/ucsec/capf"
 )
 
 // A phoneRow is one line of the result table: how far one phone got.
@@ -16,7 +18,8 @@ type phoneRow struct {
 	Extension  string `json:"extension"`
 	Secure     bool   `json:"secure"`
 	LSCSerial  string `json:"lscSerial,omitempty"`
-	Config     string `json:"config"`          // "encrypted", "signed", or "failed"
+	Key        string `json:"key,omitempty"`   // the LSC's key, "rsa2048" or "ec256"
+	Config     string `json:"config"`          // "encrypted", "signed" (EC LSC), or "failed"
 	ITL        string `json:"itl"`             // the trust-list rules that accepted its ITLs, "P1 P4"
 	Registered bool   `json:"registered"`      //
 	Call       string `json:"call"`            // "→1002", "←1001 →1003", with " failed" after a failed one
@@ -52,12 +55,15 @@ type check struct {
 
 // A report is the whole run's result.
 type report struct {
-	Nodes   int        `json:"nodes,omitempty"` // the cluster's nodes; left out for one
-	Phones  []phoneRow `json:"phones"`
-	Checks  []check    `json:"checks"`
-	OK      bool       `json:"ok"`
-	Verdict string     `json:"verdict"`
-	Seconds float64    `json:"seconds"`
+	Nodes int `json:"nodes,omitempty"` // the cluster's nodes; left out for one
+	// Keys is the key the CAPF installs asked the phones for (-keys):
+	// "rsa2048", or "ec256", whose phones get signed configurations.
+	Keys    capf.KeySpec `json:"keys"`
+	Phones  []phoneRow   `json:"phones"`
+	Checks  []check      `json:"checks"`
+	OK      bool         `json:"ok"`
+	Verdict string       `json:"verdict"`
+	Seconds float64      `json:"seconds"`
 }
 
 func (r *report) finish(seconds float64) {
@@ -78,6 +84,7 @@ func (r *report) finish(seconds float64) {
 	if r.Nodes > 1 {
 		onNodes = fmt.Sprintf(" on %d nodes", r.Nodes)
 	}
+	onNodes += keysNote(r.Keys)
 	if r.OK {
 		r.Verdict = fmt.Sprintf("OK: all %d phones reached their expected state%s, %d of %d checks passed, in %.1fs",
 			len(r.Phones), onNodes, checksOK, len(r.Checks), seconds)
@@ -160,6 +167,19 @@ func (r *report) writeText(w io.Writer) {
 		}
 	}
 	fmt.Fprintln(w, "\n"+r.Verdict)
+}
+
+// keysNote says in the verdict which keys the LSCs are on: "" before
+// the keys are known, " with RSA-2048 LSCs" or " with EC P-256 LSCs
+// (configurations signed, not encrypted)".
+func keysNote(k capf.KeySpec) string {
+	switch {
+	case k == capf.KeyDefault:
+		return ""
+	case k.RSABits() != 0:
+		return fmt.Sprintf(" with RSA-%d LSCs", k.RSABits())
+	}
+	return fmt.Sprintf(" with EC %s LSCs (configurations signed, not encrypted)", k.Curve().Params().Name)
 }
 
 func (r *report) writeJSON(w io.Writer) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -32,7 +33,8 @@ type phone struct {
 	Device    string // SEP + 12 hex digits
 	Extension string // its directory number, as the cluster configures it
 	// Secure phones enroll with CAPF for an LSC and get an encrypted
-	// configuration; a non-secure phone gets its configuration signed.
+	// configuration (a signed one if the LSC key is not RSA, see
+	// loadConfig); a non-secure phone gets its configuration signed.
 	Secure bool
 	// HTTP downloads from the file service; nil means a client shared by
 	// all phones.
@@ -41,7 +43,7 @@ type phone struct {
 	trust  *ctl.Phone  // its trust lists and TVS
 	tvs    *tvs.Client // its TVS client, trust.TVS
 	lsc    *x509.Certificate
-	key    crypto.Signer // the LSC's key, an *rsa.PrivateKey
+	key    crypto.Signer // the LSC's key, an *rsa.PrivateKey or *ecdsa.PrivateKey
 	report *provisionReport
 }
 
@@ -53,9 +55,12 @@ type provisionReport struct {
 	// LSCSerial is the LSC's serial number in lowercase hex
 	// (capf.SerialHex); "" for a non-secure phone.
 	LSCSerial string `json:"lscSerial,omitempty"`
-	// Config is "encrypted" (a secure phone decrypted its configuration)
-	// or "signed" (a non-secure phone read its signed configuration); ""
-	// until then.
+	// Key is the kind of the LSC's key, as capf.KeySpec names it
+	// ("rsa2048", "ec256"); "" for a non-secure phone.
+	Key string `json:"key,omitempty"`
+	// Config is "encrypted" (a secure phone with an RSA LSC decrypted
+	// its configuration) or "signed" (a non-secure phone, or a secure one
+	// with an EC LSC, read its signed full configuration); "" until then.
 	Config string `json:"config,omitempty"`
 	// ITL lists the rules by which the phone accepted each ITL: P1 on
 	// first contact, P4 for the rolled-over one. CTL is the rule that
@@ -105,15 +110,31 @@ const maxDownload = 1 << 20
 // TLS handshakes' timeouts).
 var keygenSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
 
-// generateRSA2048 makes a phone key, in a keygen slot.
-func generateRSA2048(ctx context.Context) (*rsa.PrivateKey, error) {
+// generateKey makes a phone key of spec, as the CAPF asks for it: an RSA
+// key in a keygen slot (RSA-2048 takes tens of milliseconds), an EC key
+// (well under a millisecond for P-256) at once.
+func generateKey(ctx context.Context, spec capf.KeySpec) (crypto.Signer, error) {
+	if !spec.Valid() {
+		return nil, fmt.Errorf("CAPF asked for a key of unknown specification %v", spec)
+	}
+	if curve := spec.Curve(); curve != nil {
+		k, err := ecdsa.GenerateKey(curve, rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
 	select {
 	case keygenSlots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	defer func() { <-keygenSlots }()
-	return rsa.GenerateKey(rand.Reader, 2048)
+	k, err := rsa.GenerateKey(rand.Reader, spec.RSABits())
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // provision takes a phone through its provisioning with the cluster c:
@@ -124,15 +145,17 @@ func generateRSA2048(ctx context.Context) (*rsa.PrivateKey, error) {
 //  2. a secure phone enrolls with the CAPF of its first node
 //     (c.capfAddrFor) over TLS, checking the CAPF's certificate against
 //     the CAPF records of its lists, with authString (scheduled by
-//     c.schedule; "" for the null string), and gets its LSC, an RSA-2048
-//     key made as the CAPF asks for it (while the lists download, in a
-//     keygen slot);
+//     c.schedule; "" for the null string), and gets its LSC, on a key of
+//     the specification the CAPF asks for (c.keys(): RSA-2048 by default,
+//     made while the lists download, in a keygen slot; or EC P-256);
 //  3. the cluster publishes its configuration (c.deviceReady);
 //  4. it downloads SEP….cnf.xml.sgn and applies it only if a TFTP record
-//     of its lists signed it for that name (P8). A secure phone then
-//     checks that the short configuration's certHash is its LSC's,
-//     downloads SEP….cnf.xml.enc.sgn, checks it the same way (P8) and
-//     decrypts it with its LSC key;
+//     of its lists signed it for that name (P8). A secure phone with an
+//     RSA LSC then checks that the short configuration's certHash is its
+//     LSC's, downloads SEP….cnf.xml.enc.sgn, checks it the same way (P8)
+//     and decrypts it with its LSC key; one with an EC LSC reads its
+//     full configuration from SEP….cnf.xml.sgn, as a non-secure phone
+//     does (see loadConfig);
 //  5. it reads its extension, its nodes (their SIP servers and TVS, in
 //     order) and its digest credentials from the full configuration.
 //
@@ -144,15 +167,19 @@ func (p *phone) provision(ctx context.Context, c *cluster, authString string) (*
 	r := p.report
 	defer func() { r.Took = time.Since(start) }()
 
-	// A secure phone's key, made while the lists download.
+	// A secure phone's key, made while the lists download if it is of
+	// the slow kind, RSA: the phone makes the kind its model prefers,
+	// which is the kind the cluster schedules (c.keys()).
 	type keyResult struct {
-		key *rsa.PrivateKey
+		key crypto.Signer
 		err error
 	}
-	keyCh := make(chan keyResult, 1)
-	if p.Secure {
+	var keyCh chan keyResult
+	preSpec := c.keys()
+	if p.Secure && preSpec.RSABits() != 0 {
+		keyCh = make(chan keyResult, 1)
 		go func() {
-			k, err := generateRSA2048(ctx)
+			k, err := generateKey(ctx, preSpec)
 			keyCh <- keyResult{k, err}
 		}()
 	}
@@ -163,11 +190,11 @@ func (p *phone) provision(ctx context.Context, c *cluster, authString string) (*
 
 	if p.Secure {
 		out, err := p.enroll(ctx, c.capfAddrFor(p.Device), authString, func(spec capf.KeySpec) (crypto.Signer, error) {
-			if spec != capf.RSA2048 {
-				return nil, fmt.Errorf("CAPF asked for a %s key; the simulation makes RSA-2048", spec)
+			if keyCh != nil && spec == preSpec {
+				kr := <-keyCh
+				return kr.key, kr.err
 			}
-			kr := <-keyCh
-			return kr.key, kr.err
+			return generateKey(ctx, spec)
 		})
 		if err != nil {
 			return nil, r, r.fail("capf", err)
@@ -177,6 +204,9 @@ func (p *phone) provision(ctx context.Context, c *cluster, authString string) (*
 		}
 		p.lsc, p.key = out.Certificate, out.Key
 		r.LSCSerial = capf.SerialHex(p.lsc.SerialNumber)
+		if spec, ok := capf.SpecOf(p.lsc.PublicKey); ok {
+			r.Key = spec.String()
+		}
 	}
 
 	if err := c.deviceReady(ctx, p.Device, p.Extension, p.Secure); err != nil {
@@ -303,6 +333,15 @@ func (p *phone) enroll(ctx context.Context, addr, authString string, genKey func
 // step 4 of provision says, returning its settings and "encrypted" or
 // "signed". It changes nothing in the phone: a file it refuses leaves the
 // phone as it was.
+//
+// A secure phone whose LSC key is not RSA (an EC key, -keys ec) accepts
+// its full configuration signed, as a non-secure phone does: the
+// encrypted configuration wraps its file key to the phone's RSA key
+// with RSAES-PKCS1-v1_5 (no EC variant of the .enc.sgn format is known,
+// and package cnfenc supports none), so the cluster cannot encrypt to an
+// EC LSC and publishes the full file signed. A phone with
+// an RSA LSC insists on the encrypted file: a signed full configuration
+// served in its place is refused.
 func (p *phone) loadConfig(ctx context.Context, get fetchFunc) (*phoneSettings, string, error) {
 	name := cnfenc.ShortName(p.Device)
 	data, err := get(ctx, name)
@@ -316,7 +355,7 @@ func (p *phone) loadConfig(ctx context.Context, get fetchFunc) (*phoneSettings, 
 	if _, _, err := p.trust.CheckSignedFile(sf, name); err != nil {
 		return nil, "", fmt.Errorf("%s refused: %w", name, err)
 	}
-	if !p.Secure {
+	if !p.Secure || (p.key != nil && !isRSA(p.key.Public())) {
 		s, err := parseFullConfig(sf.Payload, p.Device)
 		if err != nil {
 			return nil, "", fmt.Errorf("%s: %w", name, err)
@@ -372,6 +411,13 @@ func (p *phone) loadConfig(ctx context.Context, get fetchFunc) (*phoneSettings, 
 		return nil, "", fmt.Errorf("%s: %w", encName, err)
 	}
 	return s, "encrypted", nil
+}
+
+// isRSA reports whether pub is an RSA key, the only kind an encrypted
+// configuration can be encrypted to.
+func isRSA(pub crypto.PublicKey) bool {
+	_, ok := pub.(*rsa.PublicKey)
+	return ok
 }
 
 // acceptRolledITL downloads the cluster's ITL again, as a phone does at

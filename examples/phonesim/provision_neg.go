@@ -32,11 +32,13 @@ import (
 // that the phone refuses each altered file by rule P8 and keeps nothing
 // from it:
 //
-//   - one byte of the configuration in SEP….cnf.xml.sgn changed: the
-//     signature fails (sgn.ErrVerification);
-//   - for a secure phone, one byte of the ciphertext of
+//   - one byte of the configuration in SEP….cnf.xml.sgn changed (the
+//     short configuration of a secure phone with an RSA LSC, the full
+//     one of any other phone): the signature fails (sgn.ErrVerification);
+//   - for a secure phone with an RSA LSC, one byte of the ciphertext of
 //     SEP….cnf.xml.enc.sgn changed: the signature fails, nothing is
-//     decrypted;
+//     decrypted (a phone with an EC LSC has no encrypted configuration,
+//     see publish);
 //   - another phone's configuration, validly signed, served under p's
 //     name: refused as signed for another file (ctl.ErrWrongFile). This
 //     one needs a second phone whose configuration the cluster published,
@@ -55,7 +57,7 @@ func negTamperedConfig(ctx context.Context, c *cluster, p *phone) error {
 	cases := []tamper{
 		{"a byte of the signed configuration changed", short, flipPayloadByte(sgnPayload), sgn.ErrVerification},
 	}
-	if p.Secure {
+	if p.Secure && p.key != nil && isRSA(p.key.Public()) {
 		cases = append(cases, tamper{"a byte of the encrypted configuration changed", enc, flipPayloadByte(encPayload), sgn.ErrVerification})
 	}
 	for dev := range c.published() {
@@ -226,7 +228,8 @@ func negRogueCAPF(ctx context.Context, p *phone) error {
 		return err
 	}
 	st := capf.NewMemoryStore()
-	if err := capf.ScheduleOperation(ctx, st, p.Device, capf.Schedule{Operation: capf.OpInstall, Key: capf.RSA2048}, now); err != nil {
+	spec, _ := capf.SpecOf(p.key.Public())
+	if err := capf.ScheduleOperation(ctx, st, p.Device, capf.Schedule{Operation: capf.OpInstall, Key: spec}, now); err != nil {
 		return err
 	}
 	srv := &capf.Server{

@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
@@ -34,9 +36,15 @@ var provPKI = sync.OnceValues(func() (*clusterPKI, error) { return newClusterPKI
 // server that is not there: these tests stop before SIP.
 func provCluster(t *testing.T) *cluster {
 	t.Helper()
+	return provClusterWith(t, nil)
+}
+
+// provClusterWith is provCluster with opts.
+func provClusterWith(t *testing.T, opts *clusterOptions) *cluster {
+	t.Helper()
 	pki, err := provPKI()
 	require.NoError(t, err)
-	c, err := startCluster(t.Context(), pki, t.TempDir(), nil, nil)
+	c, err := startCluster(t.Context(), pki, t.TempDir(), opts, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, c.close()) })
 	c.setSIP(0, "127.0.0.1:5061", "127.0.0.1:5060")
@@ -218,6 +226,50 @@ func TestProvisionTamperedConfig(t *testing.T) {
 	for _, p := range []*phone{secure, plain} {
 		assert.NoError(t, negTamperedConfig(t.Context(), c, p), p.Device)
 	}
+}
+
+// With EC keys (-keys ec) a secure phone's LSC is on a P-256 key, and
+// its full configuration comes signed, with its secure settings, since it
+// cannot be encrypted to an EC key; tampering with it is still refused.
+func TestProvisionECKeys(t *testing.T) {
+	c := provClusterWith(t, &clusterOptions{Keys: capf.EC256})
+	p, other := provPhone(1, true), provPhone(2, true)
+	id, r := provProvision(t, c, p)
+	provProvision(t, c, other)
+
+	assert.Equal(t, "signed", r.Config)
+	assert.Equal(t, "ec256", r.Key)
+	assert.Equal(t, ctl.RuleSignedFile, r.ConfigRule)
+	assert.Equal(t, "127.0.0.1:5061", id.SIPServer, "the secure settings: SIP over TLS")
+	lsc := id.LSC.Leaf
+	require.NotNil(t, lsc)
+	pub, ok := lsc.PublicKey.(*ecdsa.PublicKey)
+	require.True(t, ok, "LSC key %T", lsc.PublicKey)
+	assert.Equal(t, elliptic.P256(), pub.Curve)
+	assert.True(t, p.key.Public().(*ecdsa.PublicKey).Equal(pub))
+	_, err := os.Stat(filepath.Join(c.tftpDir, cnfenc.EncryptedName(p.Device)))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "no encrypted configuration")
+	full, err := os.ReadFile(filepath.Join(c.tftpDir, cnfenc.ShortName(p.Device)))
+	require.NoError(t, err)
+	assert.Contains(t, string(full), "<fullConfig>true</fullConfig>")
+	assert.Contains(t, string(full), "<deviceSecurityMode>3</deviceSecurityMode>")
+
+	assert.Equal(t, "tampered signed configuration refused by the EC phone", tamperedConfigCheck(p))
+	assert.NoError(t, negTamperedConfig(t.Context(), c, p))
+	assert.NoError(t, negRogueCAPF(t.Context(), p))
+}
+
+// A secure phone with an RSA LSC refuses its full configuration signed in
+// place of the encrypted one (as the cluster publishes it when the device
+// is made non-secure): only an EC phone takes a signed one.
+func TestProvisionRSAPhoneRefusesSignedFull(t *testing.T) {
+	c := provCluster(t)
+	p := provPhone(1, true)
+	provProvision(t, c, p)
+	assert.Equal(t, "tampered configuration refused by the phone", tamperedConfigCheck(p))
+	require.NoError(t, c.publish(p.Device, p.Extension, nil, false))
+	_, _, err := p.loadConfig(t.Context(), p.fetch(c))
+	assert.ErrorContains(t, err, "not a short configuration of an encrypted one")
 }
 
 func TestProvisionWrongAuthString(t *testing.T) {

@@ -29,6 +29,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
 	"github.com/ucsec/ucsec/internal/interop"
 
 	"github.com/ucsec/ucsec/acl"
