@@ -150,12 +150,10 @@ type Record struct {
 	HashAlgorithm   uint8         // element 0x0C, seen in no sample
 	Extra           []sgn.Element // elements this package does not interpret, in order
 	Offset          int           // offset of the record in the file (Parse only)
-	Raw             []byte        // the record's bytes (Parse only)
-
-	// From Parse, for an exact re-encoding: the element order and the
-	// serial number as stored (perhaps with leading zero bytes).
-	order     []uint8
-	rawSerial []byte
+	// Raw is the record's bytes (Parse only). Re-encoding a record keeps
+	// their element order and the serial number as stored in them
+	// (perhaps with leading zero bytes) while it has that value.
+	Raw []byte
 }
 
 // ParseCertificate parses the record's certificate.
@@ -194,7 +192,6 @@ func (r *Record) fromWire(w *trustlist.Record) {
 	r.PublicKey, r.Signature, r.Certificate = w.PublicKey, w.Signature, w.Certificate
 	r.CertificateHash, r.HashAlgorithm = w.CertificateHash, w.HashAlgorithm
 	r.Offset, r.Raw = w.Offset, w.Raw
-	r.order, r.rawSerial = w.Order, w.SerialNumber
 	if a, ok := netip.AddrFromSlice(w.IPAddress); ok {
 		r.IPAddress = a
 	}
@@ -216,10 +213,20 @@ func (r *Record) toWire() *trustlist.Record {
 		HashAlgorithm:   r.HashAlgorithm,
 	}
 	w.Extra = r.Extra
+	// The element order and the serial number as Parse found them, from
+	// the record's bytes.
+	var order, rawSerial []byte
+	if r.Raw != nil {
+		var parsed trustlist.Record
+		rd := trustlist.NewRecordReader(r.Raw, 0)
+		if ok, err := rd.Next(&parsed); ok && err == nil && len(parsed.Raw) == len(r.Raw) {
+			order, rawSerial = parsed.Order, parsed.SerialNumber
+		}
+	}
 	if r.SerialNumber != nil {
 		w.SerialNumber = r.SerialNumber.Bytes()
-		if r.rawSerial != nil && new(big.Int).SetBytes(r.rawSerial).Cmp(r.SerialNumber) == 0 {
-			w.SerialNumber = r.rawSerial // keep leading zero bytes as stored
+		if rawSerial != nil && new(big.Int).SetBytes(rawSerial).Cmp(r.SerialNumber) == 0 {
+			w.SerialNumber = rawSerial // keep leading zero bytes as stored
 		}
 		if len(w.SerialNumber) == 0 {
 			w.SerialNumber = []byte{0}
@@ -228,13 +235,13 @@ func (r *Record) toWire() *trustlist.Record {
 	if r.IPAddress.IsValid() {
 		w.IPAddress = r.IPAddress.AsSlice()
 	}
-	if r.order == nil {
+	if order == nil {
 		return w
 	}
 	// Keep the parsed order if the extra elements are those parsed, and
 	// add the elements of fields set since.
 	var tags []uint8
-	for _, t := range r.order {
+	for _, t := range order {
 		if !trustlist.Known(t) {
 			tags = append(tags, t)
 		}
@@ -246,7 +253,7 @@ func (r *Record) toWire() *trustlist.Record {
 	if !slices.Equal(tags, extras) {
 		return w
 	}
-	w.Order = slices.Clip(r.order)
+	w.Order = slices.Clip(order)
 	for _, t := range w.DefaultOrder() {
 		if t == trustlist.TagDNSName && w.DNSName == "" {
 			continue // written by default in new records only
@@ -300,12 +307,21 @@ func (f *File) parseRecords(data []byte, base int) error {
 	type span struct{ dns, subject, issuer int }
 	spans := make([]span, n) // name lengths, to cut all into strings
 	i := 0
-	err := trustlist.EachRecord(data, base, func(w *trustlist.Record) error {
+	rd := trustlist.NewRecordReader(data, base)
+	var w trustlist.Record // on the stack: no closure holds it
+	for {
+		ok, err := rd.Next(&w)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
 		if i == n {
 			return errors.New("trustlist: more records than counted")
 		}
 		r := &f.Records[i]
-		r.fromWire(w)
+		r.fromWire(&w)
 		if w.SerialNumber != nil {
 			start := len(words)
 			words = appendWords(words, w.SerialNumber)
@@ -316,10 +332,6 @@ func (f *File) parseRecords(data []byte, base int) error {
 		}
 		spans[i] = span{len(w.Text[0]), len(w.Text[1]), len(w.Text[2])}
 		i++
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	f.Records = f.Records[:i]
 	s := all.String()

@@ -388,8 +388,16 @@ func TestSerialLeadingZeroKept(t *testing.T) {
 	r := newRecord(t, "tftp", RoleCCM)
 	r.SerialNumber = big.NewInt(0x81)
 	assert.Equal(t, []byte{0x81}, r.toWire().SerialNumber)
-	r.rawSerial = []byte{0, 0x81}
+	// As parsed from bytes that store it with a leading zero: kept while
+	// the value is the same.
+	w := r.toWire()
+	w.SerialNumber = []byte{0, 0x81}
+	raw, err := w.Marshal()
+	require.NoError(t, err)
+	r.Raw = raw
 	assert.Equal(t, []byte{0, 0x81}, r.toWire().SerialNumber)
+	r.SerialNumber = big.NewInt(0x82)
+	assert.Equal(t, []byte{0x82}, r.toWire().SerialNumber)
 }
 
 func TestNewRecordErrors(t *testing.T) {

@@ -207,26 +207,57 @@ func ParseRecords(data []byte, base int) ([]Record, error) {
 // EachRecord parses the records in data, which starts at file offset base,
 // and calls fn with each. The *Record is reused: fn must copy what it keeps
 // (the slices in it are not reused). Its text fields are left empty, for fn
-// to make from Text as it likes (see SetText). It is the allocation-light
-// path for callers that convert records to their own type.
+// to make from Text as it likes (see SetText). For a loop without a
+// function value, use a RecordReader.
 func EachRecord(data []byte, base int, fn func(*Record) error) error {
-	// One buffer for the element orders of all records.
-	orders := make([]uint8, 0, min(len(data)/64+16, 4096))
-	r := new(Record)
-	for n, off := 0, 0; off < len(data); n++ {
-		if n == MaxRecords {
-			return &sgn.ParseError{Offset: base + off, Msg: "too many records"}
-		}
-		*r = Record{}
-		if err := parseRecord(r, data[off:], base+off, &orders); err != nil {
+	rd := NewRecordReader(data, base)
+	var r Record
+	for {
+		ok, err := rd.Next(&r)
+		if err != nil || !ok {
 			return err
 		}
-		if err := fn(r); err != nil {
+		if err := fn(&r); err != nil {
 			return err
 		}
-		off += len(r.Raw)
 	}
-	return nil
+}
+
+// A RecordReader reads the records of a trust list one at a time into a
+// Record of the caller's, which may then live on the caller's stack: the
+// allocation-light path for callers that convert records to their own
+// type.
+type RecordReader struct {
+	data   []byte
+	base   int
+	off, n int
+	orders []uint8 // one buffer for the element orders of all records
+}
+
+// NewRecordReader returns a reader of the records in data, which starts at
+// file offset base.
+func NewRecordReader(data []byte, base int) RecordReader {
+	return RecordReader{data: data, base: base, orders: make([]uint8, 0, min(len(data)/64+16, 4096))}
+}
+
+// Next parses the next record into r, which it clears first, and reports
+// whether there was one. The slices in r alias the data or a buffer of
+// the reader's, and are not reused; its text fields are left empty (see
+// SetText).
+func (rd *RecordReader) Next(r *Record) (bool, error) {
+	if rd.off >= len(rd.data) {
+		return false, nil
+	}
+	if rd.n == MaxRecords {
+		return false, &sgn.ParseError{Offset: rd.base + rd.off, Msg: "too many records"}
+	}
+	*r = Record{}
+	if err := parseRecord(r, rd.data[rd.off:], rd.base+rd.off, &rd.orders); err != nil {
+		return false, err
+	}
+	rd.off += len(r.Raw)
+	rd.n++
+	return true, nil
 }
 
 // CountRecords returns how many records data holds if it is well formed,
