@@ -345,15 +345,18 @@ func (f *File) parseRecords(data []byte, base int) error {
 }
 
 // appendWords appends the big-endian magnitude b to words as little-endian
-// big.Words, the form big.Int.SetBits takes.
+// big.Words, the form big.Int.SetBits takes: a word at a time, from the
+// least significant end.
 func appendWords(words []big.Word, b []byte) []big.Word {
 	const size = bits.UintSize / 8
-	n := (len(b) + size - 1) / size
-	start := len(words)
-	words = append(words, make([]big.Word, n)...)
-	for j, c := range b {
-		k := len(b) - 1 - j // byte position from the least significant end
-		words[start+k/size] |= big.Word(c) << (8 * (k % size))
+	for len(b) > 0 {
+		n := min(len(b), size)
+		var w big.Word
+		for _, c := range b[len(b)-n:] {
+			w = w<<8 | big.Word(c)
+		}
+		words = append(words, w)
+		b = b[:len(b)-n]
 	}
 	return words
 }

@@ -453,3 +453,22 @@ func TestVerifyPolicyErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendWords checks the serial-number conversion against
+// big.Int.SetBytes for every length up to 40 bytes, leading zeros
+// included.
+func TestAppendWords(t *testing.T) {
+	b := make([]byte, 40)
+	for i := range b {
+		b[i] = byte(i*37 + 11)
+	}
+	b[0], b[1] = 0, 0
+	for n := 1; n <= len(b); n++ {
+		in := b[:n]
+		words := appendWords([]big.Word{7}, in) // after a word of another serial
+		got := new(big.Int).SetBits(words[1:])
+		if want := new(big.Int).SetBytes(in); got.Cmp(want) != 0 {
+			t.Errorf("%x: got %x, want %x", in, got, want)
+		}
+	}
+}
