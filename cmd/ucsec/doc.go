@@ -36,6 +36,10 @@
 //	       certificates of trust lists and files, manage its entries,
 //	       and ask one as a phone would
 //	       commands: serve, list, add, remove, query
+//	tftp   serve phones their files over TFTP and HTTP, signing .sgn
+//	       files on the fly and encrypting each known phone's
+//	       configuration, as CUCM's TFTP service does
+//	       commands: serve
 //
 // and one command stands alone:
 //
