@@ -20,6 +20,10 @@
 //     with a bbolt store, with an RSA-2048 and an ECDSA P-256 CAPF
 //     certificate; the baseline is the CPU time of the two signatures an
 //     enrolment needs with that key (the TLS handshake's and the LSC's).
+//   - with CAPF_REFERENCE_DIR naming a checkout of the Python reference
+//     daemons (usecallmanagernz/daemons), the same enrolments run against
+//     its capfd, a black box, and are compared with ucsec's: a row that
+//     appears only then.
 //   - phonesim is built and run with 200 phones, with EC P-256 phone
 //     keys (the goal) and with RSA-2048 ones (reported: the phones' key
 //     generation is most of it); its CPU time (user and system, with its
@@ -92,6 +96,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var rows []row
 	failed := false
 	for _, m := range measures {
+		if m.reference != "" && os.Getenv(m.reference) == "" {
+			continue // the reference tools are not here: no row
+		}
 		fmt.Fprintf(stderr, "bench: %s\n", m.path)
 		r, err := m.run(o)
 		if err != nil {
@@ -128,7 +135,15 @@ type row struct {
 type measure struct {
 	path, goal string
 	run        func(options) (row, error)
+	// reference is the environment variable that must name the Python
+	// reference tools (usecallmanagernz/daemons) for the row to run; ""
+	// for the rows of the library itself.
+	reference string
 }
+
+// enrolled holds what the RSA-2048 CAPF row measured, for the reference
+// row to compare with.
+var enrolled struct{ rate, cpu float64 }
 
 var measures = []measure{
 	{
@@ -165,6 +180,12 @@ var measures = []measure{
 		path: "CAPF enrolments, bbolt, ECDSA P-256 CAPF, 64 clients",
 		goal: "≥ 300/s",
 		run:  enrol("capf=EC256"),
+	},
+	{
+		path:      "CAPF enrolments, Python reference capfd, RSA-2048 CAPF, 16 clients",
+		goal:      "ucsec ≥ 10× its rate",
+		run:       referenceCapfd,
+		reference: "CAPF_REFERENCE_DIR",
 	},
 	{
 		path: "phonesim, CPU per phone, EC P-256 phone keys",
@@ -259,6 +280,9 @@ func enrol(sub string) func(options) (row, error) {
 		}
 		rate, cpu := res.median(name, "enrolments/s"), res.median(name, "server-cpu-ms/op")
 		sigs, ratio := res.median(name, "signatures-ms/op"), res.median(name, "cpu/signatures")
+		if sub == "capf=RSA2048" {
+			enrolled.rate, enrolled.cpu = rate, cpu
+		}
 		return row{
 			library:  fmt.Sprintf("%.0f/s, %.2f ms CPU each", rate, cpu),
 			baseline: fmt.Sprintf("2 signatures: %.2f ms", sigs),
@@ -266,6 +290,30 @@ func enrol(sub string) func(options) (row, error) {
 			verdict:  verdict(rate >= 300),
 		}, nil
 	}
+}
+
+// referenceCapfd runs the enrolments against the Python reference capfd,
+// a black box that package capf's BenchmarkReferenceEnroll starts from
+// CAPF_REFERENCE_DIR (never part of this module), and compares its rate
+// and CPU per enrolment with the RSA-2048 row's.
+func referenceCapfd(o options) (row, error) {
+	benchtime := "64x"
+	if o.short {
+		benchtime = "8x"
+	}
+	const name = "BenchmarkReferenceEnroll"
+	res, err := goBench("./capf", "^"+name+"$", benchtime, 1)
+	if err != nil {
+		return row{}, err
+	}
+	rate, cpu := res.median(name, "enrolments/s"), res.median(name, "server-cpu-ms/op")
+	r := row{library: "—", baseline: fmt.Sprintf("capfd: %.1f/s, %.1f ms CPU each", rate, cpu), ratio: "—", verdict: "(no ucsec row)"}
+	if enrolled.rate > 0 && rate > 0 && enrolled.cpu > 0 {
+		r.library = fmt.Sprintf("ucsec: %.0f/s, %.2f ms CPU each", enrolled.rate, enrolled.cpu)
+		r.ratio = fmt.Sprintf("%.1f× the rate, %.1f× less CPU", enrolled.rate/rate, cpu/enrolled.cpu)
+		r.verdict = verdict(enrolled.rate >= 10*rate)
+	}
+	return r, nil
 }
 
 // phonesim returns the measure of examples/phonesim with -keys keys and

@@ -152,8 +152,11 @@ func startBenchServerWith(b *testing.B, cert *x509.Certificate, key crypto.Signe
 }
 
 // cpu returns the child's user+system CPU time.
-func (c *benchChild) cpu(b *testing.B) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+func (c *benchChild) cpu(b *testing.B) time.Duration { return procCPU(b, c.cmd.Process.Pid) }
+
+// procCPU returns the user+system CPU time of process pid, from /proc.
+func procCPU(b *testing.B, pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,7 +61,7 @@ import (
 // Otherwise, or with CAPF_REFERENCE_NO_NETNS=1, it runs a copy of capfd made
 // in the test's temporary directory that binds 127.0.0.1 instead.
 
-func refSetup(t *testing.T) *interop.Reference {
+func refSetup(t testing.TB) *interop.Reference {
 	t.Helper()
 	return interop.NewReference(t, []string{"CAPF_REFERENCE_DIR"}, []string{"CAPF_REFERENCE_PYTHON"}, []string{"capfc", "capfd", "capfctl"})
 }
@@ -902,9 +903,10 @@ type refCapfd struct {
 	out   *interop.Log // capfd's output (its log)
 	dial  func(context.Context) (net.Conn, error)
 	mode  string
+	pid   int // of the loopback copy; 0 in a network namespace
 }
 
-func refStartCapfd(t *testing.T, env *interop.Reference, work string, capfdArgs []string) *refCapfd {
+func refStartCapfd(t testing.TB, env *interop.Reference, work string, capfdArgs []string) *refCapfd {
 	t.Helper()
 	c := &refCapfd{env: env, db: filepath.Join(work, "capf.sqlite3"), certs: filepath.Join(work, "certs"), out: &interop.Log{}}
 	if err := os.MkdirAll(c.certs, 0o700); err != nil {
@@ -928,7 +930,7 @@ func refStartCapfd(t *testing.T, env *interop.Reference, work string, capfdArgs 
 
 // startNetns runs capfd in a new network namespace on port 3804, with
 // the relay that the test reaches it through.
-func (c *refCapfd) startNetns(t *testing.T, args []string) error {
+func (c *refCapfd) startNetns(t testing.TB, args []string) error {
 	n, err := interop.StartNetns(t, c.out, c.env.Python, filepath.Join(filepath.Dir(c.db), "capfd.sock"), 3804,
 		append([]string{c.env.Script("capfd")}, args...)...)
 	if err != nil {
@@ -940,7 +942,7 @@ func (c *refCapfd) startNetns(t *testing.T, args []string) error {
 
 // startLoopbackCopy runs a copy of capfd, in the test's temporary
 // directory, changed to bind 127.0.0.1 instead of 0.0.0.0.
-func (c *refCapfd) startLoopbackCopy(t *testing.T, args []string) {
+func (c *refCapfd) startLoopbackCopy(t testing.TB, args []string) {
 	t.Helper()
 	src, err := os.ReadFile(c.env.Script("capfd"))
 	if err != nil {
@@ -960,7 +962,8 @@ func (c *refCapfd) startLoopbackCopy(t *testing.T, args []string) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	_, done := interop.Spawn(t, c.out, c.env.Python, append([]string{copyPath}, append(args, "-p", strconv.Itoa(port))...)...)
+	cmd, done := interop.Spawn(t, c.out, c.env.Python, append([]string{copyPath}, append(args, "-p", strconv.Itoa(port))...)...)
+	c.pid = cmd.Process.Pid
 	if err := interop.WaitOutput(c.out, done, 20*time.Second, fmt.Sprintf("Listening Port: %d", port)); err != nil {
 		t.Fatalf("capfd: %v", err)
 	}
@@ -973,7 +976,7 @@ func (c *refCapfd) startLoopbackCopy(t *testing.T, args []string) {
 }
 
 // ctl runs capfctl on the database and returns its output.
-func (c *refCapfd) ctl(t *testing.T, args ...string) string {
+func (c *refCapfd) ctl(t testing.TB, args ...string) string {
 	t.Helper()
 	out, stderr, err := interop.Exec(nil, c.env.Python, append([]string{c.env.Script("capfctl"), c.db}, args...)...)
 	if err != nil {
@@ -1411,4 +1414,60 @@ func TestReferenceClient(t *testing.T) {
 	if out := capfd.out.Since(0); strings.Contains(out, "Traceback") {
 		t.Errorf("capfd raised an exception:\n%s", out)
 	}
+}
+
+// BenchmarkReferenceEnroll runs the install sessions of BenchmarkEnroll
+// (RSA-2048 phone keys made ahead, an RSA-2048 CAPF certificate) against
+// the reference capfd, a black box: devices scheduled with capfctl before
+// the timer starts, 16 clients at once. It reports enrolments per second
+// and capfd's CPU time per enrolment, read from /proc, so it runs the
+// loopback copy of capfd, whose process it knows. Run it with
+// -benchtime 64x or so: each device is scheduled by a capfctl process.
+func BenchmarkReferenceEnroll(b *testing.B) {
+	b.Setenv("CAPF_REFERENCE_NO_NETNS", "1")
+	env := refSetup(b)
+	p := refNewPKI(b, "CAPF-capfd-bench")
+	work := b.TempDir()
+	testpki.WritePEM(b, work, "capf", p.ca, p.caKey)
+	capfd := refStartCapfd(b, env, work, []string{"-A", filepath.Join(work, "capf.pem"), "-t", "20"})
+	if capfd.pid == 0 {
+		b.Skip("capfd's process is not known")
+	}
+	key := stPKIGet(b).keys[RSA2048]
+	devs := make([]string, b.N)
+	for i := range devs {
+		devs[i] = fmt.Sprintf("SEP%012X", 0xB0000+i)
+		capfd.ctl(b, "-i", devs[i])
+	}
+	cpu0 := procCPU(b, capfd.pid)
+	var next atomic.Int64
+	b.SetParallelism(8) // 16 clients on 2 CPUs
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			dev := devs[next.Add(1)-1]
+			c := &Client{Device: dev, CAPFCertificates: []*x509.Certificate{p.ca}, Timeout: 60 * time.Second,
+				GenerateKey: func(KeySpec) (crypto.Signer, error) { return key, nil }}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*interop.RefTimeout)
+			conn, err := capfd.dial(ctx)
+			if err == nil {
+				var out *Outcome
+				out, err = c.Run(ctx, conn)
+				if err == nil && out.Certificate == nil {
+					err = fmt.Errorf("no certificate: %+v", out)
+				}
+			}
+			cancel()
+			if err != nil {
+				b.Errorf("%s: %v", dev, err)
+				return
+			}
+		}
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cpu := procCPU(b, capfd.pid) - cpu0
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "enrolments/s")
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "server-cpu-ms/op")
 }
