@@ -174,19 +174,19 @@ func (in *responseInput) response(dst []byte, ha1 string) []byte {
 	ha2 := hex.AppendEncode(ha2buf[:0], a.sum(&out, b))
 
 	// For -sess, HA1 = H(HA1 ":" nonce ":" cnonce), in hex (RFC 7616).
-	var ha1buf [2 * maxDigest]byte
-	h1 := append(ha1buf[:0], ha1...)
 	if a.Sess() {
+		var ha1buf [2 * maxDigest]byte
 		b = append(buf[:0], ha1...)
 		b = append(b, ':')
 		b = append(b, in.nonce...)
 		b = append(b, ':')
 		b = append(b, in.cnonce...)
-		h1 = hex.AppendEncode(ha1buf[:0], a.sum(&out, b))
+		b = append(buf[:0], hex.AppendEncode(ha1buf[:0], a.sum(&out, b))...)
+	} else {
+		b = append(buf[:0], ha1...)
 	}
 
 	// response = H(HA1 ":" nonce [":" nc ":" cnonce ":" qop] ":" HA2)
-	b = append(buf[:0], h1...)
 	b = append(b, ':')
 	b = append(b, in.nonce...)
 	b = append(b, ':')

@@ -603,20 +603,13 @@ func parseCanonicalCredentials(c *Credentials, s string) bool {
 	var seen uint16
 	i := len(scheme)
 	for {
-		// name=
-		start := i
-		for i < len(s) && 'a' <= s[i] && s[i] <= 'z' {
-			i++
-		}
-		if i == start || i >= len(s) || s[i] != '=' {
-			return false
-		}
-		bit := credentialParam(s[start:i])
+		// name=, one of the known names in lower case
+		bit, n := canonicalName(s[i:])
 		if bit == 0 || seen&bit != 0 {
 			return false
 		}
 		seen |= bit
-		i++
+		i += n
 		// value: a quoted string without escapes, or a token
 		var v string
 		if i < len(s) && s[i] == '"' {
@@ -676,6 +669,59 @@ func parseCanonicalCredentials(c *Credentials, s string) bool {
 		}
 	}
 	return checkCredentials(c, seen) == nil
+}
+
+// canonicalName reports which known credential parameter s starts with,
+// in lower case and followed by '=', and the length of both; 0, 0 if none.
+// It compares constant strings, which the compiler turns into a few word
+// comparisons.
+func canonicalName(s string) (uint16, int) {
+	has := func(p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+	if len(s) == 0 {
+		return 0, 0
+	}
+	switch s[0] {
+	case 'u':
+		switch {
+		case has("username="):
+			return crUsername, 9
+		case has("uri="):
+			return crURI, 4
+		case has("userhash="):
+			return crUserHash, 9
+		}
+	case 'r':
+		switch {
+		case has("realm="):
+			return crRealm, 6
+		case has("response="):
+			return crResponse, 9
+		}
+	case 'n':
+		switch {
+		case has("nonce="):
+			return crNonce, 6
+		case has("nc="):
+			return crNC, 3
+		}
+	case 'a':
+		if has("algorithm=") {
+			return crAlgorithm, 10
+		}
+	case 'c':
+		if has("cnonce=") {
+			return crCNonce, 7
+		}
+	case 'o':
+		if has("opaque=") {
+			return crOpaque, 7
+		}
+	case 'q':
+		if has("qop=") {
+			return crQOP, 4
+		}
+	}
+	return 0, 0
 }
 
 // parseAnyCredentials is parseCredentials for any header the grammar

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"sync"
@@ -738,4 +739,39 @@ func TestSeveralAuthorizations(t *testing.T) {
 	ours := fresh()
 	_, err := s.Verify(context.Background(), register(ours, ours))
 	assert.ErrorIs(t, err, ErrMalformed, "two credentials for the realm")
+}
+
+// TestDecodeNonce checks decodeNonce against nonceEncoding on random
+// texts: valid ones, one character changed to any byte, and the last
+// character's unused bits set.
+func TestDecodeNonce(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	check := func(s string) {
+		t.Helper()
+		var got [nonceLen]byte
+		var want [64]byte
+		ok := decodeNonce(&got, s)
+		n, err := nonceEncoding.Decode(want[:], []byte(s))
+		wantOK := err == nil && n == nonceLen && len(s) == nonceText
+		if ok != wantOK || ok && got != [nonceLen]byte(want[:nonceLen]) {
+			t.Fatalf("%q: decodeNonce %v %x, base64 %v %v %x", s, ok, got, err, n, want)
+		}
+	}
+	for range 20000 {
+		var raw [nonceLen]byte
+		for i := range raw {
+			raw[i] = byte(r.Uint32())
+		}
+		s := nonceEncoding.EncodeToString(raw[:])
+		check(s)
+		b := []byte(s)
+		b[r.IntN(len(b))] = byte(r.Uint32())
+		check(string(b))
+		b = []byte(s)
+		b[len(b)-1] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[r.IntN(64)]
+		check(string(b))
+	}
+	check("")
+	check(strings.Repeat("A", nonceText-1))
+	check(strings.Repeat("A", nonceText+1))
 }
