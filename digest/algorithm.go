@@ -158,6 +158,12 @@ type responseInput struct {
 // response appends the lowercase hex response for ha1 (hex) to dst
 // (RFC 7616 §3.4.1, RFC 2617 §3.2.2.1).
 func (in *responseInput) response(dst []byte, ha1 string) []byte {
+	var out [maxDigest]byte
+	return hex.AppendEncode(dst, in.responseSum(&out, ha1))
+}
+
+// responseSum is response as the digest itself, in sum.
+func (in *responseInput) responseSum(sum *[maxDigest]byte, ha1 string) []byte {
 	a := in.alg
 	var buf [384]byte
 	var out [maxDigest]byte
@@ -199,7 +205,28 @@ func (in *responseInput) response(dst []byte, ha1 string) []byte {
 		b = append(b, ':')
 	}
 	b = append(b, ha2...)
-	return hex.AppendEncode(dst, a.sum(&out, b))
+	return a.sum(sum, b)
+}
+
+// equalHexSum reports whether got, a hex string in any case, is the hex
+// of sum, in time that depends on the lengths and on got only.
+func equalHexSum(got string, sum []byte) bool {
+	if len(got) != 2*len(sum) {
+		return false
+	}
+	const digits = "0123456789abcdef"
+	var v byte
+	for i, b := range sum {
+		hi, lo := got[2*i], got[2*i+1]
+		if 'A' <= hi && hi <= 'F' {
+			hi += 'a' - 'A'
+		}
+		if 'A' <= lo && lo <= 'F' {
+			lo += 'a' - 'A'
+		}
+		v |= hi ^ digits[b>>4] | lo ^ digits[b&15]
+	}
+	return subtle.ConstantTimeByteEq(v, 0) == 1
 }
 
 // equalHex reports whether got, a hex string in any case, equals want,

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 )
 
@@ -212,9 +213,13 @@ func skipPlainQuoted(s string, i int) int {
 		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
 		// Bytes below 0x20 (those without the 0x80 bit, after
-		// subtracting 0x20), 0x7F, '"' and '\\'.
+		// subtracting 0x20), 0x7F, '"' and '\\'. A borrow can mark a
+		// byte after a marked one, never before: the lowest mark is a
+		// byte that stops the run, or a tab, which the loop below
+		// passes.
 		stop := (x-0x20*swarLo)&^x&swarHi | swarZero(x^0x7f*swarLo) | swarZero(x^'"'*swarLo) | swarZero(x^'\\'*swarLo)
 		if stop != 0 {
+			i += bits.TrailingZeros64(stop) / 8
 			break
 		}
 	}

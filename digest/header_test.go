@@ -2,6 +2,7 @@ package digest
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -195,5 +196,35 @@ func TestCanonicalCredentials(t *testing.T) {
 		assert.False(t, parseCanonicalCredentials(&c, h), h)
 		_, err := ParseCredentials(h)
 		assert.ErrorIs(t, err, ErrMalformed, h)
+	}
+}
+
+// TestSkipPlainQuoted checks skipPlainQuoted against a byte-by-byte scan
+// on random strings of the bytes that matter: plain text, tabs, quotes,
+// backslashes, control characters, DEL and bytes above 0x7F.
+func TestSkipPlainQuoted(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte("aZ9 ~\t\"\\\x00\x1f\x7f\x80\xff=,")
+	for range 50000 {
+		b := make([]byte, r.IntN(40))
+		for i := range b {
+			if r.IntN(4) == 0 {
+				b[i] = alphabet[r.IntN(len(alphabet))]
+			} else {
+				b[i] = 'a' + byte(r.IntN(26))
+			}
+		}
+		s := string(b)
+		start := 0
+		if len(s) > 0 {
+			start = r.IntN(len(s) + 1)
+		}
+		want := start
+		for want < len(s) && charClass[s[want]]&classPlainQD != 0 {
+			want++
+		}
+		if got := skipPlainQuoted(s, start); got != want {
+			t.Fatalf("skipPlainQuoted(%q, %d) = %d, want %d", s, start, got, want)
+		}
 	}
 }

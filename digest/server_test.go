@@ -2,6 +2,7 @@ package digest
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -774,4 +775,25 @@ func TestDecodeNonce(t *testing.T) {
 	check("")
 	check(strings.Repeat("A", nonceText-1))
 	check(strings.Repeat("A", nonceText+1))
+}
+
+// TestEqualHexSum checks equalHexSum against equalHex on the hex of the
+// same digest: equal, one digit changed, upper case, other lengths.
+func TestEqualHexSum(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 5000 {
+		sum := make([]byte, []int{16, 32}[r.IntN(2)])
+		for i := range sum {
+			sum[i] = byte(r.Uint32())
+		}
+		want := hex.EncodeToString(sum)
+		for _, got := range []string{
+			want, strings.ToUpper(want), want[:len(want)-1], want + "0", "",
+			want[:3] + string("0123456789abcdefABCDEFgx"[r.IntN(24)]) + want[4:],
+		} {
+			if a, b := equalHexSum(got, sum), equalHex(got, []byte(want)); a != b {
+				t.Fatalf("equalHexSum(%q, %x) = %v, equalHex %v", got, sum, a, b)
+			}
+		}
+	}
 }
