@@ -27,22 +27,6 @@ import (
 // The real peers: Debian's tftp-hpa client (tftp) and curl fetch from
 // the service over TFTP and HTTP, and openssl checks the signatures.
 
-// peer returns the path of a peer's command. It skips the test when the
-// command is missing, and fails it where CI is true, because .ci/run
-// installs the package.
-func peer(t testing.TB, cmd, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(cmd)
-	if err == nil {
-		return path
-	}
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatalf("%s is not installed: .ci/run must install the %s package (%v)", cmd, pkg, err)
-	}
-	t.Skipf("%s is not installed: install it (apt-get install %s) to run this interop test (%v)", cmd, pkg, err)
-	return ""
-}
-
 // run runs a peer with a time limit and returns its output.
 func run(t testing.TB, name string, args ...string) []byte {
 	t.Helper()
@@ -68,7 +52,7 @@ func checkSigned(t *testing.T, fx *fixture, data []byte, name string, hash crypt
 
 func peerFixture(t *testing.T) (*fixture, string) {
 	t.Helper()
-	peer(t, "openssl", "openssl")
+	interop.Command(t, "openssl", "openssl")
 	fx := newFixture(t)
 	fx.srv.MaxPerHost = -1
 	fx.write(t, "big.bin", bytes.Repeat([]byte("0123456789abcdef"), 1<<16))
@@ -76,7 +60,7 @@ func peerFixture(t *testing.T) (*fixture, string) {
 }
 
 func TestPeerTFTPHPA(t *testing.T) {
-	tftpCmd := peer(t, "tftp", "tftp-hpa")
+	tftpCmd := interop.Command(t, "tftp", "tftp-hpa")
 	fx, _ := peerFixture(t)
 	addr, _ := serveTFTP(t, fx.srv, "")
 	host, port, _ := net.SplitHostPort(addr)
@@ -114,7 +98,7 @@ func TestPeerTFTPHPA(t *testing.T) {
 }
 
 func TestPeerCurlTFTP(t *testing.T) {
-	curl := peer(t, "curl", "curl")
+	curl := interop.Command(t, "curl", "curl")
 	fx, _ := peerFixture(t)
 	fx.srv.Encrypt = func(dev string) bool { return dev == testDevice }
 	fx.srv.PhoneCertificates = staticCerts{testDevice: fx.phone}
@@ -212,7 +196,7 @@ func waitRecord(t *testing.T, fx *fixture, file string, n int) string {
 }
 
 func TestPeerCurlHTTP(t *testing.T) {
-	curl := peer(t, "curl", "curl")
+	curl := interop.Command(t, "curl", "curl")
 	fx, _ := peerFixture(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -27,21 +27,6 @@ import (
 	"github.com/ucsec/ucsec/sgn"
 )
 
-// tftpPeer returns the path of a real peer's command. It fails the test
-// where CI is true (.ci/run installs the package), and skips it elsewhere.
-func tftpPeer(t *testing.T, cmd, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(cmd)
-	if err == nil {
-		return path
-	}
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatalf("%s is not installed: .ci/run must install the %s package (%v)", cmd, pkg, err)
-	}
-	t.Skipf("%s is not installed: install it (apt-get install %s) to run this interop test (%v)", cmd, pkg, err)
-	return ""
-}
-
 // runPeer runs a peer command within a time limit and returns its output.
 func runPeer(t *testing.T, name string, args ...string) string {
 	t.Helper()
@@ -136,9 +121,9 @@ func tftpServeRoot(t *testing.T) (root, certs, itlFile string) {
 // HTTP; blksize and tsize are negotiated with curl (tftp-hpa 5.2 sends no
 // options, and gets RFC 1350's 512-byte blocks).
 func TestTFTPServePeers(t *testing.T) {
-	tftpCmd := tftpPeer(t, "tftp", "tftp-hpa")
-	curl := tftpPeer(t, "curl", "curl")
-	tftpPeer(t, "openssl", "openssl")
+	tftpCmd := interop.Command(t, "tftp", "tftp-hpa")
+	curl := interop.Command(t, "curl", "curl")
+	interop.Command(t, "openssl", "openssl")
 	root, certs, itlFile := tftpServeRoot(t)
 	signer, _ := loadTestCert(t, tftpPEM)
 	tftpAddr, httpAddr, log := startTFTP(t, root, "--cert", tftpPEM, "--key", tftpPEM, "--hash", "sha1",

@@ -15,19 +15,25 @@ import (
 // SIPpTimeout bounds one SIPp run.
 const SIPpTimeout = 20 * time.Second
 
-// SIPp returns the path of sipp (Debian's sip-tester). It skips the test
-// when sipp is not installed, and fails it where CI is true, because
-// .ci/run installs it.
+// SIPp returns the path of sipp (Debian's sip-tester), as Command does.
 func SIPp(t testing.TB) string {
 	t.Helper()
-	path, err := exec.LookPath("sipp")
+	return Command(t, "sipp", "sip-tester")
+}
+
+// Command returns the path of cmd, a real peer from the Debian package
+// pkg. It skips the test when cmd is not installed, saying how to install
+// it, and fails it where CI is true, because .ci/run installs the peers.
+func Command(t testing.TB, cmd, pkg string) string {
+	t.Helper()
+	path, err := exec.LookPath(cmd)
 	if err == nil {
 		return path
 	}
 	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatalf("sipp is not installed: .ci/run must install the sip-tester package (%v)", err)
+		t.Fatalf("%s is not installed: .ci/run must install the %s package (%v)", cmd, pkg, err)
 	}
-	t.Skipf("sipp is not installed: install it (apt-get install sip-tester) to run the SIPp tests (%v)", err)
+	t.Skipf("%s is not installed: install it (apt-get install %s) to run this interop test (%v)", cmd, pkg, err)
 	return ""
 }
 
