@@ -22,8 +22,8 @@
 //     enrolment needs with that key (the TLS handshake's and the LSC's).
 //   - with CAPF_REFERENCE_DIR naming a checkout of the Python reference
 //     daemons (usecallmanagernz/daemons), the same enrolments run against
-//     its capfd, a black box, and are compared with ucsec's: a row that
-//     appears only then.
+//     its capfd, a black box, and are compared with ucsec's, and TVS
+//     queries go to its tvsd and to ours: rows that appear only then.
 //   - phonesim is built and run with 200 phones, with EC P-256 phone
 //     keys (the goal) and with RSA-2048 ones (reported: the phones' key
 //     generation is most of it); its CPU time (user and system, with its
@@ -188,6 +188,12 @@ var measures = []measure{
 		reference: "CAPF_REFERENCE_DIR",
 	},
 	{
+		path:      "TVS queries, Python reference tvsd, RSA-2048 key, new TLS each, 8 clients",
+		goal:      "none: compared",
+		run:       referenceTvsd,
+		reference: "CAPF_REFERENCE_DIR",
+	},
+	{
 		path: "phonesim, CPU per phone, EC P-256 phone keys",
 		goal: "≤ 50 ms",
 		run:  phonesim("ec", 50*time.Millisecond),
@@ -312,6 +318,28 @@ func referenceCapfd(o options) (row, error) {
 		r.library = fmt.Sprintf("ucsec: %.0f/s, %.2f ms CPU each", enrolled.rate, enrolled.cpu)
 		r.ratio = fmt.Sprintf("%.1f× the rate, %.1f× less CPU", enrolled.rate/rate, cpu/enrolled.cpu)
 		r.verdict = verdict(enrolled.rate >= 10*rate)
+	}
+	return r, nil
+}
+
+// referenceTvsd runs the same TVS queries against our Server and the
+// Python reference tvsd (a black box in a network namespace, reached
+// through a relay), both started by package tvs's
+// BenchmarkReferenceQuery, and compares their rates. The client, ours,
+// runs in the same process for both: the rates include its work.
+func referenceTvsd(o options) (row, error) {
+	benchtime := "300x"
+	if o.short {
+		benchtime = "20x"
+	}
+	res, err := goBench("./tvs", "^BenchmarkReferenceQuery$", benchtime, 1)
+	if err != nil {
+		return row{}, err
+	}
+	ours, ref := res.median("BenchmarkReferenceQuery/ucsec", "queries/s"), res.median("BenchmarkReferenceQuery/tvsd", "queries/s")
+	r := row{library: fmt.Sprintf("ucsec: %.0f/s", ours), baseline: fmt.Sprintf("tvsd: %.0f/s", ref), ratio: "—", verdict: "(reported)"}
+	if ref > 0 {
+		r.ratio = fmt.Sprintf("%.1f× the rate", ours/ref)
 	}
 	return r, nil
 }

@@ -66,7 +66,7 @@ import (
 // says 3600; it stores 86400), and our DefaultTTL.
 const refDefaultTTL = 86400
 
-func refSetup(t *testing.T) *interop.Reference {
+func refSetup(t testing.TB) *interop.Reference {
 	t.Helper()
 	return interop.NewReference(t, []string{"TVS_REFERENCE_DIR", "CAPF_REFERENCE_DIR"},
 		[]string{"TVS_REFERENCE_PYTHON", "CAPF_REFERENCE_PYTHON"}, []string{"tvsd", "tvsc", "tvsctl"})
@@ -140,7 +140,7 @@ type refOurs struct {
 	log   *interop.Log
 }
 
-func refStartOurs(t *testing.T, cert tls.Certificate) *refOurs {
+func refStartOurs(t testing.TB, cert tls.Certificate) *refOurs {
 	t.Helper()
 	o := &refOurs{store: NewMemoryStore(), log: &interop.Log{}}
 	srv := &Server{
@@ -180,7 +180,7 @@ type refTvsd struct {
 // refStartTvsd starts tvsd on the database db with the TVS certificate and
 // key in pemFile, in a network namespace (interop.StartNetns). It is
 // stopped when the test ends.
-func refStartTvsd(t *testing.T, env *interop.Reference, db, pemFile string) *refTvsd {
+func refStartTvsd(t testing.TB, env *interop.Reference, db, pemFile string) *refTvsd {
 	t.Helper()
 	d := &refTvsd{env: env, db: db, out: &interop.Log{}}
 	d.ctl(t, "-l") // tvsd needs the table; tvsctl creates it
@@ -205,7 +205,7 @@ func refStartTvsd(t *testing.T, env *interop.Reference, db, pemFile string) *ref
 }
 
 // ctl runs tvsctl on the database and returns its output.
-func (d *refTvsd) ctl(t *testing.T, args ...string) string {
+func (d *refTvsd) ctl(t testing.TB, args ...string) string {
 	t.Helper()
 	out, stderr, err := refExec(d.env.Python, append([]string{d.env.Script("tvsctl"), d.db}, args...)...)
 	if err != nil {
@@ -251,7 +251,7 @@ func (d *refTvsd) list(t *testing.T) map[string]*refListed {
 // refForward listens on 127.0.0.1 and forwards each connection, as bytes,
 // to what dial gives: a TCP address for tvsc and our Client, whose TLS
 // then runs end to end with tvsd.
-func refForward(t *testing.T, dial func(context.Context) (net.Conn, error)) string {
+func refForward(t testing.TB, dial func(context.Context) (net.Conn, error)) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -368,7 +368,7 @@ type refRig struct {
 
 func (r *refRig) file(name string) string { return filepath.Join(r.work, name) }
 
-func refNewRig(t *testing.T) *refRig {
+func refNewRig(t testing.TB) *refRig {
 	t.Helper()
 	env := refSetup(t)
 	r := &refRig{env: env, work: t.TempDir()}
@@ -867,4 +867,34 @@ func TestReferenceWire(t *testing.T) {
 			}
 		}
 	})
+}
+
+// BenchmarkReferenceQuery asks our Server and the reference tvsd (a black
+// box in its network namespace, reached through the test's relay) about
+// the same known certificate, with the same RSA-2048 TVS key: our Client,
+// a new connection and a full TLS handshake each time (no session cache,
+// no verdict cache), 8 at once. It reports queries per second of each.
+func BenchmarkReferenceQuery(b *testing.B) {
+	r := refNewRig(b)
+	known := r.cases[0]
+	for _, p := range r.peers {
+		name := map[string]string{"our Server": "ucsec", "tvsd": "tvsd"}[p.name]
+		b.Run(name, func(b *testing.B) {
+			c := &Client{Servers: []string{p.addr}, TVSCertificates: []*x509.Certificate{r.tvsCert}, Timeout: 20 * time.Second, CacheSize: -1}
+			ctx := context.Background()
+			b.SetParallelism(4) // 8 on 2 CPUs
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					v, err := c.Verify(ctx, known.cert)
+					if err != nil || !v.Valid {
+						b.Errorf("%s: verdict %+v, %v", name, v, err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "queries/s")
+		})
+	}
 }
