@@ -88,7 +88,7 @@ type ApplicationUser struct {
 // An Authenticator verifies digest credentials and makes challenges: a
 // *digest.Server.
 type Authenticator interface {
-	Verify(ctx context.Context, r *digest.Request) (*digest.Result, error)
+	Verify(ctx context.Context, r *digest.Request) (digest.Result, error)
 	Answer(r *digest.Request, err error) (digest.Answer, error)
 }
 
@@ -213,8 +213,8 @@ func (t *Trunk) Authorize(ctx context.Context, r *Request, dr *digest.Request) (
 	if err != nil {
 		return t.refuse(d, dr, err)
 	}
-	if res == nil {
-		return Decision{}, errors.New("acl: the Authenticator returned neither a result nor an error")
+	if res.Username == "" {
+		return Decision{}, errors.New("acl: the Authenticator returned neither a user nor an error")
 	}
 	d.User = res.Username
 	switch {

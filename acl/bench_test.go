@@ -18,9 +18,9 @@ func (acceptAll) Use(context.Context, digest.NonceID, uint32, time.Time, time.Ti
 
 // stubDigest authenticates every request as "unity", so that the ACL part
 // can be measured alone.
-type stubDigest struct{ res *digest.Result }
+type stubDigest struct{ res digest.Result }
 
-func (s stubDigest) Verify(context.Context, *digest.Request) (*digest.Result, error) {
+func (s stubDigest) Verify(context.Context, *digest.Request) (digest.Result, error) {
 	return s.res, nil
 }
 func (stubDigest) Answer(*digest.Request, error) (digest.Answer, error) { return digest.Answer{}, nil }
@@ -49,10 +49,10 @@ func BenchmarkAuthorize(b *testing.B) {
 		trunk *Trunk
 	}{
 		{"full", &Trunk{Profile: &profile, Digest: f.server, Users: users}},
-		{"acl-only", &Trunk{Profile: &profile, Digest: stubDigest{&digest.Result{Username: "unity"}}, Users: users}},
+		{"acl-only", &Trunk{Profile: &profile, Digest: stubDigest{digest.Result{Username: "unity"}}, Users: users}},
 		// The refusals a flood of unwanted requests takes.
-		{"forbid-trunk", &Trunk{Profile: &TrunkProfile{DigestAuthentication: true}, Digest: stubDigest{&digest.Result{Username: "unity"}}}},
-		{"forbid-app-user", &Trunk{Profile: &profile, Digest: stubDigest{&digest.Result{Username: "unity"}}, Users: UserMap{"unity": {Name: "unity"}}}},
+		{"forbid-trunk", &Trunk{Profile: &TrunkProfile{DigestAuthentication: true}, Digest: stubDigest{digest.Result{Username: "unity"}}}},
+		{"forbid-app-user", &Trunk{Profile: &profile, Digest: stubDigest{digest.Result{Username: "unity"}}, Users: UserMap{"unity": {Name: "unity"}}}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -210,8 +210,11 @@ func swarZero(x uint64) uint64 { return (x - swarLo) &^ x & swarHi }
 // than tab), or len(s). It tests eight bytes at a time.
 func skipPlainQuoted(s string, i int) int {
 	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// One bounds check for the word, so that the compiler makes the
+		// eight byte loads one load.
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 		// Bytes below 0x20 (those without the 0x80 bit, after
 		// subtracting 0x20), 0x7F, '"' and '\\'. A borrow can mark a
 		// byte after a marked one, never before: the lowest mark is a

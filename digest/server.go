@@ -184,7 +184,8 @@ type Request struct {
 	RemoteAddr netip.Addr
 }
 
-// Result describes a successful verification.
+// Result describes a successful verification; Verify returns the zero
+// Result with an error.
 type Result struct {
 	Username  string    // the authenticated user (resolved when userhash was used)
 	Algorithm Algorithm // the algorithm of the credentials
@@ -524,26 +525,26 @@ func (s *Server) Answer(r *Request, err error) (Answer, error) {
 // address), not expired; and its nonce count was not used before. The
 // count is recorded only after the response has been verified, so a
 // forged request cannot use up a client's counts.
-func (s *Server) Verify(ctx context.Context, r *Request) (*Result, error) {
+func (s *Server) Verify(ctx context.Context, r *Request) (Result, error) {
 	if err := s.init(); err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	switch {
 	case r == nil:
-		return nil, errors.New("digest: no request")
+		return Result{}, errors.New("digest: no request")
 	case s.BindAddress && !r.RemoteAddr.IsValid():
-		return nil, errors.New("digest: BindAddress needs Request.RemoteAddr")
+		return Result{}, errors.New("digest: BindAddress needs Request.RemoteAddr")
 	}
 	var cred Credentials
 	if err := s.credentials(r, &cred); err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	c := &cred
 	alg := c.Algorithm.canonical()
 	if !s.offers(alg) || !s.acceptsQOP(c.QOP, alg) ||
 		subtle.ConstantTimeCompare([]byte(c.Opaque), []byte(s.Opaque)) != 1 ||
 		(c.URI != r.URI && !s.IgnoreURI) || (c.UserHash && !s.UserHash) {
-		return nil, ErrUnauthorized
+		return Result{}, ErrUnauthorized
 	}
 
 	username := c.Username
@@ -560,28 +561,28 @@ func (s *Server) Verify(ctx context.Context, r *Request) (*Result, error) {
 	case errors.Is(err, ErrUnknownUser):
 		ha1 = s.dummyHA1[alg.size()]
 	case err != nil:
-		return nil, err
+		return Result{}, err
 	}
 
 	in := responseInput{alg: alg, nonce: c.Nonce, cnonce: c.CNonce, nc: c.NC, qop: c.QOP, method: r.Method, uri: c.URI, body: r.Body}
 	var sum [maxDigest]byte
 	want := in.responseSum(&sum, ha1)
 	if !equalHexSum(c.Response, want) || !known || len(ha1) != 2*len(want) {
-		return nil, ErrUnauthorized
+		return Result{}, ErrUnauthorized
 	}
 
 	id, issued, expires, ok := s.checkNonce(c.Nonce, alg, r.RemoteAddr)
 	if !ok {
-		return nil, ErrStale
+		return Result{}, ErrStale
 	}
 	fresh, err := s.replay.Use(ctx, id, c.NC, issued, expires)
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("digest: replay store: %w", err)
+		return Result{}, fmt.Errorf("digest: replay store: %w", err)
 	case !fresh:
-		return nil, ErrReplay
+		return Result{}, ErrReplay
 	}
-	return &Result{Username: username, Algorithm: alg, QOP: c.QOP}, nil
+	return Result{Username: username, Algorithm: alg, QOP: c.QOP}, nil
 }
 
 // credentials finds and parses into c the credentials of r for the
