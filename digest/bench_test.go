@@ -115,7 +115,9 @@ func (r *rawVerify) run() bool {
 
 // BenchmarkVerifyPaired runs Verify and the raw computation of
 // BenchmarkVerify side by side (internal/benchpair) and reports the ratio
-// of their times. Target: ratio ≤ 2.
+// of their times. Batches of 512 calls (about half a millisecond) keep
+// the cost of switching between the two code paths out of the ratio.
+// Target: ratio ≤ 2.
 func BenchmarkVerifyPaired(b *testing.B) {
 	s := testServer(newClock())
 	s.Replay = acceptAll{}
@@ -130,7 +132,7 @@ func BenchmarkVerifyPaired(b *testing.B) {
 	req := register(cr.String())
 	ctx := context.Background()
 	raw := newRawVerify(chs[0].Nonce)
-	benchpair.Run(b, 64, func() {
+	benchpair.Run(b, 512, func() {
 		if _, err := s.Verify(ctx, req); err != nil {
 			b.Fatal(err)
 		}
