@@ -296,31 +296,40 @@ func TestPostgresFaults(t *testing.T) {
 	}
 }
 
-// TestPostgresPortTaken starts an instance whose first choice of port is
-// taken: it starts on the next one.
-func TestPostgresPortTaken(t *testing.T) {
-	t.Parallel()
+// takenPortFirst holds a port of 127.0.0.1 until the test ends and returns
+// it with a port chooser that offers it first and free ports after, and
+// the count of the chooser's calls.
+func takenPortFirst(t *testing.T) (taken int, choose func() (int, error), calls *int) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	taken := l.Addr().(*net.TCPAddr).Port
-	calls := 0
-	choose := func() (int, error) {
-		calls++
-		if calls == 1 {
+	t.Cleanup(func() { l.Close() })
+	taken = l.Addr().(*net.TCPAddr).Port
+	calls = new(int)
+	choose = func() (int, error) {
+		*calls++
+		if *calls == 1 {
 			return taken, nil
 		}
 		return freePort()
 	}
+	return taken, choose, calls
+}
+
+// TestPostgresPortTaken starts an instance whose first choice of port is
+// taken: it starts on the next one.
+func TestPostgresPortTaken(t *testing.T) {
+	t.Parallel()
+	taken, choose, calls := takenPortFirst(t)
 	pg, err := startPostgres(testCtx(t), "", nil, choose)
 	if err != nil {
 		skipOrFatal(t, err)
 	}
 	defer pg.Stop()
-	if calls != 2 || pg.Port() == taken {
-		t.Errorf("%d choices, port %d (taken: %d)", calls, pg.Port(), taken)
+	if *calls != 2 || pg.Port() == taken {
+		t.Errorf("%d choices, port %d (taken: %d)", *calls, pg.Port(), taken)
 	}
 	mustPsql(t, pg, pg.URL(), "SELECT 1")
 }
@@ -539,27 +548,14 @@ func TestRedisFaults(t *testing.T) {
 
 func TestRedisPortTaken(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	taken := l.Addr().(*net.TCPAddr).Port
-	calls := 0
-	choose := func() (int, error) {
-		calls++
-		if calls == 1 {
-			return taken, nil
-		}
-		return freePort()
-	}
+	taken, choose, calls := takenPortFirst(t)
 	r, err := startRedis(testCtx(t), "", nil, choose)
 	if err != nil {
 		skipOrFatal(t, err)
 	}
 	defer r.Stop()
-	if calls != 2 || r.port == taken {
-		t.Errorf("%d choices, port %d (taken: %d)", calls, r.port, taken)
+	if *calls != 2 || r.port == taken {
+		t.Errorf("%d choices, port %d (taken: %d)", *calls, r.port, taken)
 	}
 	if err := r.Ping(testCtx(t)); err != nil {
 		t.Error(err)
