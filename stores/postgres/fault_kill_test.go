@@ -5,7 +5,6 @@ package postgres
 import (
 	"errors"
 	"os/exec"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -31,39 +30,15 @@ func TestFaultKillNode(t *testing.T) {
 
 	// Phases: 0 both servers run, 1 from the kill on.
 	var phase atomic.Int32
-	feed := make(chan string)
-	stop := make(chan struct{})
-	go func() {
-		defer close(feed)
-		for _, d := range devices {
-			select {
-			case feed <- d:
-			case <-stop:
-				return
-			}
+	stopWorkers := enrolWorkers(devices, 8, func(w int, d string) {
+		p := int(phase.Load())
+		if w%2 == 1 && p == 0 {
+			f.enroll(ctx, t, d, "child", node.addr, p)
+		} else {
+			f.enroll(ctx, t, d, "local", local, p)
 		}
-	}()
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Go(func() {
-			for d := range feed {
-				p := int(phase.Load())
-				if w%2 == 1 && p == 0 {
-					f.enroll(ctx, t, d, "child", node.addr, p)
-				} else {
-					f.enroll(ctx, t, d, "local", local, p)
-				}
-			}
-		})
-	}
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	}()
+	})
+	defer stopWorkers()
 
 	enrolled := func(server string, p int) func() bool {
 		return func() bool {
@@ -82,8 +57,7 @@ func TestFaultKillNode(t *testing.T) {
 		t.Fatalf("the child server ended with %v, not SIGKILL", err)
 	}
 	waitFor(t, ctx, "20 enrolments with the surviving server", enrolled("local", 1))
-	close(stop)
-	wg.Wait()
+	stopWorkers()
 	t.Logf("sessions:\n%s", f.summary())
 
 	cut := 0

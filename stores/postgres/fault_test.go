@@ -119,6 +119,37 @@ func (f *fleet) count(match func(s *session) bool) int {
 }
 
 // waitFor waits until cond holds, within the test's patience.
+// enrolWorkers hands devices, in order, to n goroutines that run work
+// (with their number) until the devices run out or the returned function
+// is called; that function also waits for them, and may be called again.
+func enrolWorkers(devices []string, n int, work func(w int, d string)) (stop func()) {
+	feed := make(chan string)
+	done := make(chan struct{})
+	go func() {
+		defer close(feed)
+		for _, d := range devices {
+			select {
+			case feed <- d:
+			case <-done:
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Go(func() {
+			for d := range feed {
+				work(w, d)
+			}
+		})
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done) })
+		wg.Wait()
+	}
+}
+
 func waitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
 	for !cond() {
@@ -275,37 +306,13 @@ func TestFaultOutage(t *testing.T) {
 	// Phases: 0 before the outage, 1 from the shutdown's start, 2 down
 	// (shutdown done), 3 from the restart's end.
 	var phase atomic.Int32
-	feed := make(chan string)
-	stop := make(chan struct{})
-	go func() {
-		defer close(feed)
-		for _, d := range devices {
-			select {
-			case feed <- d:
-			case <-stop:
-				return
-			}
+	stopWorkers := enrolWorkers(devices, 8, func(_ int, d string) {
+		s := f.enroll(ctx, t, d, "local", addr, int(phase.Load()))
+		if s.err != nil {
+			time.Sleep(20 * time.Millisecond) // spare the devices while the database is down
 		}
-	}()
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for d := range feed {
-				s := f.enroll(ctx, t, d, "local", addr, int(phase.Load()))
-				if s.err != nil {
-					time.Sleep(20 * time.Millisecond) // spare the devices while the database is down
-				}
-			}
-		})
-	}
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	}()
+	})
+	defer stopWorkers()
 
 	waitFor(t, ctx, "20 enrolments", func() bool { return f.count(func(s *session) bool { return s.err == nil }) >= 20 })
 	phase.Store(1)
@@ -328,8 +335,7 @@ func TestFaultOutage(t *testing.T) {
 	waitFor(t, ctx, "30 enrolments after the restart", func() bool {
 		return f.count(func(s *session) bool { return s.phase == 3 && s.err == nil }) >= 30
 	})
-	close(stop)
-	wg.Wait()
+	stopWorkers()
 	t.Logf("sessions:\n%s", f.summary())
 
 	outage := 0
